@@ -1,0 +1,59 @@
+/* trellis, the client agent: argument dispatch only. Each command group
+ * (pki now; push, directory, referral, feedback later) is its own module. */
+#include "cli.h"
+#include "pki.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef TRELLIS_VERSION
+#define TRELLIS_VERSION "unknown"
+#endif
+
+/* A group gets argv from its own name on and returns the exit status. */
+static const struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} groups[] = {
+    {"pki", "make and manage the consortium's certificates and CRLs", pki_main},
+};
+
+#define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: trellis COMMAND [ARGS]\n\n"
+                 "The Trellis client agent: admin commands for a consortium's nodes.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < N_GROUPS; i++)
+        fprintf(out, "  %-8s %s\n", groups[i].name, groups[i].summary);
+    fprintf(out, "\noptions:\n"
+                 "  -h, --help  this help; `trellis COMMAND --help` for a command\n"
+                 "  --version   print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_error("missing command (see trellis --help)");
+        return CLI_EXIT_USAGE;
+    }
+    const char *arg = argv[1];
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0 || strcmp(arg, "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(arg, "--version") == 0) {
+        printf("trellis %s\n", TRELLIS_VERSION);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < N_GROUPS; i++)
+        if (strcmp(arg, groups[i].name) == 0)
+            return groups[i].run(argc - 1, argv + 1);
+    if (arg[0] == '-')
+        cli_error("unknown option '%s' (see trellis --help)", arg);
+    else
+        cli_error("unknown command '%s' (see trellis --help)", arg);
+    return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# A working local federation: installs what is missing, builds, makes a
+# throwaway consortium PKI and starts three charity nodes on loopback, each
+# with its own PostgreSQL cluster. Safe to run again while up.
+#   ./deploy/demo.sh          start (or show) the demo
+#   ./deploy/demo.sh down     stop every process it started
+#   ./deploy/demo.sh status   show what runs
+# State: $TRELLIS_DEMO_DIR (default ./.demo/), with federation.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+demo=${TRELLIS_DEMO_DIR:-$root/.demo}
+mkdir -p "$demo"
+demo=$(cd "$demo" && pwd)
+build=$root/build
+orgs=(northside-womens-aid riverside-sv-centre eastgate-youth-project)
+
+say() { printf 'demo: %s\n' "$*" >&2; }
+
+as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+node_port() { # the port a node listens on, chosen once and kept
+    local f=$demo/$1/api.port
+    [[ -f $f ]] || free_port >"$f"
+    cat "$f"
+}
+
+down() {
+    for org in "${orgs[@]}"; do
+        local d=$demo/$org
+        if alive "$d/trellisd.pid"; then
+            kill -TERM "$(cat "$d/trellisd.pid")" 2>/dev/null || true
+            for _ in $(seq 50); do alive "$d/trellisd.pid" || break; sleep 0.1; done
+            say "stopped trellisd of $org"
+        fi
+        rm -f "$d/trellisd.pid"
+        if [[ -f $d/pg/data/postmaster.pid ]]; then
+            as_pg "$(pg_bin)/pg_ctl" -D "$d/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+            say "stopped PostgreSQL of $org"
+        fi
+    done
+}
+
+start_pg() {
+    local org=$1 d=$demo/$1/pg
+    mkdir -p "$d"
+    [[ $(id -u) -eq 0 ]] && chown postgres: "$d"
+    if [[ ! -f $d/data/PG_VERSION ]]; then
+        as_pg "$(pg_bin)/initdb" -D "$d/data" -U trellis --auth=trust -E UTF8 --locale=C >/dev/null
+        local port; port=$(free_port)
+        printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" \
+            "$port" "$d" | as_pg tee -a "$d/data/postgresql.conf" >/dev/null
+        echo "$port" >"$demo/$org/pg.port"
+    fi
+    if [[ ! -f $d/data/postmaster.pid ]]; then
+        as_pg "$(pg_bin)/pg_ctl" -D "$d/data" -l "$d/log" -w start >/dev/null
+    fi
+    local port; port=$(cat "$demo/$org/pg.port")
+    if ! psql -X -q -h 127.0.0.1 -p "$port" -U trellis -d postgres -tAc \
+        "SELECT 1 FROM pg_database WHERE datname='trellis'" | grep -q 1; then
+        psql -X -q -h 127.0.0.1 -p "$port" -U trellis -d postgres -c "CREATE DATABASE trellis"
+    fi
+}
+
+make_pki() {
+    local pki=$demo/pki trellis=$build/client/trellis
+    if [[ ! -f $pki/ca.crt ]]; then
+        "$trellis" pki --dir "$pki" init-consortium --name "Demo Consortium Root CA" >/dev/null
+    fi
+    for org in "${orgs[@]}"; do
+        [[ -d $pki/orgs/$org ]] || "$trellis" pki --dir "$pki" add-org "$org" >/dev/null
+        [[ -f $pki/orgs/$org/nodes/node.crt ]] ||
+            "$trellis" pki --dir "$pki" issue-node "$org" node --host localhost --host 127.0.0.1 >/dev/null
+        [[ -f $pki/orgs/$org/agents/agent.crt ]] ||
+            "$trellis" pki --dir "$pki" issue-agent "$org" agent >/dev/null
+    done
+}
+
+start_node() {
+    local org=$1 d=$demo/$1 pki=$demo/pki
+    local port; port=$(node_port "$org")
+    cat >"$d/trellisd.conf" <<CONF
+# Demo node of $org (written by deploy/demo.sh)
+[node]
+listen = 127.0.0.1:$port
+log_requests = all
+
+[tls]
+cert = $pki/orgs/$org/nodes/node.chain.crt
+key = $pki/orgs/$org/nodes/node.key
+ca = $pki/ca.crt
+crl = $pki/crl.pem
+
+[database]
+url = postgresql://trellis@127.0.0.1:$(cat "$d/pg.port")/trellis
+migrations = $root/sql
+CONF
+    if ! alive "$d/trellisd.pid"; then
+        setsid "$build/server/trellisd" --config "$d/trellisd.conf" >>"$d/trellisd.log" 2>&1 &
+        echo $! >"$d/trellisd.pid"
+    fi
+    for _ in $(seq 100); do
+        if curl -fsS --cacert "$pki/ca.crt" --cert "$pki/orgs/$org/agents/agent.chain.crt" \
+            --key "$pki/orgs/$org/agents/agent.key" "https://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+            return 0
+        fi
+        alive "$d/trellisd.pid" || { tail -5 "$d/trellisd.log" >&2; say "trellisd of $org exited"; return 1; }
+        sleep 0.1
+    done
+    say "trellisd of $org not ready; see $d/trellisd.log"
+    return 1
+}
+
+write_federation() {
+    local pki=$demo/pki first=1
+    {
+        echo '{"nodes": ['
+        for org in "${orgs[@]}"; do
+            local d=$demo/$org
+            [[ $first -eq 1 ]] || echo ','
+            first=0
+            printf '  {"org": "%s", "api_url": "https://127.0.0.1:%s", "database_url": "postgresql://trellis@127.0.0.1:%s/trellis",\n' \
+                "$org" "$(node_port "$org")" "$(cat "$d/pg.port")"
+            printf '   "ca": "%s", "agent_cert": "%s", "agent_key": "%s", "node_cert": "%s",\n' \
+                "$pki/ca.crt" "$pki/orgs/$org/agents/agent.chain.crt" "$pki/orgs/$org/agents/agent.key" \
+                "$pki/orgs/$org/nodes/node.chain.crt"
+            printf '   "config": "%s", "pid_file": "%s", "log_file": "%s"}' \
+                "$d/trellisd.conf" "$d/trellisd.pid" "$d/trellisd.log"
+        done
+        echo
+        echo ']}'
+    } >"$demo/federation.json"
+}
+
+status() {
+    for org in "${orgs[@]}"; do
+        local d=$demo/$org state=stopped
+        alive "$d/trellisd.pid" && state="running (pid $(cat "$d/trellisd.pid"))"
+        printf '  %-24s https://127.0.0.1:%s  %s\n' "$org" "$(cat "$d/api.port" 2>/dev/null || echo '?')" "$state"
+    done
+}
+
+case "${1:-up}" in
+down) down; exit 0 ;;
+status) status; exit 0 ;;
+up) ;;
+*) echo "usage: $0 [up|down|status]" >&2; exit 2 ;;
+esac
+
+./deploy/install-deps.sh
+say "building into $build"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRELLIS_TESTS=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+make_pki
+for org in "${orgs[@]}"; do
+    mkdir -p "$demo/$org"
+    start_pg "$org"
+    start_node "$org"
+done
+write_federation
+
+first=${orgs[0]}
+cat <<MSG
+
+Trellis demo federation is up (state in $demo, map in $demo/federation.json):
+$(status)
+
+Ask a node who you are, with the agent certificate of $first:
+  curl --cacert $demo/pki/ca.crt --cert $demo/pki/orgs/$first/agents/agent.chain.crt --key $demo/pki/orgs/$first/agents/agent.key https://127.0.0.1:$(node_port "$first")/v1/whoami
+
+Stop everything: ./deploy/demo.sh down
+MSG

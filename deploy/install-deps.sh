@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages Trellis needs, only those missing.
+# Uses sudo when not root. Usage: deploy/install-deps.sh [--bench]
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config libuv1-dev libpq-dev libssl-dev libjansson-dev
+      libcmocka-dev node-llhttp libinih-dev libpcre2-dev postgresql curl openssl python3
+      ca-certificates)
+if [[ "${1:-}" == "--bench" ]]; then
+    pkgs+=(nginx apache2-utils)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts a default cluster with the postgresql package; Trellis never uses it.

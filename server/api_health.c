@@ -1,0 +1,51 @@
+/* Operational endpoints: /healthz (process up), /readyz (database reachable
+ * and schema current), /metrics (Prometheus text). */
+#include "api.h"
+#include "response.h"
+#include "tr_error.h"
+
+#include <stdlib.h>
+
+void api_healthz(req_t *req)
+{
+    response_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void on_ready_result(void *ud, const PGresult *res, const char *err)
+{
+    req_t *req = ud;
+    req->dbq = NULL;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        response_error(req, TR_E_DB_UNAVAILABLE, "the database did not answer");
+        return;
+    }
+    db_stats_t st;
+    db_pool_stats(req->conn->node->db, &st);
+    response_json(req, 200,
+                  json_pack("{s:s, s:i}", "status", "ready", "schema_version", st.schema_version));
+}
+
+void api_readyz(req_t *req)
+{
+    db_pool_t *db = req->conn->node->db;
+    if (!db_pool_ready(db)) {
+        db_stats_t st;
+        db_pool_stats(db, &st);
+        response_error(req, TR_E_DB_UNAVAILABLE,
+                       st.connected ? "database schema migrations are not done yet"
+                                    : "the database is not reachable yet");
+        return;
+    }
+    /* Ask the database itself: a pooled connection can be dead without knowing. */
+    int rc = db_query(db, "SELECT 1", 0, NULL, on_ready_result, req, &req->dbq);
+    if (rc != 0)
+        response_error(req, TR_E_DB_UNAVAILABLE, "the database is not reachable");
+}
+
+void api_metrics(req_t *req)
+{
+    size_t len;
+    char *text = metrics_render(req->conn->node, &len);
+    response_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, text, len);
+    free(text);
+}

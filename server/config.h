@@ -1,0 +1,61 @@
+/* trellisd's configuration: an INI file (libinih) described by one table of
+ * keys (section, name, type, default, bounds, help) that drives parsing,
+ * validation, defaults and the documented example file. */
+#ifndef TRELLIS_CONFIG_H
+#define TRELLIS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    /* [node] */
+    char *listen; /* "host:port" */
+    char *listen_host;
+    int listen_port;
+    char *log_level;
+    char *log_requests; /* off | errors | all */
+    uint64_t shutdown_timeout_ms;
+
+    /* [tls] */
+    char *tls_cert; /* node certificate followed by its organisation CA */
+    char *tls_key;
+    char *tls_ca;  /* consortium root: the only trust anchor */
+    char *tls_crl; /* optional: PEM bundle of every CA's CRL */
+    uint64_t handshake_timeout_ms;
+
+    /* [database] */
+    char *db_url;
+    uint64_t db_pool_size;
+    uint64_t db_max_queue;
+    char *db_migrations;
+
+    /* [limits] */
+    uint64_t max_url_bytes;
+    uint64_t max_header_bytes;
+    uint64_t max_headers;
+    uint64_t max_body_bytes;
+    uint64_t max_requests_per_conn;
+    uint64_t max_pipeline;
+    uint64_t idle_timeout_ms;
+    uint64_t request_timeout_ms;
+    uint64_t max_connections;
+    uint64_t max_connections_per_identity;
+} config_t;
+
+/* Set every key to its default. */
+void config_defaults(config_t *cfg);
+
+/* Load path over the defaults and validate. Relative paths in the file are
+ * taken from the file's folder. Returns 0, or TR_E_CONFIG with one line in
+ * err naming the file, line, section and key. */
+int config_load(config_t *cfg, const char *path, char *err, size_t err_len);
+
+/* Free the strings; the struct can be loaded again afterwards. */
+void config_free(config_t *cfg);
+
+/* Write the documented example configuration (every key, default, help). */
+void config_write_example(FILE *out);
+
+#endif

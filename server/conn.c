@@ -1,0 +1,566 @@
+/* Connection lifecycle: accept, TLS handshake, reading and parsing requests,
+ * answering them in order, timers (handshake, idle, slow request) and close.
+ * A close requested anywhere takes effect through conn_close, which is
+ * idempotent and frees the connection only in the last close callback. */
+#include "conn.h"
+#include "log.h"
+#include "response.h"
+#include "router.h"
+#include "tr_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_BUF_SIZE (64 * 1024)
+#define PLAIN_BUF_SIZE (16 * 1024)
+#define WRITE_HIGH_WATER (1024 * 1024) /* bytes queued to the kernel before reading stops */
+#define CLOSE_TIMEOUT_MS 5000          /* a peer that never reads our close is cut */
+
+/* One loop, callbacks never nest: a single read buffer serves every connection. */
+static char read_buf[READ_BUF_SIZE];
+static bool read_buf_busy;
+
+typedef struct {
+    uv_write_t req;
+    conn_t *conn;
+    char data[]; /* the write request and its bytes in one allocation */
+} write_t;
+
+static void conn_start_reading(conn_t *conn);
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        abort();
+    return p;
+}
+
+static void log_conn(conn_t *conn, log_level_t level, const char *event, const char *reason)
+{
+    if (!log_enabled(level))
+        return;
+    json_t *f = json_pack("{s:I, s:s}", "conn", (json_int_t)conn->id, "peer", conn->peer_addr);
+    if (conn->ident_key[0])
+        json_object_set_new(f, "identity", json_string(conn->ident_key));
+    if (reason)
+        json_object_set_new(f, "reason", json_string(reason));
+    log_event(level, event, f);
+}
+
+const tr_identity_t *conn_identity(const conn_t *conn)
+{
+    return &conn->tls.identity;
+}
+
+/* ---- timers ---- */
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(conn_t *conn, timer_mode_t mode, uint64_t ms)
+{
+    conn->timer_mode = mode;
+    conn->timer_epoch = conn->completed;
+    uv_timer_start(&conn->timer, on_timer, ms, 0);
+}
+
+/* Pick the deadline that applies now: waiting for our own replies has none;
+ * a started request must arrive whole in request_timeout (slowloris); an
+ * empty keep-alive connection may stay idle_timeout. */
+static void update_timer(conn_t *conn)
+{
+    if (conn->closing || !conn->tls.established)
+        return;
+    const config_t *cfg = &conn->node->cfg;
+    if (conn->head) {
+        if (conn->timer_mode != TIMER_NONE) {
+            uv_timer_stop(&conn->timer);
+            conn->timer_mode = TIMER_NONE;
+        }
+    } else if (http_parser_mid_request(&conn->http) || conn->pending_len) {
+        if (conn->timer_mode != TIMER_REQUEST || conn->timer_epoch != conn->completed)
+            arm(conn, TIMER_REQUEST, cfg->request_timeout_ms);
+    } else if (conn->timer_mode != TIMER_IDLE) {
+        arm(conn, TIMER_IDLE, cfg->idle_timeout_ms);
+    }
+}
+
+/* ---- writing ---- */
+
+static void on_write(uv_write_t *wr, int status)
+{
+    write_t *w = (write_t *)wr;
+    conn_t *conn = w->conn;
+    free(w);
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            conn_close(conn, false, uv_err_name(status));
+        return;
+    }
+    if (conn->write_full &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) < WRITE_HIGH_WATER / 2) {
+        conn->write_full = false;
+        if (!conn->closing && !conn->paused && !conn->stop_parsing)
+            conn_start_reading(conn);
+    }
+}
+
+/* Move whatever TLS has produced onto the socket. */
+static void flush_tls(conn_t *conn)
+{
+    size_t n;
+    while (!conn->closing || conn->timer_mode == TIMER_CLOSING) {
+        n = tls_conn_pending(&conn->tls);
+        if (n == 0)
+            break;
+        write_t *w = xmalloc(sizeof(*w) + n);
+        w->conn = conn;
+        n = tls_conn_take(&conn->tls, w->data, n);
+        uv_buf_t buf = uv_buf_init(w->data, (unsigned)n);
+        int rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1, on_write);
+        if (rc < 0) {
+            free(w);
+            conn_close(conn, false, uv_err_name(rc));
+            return;
+        }
+    }
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) > WRITE_HIGH_WATER &&
+        conn->reading) {
+        conn->write_full = true;
+        uv_read_stop((uv_stream_t *)&conn->tcp);
+        conn->reading = false;
+    }
+}
+
+/* ---- closing ---- */
+
+static void free_req(req_t *req)
+{
+    if (!req->done) {
+        if (req->dbq)
+            db_query_cancel(req->dbq);
+        if (req->on_abort)
+            req->on_abort(req);
+    }
+    if (req->http)
+        http_request_free(req->http);
+    free(req->out);
+    free(req);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    conn_t *conn = h->data;
+    if (--conn->handles_open > 0)
+        return;
+    node_t *node = conn->node;
+    if (conn->ident_key[0])
+        node_ident_release(node, conn->ident_key);
+    tls_conn_close(&conn->tls);
+    http_parser_close(&conn->http);
+    free(conn->pending);
+    if (conn->prev)
+        conn->prev->next = conn->next;
+    else
+        node->conns = conn->next;
+    if (conn->next)
+        conn->next->prev = conn->prev;
+    free(conn);
+    node_conn_gone(node);
+}
+
+static void close_handles(conn_t *conn)
+{
+    if (!uv_is_closing((uv_handle_t *)&conn->tcp))
+        uv_close((uv_handle_t *)&conn->tcp, on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&conn->timer))
+        uv_close((uv_handle_t *)&conn->timer, on_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *sr, int status)
+{
+    close_handles(sr->data);
+}
+
+void conn_close(conn_t *conn, bool graceful, const char *reason)
+{
+    if (conn->closing) {
+        if (!graceful && conn->timer_mode == TIMER_CLOSING)
+            close_handles(conn); /* a graceful close that now must be cut */
+        return;
+    }
+    conn->closing = true;
+    if (reason)
+        log_conn(conn, LOG_DEBUG, "conn_close", reason);
+    if (conn->reading)
+        uv_read_stop((uv_stream_t *)&conn->tcp);
+    conn->reading = false;
+    while (conn->head) {
+        req_t *r = conn->head;
+        conn->head = r->next;
+        free_req(r);
+    }
+    conn->tail = NULL;
+    conn->node->metrics.connections_open--;
+    if (graceful) {
+        /* Reply, then close: close_notify and queued bytes go out first. */
+        conn->timer_mode = TIMER_CLOSING;
+        tls_conn_shutdown(&conn->tls);
+        flush_tls(conn);
+        uv_timer_start(&conn->timer, on_timer, CLOSE_TIMEOUT_MS, 0);
+        conn->shutdown_req.data = conn;
+        if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp, on_shutdown) == 0)
+            return;
+    }
+    conn->timer_mode = TIMER_NONE;
+    close_handles(conn);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    conn_t *conn = t->data;
+    switch (conn->timer_mode) {
+    case TIMER_HANDSHAKE:
+        conn->node->metrics.handshake_failures[TLS_FAIL_TIMEOUT]++;
+        log_conn(conn, LOG_INFO, "tls_handshake_failed", "timeout");
+        conn_close(conn, false, "handshake timeout");
+        break;
+    case TIMER_IDLE:
+        conn_close(conn, true, "idle timeout");
+        break;
+    case TIMER_REQUEST: {
+        /* A request started but did not arrive whole in time: 408, then close. */
+        req_t *req = calloc(1, sizeof(*req));
+        if (!req)
+            abort();
+        req->conn = conn;
+        req->route = -1;
+        req->start_ns = uv_hrtime();
+        conn->stop_parsing = true;
+        if (conn->tail)
+            conn->tail->next = req;
+        else
+            conn->head = req;
+        conn->tail = req;
+        conn->in_flight++;
+        log_conn(conn, LOG_INFO, "request_timeout", NULL);
+        response_problem(req, 408, "request-timeout",
+                         "the request did not arrive whole within [limits] request_timeout");
+        break;
+    }
+    case TIMER_CLOSING:
+        conn_close(conn, false, "close timeout");
+        break;
+    case TIMER_NONE:
+        break;
+    }
+}
+
+/* ---- requests ---- */
+
+static req_t *enqueue(conn_t *conn, http_request_t *http)
+{
+    req_t *req = calloc(1, sizeof(*req));
+    if (!req)
+        abort();
+    req->conn = conn;
+    req->http = http;
+    req->route = -1;
+    req->start_ns = uv_hrtime();
+    if (conn->tail)
+        conn->tail->next = req;
+    else
+        conn->head = req;
+    conn->tail = req;
+    conn->in_flight++;
+    return req;
+}
+
+static int on_request(http_parser_t *p, http_request_t *http, void *ud)
+{
+    conn_t *conn = ud;
+    if (conn->stop_parsing) {
+        http_request_free(http);
+        return 1;
+    }
+    req_t *req = enqueue(conn, http);
+    conn->requests_seen++;
+    if (!http->keep_alive || conn->drain ||
+        conn->requests_seen >= conn->node->cfg.max_requests_per_conn) {
+        req->close_after = true;
+        conn->stop_parsing = true;
+    }
+    if (conn->over_ident_limit) {
+        req->close_after = true;
+        conn->stop_parsing = true;
+        response_problem(req, 429, "too-many-connections",
+                         "this certificate has more connections open than "
+                         "[limits] max_connections_per_identity");
+    } else {
+        router_dispatch(req);
+    }
+    /* The handler may have replied and the connection may be closing now. */
+    if (conn->closing || conn->stop_parsing)
+        return 1;
+    return conn->in_flight >= conn->node->cfg.max_pipeline ? 1 : 0;
+}
+
+static void protocol_error(conn_t *conn)
+{
+    int status;
+    const char *slug, *detail;
+    http_parser_error(&conn->http, &status, &slug, &detail);
+    conn->node->metrics.protocol_errors++;
+    conn->stop_parsing = true;
+    log_conn(conn, LOG_INFO, "http_refused", slug);
+    req_t *req = enqueue(conn, NULL);
+    req->close_after = true;
+    response_problem(req, status, slug, detail);
+}
+
+/* Parse plaintext; what the parser could not take yet (pipeline cap) is kept. */
+static void parse(conn_t *conn, const char *data, size_t len)
+{
+    while (len > 0 && !conn->closing && !conn->stop_parsing) {
+        if (conn->paused) {
+            char *p = realloc(conn->pending, conn->pending_len + len);
+            if (!p)
+                abort();
+            memcpy(p + conn->pending_len, data, len);
+            conn->pending = p;
+            conn->pending_len += len;
+            return;
+        }
+        size_t used = 0;
+        int rc = http_parser_feed(&conn->http, data, len, &used);
+        if (rc == HTTP_ERROR) {
+            protocol_error(conn);
+            return;
+        }
+        data += used;
+        len -= used;
+        if (rc == HTTP_PAUSED) {
+            conn->paused = true;
+            if (conn->stop_parsing || conn->closing)
+                return; /* the rest will never be read */
+        }
+    }
+}
+
+/* Decrypt all that TLS has and parse it, unless paused. */
+static void pump(conn_t *conn)
+{
+    char plain[PLAIN_BUF_SIZE];
+    while (!conn->closing && !conn->paused && !conn->stop_parsing) {
+        int n = tls_conn_read(&conn->tls, plain, sizeof(plain));
+        if (n == 0)
+            break;
+        if (n < 0) {
+            conn_close(conn, false, "peer closed");
+            return;
+        }
+        parse(conn, plain, (size_t)n);
+    }
+    if (conn->closing)
+        return;
+    if ((conn->paused || conn->stop_parsing) && conn->reading) {
+        /* Take no more from the socket until replies catch up. */
+        uv_read_stop((uv_stream_t *)&conn->tcp);
+        conn->reading = false;
+    }
+    flush_tls(conn);
+    update_timer(conn);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    if (read_buf_busy) {
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+    }
+    read_buf_busy = true;
+    *buf = uv_buf_init(read_buf, sizeof(read_buf));
+}
+
+static void handshake_done(conn_t *conn)
+{
+    node_t *node = conn->node;
+    const tr_identity_t *id = &conn->tls.identity;
+    node->metrics.handshakes++;
+    snprintf(conn->ident_key, sizeof(conn->ident_key), "%s/%s/%s", id->org, tr_role_name(id->role),
+             id->name);
+    if (node_ident_acquire(node, conn->ident_key) > node->cfg.max_connections_per_identity)
+        conn->over_ident_limit = true;
+    uv_timer_stop(&conn->timer);
+    conn->timer_mode = TIMER_NONE;
+    log_conn(conn, LOG_DEBUG, "tls_established", NULL);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn_t *conn = s->data;
+    read_buf_busy = false;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        conn_close(conn, false, nread == UV_EOF ? "eof" : uv_err_name((int)nread));
+        return;
+    }
+    if (tls_conn_feed(&conn->tls, buf->base, (size_t)nread) != 0) {
+        conn_close(conn, false, "tls buffer");
+        return;
+    }
+    if (!conn->tls.established) {
+        tls_fail_t why = TLS_FAIL_NONE;
+        int r = tls_conn_handshake(&conn->tls, &why);
+        flush_tls(conn); /* our handshake messages, or the alert */
+        if (r < 0) {
+            conn->node->metrics.handshake_failures[why]++;
+            log_conn(conn, LOG_INFO, "tls_handshake_failed",
+                     why == TLS_FAIL_IDENTITY ? conn->tls.identity_why : tls_fail_name(why));
+            conn_close(conn, true, "handshake failed");
+            return;
+        }
+        if (r == 0)
+            return;
+        handshake_done(conn);
+    }
+    pump(conn);
+}
+
+static void conn_start_reading(conn_t *conn)
+{
+    if (!conn->reading && !conn->closing &&
+        uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) == 0)
+        conn->reading = true;
+}
+
+/* ---- replies ---- */
+
+static void resume_parsing(conn_t *conn)
+{
+    if (!conn->paused || conn->stop_parsing || conn->closing ||
+        conn->in_flight >= conn->node->cfg.max_pipeline)
+        return;
+    conn->paused = false;
+    http_parser_resume(&conn->http);
+    char *rest = conn->pending;
+    size_t len = conn->pending_len;
+    conn->pending = NULL;
+    conn->pending_len = 0;
+    parse(conn, rest, len);
+    free(rest);
+    pump(conn); /* what TLS still holds */
+    if (!conn->paused && !conn->write_full)
+        conn_start_reading(conn);
+}
+
+void conn_reply_ready(req_t *req)
+{
+    conn_t *conn = req->conn;
+    req->done = true;
+    bool closing_reply = false;
+    /* Replies leave strictly in request order. */
+    while (conn->head && conn->head->done && !conn->closing) {
+        req_t *r = conn->head;
+        conn->head = r->next;
+        if (!conn->head)
+            conn->tail = NULL;
+        conn->in_flight--;
+        conn->completed++;
+        double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
+        metrics_request(&conn->node->metrics, r->route, r->status, secs);
+        if (tls_conn_write(&conn->tls, r->out, r->out_len) != 0) {
+            free_req(r);
+            conn_close(conn, false, "tls write");
+            return;
+        }
+        closing_reply = r->close_after;
+        free_req(r);
+        if (closing_reply)
+            break;
+    }
+    if (conn->closing)
+        return;
+    if (closing_reply) {
+        conn_close(conn, true, "reply closes");
+        return;
+    }
+    flush_tls(conn);
+    if (conn->drain && !conn->head && !http_parser_mid_request(&conn->http)) {
+        conn_close(conn, true, "shutdown");
+        return;
+    }
+    resume_parsing(conn);
+    update_timer(conn);
+}
+
+void conn_drain(conn_t *conn)
+{
+    conn->drain = true;
+    if (!conn->head && !http_parser_mid_request(&conn->http))
+        conn_close(conn, true, "shutdown");
+}
+
+/* ---- accept ---- */
+
+void conn_accept(node_t *node)
+{
+    conn_t *conn = calloc(1, sizeof(*conn));
+    if (!conn)
+        abort();
+    conn->node = node;
+    conn->id = ++node->next_conn_id;
+    uv_tcp_init(node->loop, &conn->tcp);
+    uv_timer_init(node->loop, &conn->timer);
+    conn->tcp.data = conn->timer.data = conn;
+    conn->handles_open = 2;
+    conn->next = node->conns;
+    if (node->conns)
+        node->conns->prev = conn;
+    node->conns = conn;
+    node->n_conns++;
+    node->metrics.connections_open++;
+
+    if (uv_accept((uv_stream_t *)&node->listener, (uv_stream_t *)&conn->tcp) != 0) {
+        conn_close(conn, false, "accept failed");
+        return;
+    }
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+        char ip[48] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        snprintf(conn->peer_addr, sizeof(conn->peer_addr), "%s:%d", ip, port);
+    }
+    if (node->n_conns > node->cfg.max_connections || node->draining) {
+        node->metrics.connections_refused++;
+        conn_close(conn, false, "max_connections");
+        return;
+    }
+    node->metrics.connections_accepted++;
+    uv_tcp_nodelay(&conn->tcp, 1);
+    const config_t *cfg = &node->cfg;
+    http_limits_t limits = {
+        .max_url = cfg->max_url_bytes,
+        .max_header_bytes = cfg->max_header_bytes,
+        .max_headers = (unsigned)cfg->max_headers,
+        .max_body = cfg->max_body_bytes,
+    };
+    http_parser_init(&conn->http, &limits, on_request, conn);
+    if (tls_conn_init(&conn->tls, node->ssl_ctx) != 0) {
+        conn_close(conn, false, "tls init");
+        return;
+    }
+    arm(conn, TIMER_HANDSHAKE, cfg->handshake_timeout_ms);
+    conn_start_reading(conn);
+}

@@ -1,0 +1,84 @@
+/* One client connection: TCP stream, TLS engine, HTTP parser, the queue of
+ * requests in flight (answered strictly in order), and its timer. Every
+ * handle lives inside the struct; it is freed only in the last close callback. */
+#ifndef TRELLIS_CONN_H
+#define TRELLIS_CONN_H
+
+#include "db.h"
+#include "http.h"
+#include "node.h"
+#include "tls.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct req req_t;
+
+struct req {
+    conn_t *conn;
+    http_request_t *http; /* NULL for a reply to a protocol error */
+    int route;            /* router index for metrics, -1 if none */
+    uint64_t start_ns;
+    /* the reply, once built by response.c */
+    char *out;
+    size_t out_len;
+    int status;
+    bool done;
+    bool close_after; /* close the connection once this reply is written */
+    /* Work a handler has in progress: cancelled if the connection goes first. */
+    db_query_t *dbq;
+    void (*on_abort)(req_t *req);
+    void *ctx;
+    req_t *next;
+};
+
+typedef enum { TIMER_NONE, TIMER_HANDSHAKE, TIMER_IDLE, TIMER_REQUEST, TIMER_CLOSING } timer_mode_t;
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shutdown_req;
+    node_t *node;
+    uint64_t id;
+    char peer_addr[64];
+    tls_conn_t tls;
+    http_parser_t http;
+    char ident_key[2 * TR_NAME_MAX + 16]; /* "org/role/name", "" before the handshake */
+    bool over_ident_limit;
+    /* plaintext received but not yet parsed (parser paused on the pipeline cap) */
+    char *pending;
+    size_t pending_len;
+    req_t *head, *tail;
+    unsigned in_flight;
+    uint64_t requests_seen;
+    uint64_t completed; /* bumps the request deadline when requests finish */
+    uint64_t timer_epoch;
+    timer_mode_t timer_mode;
+    bool reading;
+    bool paused;       /* parser paused: pipeline cap reached */
+    bool write_full;   /* too many bytes queued to the kernel: reading stopped */
+    bool stop_parsing; /* a reply that closes is queued: ignore further input */
+    bool drain;        /* node shutting down: close when the queue empties */
+    bool closing;
+    int handles_open;
+    conn_t *prev, *next;
+};
+
+/* Accept a pending connection on the node's listener. */
+void conn_accept(node_t *node);
+
+/* Close now (graceful: flush queued replies and close_notify first). Idempotent. */
+void conn_close(conn_t *conn, bool graceful, const char *reason);
+
+/* Node shutdown: close idle connections now, the others after their replies. */
+void conn_drain(conn_t *conn);
+
+/* A reply has been built into req (response.c calls this). Writes every reply
+ * that is now ready in order. */
+void conn_reply_ready(req_t *req);
+
+/* The caller's identity, verified from its certificate. */
+const tr_identity_t *conn_identity(const conn_t *conn);
+
+#endif

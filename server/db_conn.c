@@ -1,0 +1,449 @@
+/* One pooled libpq connection on the loop: resolving the host off the loop,
+ * PQconnectPoll driven by a uv_poll_t on PQsocket, sending a query, reading
+ * its results and notifications, and closing and reconnecting with back-off. */
+#include "db_int.h"
+#include "tr_error.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void on_poll(uv_poll_t *handle, int status, int events);
+static void on_conn_timer(uv_timer_t *timer);
+
+unsigned db__count_up(const db_pool_t *pool)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < pool->size; i++)
+        n += pool->conns[i].state == CONN_UP;
+    return n;
+}
+
+/* ---- watching libpq's socket ---- */
+
+static void on_watch_closed(uv_handle_t *handle)
+{
+    watch_t *w = handle->data;
+    /* Only now, with the poll handle gone, may libpq close the socket. */
+    if (w->finish)
+        PQfinish(w->finish);
+    db_pool_t *pool = w->pool;
+    free(w);
+    db__pending_done(pool);
+}
+
+static void release_watch(db_conn_t *c, PGconn *finish)
+{
+    watch_t *w = c->watch;
+    c->watch = NULL;
+    c->events = 0;
+    w->conn = NULL;
+    w->finish = finish;
+    c->pool->pending++;
+    uv_close((uv_handle_t *)&w->poll, on_watch_closed); /* stops polling at once */
+}
+
+/* Poll PQsocket for events, replacing the watch when libpq's socket changed. */
+static int watch_socket(db_conn_t *c, int events)
+{
+    struct stat st;
+    int fd = PQsocket(c->pg);
+    if (fd < 0 || fstat(fd, &st) != 0)
+        return -1;
+    if (c->watch && (c->fd != fd || c->ino != st.st_ino))
+        release_watch(c, NULL); /* libpq has closed that socket already */
+    if (!c->watch) {
+        watch_t *w = db__xcalloc(1, sizeof *w);
+        if (uv_poll_init_socket(c->pool->loop, &w->poll, fd) != 0) {
+            free(w); /* uv_poll_init fails before the handle is registered */
+            return -1;
+        }
+        w->poll.data = w;
+        w->pool = c->pool;
+        w->conn = c;
+        c->watch = w;
+        c->fd = fd;
+        c->ino = st.st_ino;
+        c->events = 0;
+    }
+    if (events != c->events) {
+        if (uv_poll_start(&c->watch->poll, events, on_poll) != 0)
+            return -1;
+        c->events = events;
+    }
+    return 0;
+}
+
+/* ---- connection lifecycle ---- */
+
+static void ignore_notice(void *arg, const PGresult *res)
+{
+    /* libpq would print notices on stderr; low layers do not log. */
+}
+
+static uint64_t next_random(db_pool_t *pool)
+{
+    pool->rng ^= pool->rng << 13;
+    pool->rng ^= pool->rng >> 7;
+    pool->rng ^= pool->rng << 17;
+    return pool->rng;
+}
+
+static void schedule_retry(db_conn_t *c)
+{
+    /* Jitter of +-25% so that nodes restarted together do not retry together. */
+    uint64_t base = c->backoff_ms;
+    uint64_t delay = base - base / 4 + next_random(c->pool) % (base / 2 + 1);
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+    c->state = CONN_DOWN;
+    uv_timer_start(&c->timer, on_conn_timer, delay, 0);
+}
+
+/* Close the connection and answer its query: the callback runs last. */
+static void conn_down(db_conn_t *c)
+{
+    db_query_t *q = c->running;
+    c->running = NULL;
+    PQclear(c->result);
+    c->result = NULL;
+    if (c->watch)
+        release_watch(c, c->pg);
+    else
+        PQfinish(c->pg);
+    c->pg = NULL;
+    c->flushing = false;
+    free(c->hosts);
+    free(c->addrs);
+    c->hosts = c->addrs = NULL;
+    schedule_retry(c);
+    if (q) {
+        /* It may have run: never retried here, the caller decides. */
+        c->pool->errors++;
+        if (q->cb)
+            q->cb(q->ud, NULL, "connection lost");
+        free(q);
+    }
+}
+
+/* A failure found anywhere, maybe inside db_query: stop polling now (libpq
+ * may have closed the socket already) and clean up on the next timer tick,
+ * so that no callback ever runs inside a caller's call. */
+static void conn_fail(db_conn_t *c)
+{
+    if (c->state != CONN_UP && c->state != CONN_CONNECTING)
+        return;
+    if (c->state == CONN_UP && db__count_up(c->pool) == 1)
+        c->pool->down_since = uv_now(c->pool->loop);
+    if (c->watch)
+        uv_poll_stop(&c->watch->poll);
+    c->events = 0;
+    c->state = CONN_BROKEN;
+    uv_timer_start(&c->timer, on_conn_timer, 0, 0);
+}
+
+static void connect_start(db_conn_t *c)
+{
+    db_pool_t *pool = c->pool;
+    size_t n = pool->nkw;
+    const char *host = c->hosts ? c->hosts : pool->host;
+    const char *hostaddr = c->addrs ? c->addrs : pool->hostaddr;
+    if (host) {
+        pool->kw[n] = "host";
+        pool->val[n++] = host;
+    }
+    if (hostaddr) {
+        pool->kw[n] = "hostaddr";
+        pool->val[n++] = hostaddr;
+    }
+    pool->kw[n] = pool->val[n] = NULL;
+
+    c->state = CONN_CONNECTING;
+    c->pg = PQconnectStartParams(pool->kw, pool->val, 0);
+    if (!c->pg)
+        abort(); /* libpq returns NULL only when out of memory */
+    if (PQstatus(c->pg) == CONNECTION_BAD)
+        goto fail;
+    PQsetNoticeReceiver(c->pg, ignore_notice, NULL);
+    /* As if PQconnectPoll had answered PGRES_POLLING_WRITING. */
+    if (watch_socket(c, UV_WRITABLE) < 0)
+        goto fail;
+    uv_timer_start(&c->timer, on_conn_timer, CONNECT_TIMEOUT_MS, 0);
+    return;
+fail:
+    conn_down(c);
+}
+
+static void append(char **list, const char *item)
+{
+    size_t old = *list ? strlen(*list) : 0, len = strlen(item);
+    char *s = realloc(*list, old + 1 + len + 1);
+    if (!s)
+        abort();
+    if (old)
+        s[old++] = ',';
+    memcpy(s + old, item, len + 1);
+    *list = s;
+}
+
+/* The host name resolved off the loop: libpq gets every address as hostaddr
+ * and the name as host (for TLS and .pgpass), and tries them in turn. */
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    db_conn_t *c = req->data;
+    db_pool_t *pool = c->pool;
+    char addr[INET6_ADDRSTRLEN];
+    unsigned n = 0;
+
+    for (struct addrinfo *ai = res; status == 0 && ai && n < MAX_ADDRS; ai = ai->ai_next) {
+        if (uv_ip_name(ai->ai_addr, addr, sizeof addr) != 0)
+            continue;
+        append(&c->hosts, pool->host);
+        append(&c->addrs, addr);
+        n++;
+    }
+    uv_freeaddrinfo(res);
+    if (pool->closing) {
+        db__pending_done(pool); /* may free the pool */
+        return;
+    }
+    db__pending_done(pool);
+    if (n == 0) {
+        schedule_retry(c);
+        return;
+    }
+    connect_start(c);
+}
+
+static void conn_attempt(db_conn_t *c)
+{
+    db_pool_t *pool = c->pool;
+    if (c->attempts++)
+        pool->reconnects++;
+    if (!pool->resolve_host) {
+        connect_start(c);
+        return;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    c->state = CONN_RESOLVING;
+    if (uv_getaddrinfo(pool->loop, &c->resolve, on_resolved, pool->host, NULL, &hints) != 0) {
+        schedule_retry(c);
+        return;
+    }
+    pool->pending++;
+}
+
+static void on_conn_timer(uv_timer_t *timer)
+{
+    db_conn_t *c = timer->data;
+    switch (c->state) {
+    case CONN_DOWN:
+        conn_attempt(c);
+        break;
+    case CONN_CONNECTING: /* the deadline passed */
+    case CONN_BROKEN:
+        conn_down(c);
+        break;
+    case CONN_RESOLVING:
+    case CONN_UP:
+        break;
+    }
+}
+
+static void conn_up(db_conn_t *c)
+{
+    if (PQsetnonblocking(c->pg, 1) != 0 || watch_socket(c, UV_READABLE) < 0) {
+        conn_fail(c);
+        return;
+    }
+    uv_timer_stop(&c->timer);
+    c->state = CONN_UP;
+    c->backoff_ms = BACKOFF_MIN_MS;
+    db__conn_ready(c->pool);
+}
+
+static void advance_connect(db_conn_t *c)
+{
+    switch (PQconnectPoll(c->pg)) {
+    case PGRES_POLLING_OK:
+        conn_up(c);
+        return;
+    case PGRES_POLLING_READING:
+        if (watch_socket(c, UV_READABLE) < 0)
+            break;
+        return;
+    case PGRES_POLLING_WRITING:
+        if (watch_socket(c, UV_WRITABLE) < 0)
+            break;
+        return;
+    default:
+        break;
+    }
+    conn_fail(c);
+}
+
+/* ---- running queries ---- */
+
+static int flush_output(db_conn_t *c)
+{
+    int r = PQflush(c->pg);
+    if (r < 0)
+        return -1;
+    c->flushing = r == 1;
+    return watch_socket(c, UV_READABLE | (c->flushing ? UV_WRITABLE : 0));
+}
+
+void db__conn_send(db_conn_t *c, db_query_t *q)
+{
+    int ok;
+    c->running = q;
+    q->running = true;
+    if (q->nparams < 0)
+        ok = PQsendQuery(c->pg, q->sql);
+    else
+        ok = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->values,
+                               NULL, NULL, 0);
+    if (!ok || flush_output(c) < 0)
+        conn_fail(c); /* the query is answered "connection lost" */
+}
+
+static bool is_error(const PGresult *r)
+{
+    ExecStatusType st = PQresultStatus(r);
+    return st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE;
+}
+
+/* Keep the first error result, else the last one (a migration file gives one
+ * result per statement). */
+static void keep_result(db_conn_t *c, PGresult *r)
+{
+    if (c->result && is_error(c->result)) {
+        PQclear(r);
+        return;
+    }
+    PQclear(c->result);
+    c->result = r;
+}
+
+static void finish_query(db_conn_t *c)
+{
+    db_pool_t *pool = c->pool;
+    db_query_t *q = c->running;
+    PGresult *res = c->result;
+    c->running = NULL;
+    c->result = NULL;
+    pool->queries++;
+    if (!res || is_error(res))
+        pool->errors++;
+    if (q->cb)
+        q->cb(q->ud, res, res ? NULL : "no result");
+    PQclear(res);
+    free(q);
+    db__dispatch(pool);
+}
+
+static void read_results(db_conn_t *c)
+{
+    db_pool_t *pool = c->pool;
+    while (!pool->closing && c->state == CONN_UP && c->running && !PQisBusy(c->pg)) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            finish_query(c);
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+            PQclear(r); /* COPY is not spoken through the pool */
+            conn_fail(c);
+            return;
+        }
+        keep_result(c, r);
+    }
+}
+
+/* HOOK (LISTEN/NOTIFY): every notification goes to cfg->on_notify. */
+static void drain_notifies(db_conn_t *c)
+{
+    db_pool_t *pool = c->pool;
+    PGnotify *n;
+    while (!pool->closing && c->state == CONN_UP && (n = PQnotifies(c->pg))) {
+        if (pool->on_notify)
+            pool->on_notify(pool->ud, n->relname, n->extra);
+        PQfreemem(n);
+    }
+}
+
+static void serve_conn(db_conn_t *c, int status, int events)
+{
+    if (status < 0)
+        goto fail;
+    if ((events & UV_READABLE) && !PQconsumeInput(c->pg))
+        goto fail;
+    if (c->flushing && flush_output(c) < 0)
+        goto fail;
+    drain_notifies(c);
+    read_results(c);
+    drain_notifies(c); /* parsing the results may have queued more */
+    if (!c->pool->closing && c->state == CONN_UP && PQstatus(c->pg) == CONNECTION_BAD)
+        goto fail;
+    return;
+fail:
+    conn_fail(c);
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events)
+{
+    watch_t *w = handle->data;
+    db_conn_t *c = w->conn;
+    if (!c)
+        return;
+    /* libuv reports POLLERR as UV_EBADF and stops the handle: poll again on
+     * the next watch_socket. */
+    if (status < 0)
+        c->events = 0;
+    /* While connecting, an error (a refused connect) is libpq's to read from
+     * the socket: it may go on to the next address on a new socket. */
+    if (c->state == CONN_CONNECTING)
+        advance_connect(c);
+    else if (c->state == CONN_UP)
+        serve_conn(c, status, events);
+}
+
+/* ---- set-up and close ---- */
+
+void db__conn_init(db_pool_t *pool, db_conn_t *c)
+{
+    c->pool = pool;
+    c->fd = -1;
+    c->backoff_ms = BACKOFF_MIN_MS;
+    c->resolve.data = c;
+    uv_timer_init(pool->loop, &c->timer);
+    c->timer.data = c;
+    uv_timer_start(&c->timer, on_conn_timer, 0, 0); /* first attempt once the loop runs */
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    db_conn_t *c = handle->data;
+    db__pending_done(c->pool);
+}
+
+db_query_t *db__conn_close(db_conn_t *c)
+{
+    db_query_t *q = c->running;
+    c->running = NULL;
+    PQclear(c->result);
+    c->result = NULL;
+    if (c->state == CONN_RESOLVING)
+        uv_cancel((uv_req_t *)&c->resolve); /* on_resolved still runs */
+    if (c->watch)
+        release_watch(c, c->pg);
+    else
+        PQfinish(c->pg);
+    c->pg = NULL;
+    c->state = CONN_DOWN;
+    c->pool->pending++;
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    return q;
+}

@@ -1,0 +1,552 @@
+/* Strict, bounded HTTP/1.1 request parsing: llhttp tokenises, this file counts sizes, refuses
+ * ambiguous framing and builds each request in one growing arena. No I/O here. */
+#include "http.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ARENA_MIN 1024
+/* Content-Length lets us size the arena once, but a client's number alone never reserves more
+ * than this: the rest grows as bytes really arrive. */
+#define BODY_PRERESERVE (256 * 1024)
+
+/* Arena layout while parsing: target NUL, then name NUL value NUL per header, then the body.
+ * At completion: body NUL, path NUL, query NUL, padding, the http_header_t array. Only offsets
+ * are kept until then because realloc moves the arena. */
+
+static void *xrealloc(void *ptr, size_t size)
+{
+    void *q = realloc(ptr, size ? size : 1);
+    if (q == NULL)
+        abort();
+    return q;
+}
+
+static void reserve(http_request_t *req, size_t extra)
+{
+    if (req->arena_cap - req->arena_len >= extra)
+        return;
+    size_t cap = req->arena_cap ? req->arena_cap : ARENA_MIN;
+    while (cap - req->arena_len < extra) {
+        if (cap > SIZE_MAX / 2)
+            abort();
+        cap *= 2;
+    }
+    req->arena = xrealloc(req->arena, cap);
+    req->arena_cap = cap;
+}
+
+/* data must not point into the arena: reserve() may move it. */
+static void append(http_request_t *req, const char *data, size_t len)
+{
+    reserve(req, len);
+    if (len > 0)
+        memcpy(req->arena + req->arena_len, data, len);
+    req->arena_len += len;
+}
+
+/* Records the first error only: a later callback failing because of it must not rename it. */
+static int fail(http_parser_t *p, int status, const char *slug, const char *detail)
+{
+    if (p->error_status == 0) {
+        p->error_status = status;
+        p->error_slug = slug;
+        p->error_detail = detail;
+    }
+    return -1;
+}
+
+static int fail_limit(http_parser_t *p, int status, const char *slug, const char *what,
+                      size_t limit, const char *unit)
+{
+    if (p->error_status != 0)
+        return -1;
+    snprintf(p->detail_buf, sizeof p->detail_buf, "%s %zu %s", what, limit, unit);
+    return fail(p, status, slug, p->detail_buf);
+}
+
+static bool name_is(const char *name, size_t len, const char *lower)
+{
+    return len == strlen(lower) && memcmp(name, lower, len) == 0;
+}
+
+/* RFC 9110 tchar. llhttp 8.1 built without LLHTTP_STRICT_MODE lets "Host :" through, and it
+ * lets an empty name through in every mode. */
+static bool is_token(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!alnum && (c == 0 || strchr("!#$%&'*+-.^_`|~", c) == NULL))
+            return false;
+    }
+    return true;
+}
+
+static int count_header_bytes(http_parser_t *p, size_t len)
+{
+    if (len > p->limits.max_header_bytes - p->header_bytes)
+        return fail_limit(p, 431, "header-too-large", "request header fields exceed",
+                          p->limits.max_header_bytes, "bytes");
+    p->header_bytes += len;
+    return 0;
+}
+
+/* Body and chunk-extension bytes share max_body, so body_len + ext_bytes <= max_body holds. */
+static int count_body_bytes(http_parser_t *p, uint64_t len)
+{
+    size_t used = p->cur->body_len + p->ext_bytes;
+    if (len > p->limits.max_body - used)
+        return fail_limit(p, 413, "body-too-large", "request body exceeds", p->limits.max_body,
+                          "bytes");
+    return 0;
+}
+
+/* llhttp 8.1 accepts obs-fold even in strict mode and hides it: the CRLF never reaches a
+ * callback, a fold after an empty value is skipped as leading whitespace, and a fold after a
+ * non-empty value arrives as a second value span. So between a field name and the end of its
+ * value we look at the raw bytes for LF followed by SP or HT, carrying the last byte across
+ * buffers. Scans from where the last scan stopped (or the buffer start) up to end. */
+static bool scan_fold(http_parser_t *p, const char *end)
+{
+    const char *s = p->scan_from ? p->scan_from : p->feed_begin;
+    bool folded = false;
+    for (; s < end; s++) {
+        if (p->scan_lf && (*s == ' ' || *s == '\t'))
+            folded = true;
+        p->scan_lf = *s == '\n';
+    }
+    p->scan_from = end;
+    return folded;
+}
+
+static int on_message_begin(llhttp_t *ll)
+{
+    http_parser_t *p = ll->data;
+    http_request_free(p->cur);
+    p->cur = xrealloc(NULL, sizeof *p->cur);
+    memset(p->cur, 0, sizeof *p->cur);
+    reserve(p->cur, ARENA_MIN);
+    p->header_bytes = 0;
+    p->n_content_length = 0;
+    p->n_fields = 0;
+    p->ext_bytes = 0;
+    p->in_header_field = false;
+    p->in_header_value = false;
+    p->headers_done = false;
+    p->saw_transfer_encoding = false;
+    return 0;
+}
+
+/* We are not a proxy: a tunnel would hand the connection to bytes no one parses. */
+static int on_method_complete(llhttp_t *ll)
+{
+    if (llhttp_get_method(ll) == HTTP_CONNECT)
+        return fail(ll->data, 400, "method-not-supported", "CONNECT is not supported");
+    return 0;
+}
+
+static int on_url(llhttp_t *ll, const char *at, size_t len)
+{
+    http_parser_t *p = ll->data;
+    http_request_t *req = p->cur;
+    if (len > p->limits.max_url - req->target_len)
+        return fail_limit(p, 414, "uri-too-long", "request target exceeds", p->limits.max_url,
+                          "bytes");
+    /* Non-strict llhttp passes bytes >= 0x80 in the target; RFC 3986 has none, and refusing
+     * them here keeps the NUL-terminated target honest. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)at[i];
+        if (c <= 0x20 || c >= 0x7f)
+            return fail(p, 400, "bad-request", "request target has a byte outside visible ASCII");
+    }
+    append(req, at, len);
+    req->target_len += len;
+    return 0;
+}
+
+static int on_url_complete(llhttp_t *ll)
+{
+    http_parser_t *p = ll->data;
+    append(p->cur, "", 1);
+    return 0;
+}
+
+/* llhttp also takes 0.9 and 2.0 in a request line; neither is ours to speak over this parser. */
+static int check_version(llhttp_t *ll)
+{
+    if (ll->http_major != 1 || ll->http_minor > 1)
+        return fail(ll->data, 505, "http-version-not-supported", "HTTP version is not 1.0 or 1.1");
+    return 0;
+}
+
+static int on_header_field(llhttp_t *ll, const char *at, size_t len)
+{
+    http_parser_t *p = ll->data;
+    http_request_t *req = p->cur;
+    if (!p->in_header_field) {
+        p->in_header_field = true;
+        p->field_off = req->arena_len;
+    }
+    if (count_header_bytes(p, len) != 0)
+        return -1;
+    reserve(req, len);
+    for (size_t i = 0; i < len; i++) {
+        char c = at[i];
+        req->arena[req->arena_len++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    p->scan_from = at + len;
+    p->scan_lf = false;
+    return 0;
+}
+
+/* Framing headers are judged by name as soon as the name is complete, before llhttp's own
+ * checks, so the error names the rule. Trailers (headers_done) are counted and dropped. */
+static int on_header_field_complete(llhttp_t *ll)
+{
+    http_parser_t *p = ll->data;
+    http_request_t *req = p->cur;
+    const char *name = req->arena + p->field_off;
+    size_t len = req->arena_len - p->field_off;
+
+    p->in_header_field = false;
+    if (++p->n_fields > p->limits.max_headers)
+        return fail_limit(p, 431, "too-many-headers", "request has more than",
+                          p->limits.max_headers, "header fields");
+    if (!is_token(name, len))
+        return fail(p, 400, "invalid-header", "header field name is not a token");
+    if (!p->headers_done) {
+        if (name_is(name, len, "content-length")) {
+            if (p->n_content_length++ > 0)
+                return fail(p, 400, "ambiguous-length", "duplicate Content-Length");
+            if (p->saw_transfer_encoding)
+                return fail(p, 400, "ambiguous-length", "Content-Length with Transfer-Encoding");
+        } else if (name_is(name, len, "transfer-encoding")) {
+            if (p->n_content_length > 0)
+                return fail(p, 400, "ambiguous-length", "Content-Length with Transfer-Encoding");
+            if (p->saw_transfer_encoding)
+                return fail(p, 400, "unsupported-transfer-encoding",
+                            "more than one Transfer-Encoding field");
+            /* RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing. */
+            if (ll->http_minor == 0)
+                return fail(p, 400, "unsupported-transfer-encoding",
+                            "Transfer-Encoding in an HTTP/1.0 request");
+            p->saw_transfer_encoding = true;
+        } else if (name_is(name, len, "upgrade")) {
+            return fail(p, 400, "upgrade-not-supported", "Upgrade is not supported");
+        }
+    }
+    append(req, "", 1);
+    p->in_header_value = true;
+    p->scan_lf = false;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *ll, const char *at, size_t len)
+{
+    http_parser_t *p = ll->data;
+    if (count_header_bytes(p, len) != 0)
+        return -1;
+    if (scan_fold(p, at + len))
+        return fail(p, 400, "invalid-header", "obs-fold (line folding) in a header value");
+    /* llhttp refuses these itself; the check is cheap and the arena walk relies on no NUL. */
+    for (size_t i = 0; i < len; i++) {
+        if (at[i] == '\r' || at[i] == '\n' || at[i] == '\0')
+            return fail(p, 400, "invalid-header", "CR, LF or NUL in a header value");
+    }
+    append(p->cur, at, len);
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *ll)
+{
+    http_parser_t *p = ll->data;
+    http_request_t *req = p->cur;
+    size_t value_off = p->field_off + strlen(req->arena + p->field_off) + 1;
+
+    p->in_header_value = false;
+    while (req->arena_len > value_off &&
+           (req->arena[req->arena_len - 1] == ' ' || req->arena[req->arena_len - 1] == '\t'))
+        req->arena_len--;
+    size_t lead = 0;
+    while (value_off + lead < req->arena_len &&
+           (req->arena[value_off + lead] == ' ' || req->arena[value_off + lead] == '\t'))
+        lead++;
+    if (lead > 0) {
+        memmove(req->arena + value_off, req->arena + value_off + lead,
+                req->arena_len - value_off - lead);
+        req->arena_len -= lead;
+    }
+    if (p->headers_done) {
+        req->arena_len = p->field_off;
+        return 0;
+    }
+    /* llhttp 8.1 accepts "gzip, chunked": we would then hand gzip bytes on as the body. */
+    const char *name = req->arena + p->field_off;
+    if (strcmp(name, "transfer-encoding") == 0 &&
+        (req->arena_len - value_off != 7 || strncasecmp(req->arena + value_off, "chunked", 7) != 0))
+        return fail(p, 400, "unsupported-transfer-encoding",
+                    "Transfer-Encoding other than chunked");
+    append(req, "", 1);
+    req->n_headers++;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *ll)
+{
+    http_parser_t *p = ll->data;
+    p->headers_done = true;
+    /* "GET /x\n" is an HTTP/0.9 request line to llhttp: 0.9, and no on_version_complete. */
+    if (check_version(ll) != 0)
+        return -1;
+    if (ll->upgrade)
+        return fail(p, 400, "upgrade-not-supported", "Upgrade is not supported");
+    if (ll->flags & F_CONTENT_LENGTH) {
+        if (count_body_bytes(p, ll->content_length) != 0)
+            return -1;
+        size_t want = ll->content_length < BODY_PRERESERVE ? ll->content_length : BODY_PRERESERVE;
+        reserve(p->cur, want + 1);
+    }
+    return 0;
+}
+
+/* Refuse an oversized chunk by its announced size, before its bytes arrive. */
+static int on_chunk_header(llhttp_t *ll)
+{
+    return count_body_bytes(ll->data, ll->content_length);
+}
+
+/* Extensions are not kept, but a client must not stream them without bound. */
+static int on_chunk_extension(llhttp_t *ll, const char *at, size_t len)
+{
+    http_parser_t *p = ll->data;
+    if (count_body_bytes(p, len) != 0)
+        return -1;
+    p->ext_bytes += len;
+    return 0;
+}
+
+static int on_body(llhttp_t *ll, const char *at, size_t len)
+{
+    http_parser_t *p = ll->data;
+    if (count_body_bytes(p, len) != 0)
+        return -1;
+    append(p->cur, at, len);
+    p->cur->body_len += len;
+    return 0;
+}
+
+/* Lays out path, query and the header array at the end of the arena, then sets every
+ * pointer: nothing may realloc the arena after this. */
+static void finish_request(http_request_t *req)
+{
+    size_t body_off = req->arena_len - req->body_len;
+    append(req, "", 1);
+
+    const char *q = memchr(req->arena, '?', req->target_len);
+    size_t path_len = q ? (size_t)(q - req->arena) : req->target_len;
+    size_t query_len = q ? req->target_len - path_len - 1 : 0;
+    reserve(req, req->target_len + 2);
+    size_t path_off = req->arena_len;
+    memcpy(req->arena + path_off, req->arena, path_len);
+    req->arena[path_off + path_len] = '\0';
+    size_t query_off = path_off + path_len + 1;
+    memcpy(req->arena + query_off, req->arena + path_len + 1, query_len);
+    req->arena[query_off + query_len] = '\0';
+    req->arena_len = query_off + query_len + 1;
+
+    size_t align = _Alignof(http_header_t);
+    size_t hdr_off = (req->arena_len + align - 1) / align * align;
+    reserve(req, hdr_off - req->arena_len + req->n_headers * sizeof(http_header_t));
+    req->arena_len = hdr_off + req->n_headers * sizeof(http_header_t);
+
+    req->target = req->arena;
+    req->path = req->arena + path_off;
+    req->query = req->arena + query_off;
+    req->body = req->arena + body_off;
+    req->headers = req->n_headers ? (http_header_t *)(void *)(req->arena + hdr_off) : NULL;
+    size_t off = req->target_len + 1;
+    for (unsigned i = 0; i < req->n_headers; i++) {
+        req->headers[i].name = req->arena + off;
+        off += strlen(req->arena + off) + 1;
+        req->headers[i].value = req->arena + off;
+        off += strlen(req->arena + off) + 1;
+    }
+}
+
+static int on_message_complete(llhttp_t *ll)
+{
+    http_parser_t *p = ll->data;
+    http_request_t *req = p->cur;
+    p->cur = NULL;
+    finish_request(req);
+    req->method = llhttp_get_method(ll);
+    req->http_major = ll->http_major;
+    req->http_minor = ll->http_minor;
+    req->keep_alive = llhttp_should_keep_alive(ll) != 0;
+    /* RFC 9112 9.6: after a request that closes, further requests are not processed. */
+    if (!req->keep_alive)
+        p->closing = true;
+    if (p->on_request == NULL) {
+        http_request_free(req);
+        return 0;
+    }
+    return p->on_request(p, req, p->ud) == 1 ? HPE_PAUSED : 0;
+}
+
+/* llhttp's reasons are string literals of its own, never input, so they may name the rule. */
+static void map_llhttp_error(http_parser_t *p, llhttp_errno_t err)
+{
+    switch (err) {
+    case HPE_INVALID_VERSION:
+        fail(p, 505, "http-version-not-supported", "HTTP version is not 1.0 or 1.1");
+        break;
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+        fail(p, 400, "ambiguous-length", "Content-Length twice or with Transfer-Encoding");
+        break;
+    case HPE_INVALID_TRANSFER_ENCODING:
+        fail(p, 400, "unsupported-transfer-encoding", "Transfer-Encoding other than chunked");
+        break;
+    case HPE_INVALID_HEADER_TOKEN: {
+        const char *reason = llhttp_get_error_reason(&p->llhttp);
+        snprintf(p->detail_buf, sizeof p->detail_buf, "invalid header: %s",
+                 reason ? reason : "bad character");
+        fail(p, 400, "invalid-header", p->detail_buf);
+        break;
+    }
+    case HPE_PAUSED_UPGRADE:
+    case HPE_PAUSED_H2_UPGRADE:
+        fail(p, 400, "upgrade-not-supported", "Upgrade is not supported");
+        break;
+    default: {
+        const char *reason = llhttp_get_error_reason(&p->llhttp);
+        snprintf(p->detail_buf, sizeof p->detail_buf, "malformed request: %s",
+                 reason ? reason : llhttp_errno_name(err));
+        fail(p, 400, "bad-request", p->detail_buf);
+    }
+    }
+}
+
+void http_parser_init(http_parser_t *p, const http_limits_t *limits, http_on_request_cb cb,
+                      void *ud)
+{
+    memset(p, 0, sizeof *p);
+    p->limits = *limits;
+    p->on_request = cb;
+    p->ud = ud;
+    llhttp_settings_init(&p->settings);
+    p->settings.on_message_begin = on_message_begin;
+    p->settings.on_method_complete = on_method_complete;
+    p->settings.on_url = on_url;
+    p->settings.on_url_complete = on_url_complete;
+    p->settings.on_version_complete = check_version;
+    p->settings.on_header_field = on_header_field;
+    p->settings.on_header_field_complete = on_header_field_complete;
+    p->settings.on_header_value = on_header_value;
+    p->settings.on_header_value_complete = on_header_value_complete;
+    p->settings.on_headers_complete = on_headers_complete;
+    p->settings.on_chunk_header = on_chunk_header;
+    p->settings.on_chunk_extension_name = on_chunk_extension;
+    p->settings.on_chunk_extension_value = on_chunk_extension;
+    p->settings.on_body = on_body;
+    p->settings.on_message_complete = on_message_complete;
+    llhttp_init(&p->llhttp, HTTP_REQUEST, &p->settings);
+    p->llhttp.data = p;
+}
+
+void http_parser_close(http_parser_t *p)
+{
+    http_request_free(p->cur);
+    p->cur = NULL;
+}
+
+int http_parser_feed(http_parser_t *p, const char *data, size_t len, size_t *consumed)
+{
+    size_t unused;
+    if (consumed == NULL)
+        consumed = &unused;
+    *consumed = 0;
+    if (p->error_status != 0)
+        return HTTP_ERROR;
+    if (llhttp_get_errno(&p->llhttp) == HPE_PAUSED)
+        return HTTP_PAUSED; /* not resumed yet: error_pos points into an older buffer */
+    if (p->closing) {
+        *consumed = len;
+        return HTTP_OK;
+    }
+
+    p->feed_begin = data;
+    p->scan_from = NULL;
+    llhttp_errno_t err = llhttp_execute(&p->llhttp, data, len);
+    /* A fold may sit in bytes no callback covered, at the end of this buffer. */
+    if (err == HPE_OK && p->in_header_value && scan_fold(p, data + len))
+        fail(p, 400, "invalid-header", "obs-fold (line folding) in a header value");
+    p->feed_begin = p->scan_from = NULL;
+
+    if (p->error_status == 0) {
+        if (err == HPE_OK) {
+            *consumed = len;
+            return HTTP_OK;
+        }
+        if (err == HPE_PAUSED) {
+            *consumed = (size_t)(llhttp_get_error_pos(&p->llhttp) - data);
+            return HTTP_PAUSED;
+        }
+        /* Strict-mode llhttp refuses bytes after a closing request; we ignore them. */
+        if (err == HPE_CLOSED_CONNECTION && p->closing) {
+            *consumed = len;
+            return HTTP_OK;
+        }
+        map_llhttp_error(p, err);
+    }
+    const char *pos = llhttp_get_error_pos(&p->llhttp);
+    if (err != HPE_OK && pos != NULL && (uintptr_t)pos >= (uintptr_t)data &&
+        (uintptr_t)pos <= (uintptr_t)data + len)
+        *consumed = (size_t)((uintptr_t)pos - (uintptr_t)data);
+    http_request_free(p->cur);
+    p->cur = NULL;
+    return HTTP_ERROR;
+}
+
+void http_parser_resume(http_parser_t *p)
+{
+    llhttp_resume(&p->llhttp);
+}
+
+void http_parser_error(const http_parser_t *p, int *status, const char **slug,
+                       const char **detail)
+{
+    if (status)
+        *status = p->error_status;
+    if (slug)
+        *slug = p->error_slug;
+    if (detail)
+        *detail = p->error_detail;
+}
+
+bool http_parser_mid_request(const http_parser_t *p)
+{
+    return p->cur != NULL;
+}
+
+const char *http_request_header(const http_request_t *req, const char *name)
+{
+    for (unsigned i = 0; i < req->n_headers; i++) {
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    }
+    return NULL;
+}
+
+void http_request_free(http_request_t *req)
+{
+    if (req == NULL)
+        return;
+    free(req->arena);
+    free(req);
+}

@@ -1,0 +1,14 @@
+/* The mutual-TLS API listener: bind, listen, hand new connections to conn.c. */
+#ifndef TRELLIS_LISTENER_H
+#define TRELLIS_LISTENER_H
+
+#include "node.h"
+
+#include <stddef.h>
+
+/* Bind cfg's listen address. 0, or a libuv code with one line in err. */
+int listener_start(node_t *node, char *err, size_t err_len);
+/* Stop accepting (idempotent). */
+void listener_stop(node_t *node);
+
+#endif

@@ -1,0 +1,260 @@
+/* A node's life: start-up order (TLS context, database pool, listener,
+ * signals), certificate reload on SIGHUP, and the graceful shutdown on
+ * SIGTERM/SIGINT: stop accepting, let in-flight requests finish within
+ * shutdown_timeout, close the pool, and return. */
+#include "node.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "tls.h"
+#include "tr_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ident_count {
+    struct ident_count *next;
+    uint64_t n;
+    char key[];
+};
+
+static unsigned ident_bucket(const char *key)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 16777619u;
+    return h % 256;
+}
+
+uint64_t node_ident_acquire(node_t *node, const char *key)
+{
+    struct ident_count **slot = &node->ident_counts[ident_bucket(key)];
+    for (struct ident_count *c = *slot; c; c = c->next)
+        if (strcmp(c->key, key) == 0)
+            return ++c->n;
+    size_t klen = strlen(key) + 1;
+    struct ident_count *c = malloc(sizeof(*c) + klen);
+    if (!c)
+        abort();
+    memcpy(c->key, key, klen);
+    c->n = 1;
+    c->next = *slot;
+    *slot = c;
+    return 1;
+}
+
+void node_ident_release(node_t *node, const char *key)
+{
+    struct ident_count **p = &node->ident_counts[ident_bucket(key)];
+    for (; *p; p = &(*p)->next) {
+        if (strcmp((*p)->key, key) == 0) {
+            if (--(*p)->n == 0) {
+                struct ident_count *dead = *p;
+                *p = dead->next;
+                free(dead);
+            }
+            return;
+        }
+    }
+}
+
+/* ---- certificate reload (SIGHUP) ---- */
+
+typedef struct {
+    uv_work_t work;
+    node_t *node;
+    SSL_CTX *ctx;
+    int rc;
+    char err[512];
+} reload_t;
+
+/* On the thread pool: building a context reads files. */
+static void reload_work(uv_work_t *w)
+{
+    reload_t *r = w->data;
+    r->rc = tls_ctx_build(&r->node->cfg, &r->ctx, r->err, sizeof(r->err));
+}
+
+static void reload_done(uv_work_t *w, int status)
+{
+    reload_t *r = w->data;
+    node_t *node = r->node;
+    node->reloading = false;
+    if (status == 0 && r->rc == 0) {
+        /* Open connections keep the context they started with (SSL holds a reference). */
+        SSL_CTX_free(node->ssl_ctx);
+        node->ssl_ctx = r->ctx;
+        log_event(LOG_INFO, "tls_reloaded", NULL);
+    } else {
+        log_event(LOG_ERROR, "tls_reload_failed",
+                  json_pack("{s:s, s:s}", "error", status ? uv_strerror(status) : r->err, "action",
+                            "kept the previous certificates"));
+    }
+    free(r);
+}
+
+static void reload_tls(node_t *node)
+{
+    if (node->reloading || node->draining)
+        return;
+    reload_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        abort();
+    r->node = node;
+    r->work.data = r;
+    node->reloading = true;
+    if (uv_queue_work(node->loop, &r->work, reload_work, reload_done) != 0) {
+        node->reloading = false;
+        free(r);
+    }
+}
+
+/* ---- shutdown ---- */
+
+static void on_closed_nothing(uv_handle_t *h)
+{
+}
+
+static void on_db_closed(void *ud)
+{
+    node_t *node = ud;
+    node->db = NULL;
+    uv_close((uv_handle_t *)&node->sig_term, on_closed_nothing);
+    uv_close((uv_handle_t *)&node->sig_int, on_closed_nothing);
+    uv_close((uv_handle_t *)&node->sig_hup, on_closed_nothing);
+    uv_close((uv_handle_t *)&node->drain_timer, on_closed_nothing);
+}
+
+static void finish_shutdown(node_t *node)
+{
+    uv_timer_stop(&node->drain_timer);
+    log_event(LOG_INFO, "stopping", json_pack("{s:s}", "step", "closing database pool"));
+    if (node->db)
+        db_pool_close(node->db, on_db_closed, node);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    node_t *node = t->data;
+    log_event(LOG_WARN, "shutdown_timeout",
+              json_pack("{s:I}", "connections_cut", (json_int_t)node->n_conns));
+    for (conn_t *c = node->conns; c; c = c->next)
+        conn_close(c, false, "shutdown timeout");
+}
+
+void node_shutdown(node_t *node, int exit_code)
+{
+    if (node->draining)
+        return;
+    node->draining = true;
+    node->exit_code = exit_code;
+    log_event(
+        LOG_INFO, "stopping",
+        json_pack("{s:s, s:I}", "step", "draining", "connections", (json_int_t)node->n_conns));
+    listener_stop(node);
+    for (conn_t *c = node->conns, *next; c; c = next) {
+        next = c->next; /* conn_close never frees synchronously, but stay safe */
+        conn_drain(c);
+    }
+    if (node->n_conns == 0)
+        finish_shutdown(node);
+    else
+        uv_timer_start(&node->drain_timer, on_drain_timeout, node->cfg.shutdown_timeout_ms, 0);
+}
+
+void node_conn_gone(node_t *node)
+{
+    node->n_conns--;
+    if (node->draining && node->n_conns == 0)
+        finish_shutdown(node);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    node_t *node = s->data;
+    if (signum == SIGHUP) {
+        log_event(LOG_INFO, "signal", json_pack("{s:s}", "signal", "SIGHUP"));
+        reload_tls(node);
+        return;
+    }
+    log_event(LOG_INFO, "signal",
+              json_pack("{s:s}", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"));
+    node_shutdown(node, 0);
+}
+
+static void on_db_fatal(void *ud, const char *msg)
+{
+    node_t *node = ud;
+    log_event(LOG_ERROR, "database_fatal", json_pack("{s:s}", "error", msg));
+    node_shutdown(node, 1);
+}
+
+/* ---- start-up ---- */
+
+int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_path, char *err,
+              size_t err_len)
+{
+    memset(node, 0, sizeof(*node));
+    node->loop = loop;
+    node->cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg)); /* moved */
+    node->config_path = strdup(config_path);
+    node->started_ms = uv_now(loop);
+
+    int rc = tls_ctx_build(&node->cfg, &node->ssl_ctx, err, err_len);
+    if (rc != 0)
+        return rc;
+
+    db_config_t dbc = {
+        .conninfo = node->cfg.db_url,
+        .size = (unsigned)node->cfg.db_pool_size,
+        .max_queue = (unsigned)node->cfg.db_max_queue,
+        .migrations_dir = node->cfg.db_migrations,
+        .on_fatal = on_db_fatal,
+        .ud = node,
+    };
+    rc = db_pool_new(loop, &dbc, &node->db);
+    if (rc != 0) {
+        snprintf(err, err_len, "[database] cannot start the pool: %s (migrations in %s)",
+                 tr_strerror(rc), node->cfg.db_migrations);
+        return rc;
+    }
+    rc = listener_start(node, err, err_len);
+    if (rc != 0)
+        return rc;
+
+    uv_timer_init(loop, &node->drain_timer);
+    node->drain_timer.data = node;
+    uv_signal_t *sigs[] = {&node->sig_term, &node->sig_int, &node->sig_hup};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(loop, sigs[i]);
+        sigs[i]->data = node;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+    log_event(LOG_INFO, "listening",
+              json_pack("{s:s, s:i}", "listen", node->cfg.listen, "pid", (int)uv_os_getpid()));
+    return 0;
+}
+
+int node_run(node_t *node)
+{
+    uv_run(node->loop, UV_RUN_DEFAULT);
+    SSL_CTX_free(node->ssl_ctx);
+    node->ssl_ctx = NULL;
+    for (int i = 0; i < 256; i++) {
+        while (node->ident_counts[i]) {
+            struct ident_count *c = node->ident_counts[i];
+            node->ident_counts[i] = c->next;
+            free(c);
+        }
+    }
+    config_free(&node->cfg);
+    free(node->config_path);
+    int rc = uv_loop_close(node->loop);
+    if (rc != 0)
+        log_event(LOG_WARN, "loop_not_closed", json_pack("{s:s}", "error", uv_strerror(rc)));
+    log_event(LOG_INFO, "stopped", json_pack("{s:i}", "exit_code", node->exit_code));
+    return node->exit_code;
+}

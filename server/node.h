@@ -1,0 +1,54 @@
+/* A running node: the loop, its configuration, TLS context, database pool,
+ * listener and connections, and the start-up and shutdown order. */
+#ifndef TRELLIS_NODE_H
+#define TRELLIS_NODE_H
+
+#include "config.h"
+#include "db.h"
+#include "metrics.h"
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <uv.h>
+
+typedef struct conn conn_t;
+
+typedef struct node {
+    uv_loop_t *loop;
+    config_t cfg;
+    char *config_path;
+    SSL_CTX *ssl_ctx; /* current context; each SSL holds its own reference */
+    db_pool_t *db;
+    uv_tcp_t listener;
+    bool listening;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t drain_timer;
+    bool draining;
+    bool reloading;
+    int exit_code;
+    conn_t *conns; /* every open connection, a doubly linked list */
+    uint64_t n_conns;
+    uint64_t next_conn_id;
+    struct ident_count *ident_counts[256]; /* connections per identity */
+    metrics_t metrics;
+    uint64_t started_ms;
+} node_t;
+
+/* Load nothing, read nothing: cfg is taken (moved) into the node. Builds the
+ * TLS context, reads migrations, binds the listener. 0 or a negative code with
+ * one line in err. */
+int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_path, char *err,
+              size_t err_len);
+/* Run until shut down; returns the process exit code. */
+int node_run(node_t *node);
+/* Begin a graceful shutdown (what SIGTERM does). */
+void node_shutdown(node_t *node, int exit_code);
+
+/* Per-identity connection accounting; key is "org/role/name". */
+uint64_t node_ident_acquire(node_t *node, const char *key);
+void node_ident_release(node_t *node, const char *key);
+
+/* Called by conn.c when a connection has been freed. */
+void node_conn_gone(node_t *node);
+
+#endif

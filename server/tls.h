@@ -1,0 +1,69 @@
+/* TLS for trellisd: building the server context (Mozilla "modern": TLS 1.3
+ * only, client certificate required, verified against the consortium root
+ * and its CRLs) and the per-connection engine over memory BIOs, so that the
+ * bytes move on libuv streams and OpenSSL never touches a socket. */
+#ifndef TRELLIS_TLS_H
+#define TRELLIS_TLS_H
+
+#include "config.h"
+#include "tr_identity.h"
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Build a complete server context from cfg (reads files: call it before the
+ * loop runs or on the thread pool). 0, or TR_E_TLS/TR_E_CERT with one line in err. */
+int tls_ctx_build(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len);
+
+typedef enum {
+    TLS_FAIL_NONE = 0,
+    TLS_FAIL_NO_CERT,
+    TLS_FAIL_UNKNOWN_CA,
+    TLS_FAIL_EXPIRED,
+    TLS_FAIL_REVOKED,
+    TLS_FAIL_NO_CRL,
+    TLS_FAIL_IDENTITY,
+    TLS_FAIL_BAD_CERT,
+    TLS_FAIL_PROTOCOL,
+    TLS_FAIL_TIMEOUT,
+    TLS_FAIL_COUNT_
+} tls_fail_t;
+
+const char *tls_fail_name(tls_fail_t f);
+
+typedef struct {
+    SSL *ssl;
+    BIO *rbio; /* network -> OpenSSL */
+    BIO *wbio; /* OpenSSL -> network */
+    bool established;
+    tr_identity_t identity; /* valid once established */
+    char identity_why[96];  /* why the identity was refused, if it was */
+} tls_conn_t;
+
+int tls_conn_init(tls_conn_t *t, SSL_CTX *ctx);
+void tls_conn_close(tls_conn_t *t);
+
+/* Hand received ciphertext to OpenSSL. */
+int tls_conn_feed(tls_conn_t *t, const char *data, size_t len);
+
+/* Drive the handshake. Returns 1 when established, 0 when it needs more
+ * input, or -1 on failure with *why set. */
+int tls_conn_handshake(tls_conn_t *t, tls_fail_t *why);
+
+/* Read decrypted bytes. Returns >0 bytes, 0 when it needs more input, -1 when
+ * the peer closed (close_notify) or on error. */
+int tls_conn_read(tls_conn_t *t, char *buf, size_t len);
+
+/* Encrypt plaintext into the outgoing buffer. 0 or -1. */
+int tls_conn_write(tls_conn_t *t, const void *data, size_t len);
+
+/* Bytes waiting to go to the network. */
+size_t tls_conn_pending(const tls_conn_t *t);
+/* Move up to len pending bytes into buf; returns the count. */
+size_t tls_conn_take(tls_conn_t *t, char *buf, size_t len);
+
+/* Queue a close_notify alert. */
+void tls_conn_shutdown(tls_conn_t *t);
+
+#endif

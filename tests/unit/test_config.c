@@ -1,0 +1,140 @@
+/* Configuration parsing: defaults, units, bounds, required keys, errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tr_error.h"
+
+static char path[] = "/tmp/trellis-test-config-XXXXXX";
+
+static int load(const char *text, config_t *cfg, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    config_defaults(cfg);
+    return config_load(cfg, path, err, err_len);
+}
+
+#define REQUIRED                                                                                   \
+    "[tls]\ncert = node.crt\nkey = /abs/node.key\nca = ca.crt\n[database]\nurl = "                 \
+    "postgresql://x/y\n"
+
+static void test_minimal_and_defaults(void **state)
+{
+    config_t cfg;
+    char err[512] = "";
+    assert_int_equal(load(REQUIRED, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg.listen_host, "127.0.0.1");
+    assert_int_equal(cfg.listen_port, 8443);
+    assert_int_equal(cfg.max_header_bytes, 16384);
+    assert_int_equal(cfg.max_body_bytes, 8 * 1024 * 1024);
+    assert_int_equal(cfg.idle_timeout_ms, 60000);
+    assert_string_equal(cfg.tls_key, "/abs/node.key");
+    /* relative paths are taken from the file's folder */
+    assert_string_equal(cfg.tls_cert, "/tmp/node.crt");
+    config_free(&cfg);
+}
+
+static void test_units(void **state)
+{
+    config_t cfg;
+    char err[512] = "";
+    assert_int_equal(load(REQUIRED "[limits]\nmax_body_bytes = 2M\nmax_header_bytes = 8k\n"
+                                   "idle_timeout = 500ms\nrequest_timeout = 2m\n"
+                                   "[node]\nlisten = [::1]:9000\n",
+                          &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.max_body_bytes, 2 * 1024 * 1024);
+    assert_int_equal(cfg.max_header_bytes, 8192);
+    assert_int_equal(cfg.idle_timeout_ms, 500);
+    assert_int_equal(cfg.request_timeout_ms, 120000);
+    assert_string_equal(cfg.listen_host, "::1");
+    assert_int_equal(cfg.listen_port, 9000);
+    config_free(&cfg);
+}
+
+static void test_errors(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *want; /* a part of the one-line error */
+    } rows[] = {
+        {"[tls]\ncert = a\n", "missing required key [tls] key"},
+        {REQUIRED "[limits]\nmax_body_bytes = lots\n", "[limits] max_body_bytes is not a size"},
+        {REQUIRED "[limits]\nmax_headers = 2\n", "[limits] max_headers must be between 4"},
+        {REQUIRED "[limits]\nidle_timeout = 5x\n", "idle_timeout is not a duration"},
+        {REQUIRED "[nope]\nkey = 1\n", "unknown key [nope] key"},
+        {REQUIRED "[tls]\nca = again\n", "[tls] ca is set twice"},
+        {REQUIRED "[node]\nlisten = localhost\n", "[node] listen must be host:port"},
+        {REQUIRED "[node]\nlisten = 1.2.3.4:70000\n", "[node] listen must be host:port"},
+        {REQUIRED "[node]\nlog_level = loud\n", "log_level must be"},
+        {REQUIRED "this is not ini\n", "not an INI line"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        config_t cfg;
+        char err[512] = "";
+        assert_int_equal(load(rows[i].text, &cfg, err, sizeof(err)), TR_E_CONFIG);
+        if (!strstr(err, rows[i].want))
+            fail_msg("row %zu: error '%s' lacks '%s'", i, err, rows[i].want);
+        assert_non_null(strstr(err, path)); /* names the file */
+        assert_null(strchr(err, '\n'));     /* one line */
+        config_free(&cfg);
+    }
+}
+
+static void test_missing_file(void **state)
+{
+    config_t cfg;
+    char err[512];
+    config_defaults(&cfg);
+    assert_int_equal(config_load(&cfg, "/nonexistent/trellisd.conf", err, sizeof(err)),
+                     TR_E_CONFIG);
+    assert_non_null(strstr(err, "cannot open"));
+    config_free(&cfg);
+}
+
+static void test_example_lists_every_key(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    config_write_example(f);
+    fclose(f);
+    assert_non_null(strstr(buf, "[limits]"));
+    assert_non_null(strstr(buf, "max_connections_per_identity"));
+    assert_non_null(strstr(buf, "(required)"));
+    free(buf);
+}
+
+static int setup(void **state)
+{
+    int fd = mkstemp(path);
+    close(fd);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    unlink(path);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_minimal_and_defaults),
+        cmocka_unit_test(test_units),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_example_lists_every_key),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

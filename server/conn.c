@@ -457,6 +457,22 @@ static void resume_parsing(conn_t *conn)
         conn_start_reading(conn);
 }
 
+/* [node] log_requests: one line per reply (all), or per refusal (errors).
+ * The path is logged without its query string, which may carry search terms. */
+static void log_request(conn_t *conn, const req_t *r, double secs)
+{
+    const char *mode = conn->node->cfg.log_requests;
+    if (mode[0] == 'o' || (mode[0] == 'e' && r->status < 400) || !log_enabled(LOG_INFO))
+        return;
+    json_t *f = json_pack("{s:I, s:s, s:i, s:f}", "conn", (json_int_t)conn->id, "identity",
+                          conn->ident_key, "status", r->status, "ms", secs * 1000.0);
+    if (r->http) {
+        json_object_set_new(f, "method", json_string(llhttp_method_name(r->http->method)));
+        json_object_set_new(f, "path", log_client_str(r->http->path, strlen(r->http->path)));
+    }
+    log_event(LOG_INFO, "request", f);
+}
+
 void conn_reply_ready(req_t *req)
 {
     conn_t *conn = req->conn;
@@ -472,6 +488,7 @@ void conn_reply_ready(req_t *req)
         conn->completed++;
         double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
         metrics_request(&conn->node->metrics, r->route, r->status, secs);
+        log_request(conn, r, secs);
         if (tls_conn_write(&conn->tls, r->out, r->out_len) != 0) {
             free_req(r);
             conn_close(conn, false, "tls write");

@@ -17,13 +17,18 @@
 
 static void start_migrations(db_pool_t *pool);
 
-/* The one out-of-memory exit of the pool. */
-void *db__xcalloc(size_t n, size_t size)
+/* The one out-of-memory exit of the pool: every allocation, and libpq's
+ * NULL for "out of memory", go through here. */
+void *db__must(void *p)
 {
-    void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p)
         abort();
     return p;
+}
+
+void *db__xcalloc(size_t n, size_t size)
+{
+    return db__must(calloc(n ? n : 1, size ? size : 1));
 }
 
 static void set_err(const db_config_t *cfg, const char *fmt, ...)

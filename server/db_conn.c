@@ -160,9 +160,7 @@ static void connect_start(db_conn_t *c)
     pool->kw[n] = pool->val[n] = NULL;
 
     c->state = CONN_CONNECTING;
-    c->pg = PQconnectStartParams(pool->kw, pool->val, 0);
-    if (!c->pg)
-        abort(); /* libpq returns NULL only when out of memory */
+    c->pg = db__must(PQconnectStartParams(pool->kw, pool->val, 0)); /* NULL: out of memory */
     if (PQstatus(c->pg) == CONNECTION_BAD)
         goto fail;
     PQsetNoticeReceiver(c->pg, ignore_notice, NULL);
@@ -178,9 +176,7 @@ fail:
 static void append(char **list, const char *item)
 {
     size_t old = *list ? strlen(*list) : 0, len = strlen(item);
-    char *s = realloc(*list, old + 1 + len + 1);
-    if (!s)
-        abort();
+    char *s = db__must(realloc(*list, old + 1 + len + 1));
     if (old)
         s[old++] = ',';
     memcpy(s + old, item, len + 1);

@@ -90,10 +90,11 @@ struct db_pool {
 };
 
 /* db.c */
-void *db__xcalloc(size_t n, size_t size); /* the one out-of-memory exit */
-void db__dispatch(db_pool_t *pool);       /* start queued queries on idle connections */
-void db__conn_ready(db_pool_t *pool);     /* a connection came up */
-void db__pending_done(db_pool_t *pool);   /* a close callback or request has ended */
+void *db__must(void *p); /* aborts on NULL: the one out-of-memory exit */
+void *db__xcalloc(size_t n, size_t size);
+void db__dispatch(db_pool_t *pool);     /* start queued queries on idle connections */
+void db__conn_ready(db_pool_t *pool);   /* a connection came up */
+void db__pending_done(db_pool_t *pool); /* a close callback or request has ended */
 
 /* db_conn.c */
 void db__conn_init(db_pool_t *pool, db_conn_t *c); /* and connect once the loop runs */

@@ -130,7 +130,7 @@ static int on_message_begin(llhttp_t *ll)
     http_parser_t *p = ll->data;
     http_request_free(p->cur);
     p->cur = xrealloc(NULL, sizeof *p->cur);
-    memset(p->cur, 0, sizeof *p->cur);
+    *p->cur = (http_request_t){0};
     reserve(p->cur, ARENA_MIN);
     p->header_bytes = 0;
     p->n_content_length = 0;
@@ -270,18 +270,10 @@ static int on_header_value_complete(llhttp_t *ll)
     size_t value_off = p->field_off + strlen(req->arena + p->field_off) + 1;
 
     p->in_header_value = false;
+    /* llhttp skips leading OWS but hands trailing OWS over. */
     while (req->arena_len > value_off &&
            (req->arena[req->arena_len - 1] == ' ' || req->arena[req->arena_len - 1] == '\t'))
         req->arena_len--;
-    size_t lead = 0;
-    while (value_off + lead < req->arena_len &&
-           (req->arena[value_off + lead] == ' ' || req->arena[value_off + lead] == '\t'))
-        lead++;
-    if (lead > 0) {
-        memmove(req->arena + value_off, req->arena + value_off + lead,
-                req->arena_len - value_off - lead);
-        req->arena_len -= lead;
-    }
     if (p->headers_done) {
         req->arena_len = p->field_off;
         return 0;
@@ -412,22 +404,17 @@ static void map_llhttp_error(http_parser_t *p, llhttp_errno_t err)
     case HPE_INVALID_TRANSFER_ENCODING:
         fail(p, 400, "unsupported-transfer-encoding", "Transfer-Encoding other than chunked");
         break;
-    case HPE_INVALID_HEADER_TOKEN: {
-        const char *reason = llhttp_get_error_reason(&p->llhttp);
-        snprintf(p->detail_buf, sizeof p->detail_buf, "invalid header: %s",
-                 reason ? reason : "bad character");
-        fail(p, 400, "invalid-header", p->detail_buf);
-        break;
-    }
     case HPE_PAUSED_UPGRADE:
     case HPE_PAUSED_H2_UPGRADE:
         fail(p, 400, "upgrade-not-supported", "Upgrade is not supported");
         break;
     default: {
+        bool header = err == HPE_INVALID_HEADER_TOKEN;
         const char *reason = llhttp_get_error_reason(&p->llhttp);
-        snprintf(p->detail_buf, sizeof p->detail_buf, "malformed request: %s",
+        snprintf(p->detail_buf, sizeof p->detail_buf, "%s: %s",
+                 header ? "invalid header" : "malformed request",
                  reason ? reason : llhttp_errno_name(err));
-        fail(p, 400, "bad-request", p->detail_buf);
+        fail(p, 400, header ? "invalid-header" : "bad-request", p->detail_buf);
     }
     }
 }
@@ -504,10 +491,7 @@ int http_parser_feed(http_parser_t *p, const char *data, size_t len, size_t *con
         }
         map_llhttp_error(p, err);
     }
-    const char *pos = llhttp_get_error_pos(&p->llhttp);
-    if (err != HPE_OK && pos != NULL && (uintptr_t)pos >= (uintptr_t)data &&
-        (uintptr_t)pos <= (uintptr_t)data + len)
-        *consumed = (size_t)((uintptr_t)pos - (uintptr_t)data);
+    /* Nothing more will be parsed: *consumed stays 0 and the partial request goes now. */
     http_request_free(p->cur);
     p->cur = NULL;
     return HTTP_ERROR;
@@ -518,8 +502,7 @@ void http_parser_resume(http_parser_t *p)
     llhttp_resume(&p->llhttp);
 }
 
-void http_parser_error(const http_parser_t *p, int *status, const char **slug,
-                       const char **detail)
+void http_parser_error(const http_parser_t *p, int *status, const char **slug, const char **detail)
 {
     if (status)
         *status = p->error_status;

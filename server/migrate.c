@@ -34,9 +34,10 @@ enum {
 
 static const char *const lock_params[] = {LOCK_KEY};
 
-static void *xmalloc(size_t n)
+/* The one out-of-memory exit of this file. */
+static void *xrealloc(void *p, size_t n)
 {
-    void *p = malloc(n ? n : 1);
+    p = realloc(p, n ? n : 1);
     if (!p)
         abort();
     return p;
@@ -92,7 +93,7 @@ static int read_file(const char *dir, const char *name, char **out, char *err, s
         goto fail;
     }
     size_t size = (size_t)st.st_size;
-    buf = xmalloc(size + 1);
+    buf = xrealloc(NULL, size + 1);
     if (fread(buf, 1, size, f) != size || ferror(f)) {
         set_err(err, err_len, "cannot read migration %s", name);
         goto fail;
@@ -155,10 +156,7 @@ int migration_set_load(const char *dir, migration_set_t *set, char *err, size_t 
         }
         if (set->n == cap) {
             cap = cap ? cap * 2 : 8;
-            migration_t *items = realloc(set->items, cap * sizeof *items);
-            if (!items)
-                abort();
-            set->items = items;
+            set->items = xrealloc(set->items, cap * sizeof *set->items);
         }
         migration_t *m = &set->items[set->n];
         memset(m, 0, sizeof *m);
@@ -166,7 +164,7 @@ int migration_set_load(const char *dir, migration_set_t *set, char *err, size_t 
         if (rc < 0)
             goto fail;
         m->version = version;
-        m->name = xmalloc(len + 1);
+        m->name = xrealloc(NULL, len + 1);
         memcpy(m->name, name, len + 1);
         set->n++;
     }
@@ -403,7 +401,7 @@ void migration_run_start(migration_run_t *run, db_conn_t *c, const migration_set
     run->rc = 0;
     run->msg[0] = '\0';
     run->current = 0;
-    run->todo = xmalloc(set->n * sizeof *run->todo);
+    run->todo = xrealloc(NULL, set->n * sizeof *run->todo);
     for (size_t i = 0; i < set->n; i++)
         run->todo[i] = true;
     /* Several nodes may share the database: they take turns here, and the

@@ -159,6 +159,10 @@ with PgCluster("http") as pg:
         t.check("trellis_db_pool_size" in metrics, "/metrics has the pool")
         t.check("X-Slow" not in node.read_log() and "aaaaaaaa" not in node.read_log(),
                 "logs never carry request bytes")
+        reqs = [e for e in node.log_events() if e.get("event") == "request"]
+        t.check(any(e["status"] == 404 and e.get("path") == "/nope" for e in reqs) and
+                all(e["status"] >= 400 for e in reqs),
+                "log_requests = errors: a line per refused request, none for the others")
         t.equal(node.stop(), 0, "node exits 0")
         node.close()
     finally:

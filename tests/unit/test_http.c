@@ -25,8 +25,8 @@ typedef struct {
 typedef struct {
     int rc;
     int status;
-    const char *slug;  /* static */
-    char detail[128];  /* a copy: the parser's own buffer dies with it */
+    const char *slug; /* static */
+    char detail[128]; /* a copy: the parser's own buffer dies with it */
     bool has_detail;
     int pauses;
 } result_t;
@@ -288,8 +288,8 @@ static char *chunked_body(size_t first, size_t second)
 {
     char *out = malloc(256 + first + second);
     assert_non_null(out);
-    size_t len = (size_t)sprintf(out, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n%zx\r\n",
-                                 first);
+    size_t len =
+        (size_t)sprintf(out, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n%zx\r\n", first);
     memset(out + len, 'b', first);
     len += first;
     len += (size_t)sprintf(out + len, "\r\n%zx\r\n", second);
@@ -320,8 +320,9 @@ static void test_limits(void **state)
          repeat("POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n", 'b', 0, ""), 413,
          "body-too-large"},
         {"body by chunks", chunked_body(10, 6), chunked_body(10, 7), 413, "body-too-large"},
-        {"chunk extensions", repeat("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;", 'e',
-                                    15, "\r\nx\r\n0\r\n\r\n"),
+        {"chunk extensions",
+         repeat("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;", 'e', 15,
+                "\r\nx\r\n0\r\n\r\n"),
          repeat("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;", 'e', 16,
                 "\r\nx\r\n0\r\n\r\n"),
          413, "body-too-large"},
@@ -331,8 +332,7 @@ static void test_limits(void **state)
             sink_t s = {0};
             result_t r = run(&lim, cases[i].at, strlen(cases[i].at), step, &s);
             if (r.rc != HTTP_OK)
-                print_error("limit %s at its value: %d %s\n", cases[i].what, r.status,
-                            r.detail);
+                print_error("limit %s at its value: %d %s\n", cases[i].what, r.status, r.detail);
             assert_int_equal(r.rc, HTTP_OK);
             assert_int_equal(s.n, 1);
             sink_free(&s);
@@ -373,8 +373,7 @@ static const struct {
      "ambiguous-length"},
     {"POST / HTTP/1.1\r\nContent-Length: 3\r\nX: " MARKER "\r\ncontent-length: 4\r\n\r\nabc", 400,
      "ambiguous-length"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400,
-     "unsupported-transfer-encoding"},
+    {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400, "unsupported-transfer-encoding"},
     {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400,
      "unsupported-transfer-encoding"},
     {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, " MARKER "\r\n\r\n0\r\n\r\n", 400,
@@ -436,8 +435,8 @@ static void test_rejects(void **state)
             result_t r = run_str(rejects[i].in, steps[k], &s);
             if (r.rc != HTTP_ERROR || r.status != rejects[i].status ||
                 strcmp(r.slug, rejects[i].slug) != 0)
-                print_error("case %zu step %zu: rc %d status %d slug %s (%s)\n", i, steps[k],
-                            r.rc, r.status, r.slug ? r.slug : "-", r.detail);
+                print_error("case %zu step %zu: rc %d status %d slug %s (%s)\n", i, steps[k], r.rc,
+                            r.status, r.slug ? r.slug : "-", r.detail);
             assert_int_equal(r.rc, HTTP_ERROR);
             assert_int_equal(r.status, rejects[i].status);
             assert_string_equal(r.slug, rejects[i].slug);
@@ -534,8 +533,8 @@ static void test_mid_request(void **state)
 /* Enough headers and body to move the arena several times; every pointer must still hold. */
 static void test_arena_growth(void **state)
 {
-    http_limits_t lim = {.max_url = 4096, .max_header_bytes = 1 << 20, .max_headers = 500,
-                         .max_body = 1 << 20};
+    http_limits_t lim = {
+        .max_url = 4096, .max_header_bytes = 1 << 20, .max_headers = 500, .max_body = 1 << 20};
     size_t cap = 200000, len = 0;
     char *in = malloc(cap);
     assert_non_null(in);

@@ -213,13 +213,12 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
         .migrations_dir = node->cfg.db_migrations,
         .on_fatal = on_db_fatal,
         .ud = node,
+        .err = err,
+        .err_len = err_len,
     };
     rc = db_pool_new(loop, &dbc, &node->db);
-    if (rc != 0) {
-        snprintf(err, err_len, "[database] cannot start the pool: %s (migrations in %s)",
-                 tr_strerror(rc), node->cfg.db_migrations);
+    if (rc != 0)
         return rc;
-    }
     rc = listener_start(node, err, err_len);
     if (rc != 0)
         return rc;

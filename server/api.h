@@ -10,4 +10,17 @@ void api_readyz(req_t *req);
 void api_metrics(req_t *req);
 void api_whoami(req_t *req);
 
+/* api_records.c */
+void api_records_post(req_t *req);
+void api_records_get(req_t *req);
+void api_changes(req_t *req);
+/* Something was stored: long-polls on the change feed look again. */
+void changes_wake(node_t *node);
+/* The node is stopping: long-polls answer now. */
+void changes_shutdown(node_t *node);
+
+/* api_views.c */
+void api_referrals(req_t *req);
+void api_feedback(req_t *req);
+
 #endif

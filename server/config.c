@@ -77,6 +77,10 @@ static const key_t_ keys[] = {
      "connections in total; past it new ones are closed at once"},
     {"limits", "max_connections_per_identity", T_UINT, OFF(max_connections_per_identity), "20000",
      1, 1000000, false, "connections from one certificate identity; past it 429 and close"},
+    {"limits", "max_batch_records", T_UINT, OFF(max_batch_records), "1000", 1, 100000, false,
+     "records in one POST /v1/records; past it 413"},
+    {"limits", "max_wait", T_DURATION, OFF(max_wait_ms), "60s", 0, 600000, false,
+     "longest long-poll a client may ask for with wait= on a change feed"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

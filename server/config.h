@@ -42,6 +42,8 @@ typedef struct {
     uint64_t request_timeout_ms;
     uint64_t max_connections;
     uint64_t max_connections_per_identity;
+    uint64_t max_batch_records;
+    uint64_t max_wait_ms;
 } config_t;
 
 /* Set every key to its default. */

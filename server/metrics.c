@@ -2,8 +2,8 @@
 #include "metrics.h"
 #include "node.h"
 #include "router.h"
+#include "strbuf.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,42 +40,16 @@ void metrics_request(metrics_t *m, int route, int status, double seconds)
     m->latency_count++;
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} sbuf_t;
-
-static void put(sbuf_t *s, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(s->buf + s->len, s->cap - s->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < s->cap - s->len) {
-            s->len += (size_t)n;
-            return;
-        }
-        s->cap = s->cap * 2 + (size_t)n + 64;
-        s->buf = realloc(s->buf, s->cap);
-        if (!s->buf)
-            abort();
-    }
-}
-
-static void counter(sbuf_t *s, const char *name, const char *help, const char *type,
+static void counter(strbuf_t *s, const char *name, const char *help, const char *type,
                     unsigned long long v)
 {
-    put(s, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
+    strbuf_printf(s, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
 char *metrics_render(const node_t *node, size_t *len)
 {
     const metrics_t *m = &node->metrics;
-    sbuf_t s = {.buf = malloc(4096), .cap = 4096};
-    if (!s.buf)
-        abort();
-    s.buf[0] = '\0';
+    strbuf_t s = {0};
     counter(&s, "trellis_connections_accepted_total", "Connections accepted.", "counter",
             m->connections_accepted);
     counter(&s, "trellis_connections_refused_total",
@@ -83,16 +57,17 @@ char *metrics_render(const node_t *node, size_t *len)
     counter(&s, "trellis_connections_open", "Connections open now.", "gauge", m->connections_open);
     counter(&s, "trellis_tls_handshakes_total", "Mutual-TLS handshakes completed.", "counter",
             m->handshakes);
-    put(&s, "# HELP trellis_tls_handshake_failures_total TLS handshakes refused, by reason.\n"
-            "# TYPE trellis_tls_handshake_failures_total counter\n");
+    strbuf_printf(&s,
+                  "# HELP trellis_tls_handshake_failures_total TLS handshakes refused, by reason.\n"
+                  "# TYPE trellis_tls_handshake_failures_total counter\n");
     for (int i = 1; i < TLS_FAIL_COUNT_; i++)
-        put(&s, "trellis_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
-            tls_fail_name((tls_fail_t)i), (unsigned long long)m->handshake_failures[i]);
+        strbuf_printf(&s, "trellis_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
+                      tls_fail_name((tls_fail_t)i), (unsigned long long)m->handshake_failures[i]);
     counter(&s, "trellis_http_protocol_errors_total", "Malformed requests refused.", "counter",
             m->protocol_errors);
 
-    put(&s, "# HELP trellis_http_requests_total Requests answered, by route and status.\n"
-            "# TYPE trellis_http_requests_total counter\n");
+    strbuf_printf(&s, "# HELP trellis_http_requests_total Requests answered, by route and status.\n"
+                      "# TYPE trellis_http_requests_total counter\n");
     for (int r = 0; r < METRICS_MAX_ROUTES; r++) {
         const char *name = r == METRICS_MAX_ROUTES - 1 ? "none" : router_name(r);
         if (r >= router_count() && r != METRICS_MAX_ROUTES - 1)
@@ -101,27 +76,30 @@ char *metrics_render(const node_t *node, size_t *len)
             if (!m->requests[r][i])
                 continue;
             if (i < N_LISTED)
-                put(&s, "trellis_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", name,
-                    statuses[i], (unsigned long long)m->requests[r][i]);
+                strbuf_printf(&s, "trellis_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                              name, statuses[i], (unsigned long long)m->requests[r][i]);
             else
-                put(&s, "trellis_http_requests_total{route=\"%s\",status=\"other\"} %llu\n", name,
-                    (unsigned long long)m->requests[r][i]);
+                strbuf_printf(&s,
+                              "trellis_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                              name, (unsigned long long)m->requests[r][i]);
         }
     }
 
-    put(&s,
+    strbuf_printf(
+        &s,
         "# HELP trellis_http_request_duration_seconds Time from a request's arrival to its reply.\n"
         "# TYPE trellis_http_request_duration_seconds histogram\n");
     unsigned long long cum = 0;
     for (int b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
         cum += m->latency_buckets[b];
-        put(&s, "trellis_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", bounds[b], cum);
+        strbuf_printf(&s, "trellis_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                      bounds[b], cum);
     }
     cum += m->latency_buckets[METRICS_LATENCY_BUCKETS];
-    put(&s, "trellis_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
-    put(&s, "trellis_http_request_duration_seconds_sum %.6f\n", m->latency_sum);
-    put(&s, "trellis_http_request_duration_seconds_count %llu\n",
-        (unsigned long long)m->latency_count);
+    strbuf_printf(&s, "trellis_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+    strbuf_printf(&s, "trellis_http_request_duration_seconds_sum %.6f\n", m->latency_sum);
+    strbuf_printf(&s, "trellis_http_request_duration_seconds_count %llu\n",
+                  (unsigned long long)m->latency_count);
 
     db_stats_t st;
     db_pool_stats(node->db, &st);
@@ -134,10 +112,9 @@ char *metrics_render(const node_t *node, size_t *len)
     counter(&s, "trellis_db_errors_total", "Queries that failed.", "counter", st.errors);
     counter(&s, "trellis_db_reconnects_total", "PostgreSQL reconnections.", "counter",
             st.reconnects);
-    put(&s,
-        "# HELP trellis_db_schema_version Highest applied migration.\n"
-        "# TYPE trellis_db_schema_version gauge\ntrellis_db_schema_version %d\n",
-        st.schema_version);
-    *len = s.len;
-    return s.buf;
+    strbuf_printf(&s,
+                  "# HELP trellis_db_schema_version Highest applied migration.\n"
+                  "# TYPE trellis_db_schema_version gauge\ntrellis_db_schema_version %d\n",
+                  st.schema_version);
+    return strbuf_take(&s, len);
 }

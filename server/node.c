@@ -3,11 +3,13 @@
  * SIGTERM/SIGINT: stop accepting, let in-flight requests finish within
  * shutdown_timeout, close the pool, and return. */
 #include "node.h"
+#include "api.h"
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
 #include "tls.h"
 #include "tr_error.h"
+#include "tr_pii.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +155,7 @@ void node_shutdown(node_t *node, int exit_code)
         LOG_INFO, "stopping",
         json_pack("{s:s, s:I}", "step", "draining", "connections", (json_int_t)node->n_conns));
     listener_stop(node);
+    changes_shutdown(node);
     for (conn_t *c = node->conns, *next; c; c = next) {
         next = c->next; /* conn_close never frees synchronously, but stay safe */
         conn_drain(c);
@@ -202,9 +205,18 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
     node->config_path = strdup(config_path);
     node->started_ms = uv_now(loop);
 
+    if (tr_pii_init() != 0) {
+        snprintf(err, err_len, "cannot compile the personal-data patterns");
+        return TR_E_NOMEM;
+    }
     int rc = tls_ctx_build(&node->cfg, &node->ssl_ctx, err, err_len);
     if (rc != 0)
         return rc;
+    if (tls_ctx_org(node->ssl_ctx, node->org, sizeof(node->org)) != 0) {
+        snprintf(err, err_len, "[tls] cert %s names no Trellis organisation (O=)",
+                 node->cfg.tls_cert);
+        return TR_E_IDENTITY;
+    }
 
     db_config_t dbc = {
         .conninfo = node->cfg.db_url,
@@ -233,7 +245,8 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
         uv_signal_start(sigs[i], on_signal, nums[i]);
     }
     log_event(LOG_INFO, "listening",
-              json_pack("{s:s, s:i}", "listen", node->cfg.listen, "pid", (int)uv_os_getpid()));
+              json_pack("{s:s, s:s, s:i}", "listen", node->cfg.listen, "org", node->org, "pid",
+                        (int)uv_os_getpid()));
     return 0;
 }
 
@@ -251,6 +264,7 @@ int node_run(node_t *node)
     }
     config_free(&node->cfg);
     free(node->config_path);
+    tr_pii_shutdown();
     int rc = uv_loop_close(node->loop);
     if (rc != 0)
         log_event(LOG_WARN, "loop_not_closed", json_pack("{s:s}", "error", uv_strerror(rc)));

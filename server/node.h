@@ -6,6 +6,7 @@
 #include "config.h"
 #include "db.h"
 #include "metrics.h"
+#include "tr_identity.h"
 
 #include <openssl/ssl.h>
 #include <stdbool.h>
@@ -17,7 +18,8 @@ typedef struct node {
     uv_loop_t *loop;
     config_t cfg;
     char *config_path;
-    SSL_CTX *ssl_ctx; /* current context; each SSL holds its own reference */
+    char org[TR_NAME_MAX + 1]; /* this node's organisation, from its own certificate */
+    SSL_CTX *ssl_ctx;          /* current context; each SSL holds its own reference */
     db_pool_t *db;
     uv_tcp_t listener;
     bool listening;
@@ -32,6 +34,7 @@ typedef struct node {
     struct ident_count *ident_counts[256]; /* connections per identity */
     metrics_t metrics;
     uint64_t started_ms;
+    struct changes_wait *waiters; /* long-polls on the change feed */
 } node_t;
 
 /* Load nothing, read nothing: cfg is taken (moved) into the node. Builds the

@@ -18,6 +18,11 @@ static const route_t routes[] = {
     {"readyz", HTTP_GET, "/readyz", api_readyz},
     {"metrics", HTTP_GET, "/metrics", api_metrics},
     {"whoami", HTTP_GET, "/v1/whoami", api_whoami},
+    {"records_post", HTTP_POST, "/v1/records", api_records_post},
+    {"records_get", HTTP_GET, "/v1/records/*/*", api_records_get},
+    {"changes", HTTP_GET, "/v1/changes", api_changes},
+    {"referrals", HTTP_GET, "/v1/referrals", api_referrals},
+    {"feedback", HTTP_GET, "/v1/feedback", api_feedback},
 };
 
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))

@@ -109,6 +109,15 @@ int tls_ctx_build(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len)
     return 0;
 }
 
+int tls_ctx_org(SSL_CTX *ctx, char *org, size_t org_len)
+{
+    X509 *own = SSL_CTX_get0_certificate(ctx);
+    if (!own || tr_cert_subject_field(own, NID_organizationName, org, org_len) != 0 ||
+        !tr_name_valid(org))
+        return TR_E_IDENTITY;
+    return 0;
+}
+
 const char *tls_fail_name(tls_fail_t f)
 {
     static const char *const names[TLS_FAIL_COUNT_] = {

@@ -365,3 +365,25 @@ class Reader:
             if not self._fill():
                 break
         return self.eof
+
+
+def api(node, agent, method, path, body=None, headers=None, timeout=60):
+    """One request through Python's http.client over mutual TLS. Returns
+    (status, headers dict, parsed JSON or text)."""
+    import http.client
+    conn = http.client.HTTPSConnection("127.0.0.1", node.port, timeout=timeout,
+                                       context=tls_context(node.pki, agent))
+    try:
+        data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+        hdrs = {"Content-Type": "application/json"} if data is not None else {}
+        hdrs.update(headers or {})
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        raw = r.read().decode("utf-8", "replace")
+        out = {k.lower(): v for k, v in r.getheaders()}
+        try:
+            return r.status, out, json.loads(raw)
+        except ValueError:
+            return r.status, out, raw
+    finally:
+        conn.close()

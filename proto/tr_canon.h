@@ -1,0 +1,18 @@
+/* Canonical JSON for hashing and signing: object keys sorted by their UTF-8
+ * bytes, no insignificant whitespace, integers only (a real number is
+ * refused), strings with the minimal escapes of RFC 8785. Two parties that
+ * agree on the value agree on the bytes. */
+#ifndef TR_CANON_H
+#define TR_CANON_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Canonical bytes of v into a new NUL-terminated buffer (caller frees).
+ * 0, or TR_E_INVAL (a real number, or nesting deeper than 64). */
+int tr_canon_dump(const json_t *v, char **out, size_t *len);
+
+/* Lowercase hex SHA-256 of the canonical bytes; out needs 65 bytes. */
+int tr_canon_hash(const json_t *v, char out[65]);
+
+#endif

@@ -1,0 +1,630 @@
+/* Personal-data detectors (see tr_pii.h): one PCRE2 pattern per kind finds candidates, and a C
+ * check per kind decides what a pattern cannot (check digits, calendar dates, prefix rules). They
+ * catch accidental leaks in free text; a determined user can always spell a number out in words. */
+#include "tr_pii.h"
+#include "tr_error.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Every scan pattern starts at a token boundary: never inside a word or a number. */
+#define NOT_AFTER_ALNUM "(?<![\\p{L}\\p{N}])"
+/* ... nor right after "3." or "3-", so "1.12.03.1985" or "98-0113..." are not cut in half. */
+#define NOT_AFTER_NUMSEP "(?<![0-9][.,/-])"
+
+/* EMAIL. Local part and domain in the forms people type: plain addresses (dots, plus, hyphens,
+ * any case, Unicode letters), "@" with spaces around it, "(at)"/"[at]" and "(dot)"/" dot "
+ * obfuscations, and a bare " at " ("jane at gmail dot com"). The looser forms collide with
+ * English ("find us at refuge.org.uk"), so check_email() refuses them unless they look like a
+ * mailbox; see there. Groups: 1 local, 2 "@", 3 "@" with spaces, 4 "(at)", 5 " at ", 6 domain
+ * without its top-level label, 7 top-level label. */
+#define EM_WORD "[\\p{L}\\p{N}_%+'\\-]{1,64}"
+#define EM_LABEL "[\\p{L}\\p{N}](?:[\\p{L}\\p{N}\\-]{0,61}[\\p{L}\\p{N}])?"
+#define EM_DOT "(?:\\.|\\h{0,3}[(\\[{<]\\h{0,2}dot\\h{0,2}[)\\]}>]\\h{0,3}|\\h{1,3}dot\\h{1,3})"
+static const char email_re[] =
+    "(?i)(?<![\\p{L}\\p{N}._%+'\\-])(" EM_WORD "(?:" EM_DOT EM_WORD "){0,8})"
+    "(?:(@)|(\\h{1,3}@\\h{0,3}|@\\h{1,3})|(\\h{0,3}[(\\[{<]\\h{0,2}at\\h{0,2}[)\\]}>]\\h{0,3})"
+    "|(\\h{1,3}at\\h{1,3}))"
+    "(" EM_LABEL "(?:" EM_DOT EM_LABEL "){0,7})" EM_DOT "(\\p{L}{2,24})(?![\\p{L}\\p{N}\\-])";
+
+/* PHONE (UK). A run of digits with spaces, hyphens, dots or brackets between them, national
+ * (starting 0, "(0113) 496 0000") or international ("+44 7700 900123", "0044 ...",
+ * "+44 (0)20 ..."). The pattern only bounds the run; check_phone() counts the digits. Nothing
+ * without a leading 0 or +44 can match, so prices, times, years and counts never reach it.
+ * Group 1 is set for the international forms. */
+static const char phone_re[] = "(?<![\\p{L}\\p{N}+])" NOT_AFTER_NUMSEP
+                               "(?:((?:\\+|00)\\h?44\\h?(?:\\(\\h?0\\h?\\)\\h?)?\\(?)|\\(?(?=0))"
+                               "[0-9](?:[\\h.()\\-]{0,3}[0-9]){7,13}(?![0-9])";
+
+/* POSTCODE. Royal Mail's formats over the real postcode areas (not any letter pair: "A1 1ST"
+ * or "XY1 2AB" in a sentence are not postcodes), with the letter rules of each position, the
+ * space optional (at most two), any case; plus GIR 0AA. An outward code alone never matches.
+ * Group 1 is the inward code, for check_postcode(). */
+#define PC_AREA1 "[BEGLMNSW]"
+#define PC_AREA2                                                                                   \
+    "(?:A[BL]|B[ABDHLNRSTX]|C[ABFHMORTVW]|D[ADEGHLNTY]|E[CHNX]|F[KY]|G[LUY]|H[ADGPRSUX]"           \
+    "|I[GMPV]|JE|K[ATWY]|L[ADELNSU]|M[EKL]|N[EGNPRW]|O[LX]|P[AEHLOR]|R[GHM]"                       \
+    "|S[AEGKLMNOPRSTWY]|T[ADFNQRSW]|UB|W[ACDFNRSV]|YO|ZE)"
+#define PC_OUTWARD                                                                                 \
+    "(?:" PC_AREA2 "[0-9](?:[0-9]|[ABEHMNPRVWXY])?|" PC_AREA1 "[0-9](?:[0-9]|[A-HJKPSTUW])?)"
+#define PC_INWARD "[0-9][ABD-HJLNP-UW-Z]{2}"
+#define PC_FULL "(?:GIR\\h{0,2}0AA|" PC_OUTWARD "\\h{0,2}(" PC_INWARD "))"
+static const char postcode_re[] = "(?i)" NOT_AFTER_ALNUM PC_FULL "(?![\\p{L}\\p{N}])";
+static const char postcode_whole_re[] = "(?i)\\A\\s*" PC_FULL "\\s*\\z";
+static const char district_whole_re[] = "(?i)\\A\\s*" PC_OUTWARD "\\s*\\z";
+
+/* NHS. Ten digits as 3-3-4 with optional space or hyphen separators (mixed too: the check
+ * digit, not the typing, is the filter). About one random 10-digit number in eleven passes
+ * modulus 11, so check_nhs() also refuses repdigit placeholders ("000 000 0000"). */
+static const char nhs_re[] =
+    "(?<![0-9])" NOT_AFTER_NUMSEP "([0-9]{3})[\\h\\-]?([0-9]{3})[\\h\\-]?([0-9]{4})(?![0-9])";
+
+/* NINO. Prefix letters per HMRC: neither is D F I Q U V, the second is not O (the classes below);
+ * the unallocated pairs BG GB KN NK NT TN ZZ are refused in check_nino(). Six digits, suffix A-D,
+ * optional single spaces anywhere between the parts. The suffix is required: "AB 12 34 56" alone
+ * is too close to ordinary references to call. Group 1 is the prefix. */
+static const char nino_re[] =
+    "(?i)" NOT_AFTER_ALNUM "([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z])\\h?[0-9]{2}\\h?[0-9]{2}\\h?"
+    "[0-9]{2}\\h?[A-D](?![\\p{L}\\p{N}])";
+
+/* DOB. A full date: day, month and year together, in four shapes:
+ *   1-4   d/m/y with one separator kind (/ . -), year of 2 or 4 digits ("12/03/1985", "3-4-90")
+ *   5-8   y-m-d, ISO order ("1985-03-12", "1985/3/12")
+ *   9-11  d month y ("12 March 1985", "12th of Mar '85", "12-Mar-85", "12 March, 1985")
+ *   12-14 month d, y ("March 12, 1985", "Mar 12th 1985"): 4-digit or apostrophe years only,
+ *         because "May 5, 10 people" is far likelier than a 2-digit year here.
+ * check_dob() then requires a real calendar date, a year from 1900, and not in the future. A
+ * number that runs on ("1.2.3.4", "10:30") or an ISO week ("2026-W47") never matches. */
+#define DOB_MONTH                                                                                  \
+    "(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"                \
+    "|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?!\\p{L})"
+#define DOB_END "(?![0-9])(?![.:/\\-][0-9])"
+static const char dob_re[] =
+    "(?i)" NOT_AFTER_ALNUM NOT_AFTER_NUMSEP "(?:"
+    "([0-9]{1,2})([/.\\-])([0-9]{1,2})\\2([0-9]{4}|[0-9]{2})" DOB_END
+    "|([0-9]{4})([/.\\-])([0-9]{1,2})\\6([0-9]{1,2})" DOB_END
+    "|([0-9]{1,2})(?:st|nd|rd|th)?(?:\\h+of)?[\\h\\-]{1,3}" DOB_MONTH
+    "\\.?(?:,?\\h+(?:of\\h+)?|[\\-/])([0-9]{4}|'?[0-9]{2})" DOB_END "|" DOB_MONTH
+    "\\.?\\h+([0-9]{1,2})(?:st|nd|rd|th)?,?\\h+([0-9]{4}|'[0-9]{2})" DOB_END ")";
+
+enum { OVEC_PAIRS = 20 };
+/* Backstop against pathological input (the patterns are bounded, so this is never reached on
+ * real text). A match that hits it counts as found: refusing a record beats leaking one. */
+enum { MATCH_LIMIT = 1000000 };
+
+typedef struct {
+    const char *s;
+    size_t len;
+    const PCRE2_SIZE *ov;
+    struct tm today; /* filled on first use by check_dob */
+    bool have_today;
+} cand_t;
+
+typedef bool (*check_fn)(cand_t *c);
+
+static bool check_email(cand_t *c);
+static bool check_phone(cand_t *c);
+static bool check_postcode(cand_t *c);
+static bool check_nhs(cand_t *c);
+static bool check_nino(cand_t *c);
+static bool check_dob(cand_t *c);
+
+/* In tie order: when two kinds match at the same place with the same length, the stricter
+ * (check-digit, fixed-format) one names the finding. */
+static struct detector {
+    tr_pii_kind_t kind;
+    const char *re;
+    check_fn check;
+    pcre2_code *code;
+} detectors[] = {
+    {TR_PII_NHS, nhs_re, check_nhs, NULL},
+    {TR_PII_NINO, nino_re, check_nino, NULL},
+    {TR_PII_EMAIL, email_re, check_email, NULL},
+    {TR_PII_POSTCODE, postcode_re, check_postcode, NULL},
+    {TR_PII_DOB, dob_re, check_dob, NULL},
+    {TR_PII_PHONE, phone_re, check_phone, NULL},
+};
+#define N_DETECTORS (sizeof(detectors) / sizeof(detectors[0]))
+
+static pcre2_code *postcode_whole, *district_whole;
+static pcre2_match_context *match_ctx;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_rc = TR_E_INVAL;
+
+/* ---- helpers over a candidate's capture groups ---- */
+
+static bool group_set(const cand_t *c, int g)
+{
+    return c->ov[2 * g] != PCRE2_UNSET;
+}
+
+static size_t group_len(const cand_t *c, int g)
+{
+    return group_set(c, g) ? c->ov[2 * g + 1] - c->ov[2 * g] : 0;
+}
+
+static const char *group_ptr(const cand_t *c, int g)
+{
+    return c->s + c->ov[2 * g];
+}
+
+static int lower_ascii(int ch)
+{
+    return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
+}
+
+/* Parse an all-ASCII-digit group; -1 when unset or not plain digits. */
+static int group_int(const cand_t *c, int g)
+{
+    if (!group_set(c, g))
+        return -1;
+    const char *p = group_ptr(c, g);
+    size_t n = group_len(c, g);
+    int v = 0;
+    if (n > 0 && *p == '\'')
+        p++, n--;
+    if (n == 0 || n > 4)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* Case-insensitive compare of [p, p+n) with a NUL-terminated lowercase ASCII word. */
+static bool word_is(const char *p, size_t n, const char *w)
+{
+    size_t i = 0;
+    for (; i < n && w[i]; i++)
+        if (lower_ascii((unsigned char)p[i]) != w[i])
+            return false;
+    return i == n && w[i] == '\0';
+}
+
+static bool word_in(const char *p, size_t n, const char *const *list)
+{
+    for (; *list; list++)
+        if (word_is(p, n, *list))
+            return true;
+    return false;
+}
+
+/* The ASCII word just before position pos, skipping spaces and one '.' or ':'. */
+static bool preceded_by_word(const cand_t *c, size_t pos, const char *const *list)
+{
+    size_t i = pos;
+    while (i > 0 && c->s[i - 1] == ' ')
+        i--;
+    if (i > 0 && (c->s[i - 1] == '.' || c->s[i - 1] == ':'))
+        i--;
+    size_t end = i;
+    while (i > 0 && ((c->s[i - 1] | 32) >= 'a' && (c->s[i - 1] | 32) <= 'z'))
+        i--;
+    return end > i && word_in(c->s + i, end - i, list);
+}
+
+/* ---- EMAIL ---- */
+
+/* Words that sit before "at" in English ("find us at", "visit @") far more often than a
+ * mailbox name does. Only consulted for the spaced and bare forms. */
+static const char *const email_stop[] = {
+    "us",     "me",      "you",    "him",     "her",  "them", "we",      "it",
+    "i",      "online",  "here",   "there",   "find", "look", "visit",   "available",
+    "open",   "meet",    "see",    "email",   "mail", "call", "contact", "reach",
+    "write",  "website", "site",   "web",     "page", "more", "based",   "located",
+    "office", "centre",  "center", "details", "info", "is",   "are",     "was",
+    "be",     "or",      "and",    "also",    "only", NULL};
+/* Top-level labels a bare " at ... dot <tld>" must end in (any two-letter country code too):
+ * "Jane at reception dot desk" is a sentence, not an address. */
+static const char *const email_tlds[] = {"com",  "org", "net",    "info",  "biz",   "edu",
+                                         "gov",  "nhs", "scot",   "wales", "cymru", "email",
+                                         "mail", "me",  "online", NULL};
+/* Personal-mail providers: "jane at gmail.com" is an address even with a literal dot. */
+static const char *const email_webmail[] = {
+    "gmail",  "googlemail",  "hotmail",  "outlook", "live",       "yahoo",  "ymail",
+    "icloud", "me",          "aol",      "msn",     "protonmail", "proton", "btinternet",
+    "sky",    "virginmedia", "talktalk", "tiscali", "gmx",        "mail",   NULL};
+
+static bool check_email(cand_t *c)
+{
+    const char *local = group_ptr(c, 1), *dom = group_ptr(c, 6);
+    size_t nlocal = group_len(c, 1), ndom = group_len(c, 6);
+    if (group_set(c, 2) || group_set(c, 4))
+        return true; /* "a@b.c" and "a (at) b (dot) c" are never English */
+    if (word_in(local, nlocal, email_stop))
+        return false;
+    if (group_set(c, 3))
+        return true;
+    /* Bare " at ": a literal dot in the domain makes it read as "at <website>" unless the
+     * local part looks like a mailbox (dots, digits, _ or +) or the provider is a webmail. */
+    size_t first = 0;
+    while (first < ndom && dom[first] != '.' && dom[first] != ' ' && dom[first] != '(' &&
+           dom[first] != '[')
+        first++;
+    bool webmail = word_in(dom, first, email_webmail);
+    bool literal_dot = memchr(dom, '.', ndom) != NULL || (c->s[c->ov[2 * 7] - 1] == '.');
+    bool mailboxy = false;
+    for (size_t i = 0; i < nlocal; i++)
+        if (strchr("._+0123456789", local[i]) != NULL)
+            mailboxy = true;
+    if (literal_dot)
+        return mailboxy || webmail;
+    return group_len(c, 7) == 2 || word_in(group_ptr(c, 7), group_len(c, 7), email_tlds) || webmail;
+}
+
+/* ---- PHONE ---- */
+
+/* Count the national digits (with the trunk 0 put back for +44 forms) and accept when the run,
+ * cut at a group boundary, is a UK number: 11 digits starting 01 02 03 05 07 08 09, or 10
+ * digits starting 01 (some areas) or 08 (0800 xxx xxx). Cutting at boundaries means
+ * "0113 496 0000 12 times" still counts. A national first group shorter than 3 digits
+ * ("01-02-2024 10") is a date or a list, never how a UK number is written. */
+static bool check_phone(cand_t *c)
+{
+    const char *p = c->s + c->ov[0], *end = c->s + c->ov[1];
+    char nat[32];
+    size_t n = 0, first_group = 0;
+    bool intl = group_set(c, 1), in_first = true;
+    int skip = 0;
+    if (intl) {
+        skip = *p == '+' ? 2 : 4; /* the digits of "+44" or "0044" */
+        nat[n++] = '0';
+    }
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9') {
+            if (n > 0 && skip == 0)
+                in_first = false;
+            continue;
+        }
+        if (skip > 0) {
+            skip--;
+            continue;
+        }
+        if (intl && n == 1 && *p == '0')
+            continue; /* "+44 (0)20 ..." or the mistaken "+44 020 ..." */
+        if (n >= sizeof(nat))
+            return false;
+        nat[n++] = *p;
+        if (in_first)
+            first_group++;
+        bool boundary = p + 1 == end || p[1] < '0' || p[1] > '9';
+        if (!boundary || n < 10)
+            continue;
+        if (!intl && first_group < 3)
+            return false;
+        if (n == 11 && strchr("1235789", nat[1]) != NULL)
+            return true;
+        if (n == 10 && (nat[1] == '1' || nat[1] == '8'))
+            return true;
+    }
+    return false;
+}
+
+/* ---- POSTCODE ---- */
+
+/* "W1 2nd floor", "B2 3rd": an inward code in lowercase that spells the ordinal of its digit is
+ * an ordinal. A postcode typed in lowercase with exactly that inward ("m1 2nd") is missed. */
+static bool check_postcode(cand_t *c)
+{
+    if (!group_set(c, 1) || group_len(c, 1) != 3)
+        return true; /* GIR 0AA */
+    const char *in = group_ptr(c, 1);
+    static const char *const ord[10] = {"th", "st", "nd", "rd", "th", "th", "th", "th", "th", "th"};
+    return !(in[1] == ord[in[0] - '0'][0] && in[2] == ord[in[0] - '0'][1]);
+}
+
+/* ---- NHS ---- */
+
+static bool check_nhs(cand_t *c)
+{
+    int d[10], k = 0;
+    for (int g = 1; g <= 3; g++)
+        for (size_t i = 0; i < group_len(c, g); i++)
+            d[k++] = group_ptr(c, g)[i] - '0';
+    bool repdigit = true;
+    int sum = 0;
+    for (int i = 0; i < 9; i++) {
+        sum += d[i] * (10 - i);
+        repdigit = repdigit && d[i] == d[9];
+    }
+    int check = 11 - sum % 11;
+    if (check == 11)
+        check = 0;
+    return check != 10 && check == d[9] && !repdigit;
+}
+
+/* ---- NINO ---- */
+
+static bool check_nino(cand_t *c)
+{
+    static const char *const unallocated[] = {"bg", "gb", "kn", "nk", "nt", "tn", "zz", NULL};
+    /* A prefix that is not two ASCII bytes got there by Unicode case folding (the Kelvin sign
+     * matches K): odd enough to refuse. */
+    return group_len(c, 1) != 2 || !word_in(group_ptr(c, 1), 2, unallocated);
+}
+
+/* ---- DOB ---- */
+
+static bool leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* A real calendar date, from 1900, not after today (local time). */
+static bool plausible_birth(cand_t *c, int y, int m, int d)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (!c->have_today) {
+        time_t now = time(NULL);
+        localtime_r(&now, &c->today);
+        c->have_today = true;
+    }
+    int ty = c->today.tm_year + 1900, tm = c->today.tm_mon + 1, td = c->today.tm_mday;
+    if (y < 1900 || m < 1 || m > 12 || d < 1)
+        return false;
+    if (d > mdays[m - 1] + (m == 2 && leap(y)))
+        return false;
+    return y < ty || (y == ty && (m < tm || (m == tm && d <= td)));
+}
+
+/* Two-digit years are whichever century makes a plausible birth date ("85" is 1985, "24"
+ * is 2024 if that date has passed, else 1924): every two-digit year can be a living person's. */
+static bool plausible_birth_yy(cand_t *c, int y, int ylen, int m, int d)
+{
+    if (ylen >= 4)
+        return plausible_birth(c, y, m, d);
+    return plausible_birth(c, 2000 + y, m, d) || plausible_birth(c, 1900 + y, m, d);
+}
+
+static int month_number(const char *p, size_t n)
+{
+    static const char names[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+    if (n < 3)
+        return -1;
+    for (int i = 0; i < 12; i++)
+        if (lower_ascii((unsigned char)p[0]) == names[3 * i] &&
+            lower_ascii((unsigned char)p[1]) == names[3 * i + 1] &&
+            lower_ascii((unsigned char)p[2]) == names[3 * i + 2])
+            return i + 1;
+    return -1;
+}
+
+/* Words before a dotted triple that make it a version or a reference ("version 1.2.30",
+ * "section 10.12.14"), not a date. */
+static const char *const dotted_not_date[] = {
+    "v",     "ver",  "version",   "release", "rel",     "build", "section",
+    "sec",   "para", "paragraph", "clause",  "chapter", "fig",   "figure",
+    "table", "step", "rule",      "item",    NULL};
+
+static bool check_dob(cand_t *c)
+{
+    int ylen;
+    if (group_set(c, 1)) { /* d/m/y, or m/d/y when the year has four digits */
+        if (*group_ptr(c, 2) == '.' && preceded_by_word(c, c->ov[0], dotted_not_date))
+            return false;
+        int a = group_int(c, 1), b = group_int(c, 3), y = group_int(c, 4);
+        ylen = (int)group_len(c, 4);
+        return plausible_birth_yy(c, y, ylen, b, a) || (ylen == 4 && plausible_birth(c, y, a, b));
+    }
+    if (group_set(c, 5)) {
+        if (*group_ptr(c, 6) == '.' && preceded_by_word(c, c->ov[0], dotted_not_date))
+            return false;
+        return plausible_birth(c, group_int(c, 5), group_int(c, 7), group_int(c, 8));
+    }
+    if (group_set(c, 9)) {
+        ylen = (int)group_len(c, 11) - (*group_ptr(c, 11) == '\'');
+        /* "12 March, 25 people came": a comma before a two-digit year ends the date. */
+        const char *mend = c->s + c->ov[2 * 10 + 1];
+        if (ylen == 2 && memchr(mend, ',', (size_t)(group_ptr(c, 11) - mend)) != NULL)
+            return false;
+        return plausible_birth_yy(c, group_int(c, 11), ylen,
+                                  month_number(group_ptr(c, 10), group_len(c, 10)),
+                                  group_int(c, 9));
+    }
+    ylen = (int)group_len(c, 14) - (*group_ptr(c, 14) == '\'');
+    return plausible_birth_yy(c, group_int(c, 14), ylen,
+                              month_number(group_ptr(c, 12), group_len(c, 12)), group_int(c, 13));
+}
+
+/* ---- set-up ---- */
+
+static pcre2_code *compile(const char *re, int *err)
+{
+    PCRE2_SIZE off;
+    /* MATCH_INVALID_UTF: arbitrary bytes are scanned safely, invalid sequences never match a
+     * character, and no separate UTF-8 validation pass is needed. */
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
+                                     PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, err, &off, NULL);
+    if (code == NULL)
+        return NULL;
+    /* Without JIT (an exotic CPU, or W^X policy) the interpreter gives the same answers. */
+    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+    return code;
+}
+
+static void free_all(void)
+{
+    for (size_t i = 0; i < N_DETECTORS; i++) {
+        pcre2_code_free(detectors[i].code);
+        detectors[i].code = NULL;
+    }
+    pcre2_code_free(postcode_whole);
+    pcre2_code_free(district_whole);
+    pcre2_match_context_free(match_ctx);
+    postcode_whole = district_whole = NULL;
+    match_ctx = NULL;
+}
+
+static void init_once_fn(void)
+{
+    int err = PCRE2_ERROR_NOMEMORY;
+    match_ctx = pcre2_match_context_create(NULL);
+    if (match_ctx == NULL)
+        goto fail;
+    pcre2_set_match_limit(match_ctx, MATCH_LIMIT);
+    for (size_t i = 0; i < N_DETECTORS; i++)
+        if ((detectors[i].code = compile(detectors[i].re, &err)) == NULL)
+            goto fail;
+    if ((postcode_whole = compile(postcode_whole_re, &err)) == NULL ||
+        (district_whole = compile(district_whole_re, &err)) == NULL)
+        goto fail;
+    init_rc = 0;
+    return;
+fail:
+    /* Anything but lack of memory is a bad pattern here, which the unit tests catch. */
+    init_rc = err == PCRE2_ERROR_NOMEMORY ? TR_E_NOMEM : TR_E_INVAL;
+    free_all();
+}
+
+int tr_pii_init(void)
+{
+    pthread_once(&init_once, init_once_fn);
+    return init_rc;
+}
+
+/* For process exit only (leak checkers): once shut down, the scanner is not re-initialised and
+ * every scan fails closed, reporting the first kind of its mask. */
+void tr_pii_shutdown(void)
+{
+    pthread_once(&init_once, init_once_fn);
+    free_all();
+    init_rc = TR_E_INVAL;
+}
+
+/* ---- scanning ---- */
+
+/* First accepted match of one detector that starts no later than limit. A candidate the check
+ * refuses does not end the search: the next one may start one character later. Returns 1 and
+ * sets [*start, *end) when found, 0 when not, 1 with an empty span when the match limit hit. */
+static int find_one(struct detector *d, const char *text, size_t len, size_t limit,
+                    pcre2_match_data *md, size_t *start, size_t *end)
+{
+    size_t from = 0;
+    while (from <= len) {
+        int rc = pcre2_match(d->code, (PCRE2_SPTR)text, len, from, 0, md, match_ctx);
+        if (rc == PCRE2_ERROR_NOMATCH)
+            return 0;
+        if (rc < 0) { /* resource limit: fail closed (see MATCH_LIMIT) */
+            *start = *end = from;
+            return 1;
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        if (ov[0] > limit)
+            return 0;
+        cand_t c = {.s = text, .len = len, .ov = ov};
+        if (d->check(&c)) {
+            *start = ov[0];
+            *end = ov[1];
+            return 1;
+        }
+        /* Next start: the byte after this candidate's first character. */
+        from = ov[0] + 1;
+        while (from < len && ((unsigned char)text[from] & 0xC0) == 0x80)
+            from++;
+    }
+    return 0;
+}
+
+tr_pii_kind_t tr_pii_scan(const char *text, size_t len, unsigned mask)
+{
+    if (text == NULL || len == 0 || (mask & TR_PII_ALL) == 0)
+        return TR_PII_NONE;
+    int rc = tr_pii_init();
+    if (rc == TR_E_NOMEM)
+        abort(); /* the project's rule for out of memory */
+    if (rc != 0)
+        return (tr_pii_kind_t)(mask & TR_PII_ALL & -(mask & TR_PII_ALL)); /* fail closed */
+    pcre2_match_data *md = pcre2_match_data_create(OVEC_PAIRS, NULL);
+    if (md == NULL)
+        abort();
+    /* Report the finding that starts first in the text; on a tie the longer one ("ls61aa@x.com"
+     * is an email address), then detector order. */
+    tr_pii_kind_t best = TR_PII_NONE;
+    size_t best_start = len, best_end = 0;
+    for (size_t i = 0; i < N_DETECTORS; i++) {
+        size_t s, e;
+        if (!(detectors[i].kind & mask) ||
+            !find_one(&detectors[i], text, len, best_start, md, &s, &e))
+            continue;
+        if (best == TR_PII_NONE || s < best_start || (s == best_start && e > best_end)) {
+            best = detectors[i].kind;
+            best_start = s;
+            best_end = e;
+        }
+    }
+    pcre2_match_data_free(md);
+    return best;
+}
+
+static int whole_match(pcre2_code *code, const char *s)
+{
+    if (s == NULL || tr_pii_init() != 0)
+        return 0;
+    pcre2_match_data *md = pcre2_match_data_create(OVEC_PAIRS, NULL);
+    if (md == NULL)
+        abort();
+    int rc = pcre2_match(code, (PCRE2_SPTR)s, strlen(s), 0, 0, md, match_ctx);
+    pcre2_match_data_free(md);
+    return rc > 0;
+}
+
+/* Whole-string checks for single fields: surrounding whitespace is ignored, and there is no
+ * ordinal rule (a field holding just "m1 2nd" is a postcode). */
+int tr_pii_is_full_postcode(const char *s)
+{
+    return whole_match(postcode_whole, s);
+}
+
+int tr_pii_is_postcode_district(const char *s)
+{
+    return whole_match(district_whole, s);
+}
+
+const char *tr_pii_name(tr_pii_kind_t kind)
+{
+    switch (kind) {
+    case TR_PII_NONE:
+        return "no personal data";
+    case TR_PII_EMAIL:
+        return "email address";
+    case TR_PII_PHONE:
+        return "UK phone number";
+    case TR_PII_POSTCODE:
+        return "full UK postcode";
+    case TR_PII_NHS:
+        return "NHS number";
+    case TR_PII_NINO:
+        return "National Insurance number";
+    case TR_PII_DOB:
+        return "date of birth";
+    }
+    return "personal data";
+}
+
+const char *tr_pii_code(tr_pii_kind_t kind)
+{
+    switch (kind) {
+    case TR_PII_NONE:
+        return "none";
+    case TR_PII_EMAIL:
+        return "email";
+    case TR_PII_PHONE:
+        return "phone";
+    case TR_PII_POSTCODE:
+        return "postcode";
+    case TR_PII_NHS:
+        return "nhs_number";
+    case TR_PII_NINO:
+        return "ni_number";
+    case TR_PII_DOB:
+        return "date_of_birth";
+    }
+    return "personal_data";
+}

@@ -1,0 +1,563 @@
+/* The records API: POST /v1/records (a batch, validated on the thread pool
+ * and stored in one round trip), GET /v1/records/{kind}/{id}, and the change
+ * feed GET /v1/changes with long-poll. */
+#include "api.h"
+#include "log.h"
+#include "query.h"
+#include "response.h"
+#include "strbuf.h"
+#include "tr_canon.h"
+#include "tr_check.h"
+#include "tr_error.h"
+#include "tr_record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What a caller's organisation may read on this node: the node's own
+ * organisation sees everything it holds; another organisation sees the
+ * shared directory and its own records. NULL means "everything". */
+static const char *visibility(const req_t *req)
+{
+    const tr_identity_t *id = conn_identity(req->conn);
+    return strcmp(id->org, req->conn->node->org) == 0 ? NULL : id->org;
+}
+
+/* ---- POST /v1/records ---- */
+
+typedef struct {
+    uv_work_t work;
+    req_t *req; /* NULL once the connection went away */
+    node_t *node;
+    char caller_org[TR_NAME_MAX + 1];
+    size_t max_records;
+    char *body; /* a copy: the request may be freed while the work runs */
+    size_t body_len;
+    /* results of the work */
+    int status;
+    const char *slug;
+    char detail[160];
+    json_t *results; /* one object per record, in request order */
+    char *batch;     /* the valid records, as trellis_store's parameter */
+    size_t n_valid;
+} store_job_t;
+
+static void store_job_free(store_job_t *job)
+{
+    free(job->body);
+    free(job->batch);
+    json_decref(job->results);
+    free(job);
+}
+
+static void job_fail(store_job_t *job, int status, const char *slug, const char *detail)
+{
+    job->status = status;
+    job->slug = slug;
+    snprintf(job->detail, sizeof(job->detail), "%s", detail);
+}
+
+static json_t *result_obj(size_t i, const char *kind, const char *id)
+{
+    json_t *r = json_pack("{s:I}", "index", (json_int_t)i);
+    /* kind and id are echoed only once validated: they are not refused values. */
+    if (kind)
+        json_object_set_new(r, "kind", json_string(kind));
+    if (id)
+        json_object_set_new(r, "id", json_string(id));
+    return r;
+}
+
+static void refuse(json_t *r, json_t *errors)
+{
+    json_object_set_new(r, "result", json_string("refused"));
+    json_object_set_new(r, "errors", errors);
+}
+
+typedef struct {
+    const char *kind, *id;
+    size_t i;
+} key_t_;
+
+static int cmp_key(const void *a, const void *b)
+{
+    const key_t_ *x = a, *y = b;
+    int c = strcmp(x->kind, y->kind);
+    if (!c)
+        c = strcmp(x->id, y->id);
+    return c ? c : (x->i < y->i ? -1 : 1);
+}
+
+/* The hash identifies a record's content: the canonical envelope without its
+ * signature, so a re-signed record is the same record. */
+static int content_hash(json_t *doc, char out[65])
+{
+    json_t *copy = json_copy(doc);
+    json_object_del(copy, "sig");
+    json_object_del(copy, "signer");
+    int rc = tr_canon_hash(copy, out);
+    json_decref(copy);
+    return rc;
+}
+
+/* On the thread pool: parse, validate every record, hash, build the batch. */
+static void store_work(uv_work_t *w)
+{
+    store_job_t *job = w->data;
+    json_error_t jerr;
+    json_t *root = json_loadb(job->body, job->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        char d[160];
+        snprintf(d, sizeof(d), "the body is not valid JSON (line %d, column %d)", jerr.line,
+                 jerr.column);
+        job_fail(job, 400, "invalid-json", d);
+        return;
+    }
+    json_t *records = json_object_get(root, "records");
+    if (!json_is_object(root) || json_object_size(root) != 1 || !json_is_array(records)) {
+        job_fail(job, 400, "invalid-batch", "the body must be {\"records\": [...]}");
+        json_decref(root);
+        return;
+    }
+    size_t n = json_array_size(records);
+    if (n > job->max_records) {
+        char d[160];
+        snprintf(d, sizeof(d), "a batch holds at most %zu records ([limits] max_batch_records)",
+                 job->max_records);
+        job_fail(job, 413, "too-many-records", d);
+        json_decref(root);
+        return;
+    }
+
+    job->results = json_array();
+    tr_record_t *recs = calloc(n ? n : 1, sizeof(*recs));
+    key_t_ *keys = calloc(n ? n : 1, sizeof(*keys));
+    if (!recs || !keys)
+        abort();
+    size_t n_keys = 0;
+    for (size_t i = 0; i < n; i++) {
+        tr_verrors_t errs;
+        tr_verrors_init(&errs);
+        json_t *doc = json_array_get(records, i);
+        int rc = tr_record_validate(doc, &recs[i], &errs);
+        if (rc == 0 && strcmp(recs[i].origin, job->caller_org) != 0) {
+            tr_verrors_add(&errs, "$.origin", "not_your_origin",
+                           "an agent may only write records of its own organisation");
+            tr_record_clear(&recs[i]);
+            rc = TR_E_INVAL;
+        }
+        json_t *r =
+            result_obj(i, rc == 0 ? tr_kind_name(recs[i].kind) : NULL, rc == 0 ? recs[i].id : NULL);
+        if (rc != 0)
+            refuse(r, tr_verrors_json(&errs));
+        else
+            keys[n_keys++] = (key_t_){tr_kind_name(recs[i].kind), recs[i].id, i};
+        json_array_append_new(job->results, r);
+        tr_verrors_free(&errs);
+    }
+
+    /* The same record twice in one batch: keep the first, refuse the others. */
+    qsort(keys, n_keys, sizeof(*keys), cmp_key);
+    for (size_t k = 1; k < n_keys; k++) {
+        if (strcmp(keys[k].kind, keys[k - 1].kind) || strcmp(keys[k].id, keys[k - 1].id))
+            continue;
+        size_t i = keys[k].i;
+        refuse(json_array_get(job->results, i),
+               json_pack("[{s:s, s:s, s:s}]", "path", "$.id", "code", "duplicate_in_batch",
+                         "message", "the same record appears earlier in this batch"));
+        tr_record_clear(&recs[i]);
+    }
+
+    json_t *batch = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (!recs[i].doc)
+            continue;
+        char hash[65];
+        if (content_hash(recs[i].doc, hash) != 0) {
+            refuse(json_array_get(job->results, i),
+                   json_pack("[{s:s, s:s, s:s}]", "path", "$", "code", "not_canonical", "message",
+                             "the record cannot be put in canonical form"));
+            tr_record_clear(&recs[i]);
+            continue;
+        }
+        json_array_append_new(batch, json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:O}", "i",
+                                               (json_int_t)i, "kind", tr_kind_name(recs[i].kind),
+                                               "id", recs[i].id, "origin", recs[i].origin,
+                                               "version", (json_int_t)recs[i].version, "hash", hash,
+                                               "doc", recs[i].doc));
+        job->n_valid++;
+        tr_record_clear(&recs[i]);
+    }
+    if (job->n_valid)
+        job->batch = json_dumps(batch, JSON_COMPACT);
+    json_decref(batch);
+    free(recs);
+    free(keys);
+    json_decref(root);
+}
+
+static void reply_results(store_job_t *job)
+{
+    size_t counts[3] = {0};
+    static const char *const names[3] = {"stored", "unchanged", "refused"};
+    size_t i;
+    json_t *r;
+    json_array_foreach(job->results, i, r)
+    {
+        const char *res = json_string_value(json_object_get(r, "result"));
+        for (int k = 0; k < 3; k++)
+            if (res && strcmp(res, names[k]) == 0)
+                counts[k]++;
+    }
+    json_t *body =
+        json_pack("{s:I, s:I, s:I, s:O}", "stored", (json_int_t)counts[0], "unchanged",
+                  (json_int_t)counts[1], "refused", (json_int_t)counts[2], "results", job->results);
+    if (counts[0])
+        changes_wake(job->node);
+    response_json(job->req, 200, body);
+}
+
+static void on_stored(void *ud, const PGresult *res, const char *err)
+{
+    store_job_t *job = ud;
+    req_t *req = job->req;
+    req->dbq = NULL;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_event(LOG_ERROR, "store_failed",
+                  json_pack("{s:s}", "error", res ? "query failed" : err));
+        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE,
+                       res ? "the records could not be stored; nothing was stored" : NULL);
+        store_job_free(job);
+        return;
+    }
+    for (int row = 0; row < PQntuples(res); row++) {
+        size_t i = strtoul(PQgetvalue(res, row, 0), NULL, 10);
+        json_t *r = json_array_get(job->results, i);
+        const char *result = PQgetvalue(res, row, 1);
+        if (!r)
+            continue;
+        if (strcmp(result, "refused") == 0)
+            refuse(r, json_pack("[{s:s, s:s, s:s}]", "path", "$", "code", PQgetvalue(res, row, 2),
+                                "message", PQgetvalue(res, row, 3)));
+        else
+            json_object_set_new(r, "result", json_string(result));
+    }
+    reply_results(job);
+    store_job_free(job);
+}
+
+static void store_abort(req_t *req)
+{
+    store_job_t *job = req->ctx;
+    if (req->dbq) {
+        store_job_free(job); /* the query is cancelled; the work is over */
+        return;
+    }
+    job->req = NULL; /* still on the thread pool: store_done frees it */
+}
+
+static void store_done(uv_work_t *w, int status)
+{
+    store_job_t *job = w->data;
+    req_t *req = job->req;
+    if (!req) {
+        store_job_free(job);
+        return;
+    }
+    if (job->status) {
+        response_problem(req, job->status, job->slug, job->detail);
+        store_job_free(job);
+        return;
+    }
+    if (!job->n_valid) {
+        reply_results(job);
+        store_job_free(job);
+        return;
+    }
+    const char *params[1] = {job->batch};
+    int rc = db_query(req->conn->node->db,
+                      "SELECT idx, result, code, reason FROM trellis_store($1::jsonb)", 1, params,
+                      on_stored, job, &req->dbq);
+    if (rc != 0) {
+        response_error(req, rc, NULL);
+        store_job_free(job);
+    }
+}
+
+void api_records_post(req_t *req)
+{
+    const char *ctype = http_request_header(req->http, "content-type");
+    if (!ctype || strncmp(ctype, "application/json", 16) != 0) {
+        response_problem(req, 415, "unsupported-media-type",
+                         "send the batch as Content-Type: application/json");
+        return;
+    }
+    node_t *node = req->conn->node;
+    store_job_t *job = calloc(1, sizeof(*job));
+    if (!job)
+        abort();
+    job->req = req;
+    job->node = node;
+    job->max_records = node->cfg.max_batch_records;
+    snprintf(job->caller_org, sizeof(job->caller_org), "%s", conn_identity(req->conn)->org);
+    job->body_len = req->http->body_len;
+    job->body = malloc(job->body_len + 1);
+    if (!job->body)
+        abort();
+    memcpy(job->body, req->http->body, job->body_len);
+    job->work.data = job;
+    req->ctx = job;
+    req->on_abort = store_abort;
+    int rc = uv_queue_work(node->loop, &job->work, store_work, store_done);
+    if (rc != 0) {
+        req->on_abort = NULL;
+        store_job_free(job);
+        response_problem(req, 503, "busy", "the node cannot take this batch now");
+    }
+}
+
+/* ---- GET /v1/records/{kind}/{id} ---- */
+
+static const char *const sql_get[TR_KIND_COUNT_] = {
+    [TR_KIND_DIRECTORY_SERVICE] = "SELECT doc::text, origin FROM directory_services WHERE id = $1",
+    [TR_KIND_PATHWAY_REFERRAL] = "SELECT doc::text, origin FROM pathway_referrals WHERE id = $1",
+    [TR_KIND_PATHWAY_EVENT] = "SELECT doc::text, origin FROM pathway_events WHERE id = $1",
+    [TR_KIND_FEEDBACK_ENTRY] = "SELECT doc::text, origin FROM feedback_entries WHERE id = $1",
+    [TR_KIND_FEEDBACK_RESPONSE] = "SELECT doc::text, origin FROM feedback_responses WHERE id = $1",
+};
+
+typedef struct {
+    tr_kind_t kind;
+} get_ctx_t;
+
+static void on_record(void *ud, const PGresult *res, const char *err)
+{
+    req_t *req = ud;
+    req->dbq = NULL;
+    tr_kind_t kind = (tr_kind_t)(intptr_t)req->ctx;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
+        return;
+    }
+    const char *vis = visibility(req);
+    /* A record the caller may not see is reported as absent: no existence leak. */
+    if (PQntuples(res) == 0 ||
+        (vis && kind != TR_KIND_DIRECTORY_SERVICE && strcmp(PQgetvalue(res, 0, 1), vis) != 0)) {
+        response_problem(req, 404, "not-found", "no such record");
+        return;
+    }
+    response_send(req, 200, "application/json", NULL, PQgetvalue(res, 0, 0),
+                  (size_t)PQgetlength(res, 0, 0));
+}
+
+void api_records_get(req_t *req)
+{
+    char kind_name[32], id[64];
+    const char *p = req->http->path + strlen("/v1/records/");
+    const char *slash = strchr(p, '/');
+    tr_kind_t kind;
+    if (!slash || (size_t)(slash - p) >= sizeof(kind_name) || strlen(slash + 1) >= sizeof(id)) {
+        response_problem(req, 404, "not-found", "no such record");
+        return;
+    }
+    memcpy(kind_name, p, (size_t)(slash - p));
+    kind_name[slash - p] = '\0';
+    snprintf(id, sizeof(id), "%s", slash + 1);
+    if (tr_kind_parse(kind_name, &kind) != 0) {
+        response_problem(req, 404, "unknown-kind", "no such record kind");
+        return;
+    }
+    if (!tr_is_uuid(id)) {
+        response_problem(req, 404, "not-found", "record ids are lowercase UUIDs");
+        return;
+    }
+    req->ctx = (void *)(intptr_t)kind;
+    const char *params[1] = {id};
+    int rc = db_query(req->conn->node->db, sql_get[kind], 1, params, on_record, req, &req->dbq);
+    if (rc != 0)
+        response_error(req, rc, NULL);
+}
+
+/* ---- GET /v1/changes ---- */
+
+struct changes_wait {
+    uv_timer_t timer;
+    req_t *req; /* NULL once answered or aborted */
+    node_t *node;
+    int64_t since, limit;      /* a negative limit: answer now, even if empty */
+    uint64_t deadline;         /* loop time when a long-poll answers empty */
+    char vis[TR_NAME_MAX + 1]; /* "" for everything */
+    bool waiting;
+    struct changes_wait *prev, *next;
+};
+
+static void changes_query(struct changes_wait *cw);
+
+static void on_wait_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void unlink_waiter(struct changes_wait *cw)
+{
+    if (!cw->waiting)
+        return;
+    if (cw->prev)
+        cw->prev->next = cw->next;
+    else
+        cw->node->waiters = cw->next;
+    if (cw->next)
+        cw->next->prev = cw->prev;
+    cw->prev = cw->next = NULL;
+    cw->waiting = false;
+}
+
+static void changes_finish(struct changes_wait *cw)
+{
+    unlink_waiter(cw);
+    cw->req = NULL;
+    uv_timer_stop(&cw->timer);
+    uv_close((uv_handle_t *)&cw->timer, on_wait_closed);
+}
+
+static void changes_abort(req_t *req)
+{
+    changes_finish(req->ctx);
+}
+
+static void on_wait_timeout(uv_timer_t *t)
+{
+    struct changes_wait *cw = t->data;
+    unlink_waiter(cw);
+    cw->limit = -cw->limit;
+    changes_query(cw);
+}
+
+/* Node shutdown: every long-poll answers now with what there is. */
+void changes_shutdown(node_t *node)
+{
+    while (node->waiters) {
+        struct changes_wait *cw = node->waiters;
+        unlink_waiter(cw);
+        uv_timer_stop(&cw->timer);
+        if (cw->limit > 0)
+            cw->limit = -cw->limit;
+        changes_query(cw);
+    }
+}
+
+void changes_wake(node_t *node)
+{
+    while (node->waiters) {
+        struct changes_wait *cw = node->waiters;
+        unlink_waiter(cw);
+        uv_timer_stop(&cw->timer);
+        changes_query(cw);
+    }
+}
+
+static void on_changes(void *ud, const PGresult *res, const char *err)
+{
+    struct changes_wait *cw = ud;
+    req_t *req = cw->req;
+    req->dbq = NULL;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        req->on_abort = NULL;
+        changes_finish(cw);
+        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
+        return;
+    }
+    int n = PQntuples(res);
+    bool final = cw->limit < 0;
+    int64_t limit = final ? -cw->limit : cw->limit;
+    uint64_t now = uv_now(cw->node->loop);
+    if (n == 0 && !final && now < cw->deadline) {
+        /* Nothing yet: wait for a commit (changes_wake) or the deadline. */
+        uv_timer_start(&cw->timer, on_wait_timeout, cw->deadline - now, 0);
+        cw->waiting = true;
+        cw->next = cw->node->waiters;
+        if (cw->next)
+            cw->next->prev = cw;
+        cw->node->waiters = cw;
+        return;
+    }
+    strbuf_t out = {0};
+    strbuf_puts(&out, "{\"changes\":[");
+    int64_t cursor = cw->since;
+    for (int i = 0; i < n; i++) {
+        cursor = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        strbuf_printf(&out, "%s{\"seq\":%lld,\"record\":", i ? "," : "", (long long)cursor);
+        /* The stored jsonb is already JSON: no parse and re-dump on the loop. */
+        strbuf_add(&out, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1));
+        strbuf_puts(&out, "}");
+    }
+    strbuf_printf(&out, "],\"cursor\":\"%lld\",\"more\":%s}", (long long)cursor,
+                  n == limit ? "true" : "false");
+    size_t len;
+    char *body = strbuf_take(&out, &len);
+    req->on_abort = NULL;
+    changes_finish(cw);
+    response_send(req, 200, "application/json", NULL, body, len);
+    free(body);
+}
+
+static void changes_query(struct changes_wait *cw)
+{
+    char since[24], limit[24];
+    snprintf(since, sizeof(since), "%lld", (long long)cw->since);
+    snprintf(limit, sizeof(limit), "%lld", (long long)(cw->limit < 0 ? -cw->limit : cw->limit));
+    const char *params[3] = {since, limit, cw->vis[0] ? cw->vis : NULL};
+    req_t *req = cw->req;
+    int rc = db_query(cw->node->db,
+                      "SELECT seq, doc::text FROM trellis_changes WHERE seq > $1::bigint"
+                      " AND ($3::text IS NULL OR kind = 'directory.service' OR origin = $3)"
+                      " ORDER BY seq LIMIT $2::int",
+                      3, params, on_changes, cw, &req->dbq);
+    if (rc != 0) {
+        req->on_abort = NULL;
+        changes_finish(cw);
+        response_error(req, rc, NULL);
+    }
+}
+
+void api_changes(req_t *req)
+{
+    static const char *const allowed[] = {"since", "limit", "wait", NULL};
+    const char *q = req->http->query, *bad;
+    size_t bad_len;
+    int64_t since, limit, wait;
+    node_t *node = req->conn->node;
+    if (!query_only(q, allowed, &bad, &bad_len)) {
+        response_problem(req, 400, "unknown-parameter", "parameters are since, limit and wait");
+        return;
+    }
+    if (query_int(q, "since", 0, INT64_MAX, 0, &since) != 0) {
+        response_problem(req, 400, "bad-parameter", "since must be a cursor from a reply, or 0");
+        return;
+    }
+    if (query_int(q, "limit", 1, 1000, 100, &limit) != 0) {
+        response_problem(req, 400, "bad-parameter", "limit must be between 1 and 1000");
+        return;
+    }
+    if (query_int(q, "wait", 0, (int64_t)(node->cfg.max_wait_ms / 1000), 0, &wait) != 0) {
+        response_problem(req, 400, "bad-parameter",
+                         "wait must be whole seconds, at most [limits] max_wait");
+        return;
+    }
+    struct changes_wait *cw = calloc(1, sizeof(*cw));
+    if (!cw)
+        abort();
+    cw->req = req;
+    cw->node = node;
+    cw->since = since;
+    cw->limit = wait ? limit : -limit;
+    const char *vis = visibility(req);
+    snprintf(cw->vis, sizeof(cw->vis), "%s", vis ? vis : "");
+    cw->deadline = uv_now(node->loop) + (uint64_t)wait * 1000;
+    uv_timer_init(node->loop, &cw->timer);
+    cw->timer.data = cw;
+    req->ctx = cw;
+    req->on_abort = changes_abort;
+    changes_query(cw);
+}

@@ -1,0 +1,470 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of trellisd and nginx on this machine, both serving
+# a tiny reply over mutual TLS 1.3 with the same certificates:
+#   1. requests/s over keep-alive TLS, 50 connections: ab -k (HTTP/1.0
+#      keep-alive) and bench_node_load (HTTP/1.1 keep-alive), with requests per
+#      server CPU-second (utime+stime from /proc/PID/stat);
+#   2. new mutual-TLS handshakes/s: openssl s_time -new, 1 and 2 processes;
+#   3. resident memory per idle TLS connection at 1,000 and 10,000 connections.
+# Servers: trellisd (one libuv loop), nginx worker_processes 1 (the fair
+# single-core comparison) and nginx worker_processes auto. Everything runs on
+# 127.0.0.1 with a throwaway PKI (trellis pki) and PostgreSQL cluster; all of
+# it is stopped and removed on exit.
+#
+#   tests/bench/bench_node.sh               full run (about 4 minutes)
+#   BENCH_QUICK=1 tests/bench/bench_node.sh smoke run (about 1 minute)
+#
+# Knobs (environment): BENCH_N (ab -n, default 300000), BENCH_SECONDS (time
+# cap of each load run, default 10), BENCH_CONNS (default 50), BENCH_IDLE
+# (idle connection counts, default 1000,10000), BENCH_CRL=0 (no CRL check on
+# either server), BENCH_KEEP=1 (keep the work folder), BENCH_BUILD_DIR,
+# BENCH_SRC_DIR (Trellis source to build and take sql/ from, default this
+# work tree; e.g. an export of a commit while the tree is mid-edit).
+# The table is also written to $BENCH_BUILD_DIR/bench_node_results.txt and
+# every raw figure to bench_node_results.json beside it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+here=$root/tests/bench
+build=${BENCH_BUILD_DIR:-$root/build-bench}
+src=$(cd "${BENCH_SRC_DIR:-$root}" && pwd)
+quick=${BENCH_QUICK:-0}
+if [[ $quick == 1 ]]; then
+    ab_n=${BENCH_N:-20000} secs=${BENCH_SECONDS:-3} idle_counts=${BENCH_IDLE:-1000}
+else
+    ab_n=${BENCH_N:-300000} secs=${BENCH_SECONDS:-10} idle_counts=${BENCH_IDLE:-1000,10000}
+fi
+conns=${BENCH_CONNS:-50}
+use_crl=${BENCH_CRL:-1}
+t_start=$(date +%s)
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+calc() { python3 -c "import sys; print($1)"; }
+
+# ---- dependencies, build, limits ----
+
+./deploy/install-deps.sh --bench
+for tool in nginx ab openssl curl python3 cc; do
+    command -v "$tool" >/dev/null || die "$tool not found"
+done
+say "building a Release build of Trellis into $build"
+cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTRELLIS_TESTS=OFF >/dev/null
+cmake --build "$build" -j2 >/dev/null
+trellisd=$build/server/trellisd
+trellis=$build/client/trellis
+[[ -x $trellisd && -x $trellis ]] || die "build did not produce trellisd and trellis"
+
+hard=$(ulimit -Hn)
+[[ $hard == unlimited ]] && hard=65536
+ulimit -n $((hard < 65536 ? hard : 65536))
+max_idle=$(tr ',' '\n' <<<"$idle_counts" | sort -n | tail -1)
+if (($(ulimit -n) < max_idle + 200)); then
+    die "open-file limit $(ulimit -n) is too low for $max_idle idle connections (raise the hard limit)"
+fi
+
+work=$(mktemp -d /tmp/trellis-bench-XXXXXX)
+chmod 711 "$work" # PostgreSQL and nginx workers (not root) must reach their own sub-folders
+cc -O2 -Wall -o "$work/bench_node_load" "$here/bench_node_load.c" -lssl -lcrypto
+
+# ---- everything started is stopped on exit ----
+
+server_pid="" pg_data=""
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$server_pid" 2>/dev/null || true
+    fi
+    if [[ -n $pg_data && -f $pg_data/postmaster.pid ]]; then
+        as_pg "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/pg_ctl" -D "$pg_data" \
+            -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then say "work folder kept: $work"; else rm -rf "$work"; fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- PKI (trellis pki) ----
+
+pki=$work/pki
+"$trellis" pki --dir "$pki" init-consortium >/dev/null
+"$trellis" pki --dir "$pki" add-org bench >/dev/null
+"$trellis" pki --dir "$pki" issue-node bench node --host 127.0.0.1 >/dev/null
+"$trellis" pki --dir "$pki" issue-agent bench agent >/dev/null
+ca=$pki/ca.crt
+node_chain=$pki/orgs/bench/nodes/node.chain.crt
+node_key=$pki/orgs/bench/nodes/node.key
+agent_crt=$pki/orgs/bench/agents/agent.crt
+agent_chain=$pki/orgs/bench/agents/agent.chain.crt
+agent_key=$pki/orgs/bench/agents/agent.key
+# ab -E: client certificate, then the organisation CA, then the key.
+ab_pem=$work/ab-client.pem
+cat "$agent_crt" "$pki/orgs/bench/ca.crt" "$agent_key" >"$ab_pem"
+# s_time -cert loads only the first certificate of a file. With a -CAfile that
+# holds the root AND the organisation CA, OpenSSL builds the client chain from
+# it and sends the organisation CA too; with the root alone the server refuses
+# the client (trellisd counts unknown_ca, nginx answers 400), yet s_time still
+# counts the connection, so the chain is checked below before every run.
+ca_bundle=$work/ca-bundle.pem
+cat "$ca" "$pki/orgs/bench/ca.crt" >"$ca_bundle"
+
+# ---- PostgreSQL (trellisd needs its database to start) ----
+
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[[ -n $pg_bin ]] || die "PostgreSQL server binaries not found"
+mkdir -p "$work/pg"
+[[ $(id -u) -eq 0 ]] && chown postgres: "$work/pg"
+pg_port=$(free_port)
+as_pg "$pg_bin/initdb" -D "$work/pg/data" -U trellis --auth=trust -E UTF8 --no-sync --locale=C >/dev/null
+printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n" \
+    "$pg_port" "$work/pg" | as_pg tee -a "$work/pg/data/postgresql.conf" >/dev/null
+pg_data=$work/pg/data
+as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/pg/log" -w start >/dev/null
+psql -X -q -h 127.0.0.1 -p "$pg_port" -U trellis -d postgres -c "CREATE DATABASE trellis"
+
+# ---- server configurations ----
+
+td_port=$(free_port)
+crl_line=""
+[[ $use_crl == 1 ]] && crl_line="crl = $pki/crl.pem"
+cat >"$work/trellisd.conf" <<CONF
+[node]
+listen = 127.0.0.1:$td_port
+log_level = warn
+log_requests = off
+
+[tls]
+cert = $node_chain
+key = $node_key
+ca = $ca
+$crl_line
+
+[database]
+url = postgresql://trellis@127.0.0.1:$pg_port/trellis
+migrations = $src/sql
+
+[limits]
+idle_timeout = 600s
+max_connections = 20000
+max_connections_per_identity = 20000
+max_requests_per_conn = 10000
+CONF
+
+ng_port=$(free_port)
+mkdir -p "$work/nginx-www" "$work/nginx-tmp"
+chmod 755 "$work/nginx-www"
+printf '{"status":"ok"}' >"$work/nginx-www/healthz" # the same 15 bytes as trellisd's /healthz
+chmod 644 "$work/nginx-www/healthz"
+nginx_conf() { # workers
+    local crl=""
+    [[ $use_crl == 1 ]] && crl="ssl_crl $pki/crl.pem;"
+    cat <<CONF
+daemon off;
+worker_processes $1;
+worker_rlimit_nofile $(ulimit -n);
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    default_type application/json;
+    client_body_temp_path $work/nginx-tmp; proxy_temp_path $work/nginx-tmp;
+    fastcgi_temp_path $work/nginx-tmp; uwsgi_temp_path $work/nginx-tmp; scgi_temp_path $work/nginx-tmp;
+    keepalive_timeout 600;
+    keepalive_requests 10000;          # = trellisd max_requests_per_conn
+    server {
+        listen 127.0.0.1:$ng_port ssl;
+        ssl_certificate $node_chain;
+        ssl_certificate_key $node_key;
+        ssl_protocols TLSv1.3;
+        ssl_verify_client on;
+        ssl_client_certificate $ca;
+        ssl_verify_depth 2;
+        $crl
+        ssl_session_cache off;         # = trellisd: no session cache,
+        ssl_session_tickets off;       #   no tickets
+        root $work/nginx-www;
+        location = /healthz { }
+    }
+}
+CONF
+}
+nginx_conf 1 >"$work/nginx-1.conf"
+nginx_conf auto >"$work/nginx-auto.conf"
+nginx -t -q -c "$work/nginx-1.conf" -p "$work/" || die "nginx configuration refused"
+
+# ---- helpers: servers, CPU time, memory ----
+
+pids=""       # every process of the server under test, comma separated
+server_port=""
+
+https_get() { # path -> body (trellisd metrics, readiness)
+    curl -sS --max-time 5 --cacert "$ca" --cert "$agent_chain" --key "$agent_key" \
+        "https://127.0.0.1:$server_port$1"
+}
+
+start_server() { # trellisd | nginx-1 | nginx-auto
+    case $1 in
+    trellisd)
+        server_port=$td_port
+        setsid "$trellisd" --config "$work/trellisd.conf" >>"$work/trellisd.log" 2>&1 &
+        server_pid=$!
+        for _ in $(seq 100); do
+            https_get /readyz >/dev/null 2>&1 && break
+            kill -0 "$server_pid" 2>/dev/null || { tail -5 "$work/trellisd.log" >&2; die "trellisd exited"; }
+            sleep 0.1
+        done
+        https_get /readyz >/dev/null || die "trellisd not ready; see $work/trellisd.log"
+        pids=$server_pid
+        ;;
+    nginx-*)
+        server_port=$ng_port
+        setsid nginx -c "$work/$1.conf" -p "$work/" >>"$work/nginx.out" 2>&1 &
+        server_pid=$!
+        local want=1
+        [[ $1 == nginx-auto ]] && want=$(nproc)
+        for _ in $(seq 100); do
+            pids=$(ps --ppid "$server_pid" -o pid= 2>/dev/null | tr -d ' ' | paste -sd, || true)
+            [[ -n $pids && $(tr ',' '\n' <<<"$pids" | wc -l) -ge $want ]] &&
+                https_get /healthz >/dev/null 2>&1 && break
+            kill -0 "$server_pid" 2>/dev/null || { cat "$work/nginx-error.log" >&2; die "nginx exited"; }
+            sleep 0.1
+        done
+        https_get /healthz >/dev/null || die "nginx not answering; see $work/nginx-error.log"
+        pids=$server_pid,$pids
+        ;;
+    esac
+}
+
+stop_server() {
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() { # utime+stime of the server's processes (the comm field may hold spaces)
+    local t=0 p
+    for p in ${pids//,/ }; do
+        t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+    done
+    echo "$t"
+}
+
+declare -A R # "metric|server" -> figure
+rec() { R["$1|$2"]=$3; }
+
+# ---- 1. requests/s over keep-alive mutual TLS ----
+
+run_ab() { # server
+    local s=$1 out="$work/ab-$1.txt" c0 c1 t0 t1 rc=0
+    c0=$(cpu_ticks) t0=$(now)
+    timeout $((secs + 30)) ab -k -c "$conns" -t "$secs" -n "$ab_n" -s 5 -q -E "$ab_pem" \
+        "https://127.0.0.1:$server_port/healthz" >"$out" 2>&1 || rc=$?
+    c1=$(cpu_ticks) t1=$(now)
+    local done rps ka failed non2xx
+    done=$(awk '/^Complete requests:/{print $3}' "$out")
+    rps=$(awk '/^Requests per second:/{print $4}' "$out")
+    ka=$(awk '/^Keep-Alive requests:/{print $3}' "$out")
+    failed=$(awk '/^Failed requests:/{print $3}' "$out")
+    non2xx=$(awk '/^Non-2xx responses:/{print $3}' "$out")
+    if [[ $rc -ne 0 || -z $rps ]]; then
+        local got
+        got=$(grep -o 'Total of [0-9]* requests completed' "$out" | grep -o '[0-9]*' || echo 0)
+        say "$s: ab -k failed after $got requests: $(grep -m1 -E 'apr_|error|SSL' "$out" || tail -1 "$out")"
+        rec ab_rps "$s" "stall"
+        rec ab_note "$s" "ab stopped: $(grep -m1 -E 'apr_|error' "$out" | head -c 120)"
+        return
+    fi
+    rec ab_rps "$s" "$rps"
+    rec ab_cpu "$s" "$(calc "($c1-$c0)/$clk_tck")"
+    rec ab_per_cpu "$s" "$(calc "round($done/max(($c1-$c0)/$clk_tck,1e-9))")"
+    rec ab_cpu_pct "$s" "$(calc "round(100*($c1-$c0)/$clk_tck/($t1-$t0))")"
+    say "$s: ab -k $done requests, $rps req/s, keep-alive $ka, failed $failed, non-2xx ${non2xx:-0}"
+    [[ ${failed:-0} == 0 && -z $non2xx ]] || rec ab_note "$s" "failed $failed, non-2xx ${non2xx:-0}"
+}
+
+# HTTP/1.0 keep-alive: ab only keeps a connection whose reply says Keep-Alive;
+# otherwise it waits for the server to close. Show what the server answers.
+probe_http10() {
+    printf 'GET /healthz HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n' |
+        timeout 3 openssl s_client -quiet -ign_eof -connect "127.0.0.1:$server_port" \
+            -cert "$agent_crt" -key "$agent_key" -CAfile "$ca_bundle" 2>/dev/null |
+        tr -d '\r' | sed -n '1,/^$/p' || true
+}
+
+run_load() { # server
+    local s=$1 out="$work/load-$1.json" c0 c1 t0 t1
+    c0=$(cpu_ticks) t0=$(now)
+    timeout $((secs + 30)) "$work/bench_node_load" 127.0.0.1 "$server_port" /healthz "$conns" "$secs" \
+        "$agent_chain" "$agent_key" >"$out" || say "$s: bench_node_load reported errors: $(cat "$out")"
+    c1=$(cpu_ticks) t1=$(now)
+    local j
+    j=$(cat "$out")
+    rec load_rps "$s" "$(calc "round(__import__('json').loads('''$j''')['rps'])")"
+    rec load_per_cpu "$s" "$(calc "round(__import__('json').loads('''$j''')['requests']/max(($c1-$c0)/$clk_tck,1e-9))")"
+    rec load_cpu_pct "$s" "$(calc "round(100*($c1-$c0)/$clk_tck/($t1-$t0))")"
+    say "$s: HTTP/1.1 keep-alive $j"
+}
+
+# ---- 2. new mutual-TLS handshakes/s ----
+
+stime_once() { # out
+    timeout $((secs + 20)) openssl s_time -connect "127.0.0.1:$server_port" -new \
+        -cert "$agent_crt" -key "$agent_key" -CAfile "$ca_bundle" -time "$secs" >"$1" 2>&1 || true
+}
+
+handshakes_total() { # trellisd only: completed and refused handshakes from /metrics
+    https_get /metrics | awk '/^trellis_tls_handshakes_total /{ok=$2}
+        /^trellis_tls_handshake_failures_total/{bad+=$2} END{print ok+0, bad+0}'
+}
+
+run_stime() { # server procs
+    local s=$1 n=$2 c0 c1 t0 t1 i total=0 m0="" m1=""
+    # The chain s_time sends must really be accepted: one request with the same
+    # -cert/-key/-CAfile must get a 200 from this server.
+    local status
+    status=$(printf 'GET /healthz HTTP/1.0\r\n\r\n' |
+        timeout 5 openssl s_client -quiet -connect "127.0.0.1:$server_port" -cert "$agent_crt" \
+            -key "$agent_key" -CAfile "$ca_bundle" 2>/dev/null | head -1 | tr -d '\r')
+    [[ $status == *" 200 "* ]] || die "$s: the s_time client chain is not accepted (got '$status')"
+    [[ $s == trellisd ]] && m0=$(handshakes_total)
+    c0=$(cpu_ticks) t0=$(now)
+    for i in $(seq "$n"); do stime_once "$work/stime-$s-$n-$i.txt" & done
+    wait
+    c1=$(cpu_ticks) t1=$(now)
+    for i in $(seq "$n"); do
+        local c
+        c=$(grep -o '^[0-9]* connections in [0-9.]* real' "$work/stime-$s-$n-$i.txt" | awk '{print $1}')
+        [[ -n $c ]] || die "$s: s_time gave no figure: $(tail -3 "$work/stime-$s-$n-$i.txt")"
+        total=$((total + c))
+    done
+    rec "hs${n}_rps" "$s" "$(calc "round($total/($t1-$t0))")"
+    rec "hs${n}_per_cpu" "$s" "$(calc "round($total/max(($c1-$c0)/$clk_tck,1e-9))")"
+    rec "hs${n}_cpu_pct" "$s" "$(calc "round(100*($c1-$c0)/$clk_tck/($t1-$t0))")"
+    if [[ $s == trellisd ]]; then
+        m1=$(handshakes_total)
+        local ok=$((${m1% *} - ${m0% *})) bad=$((${m1#* } - ${m0#* }))
+        say "$s: s_time x$n counted $total, trellisd completed $ok and refused $bad"
+        ((bad == 0 && ok >= total)) || rec "hs${n}_note" "$s" "server refused $bad / completed $ok of $total"
+    else
+        say "$s: s_time x$n counted $total"
+    fi
+}
+
+# ---- 3. memory per idle connection ----
+
+run_idle() { # server
+    local s=$1 out="$work/idle-$1.json"
+    timeout 240 python3 "$here/bench_node_idle.py" --port "$server_port" --cert "$agent_chain" \
+        --key "$agent_key" --path /healthz --pids "$pids" --counts "$idle_counts" --procs 2 \
+        >"$out" || die "$s: idle-connection holder failed"
+    python3 - "$out" "$s" >"$work/idle-$1.rec" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); s = sys.argv[2]
+print(f"rss_base {r['before']['VmRSS'] / 1024:.1f}")
+for st in r["stages"]:
+    t = st["target"]
+    print(f"idle_alive_{t} {st['alive']}")
+    print(f"idle_kib_{t} {st['kib_per_conn']}")
+    print(f"rss_{t} {st['rss']['VmRSS'] / 1024:.1f}")
+print(f"rss_after_close {r['after_close']['VmRSS'] / 1024:.1f}")
+PY
+    while read -r k v; do rec "$k" "$s" "$v"; done <"$work/idle-$1.rec"
+}
+
+# ---- run: each server fresh, one at a time ----
+
+servers=(trellisd nginx-1 nginx-auto)
+for s in "${servers[@]}"; do
+    say "=== $s"
+    start_server "$s"
+    say "$s: pids $pids, port $server_port"
+    run_idle "$s" # first, on a fresh process
+    run_ab "$s"
+    if [[ ${R[ab_rps|$s]} == stall ]]; then
+        say "$s: reply to an HTTP/1.0 keep-alive request:"
+        probe_http10 | sed 's/^/    /' >&2
+        probe_http10 | grep -qi '^connection:.*keep-alive' ||
+            rec ab_note "$s" "HTTP/1.0 keep-alive reply has no 'Connection: keep-alive': ab -k waits for a close that never comes"
+    fi
+    run_load "$s"
+    run_stime "$s" 1
+    run_stime "$s" 2
+    stop_server
+done
+
+# ---- the table ----
+
+rows=(
+    "ab_rps|req/s, ab -k (HTTP/1.0 keep-alive), $conns conns|hi"
+    "ab_per_cpu|  req per server CPU-second (ab -k)|hi"
+    "ab_cpu_pct|  server CPU, % of one core (ab -k)|"
+    "load_rps|req/s, HTTP/1.1 keep-alive (bench_node_load), $conns conns|hi"
+    "load_per_cpu|  req per server CPU-second (HTTP/1.1)|hi"
+    "load_cpu_pct|  server CPU, % of one core (HTTP/1.1)|"
+    "hs1_rps|handshakes/s, 1 s_time -new|hi"
+    "hs1_per_cpu|  handshakes per server CPU-second (1 s_time)|hi"
+    "hs1_cpu_pct|  server CPU, % of one core (1 s_time)|"
+    "hs2_rps|handshakes/s, 2 s_time -new in parallel|hi"
+    "hs2_per_cpu|  handshakes per server CPU-second (2 s_time)|hi"
+    "hs2_cpu_pct|  server CPU, % of one core (2 s_time)|"
+    "rss_base|RSS before, MiB|"
+)
+for c in ${idle_counts//,/ }; do
+    rows+=("idle_kib_$c|KiB RSS per idle TLS conn, $c conns|lo" "rss_$c|RSS with $c idle conns, MiB|lo"
+        "idle_alive_$c|  idle conns still open at measurement|")
+done
+rows+=("rss_after_close|RSS after closing them, MiB|")
+
+table() {
+    printf '%-56s %12s %12s %12s %9s\n' "metric" "trellisd" "nginx 1 wkr" "nginx auto" "ratio*"
+    printf '%-56s %12s %12s %12s %9s\n' "------" "--------" "-----------" "----------" "------"
+    local row key label dir t n a ratio
+    for row in "${rows[@]}"; do
+        IFS='|' read -r key label dir <<<"$row"
+        t=${R[$key|trellisd]:--} n=${R[$key|nginx-1]:--} a=${R[$key|nginx-auto]:--}
+        ratio=""
+        if [[ -n $dir && $t =~ ^[0-9.]+$ && $n =~ ^[0-9.]+$ ]] && [[ $n != 0 ]]; then
+            ratio=$(calc "f'{$t/$n:.2f}'")
+            if [[ $dir == hi ]]; then
+                (($(calc "int($t >= $n)"))) && ratio+=" ok" || ratio+=" SHORT"
+            else
+                (($(calc "int($t <= $n)"))) && ratio+=" ok" || ratio+=" SHORT"
+            fi
+        fi
+        printf '%-56s %12s %12s %12s %9s\n' "$label" "$t" "$n" "$a" "$ratio"
+    done
+    echo "* ratio = trellisd / nginx with 1 worker; target: >= 1 for rates, <= 1 for memory."
+    local s k
+    for s in "${servers[@]}"; do
+        for k in ab_note hs1_note hs2_note; do
+            [[ -n ${R[$k|$s]:-} ]] && echo "note ($s, ${k%_note}): ${R[$k|$s]}"
+        done
+    done
+    echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r)"
+    echo "versions: $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version | cut -d' ' -f1-2), ab $(ab -V | awk 'NR==1{print $5}'), trellisd $(GIT_OPTIONAL_LOCKS=0 git -C "$root" describe --always --dirty 2>/dev/null || echo '?')$([[ $src != "$root" ]] && echo " (built from $src)")"
+    echo "settings: ab -n $ab_n (cap ${secs}s), ${secs}s per run, $conns connections, idle counts $idle_counts, CRL check $([[ $use_crl == 1 ]] && echo on || echo off), quick=$quick, took $(($(date +%s) - t_start))s"
+}
+
+echo
+table | tee "$build/bench_node_results.txt"
+{
+    printf '{'
+    first=1
+    for k in "${!R[@]}"; do
+        [[ $first == 1 ]] || printf ', '
+        first=0
+        printf '"%s": "%s"' "$k" "${R[$k]//\"/\'}"
+    done
+    printf '}\n'
+} >"$build/bench_node_results.json"

@@ -85,8 +85,15 @@ bool tr_is_datetime(const char *s)
            end[3] == ':' && is_digits(end + 4, 2) && num(end + 1, 2) <= 23 && num(end + 4, 2) <= 59;
 }
 
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 /* An absolute http(s) URL in plain ASCII (RFC 3986 characters only): what
- * a browser opens and what the schema's format "uri" accepts. */
+ * a browser opens and what the schema's format "uri" accepts. The authority
+ * is a host name and an optional port, never user@host: a directory link
+ * must read as where it goes ("https://helpline.org.uk@elsewhere.example"). */
 bool tr_is_url(const char *s)
 {
     size_t skip = strncmp(s, "https://", 8) == 0 ? 8 : strncmp(s, "http://", 7) == 0 ? 7 : 0;
@@ -96,19 +103,27 @@ bool tr_is_url(const char *s)
     size_t hlen = strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
     if (hlen == 0 || host[0] == '.' || host[0] == '-')
         return false;
-    for (const char *p = host + hlen; *p; p++) {
+    const char *p = host + hlen;
+    if (*p == ':') {
+        size_t port = strspn(p + 1, "0123456789");
+        if (port < 1 || port > 5)
+            return false;
+        p += 1 + port;
+    }
+    if (*p && *p != '/' && *p != '?' && *p != '#')
+        return false;
+    for (; *p; p++) {
         if (*p == '%') {
-            if (!strchr("0123456789abcdefABCDEF", p[1]) || !p[1] ||
-                !strchr("0123456789abcdefABCDEF", p[2]) || !p[2])
+            if (!is_hex(p[1]) || !is_hex(p[2]))
                 return false;
+            p += 2;
             continue;
         }
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               strchr("-._~:/?#[]@!$&'()*+,;=", *p)))
             return false;
     }
-    char c = host[hlen];
-    return c == '\0' || c == '/' || c == ':' || c == '?' || c == '#';
+    return true;
 }
 
 /* A plain address (local@domain.tld), no display name, no quoted local part. */

@@ -23,8 +23,8 @@
  * English ("find us at refuge.org.uk"), so check_email() refuses them unless they look like a
  * mailbox; see there. Groups: 1 local, 2 "@", 3 "@" with spaces, 4 "(at)", 5 " at ", 6 domain
  * without its top-level label, 7 top-level label. */
-#define EM_WORD "[\\p{L}\\p{N}_%+'\\-]{1,64}"
-#define EM_LABEL "[\\p{L}\\p{N}](?:[\\p{L}\\p{N}\\-]{0,61}[\\p{L}\\p{N}])?"
+#define EM_WORD "[\\p{L}\\p{N}_%+'\\-]{1,64}+"
+#define EM_LABEL "[\\p{L}\\p{N}]{1,63}+(?:-++[\\p{L}\\p{N}]{1,63}+){0,8}+"
 #define EM_DOT "(?:\\.|\\h{0,3}[(\\[{<]\\h{0,2}dot\\h{0,2}[)\\]}>]\\h{0,3}|\\h{1,3}dot\\h{1,3})"
 static const char email_re[] =
     "(?i)(?<![\\p{L}\\p{N}._%+'\\-])(" EM_WORD "(?:" EM_DOT EM_WORD "){0,8})"

@@ -87,35 +87,17 @@ struct shape {
     hook_t hook;           /* cross-field rules, after the fields */
 };
 
-#define F(n, t, fl, mx)                                                                            \
-    {                                                                                              \
-        .name = n, .type = t, .flags = fl, .max = mx                                               \
-    }
-#define FE(n, fl, list)                                                                            \
-    {                                                                                              \
-        .name = n, .type = T_ENUM, .flags = fl, .codes = list                                      \
-    }
-#define FC(n, fl, list)                                                                            \
-    {                                                                                              \
-        .name = n, .type = T_CODES, .flags = fl, .codes = list                                     \
-    }
-#define FI(n, fl, l, h)                                                                            \
-    {                                                                                              \
-        .name = n, .type = T_INT, .flags = fl, .lo = l, .hi = h                                    \
-    }
-#define FO(n, fl, s)                                                                               \
-    {                                                                                              \
-        .name = n, .type = T_OBJECT, .flags = fl, .shape = s                                       \
-    }
-#define FA(n, fl, s)                                                                               \
-    {                                                                                              \
-        .name = n, .type = T_ARRAY, .flags = fl, .max = MAX_ITEMS, .shape = s                      \
-    }
+/* Table rows, one line each. */
+// clang-format off
+#define F(n, t, fl, mx) {.name = n, .type = t, .flags = fl, .max = mx}
+#define FE(n, fl, list) {.name = n, .type = T_ENUM, .flags = fl, .codes = list}
+#define FC(n, fl, list) {.name = n, .type = T_CODES, .flags = fl, .codes = list}
+#define FI(n, fl, l, h) {.name = n, .type = T_INT, .flags = fl, .lo = l, .hi = h}
+#define FO(n, fl, s) {.name = n, .type = T_OBJECT, .flags = fl, .shape = s}
+#define FA(n, fl, s) {.name = n, .type = T_ARRAY, .flags = fl, .max = MAX_ITEMS, .shape = s}
 #define ID F("id", T_UUID, REQ | F_ID, 0)
-#define END                                                                                        \
-    {                                                                                              \
-        .name = NULL                                                                               \
-    }
+#define END {.name = NULL}
+// clang-format on
 
 /* Per string type: the default byte limit, the format test, what to say. A
  * format's limit is a little above its own length, so that "United Kingdom"

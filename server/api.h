@@ -19,6 +19,17 @@ void changes_wake(node_t *node);
 /* The node is stopping: long-polls answer now. */
 void changes_shutdown(node_t *node);
 
+/* api_oruk.c: the Open Referral UK read API */
+void api_oruk_root(req_t *req);
+void api_oruk_services(req_t *req);
+void api_oruk_service(req_t *req);
+void api_oruk_taxonomies(req_t *req);
+void api_oruk_taxonomy(req_t *req);
+void api_oruk_taxonomy_terms(req_t *req);
+void api_oruk_taxonomy_term(req_t *req);
+void api_oruk_service_at_locations(req_t *req);
+void api_oruk_service_at_location(req_t *req);
+
 /* api_views.c */
 void api_referrals(req_t *req);
 void api_feedback(req_t *req);

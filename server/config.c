@@ -57,6 +57,11 @@ static const key_t_ keys[] = {
     {"database", "migrations", T_PATH, OFF(db_migrations), TRELLIS_SQL_DIR, 0, 0, false,
      "folder of the numbered sql/ migrations applied at start-up"},
 
+    {"public", "listen", T_STR, OFF(public_listen), "", 0, 0, false,
+     "address:port of a second listener serving only the Open Referral UK read API "
+     "(/oruk/) over TLS without a client certificate, for councils' service finders; "
+     "empty: off"},
+
     {"limits", "max_url_bytes", T_SIZE, OFF(max_url_bytes), "16k", 64, 1 * MIB, false,
      "longest request target; past it 414"},
     {"limits", "max_header_bytes", T_SIZE, OFF(max_header_bytes), "16k", 256, 1 * MIB, false,
@@ -230,9 +235,9 @@ void config_defaults(config_t *cfg)
     }
 }
 
-static int split_listen(config_t *cfg, char *err, size_t err_len, const char *path)
+static int split_listen(const char *s, char **host_out, int *port_out, const char *key, char *err,
+                        size_t err_len, const char *path)
 {
-    const char *s = cfg->listen;
     const char *colon;
     char host[256];
     if (s[0] == '[') {
@@ -256,11 +261,11 @@ static int split_listen(config_t *cfg, char *err, size_t err_len, const char *pa
     long port = strtol(colon + 1, &end, 10);
     if (errno || *end || port < 0 || port > 65535 || colon[1] == '\0')
         goto bad;
-    set_string(&cfg->listen_host, host);
-    cfg->listen_port = (int)port;
+    set_string(host_out, host);
+    *port_out = (int)port;
     return 0;
 bad:
-    snprintf(err, err_len, "%s: [node] listen must be host:port or [v6addr]:port", path);
+    snprintf(err, err_len, "%s: %s must be host:port or [v6addr]:port", path, key);
     return TR_E_CONFIG;
 }
 
@@ -306,7 +311,12 @@ int config_load(config_t *cfg, const char *path, char *err, size_t err_len)
         snprintf(err, err_len, "%s: [node] log_requests must be off, errors or all", path);
         return TR_E_CONFIG;
     }
-    return split_listen(cfg, err, err_len, path);
+    if (cfg->public_listen[0] &&
+        split_listen(cfg->public_listen, &cfg->public_host, &cfg->public_port, "[public] listen",
+                     err, err_len, path) != 0)
+        return TR_E_CONFIG;
+    return split_listen(cfg->listen, &cfg->listen_host, &cfg->listen_port, "[node] listen", err,
+                        err_len, path);
 }
 
 void config_free(config_t *cfg)
@@ -320,6 +330,8 @@ void config_free(config_t *cfg)
     }
     free(cfg->listen_host);
     cfg->listen_host = NULL;
+    free(cfg->public_host);
+    cfg->public_host = NULL;
 }
 
 void config_write_example(FILE *out)

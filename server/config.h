@@ -31,6 +31,11 @@ typedef struct {
     uint64_t db_max_queue;
     char *db_migrations;
 
+    /* [public] */
+    char *public_listen; /* "" when the public read API is off */
+    char *public_host;
+    int public_port;
+
     /* [limits] */
     uint64_t max_url_bytes;
     uint64_t max_header_bytes;

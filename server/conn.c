@@ -389,8 +389,15 @@ static void handshake_done(conn_t *conn)
     node_t *node = conn->node;
     const tr_identity_t *id = &conn->tls.identity;
     node->metrics.handshakes++;
-    snprintf(conn->ident_key, sizeof(conn->ident_key), "%s/%s/%s", id->org, tr_role_name(id->role),
-             id->name);
+    if (conn->is_public) {
+        /* No certificate: the per-identity limit applies per address instead. */
+        const char *colon = strrchr(conn->peer_addr, ':');
+        int len = colon ? (int)(colon - conn->peer_addr) : (int)strlen(conn->peer_addr);
+        snprintf(conn->ident_key, sizeof(conn->ident_key), "public/%.*s", len, conn->peer_addr);
+    } else {
+        snprintf(conn->ident_key, sizeof(conn->ident_key), "%s/%s/%s", id->org,
+                 tr_role_name(id->role), id->name);
+    }
     if (node_ident_acquire(node, conn->ident_key) > node->cfg.max_connections_per_identity)
         conn->over_ident_limit = true;
     uv_timer_stop(&conn->timer);
@@ -523,7 +530,7 @@ void conn_drain(conn_t *conn)
 
 /* ---- accept ---- */
 
-void conn_accept(node_t *node)
+void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
 {
     conn_t *conn = calloc(1, sizeof(*conn));
     if (!conn)
@@ -541,7 +548,8 @@ void conn_accept(node_t *node)
     node->n_conns++;
     node->metrics.connections_open++;
 
-    if (uv_accept((uv_stream_t *)&node->listener, (uv_stream_t *)&conn->tcp) != 0) {
+    conn->is_public = is_public;
+    if (uv_accept(server, (uv_stream_t *)&conn->tcp) != 0) {
         conn_close(conn, false, "accept failed");
         return;
     }
@@ -574,7 +582,7 @@ void conn_accept(node_t *node)
         .max_body = cfg->max_body_bytes,
     };
     http_parser_init(&conn->http, &limits, on_request, conn);
-    if (tls_conn_init(&conn->tls, node->ssl_ctx) != 0) {
+    if (tls_conn_init(&conn->tls, is_public ? node->public_ctx : node->ssl_ctx) != 0) {
         conn_close(conn, false, "tls init");
         return;
     }

@@ -46,6 +46,7 @@ struct conn {
     http_parser_t http;
     char ident_key[2 * TR_NAME_MAX + 16]; /* "org/role/name", "" before the handshake */
     bool over_ident_limit;
+    bool is_public; /* on the public listener: no client certificate, /oruk/ only */
     /* plaintext received but not yet parsed (parser paused on the pipeline cap) */
     char *pending;
     size_t pending_len;
@@ -66,7 +67,7 @@ struct conn {
 };
 
 /* Accept a pending connection on the node's listener. */
-void conn_accept(node_t *node);
+void conn_accept(node_t *node, uv_stream_t *server, bool is_public);
 
 /* Close now (graceful: flush queued replies and close_notify first). Idempotent. */
 void conn_close(conn_t *conn, bool graceful, const char *reason);

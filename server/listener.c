@@ -1,5 +1,5 @@
-/* Listening socket of the API. Name resolution is not done here: the listen
- * address is a literal IP, so nothing can block at start-up or later. */
+/* Listening sockets: the mutual-TLS API and, when configured, the public
+ * read API. Addresses are literal IPs, so nothing resolves names or blocks. */
 #include "listener.h"
 #include "conn.h"
 #include "log.h"
@@ -15,32 +15,47 @@ static void on_connection(uv_stream_t *server, int status)
         log_event(LOG_WARN, "accept_failed", json_pack("{s:s}", "error", uv_strerror(status)));
         return;
     }
-    conn_accept(node);
+    conn_accept(node, server, server == (uv_stream_t *)&node->public_listener);
+}
+
+static int bind_one(node_t *node, uv_tcp_t *tcp, const char *host, int port, const char *key,
+                    const char *spec, char *err, size_t err_len)
+{
+    struct sockaddr_storage addr;
+    int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+    if (rc != 0)
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
+    if (rc != 0) {
+        snprintf(err, err_len, "%s: %s is not an IP address", key, host);
+        return rc;
+    }
+    uv_tcp_init(node->loop, tcp);
+    tcp->data = node;
+    rc = uv_tcp_bind(tcp, (const struct sockaddr *)&addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)tcp, BACKLOG, on_connection);
+    if (rc != 0) {
+        snprintf(err, err_len, "%s: cannot listen on %s: %s", key, spec, uv_strerror(rc));
+        uv_close((uv_handle_t *)tcp, NULL);
+    }
+    return rc;
 }
 
 int listener_start(node_t *node, char *err, size_t err_len)
 {
     const config_t *cfg = &node->cfg;
-    struct sockaddr_storage addr;
-    int rc = uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&addr);
+    int rc = bind_one(node, &node->listener, cfg->listen_host, cfg->listen_port, "[node] listen",
+                      cfg->listen, err, err_len);
     if (rc != 0)
-        rc = uv_ip6_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in6 *)&addr);
-    if (rc != 0) {
-        snprintf(err, err_len, "[node] listen: %s is not an IP address", cfg->listen_host);
         return rc;
-    }
-    uv_tcp_init(node->loop, &node->listener);
-    node->listener.data = node;
-    rc = uv_tcp_bind(&node->listener, (const struct sockaddr *)&addr, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&node->listener, BACKLOG, on_connection);
-    if (rc != 0) {
-        snprintf(err, err_len, "[node] listen: cannot listen on %s: %s", cfg->listen,
-                 uv_strerror(rc));
-        uv_close((uv_handle_t *)&node->listener, NULL);
-        return rc;
-    }
     node->listening = true;
+    if (cfg->public_listen[0]) {
+        rc = bind_one(node, &node->public_listener, cfg->public_host, cfg->public_port,
+                      "[public] listen", cfg->public_listen, err, err_len);
+        if (rc != 0)
+            return rc;
+        node->public_listening = true;
+    }
     return 0;
 }
 
@@ -48,5 +63,7 @@ void listener_stop(node_t *node)
 {
     if (node->listening)
         uv_close((uv_handle_t *)&node->listener, NULL);
-    node->listening = false;
+    if (node->public_listening)
+        uv_close((uv_handle_t *)&node->public_listener, NULL);
+    node->listening = node->public_listening = false;
 }

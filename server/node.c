@@ -67,6 +67,7 @@ typedef struct {
     uv_work_t work;
     node_t *node;
     SSL_CTX *ctx;
+    SSL_CTX *public_ctx;
     int rc;
     char err[512];
 } reload_t;
@@ -76,6 +77,13 @@ static void reload_work(uv_work_t *w)
 {
     reload_t *r = w->data;
     r->rc = tls_ctx_build(&r->node->cfg, &r->ctx, r->err, sizeof(r->err));
+    if (r->rc == 0 && r->node->public_ctx) {
+        r->rc = tls_ctx_build_public(&r->node->cfg, &r->public_ctx, r->err, sizeof(r->err));
+        if (r->rc != 0) {
+            SSL_CTX_free(r->ctx);
+            r->ctx = NULL;
+        }
+    }
 }
 
 static void reload_done(uv_work_t *w, int status)
@@ -87,6 +95,10 @@ static void reload_done(uv_work_t *w, int status)
         /* Open connections keep the context they started with (SSL holds a reference). */
         SSL_CTX_free(node->ssl_ctx);
         node->ssl_ctx = r->ctx;
+        if (r->public_ctx) {
+            SSL_CTX_free(node->public_ctx);
+            node->public_ctx = r->public_ctx;
+        }
         log_event(LOG_INFO, "tls_reloaded", NULL);
     } else {
         log_event(LOG_ERROR, "tls_reload_failed",
@@ -231,6 +243,11 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
     rc = db_pool_new(loop, &dbc, &node->db);
     if (rc != 0)
         return rc;
+    if (node->cfg.public_listen[0]) {
+        rc = tls_ctx_build_public(&node->cfg, &node->public_ctx, err, err_len);
+        if (rc != 0)
+            return rc;
+    }
     rc = listener_start(node, err, err_len);
     if (rc != 0)
         return rc;
@@ -245,8 +262,8 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
         uv_signal_start(sigs[i], on_signal, nums[i]);
     }
     log_event(LOG_INFO, "listening",
-              json_pack("{s:s, s:s, s:i}", "listen", node->cfg.listen, "org", node->org, "pid",
-                        (int)uv_os_getpid()));
+              json_pack("{s:s, s:s, s:s, s:i}", "listen", node->cfg.listen, "public",
+                        node->cfg.public_listen, "org", node->org, "pid", (int)uv_os_getpid()));
     return 0;
 }
 
@@ -254,7 +271,8 @@ int node_run(node_t *node)
 {
     uv_run(node->loop, UV_RUN_DEFAULT);
     SSL_CTX_free(node->ssl_ctx);
-    node->ssl_ctx = NULL;
+    SSL_CTX_free(node->public_ctx);
+    node->ssl_ctx = node->public_ctx = NULL;
     for (int i = 0; i < 256; i++) {
         while (node->ident_counts[i]) {
             struct ident_count *c = node->ident_counts[i];

@@ -20,9 +20,11 @@ typedef struct node {
     char *config_path;
     char org[TR_NAME_MAX + 1]; /* this node's organisation, from its own certificate */
     SSL_CTX *ssl_ctx;          /* current context; each SSL holds its own reference */
+    SSL_CTX *public_ctx;       /* the public listener's, or NULL */
     db_pool_t *db;
     uv_tcp_t listener;
-    bool listening;
+    uv_tcp_t public_listener;
+    bool listening, public_listening;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
     bool draining;

@@ -11,18 +11,29 @@ typedef struct {
     llhttp_method_t method;
     const char *pattern;
     route_handler_t fn;
+    bool public_ok; /* also served on the public listener */
 } route_t;
 
 static const route_t routes[] = {
-    {"healthz", HTTP_GET, "/healthz", api_healthz},
-    {"readyz", HTTP_GET, "/readyz", api_readyz},
-    {"metrics", HTTP_GET, "/metrics", api_metrics},
-    {"whoami", HTTP_GET, "/v1/whoami", api_whoami},
-    {"records_post", HTTP_POST, "/v1/records", api_records_post},
-    {"records_get", HTTP_GET, "/v1/records/*/*", api_records_get},
-    {"changes", HTTP_GET, "/v1/changes", api_changes},
-    {"referrals", HTTP_GET, "/v1/referrals", api_referrals},
-    {"feedback", HTTP_GET, "/v1/feedback", api_feedback},
+    {"healthz", HTTP_GET, "/healthz", api_healthz, true},
+    {"readyz", HTTP_GET, "/readyz", api_readyz, false},
+    {"metrics", HTTP_GET, "/metrics", api_metrics, false},
+    {"whoami", HTTP_GET, "/v1/whoami", api_whoami, false},
+    {"records_post", HTTP_POST, "/v1/records", api_records_post, false},
+    {"records_get", HTTP_GET, "/v1/records/*/*", api_records_get, false},
+    {"changes", HTTP_GET, "/v1/changes", api_changes, false},
+    {"referrals", HTTP_GET, "/v1/referrals", api_referrals, false},
+    {"feedback", HTTP_GET, "/v1/feedback", api_feedback, false},
+    {"oruk_root", HTTP_GET, "/oruk/", api_oruk_root, true},
+    {"oruk_index", HTTP_GET, "/oruk", api_oruk_root, true},
+    {"oruk_services", HTTP_GET, "/oruk/services", api_oruk_services, true},
+    {"oruk_service", HTTP_GET, "/oruk/services/*", api_oruk_service, true},
+    {"oruk_taxonomies", HTTP_GET, "/oruk/taxonomies", api_oruk_taxonomies, true},
+    {"oruk_taxonomy", HTTP_GET, "/oruk/taxonomies/*", api_oruk_taxonomy, true},
+    {"oruk_terms", HTTP_GET, "/oruk/taxonomy_terms", api_oruk_taxonomy_terms, true},
+    {"oruk_term", HTTP_GET, "/oruk/taxonomy_terms/*", api_oruk_taxonomy_term, true},
+    {"oruk_sals", HTTP_GET, "/oruk/service_at_locations", api_oruk_service_at_locations, true},
+    {"oruk_sal", HTTP_GET, "/oruk/service_at_locations/*", api_oruk_service_at_location, true},
 };
 
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
@@ -63,8 +74,9 @@ void router_dispatch(req_t *req)
     const char *path = req->http->path;
     char allow[128] = "";
     size_t alen = 0;
+    bool is_public = req->conn->is_public;
     for (int i = 0; i < N_ROUTES; i++) {
-        if (!path_matches(routes[i].pattern, path))
+        if ((is_public && !routes[i].public_ok) || !path_matches(routes[i].pattern, path))
             continue;
         if ((int)routes[i].method == req->http->method) {
             req->route = i;

@@ -54,7 +54,7 @@ static int fail_build(SSL_CTX *ctx, char *err, size_t err_len, int code, const c
     return code;
 }
 
-int tls_ctx_build(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len)
+static int build(const config_t *cfg, bool for_public, SSL_CTX **out, char *err, size_t err_len)
 {
     if (conn_index < 0)
         conn_index = SSL_get_ex_new_index(0, "trellis tls_conn", NULL, NULL, NULL);
@@ -87,6 +87,11 @@ int tls_ctx_build(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len)
         return TR_E_CERT;
     }
 
+    if (for_public) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+        *out = ctx;
+        return 0;
+    }
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
     if (X509_STORE_load_file(store, cfg->tls_ca) != 1)
         return fail_build(ctx, err, err_len, TR_E_CERT, "[tls] ca: cannot load", cfg->tls_ca);
@@ -107,6 +112,16 @@ int tls_ctx_build(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len)
     SSL_CTX_set_verify_depth(ctx, 2);
     *out = ctx;
     return 0;
+}
+
+int tls_ctx_build(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len)
+{
+    return build(cfg, false, out, err, err_len);
+}
+
+int tls_ctx_build_public(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len)
+{
+    return build(cfg, true, out, err, err_len);
 }
 
 int tls_ctx_org(SSL_CTX *ctx, char *org, size_t org_len)

@@ -15,6 +15,8 @@
 /* Build a complete server context from cfg (reads files: call it before the
  * loop runs or on the thread pool). 0, or TR_E_TLS/TR_E_CERT with one line in err. */
 int tls_ctx_build(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len);
+/* The public listener's context: same certificate, no client certificate asked. */
+int tls_ctx_build_public(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len);
 
 /* The organisation named by the context's own certificate (the node's). */
 int tls_ctx_org(SSL_CTX *ctx, char *org, size_t org_len);

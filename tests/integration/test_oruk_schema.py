@@ -217,7 +217,7 @@ DOCUMENTED_EXTRAS = {
 }
 
 
-def format_checker(c):
+def format_checker():
     """The FormatChecker with every format the schema uses. python3-jsonschema
     checks "uri" only with rfc3987 and "date-time" only with
     rfc3339-validator installed; a small fallback stands in for a missing one,
@@ -332,7 +332,7 @@ def main():
         c.finish()
     service, cls = load_schema("schema-service.json")
     service_list, list_cls = load_schema("schema-service_list.json")
-    checker = format_checker(c)
+    checker = format_checker()
     v_service = cls(service, format_checker=checker)
     v_list = list_cls(service_list, format_checker=checker)
 
@@ -368,6 +368,15 @@ def main():
 
     fixtures = {"refuge": refuge(), "helpline": helpline(), "young people": young_people(),
                 "every schema member": everything()}
+    # The demo federation's services (deploy/sample_data.py) are served too.
+    sys.path.insert(0, os.path.join(SOURCE_DIR, "deploy"))
+    try:
+        import sample_data
+        for org in sample_data.ORGS:
+            for record in sample_data.services(org):
+                fixtures[f"sample {record['body']['name']}"] = record
+    except ImportError:
+        print("note: deploy/sample_data.py not found; sample services not rendered")
     for name, record in fixtures.items():
         for flags, label in (((), "full"), (("--public",), "public")):
             rc, out, err = render(record, *flags)

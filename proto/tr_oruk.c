@@ -3,7 +3,6 @@
  * public form in which a confidential service shows its area only. */
 #include "tr_oruk.h"
 
-
 /* The schema (../shared/oruk/schema-service.json) sets no
  * additionalProperties, so members it does not name are allowed; the
  * profile asks only that local ones follow a convention and do not clash

@@ -26,8 +26,10 @@
 
 /* Free text in a directory entry may hold the service's own public contacts
  * (an email address or helpline number in a description is normal), but never
- * these: they only ever identify a person. */
-#define DIR_PII (TR_PII_NHS | TR_PII_NINO | TR_PII_DOB)
+ * these: they only ever identify a person. Dates are not scanned here: a
+ * service's text is full of them ("closed 25 December 2025") and a date alone
+ * in a public service description identifies no one. */
+#define DIR_PII (TR_PII_NHS | TR_PII_NINO)
 
 typedef enum {
     T_UUID,

@@ -15,8 +15,8 @@
     X(200)                                                                                         \
     X(201)                                                                                         \
     X(204)                                                                                         \
-    X(304) X(400) X(403) X(404) X(405) X(408) X(409) X(413) X(414) X(422) X(429) X(431) X(500)     \
-        X(503)
+    X(304)                                                                                         \
+    X(400) X(403) X(404) X(405) X(408) X(409) X(413) X(414) X(422) X(429) X(431) X(500) X(503)
 #define METRICS_N_STATUS 18 /* the list above plus "other" */
 
 typedef struct {

@@ -339,8 +339,12 @@ run_stime() { # server procs
     [[ $status == *" 200 "* ]] || die "$s: the s_time client chain is not accepted (got '$status')"
     [[ $s == trellisd ]] && m0=$(handshakes_total)
     c0=$(cpu_ticks) t0=$(now)
-    for i in $(seq "$n"); do stime_once "$work/stime-$s-$n-$i.txt" & done
-    wait
+    local bg=()
+    for i in $(seq "$n"); do
+        stime_once "$work/stime-$s-$n-$i.txt" &
+        bg+=($!)
+    done
+    wait "${bg[@]}" # not a bare wait: the server is a child of this shell too
     c1=$(cpu_ticks) t1=$(now)
     for i in $(seq "$n"); do
         local c

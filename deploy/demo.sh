@@ -138,6 +138,35 @@ write_federation() {
     } >"$demo/federation.json"
 }
 
+# POST a batch of records with an organisation's agent; print what happened.
+push() {
+    local org=$1 to=$2 part=$3 pki=$demo/pki out
+    out=$(python3 "$root/deploy/sample_data.py" "$org" --part "$part" |
+        curl -fsS --cacert "$pki/ca.crt" --cert "$pki/orgs/$org/agents/agent.chain.crt" \
+            --key "$pki/orgs/$org/agents/agent.key" -H 'Content-Type: application/json' \
+            --data-binary @- "https://127.0.0.1:$(node_port "$to")/v1/records") || return 1
+    python3 -c 'import json,sys; r=json.load(sys.stdin); print("stored %d, unchanged %d, refused %d" % (r["stored"], r["unchanged"], r["refused"]))' <<<"$out"
+}
+
+# Sample data, through the API: every charity's services on every node (the
+# shared directory), its referrals and feedback on its own node, each
+# referral also on the receiving charity's node, where that charity records
+# what happened to it. Idempotent: loading twice stores nothing new.
+load_data() {
+    for org in "${orgs[@]}"; do
+        for to in "${orgs[@]}"; do
+            say "$org: directory services to $to: $(push "$org" "$to" services)"
+        done
+        say "$org: referrals, events and feedback: $(push "$org" "$org" own)"
+        for to in "${orgs[@]}"; do
+            [[ $to == "$org" ]] || say "$org: referrals sent to $to: $(push "$org" "$to" "to:$to")"
+        done
+    done
+    for org in "${orgs[@]}"; do
+        say "$org: events on referrals it received: $(push "$org" "$org" received)"
+    done
+}
+
 status() {
     for org in "${orgs[@]}"; do
         local d=$demo/$org state=stopped
@@ -164,6 +193,7 @@ for org in "${orgs[@]}"; do
     start_node "$org"
 done
 write_federation
+load_data
 
 first=${orgs[0]}
 cat <<MSG
@@ -173,6 +203,8 @@ $(status)
 
 Ask a node who you are, with the agent certificate of $first:
   curl --cacert $demo/pki/ca.crt --cert $demo/pki/orgs/$first/agents/agent.chain.crt --key $demo/pki/orgs/$first/agents/agent.key https://127.0.0.1:$(node_port "$first")/v1/whoami
+The same with a path of your choice: /oruk/services (the shared directory),
+/v1/referrals?direction=out, /v1/feedback, /v1/changes?since=0.
 
 Stop everything: ./deploy/demo.sh down
 MSG

@@ -34,8 +34,8 @@ static const char email_re[] =
     "|(\\h{1,3}at\\h{1,3}))" EM_DOMAIN;
 /* The same address read from its "@" or "at" on: cheap to search for, since it starts at one of
  * a few characters; only where it matches is email_re run (see find_one). */
-static const char email_at_re[] =
-    "(?i)(?:@\\h{0,3}|[(\\[{<]\\h{0,2}at\\h{0,2}[)\\]}>]\\h{0,3}|(?<![\\p{L}\\p{N}])at\\h{1,3})" EM_DOMAIN;
+static const char email_at_re[] = "(?i)(?:@\\h{0,3}|[(\\[{<]\\h{0,2}at\\h{0,2}[)\\]}>]\\h{0,3}|(?<!"
+                                  "[\\p{L}\\p{N}])at\\h{1,3})" EM_DOMAIN;
 
 /* PHONE (UK). A run of digits with spaces, hyphens, dots or brackets between them, national
  * (starting 0, "(0113) 496 0000") or international ("+44 7700 900123", "0044 ...",
@@ -104,37 +104,10 @@ enum { MATCH_LIMIT = 1000000 };
 
 typedef struct {
     const char *s;
-    size_t len;
     const PCRE2_SIZE *ov;
     struct tm today; /* filled on first use by check_dob */
     bool have_today;
 } cand_t;
-
-typedef bool (*check_fn)(cand_t *c);
-
-static bool check_email(cand_t *c);
-static bool check_phone(cand_t *c);
-static bool check_postcode(cand_t *c);
-static bool check_nhs(cand_t *c);
-static bool check_nino(cand_t *c);
-static bool check_dob(cand_t *c);
-
-/* In tie order: when two kinds match at the same place with the same length, the stricter
- * (check-digit, fixed-format) one names the finding. */
-static struct detector {
-    tr_pii_kind_t kind;
-    const char *re;
-    check_fn check;
-    pcre2_code *code;
-} detectors[] = {
-    {TR_PII_NHS, nhs_re, check_nhs, NULL},
-    {TR_PII_NINO, nino_re, check_nino, NULL},
-    {TR_PII_EMAIL, email_re, check_email, NULL},
-    {TR_PII_POSTCODE, postcode_re, check_postcode, NULL},
-    {TR_PII_DOB, dob_re, check_dob, NULL},
-    {TR_PII_PHONE, phone_re, check_phone, NULL},
-};
-#define N_DETECTORS (sizeof(detectors) / sizeof(detectors[0]))
 
 static pcre2_code *email_at, *postcode_whole, *district_whole;
 static pcre2_match_context *match_ctx;
@@ -393,7 +366,7 @@ static int month_number(const char *p, size_t n)
 /* Words before a dotted triple that make it a version or a reference ("version 1.2.30",
  * "section 10.12.14"), not a date. */
 static const char dotted_not_date[] = "|v|ver|version|release|rel|build|section|sec|para"
-                                     "|paragraph|clause|chapter|fig|figure|table|step|rule|item|";
+                                      "|paragraph|clause|chapter|fig|figure|table|step|rule|item|";
 
 static bool check_dob(cand_t *c)
 {
@@ -424,6 +397,30 @@ static bool check_dob(cand_t *c)
     return plausible_birth_yy(c, group_int(c, 14), ylen,
                               month_number(group_ptr(c, 12), group_len(c, 12)), group_int(c, 13));
 }
+
+typedef bool (*check_fn)(cand_t *c);
+
+/* Where a detector's pattern runs (see find_one): over the whole text when it starts with a digit
+ * or "+" (PCRE2 skips ahead to those by itself), else only near digits or an "@"/"at". */
+typedef enum { RUN_WHOLE, RUN_NEAR_DIGITS, RUN_NEAR_AT } run_t;
+
+/* In tie order: when two kinds match at the same place with the same length, the stricter
+ * (check-digit, fixed-format) one names the finding. */
+static const struct detector {
+    tr_pii_kind_t kind;
+    const char *re;
+    check_fn check;
+    run_t run;
+} detectors[] = {
+    {TR_PII_NHS, nhs_re, check_nhs, RUN_WHOLE},
+    {TR_PII_NINO, nino_re, check_nino, RUN_NEAR_DIGITS},
+    {TR_PII_EMAIL, email_re, check_email, RUN_NEAR_AT},
+    {TR_PII_POSTCODE, postcode_re, check_postcode, RUN_NEAR_DIGITS},
+    {TR_PII_DOB, dob_re, check_dob, RUN_NEAR_DIGITS},
+    {TR_PII_PHONE, phone_re, check_phone, RUN_WHOLE},
+};
+#define N_DETECTORS (sizeof(detectors) / sizeof(detectors[0]))
+
 
 /* ---- set-up ---- */
 
@@ -495,12 +492,12 @@ void tr_pii_shutdown(void)
 /* ---- scanning ---- */
 
 /* Where to look. Most text has few digits and fewer "@"/"at" tokens, and running every pattern
- * over all of it is slow (about 30 MB/s for the six), so the digit detectors run only in windows
- * around digits: from WIN_BEFORE bytes before a digit to WIN_AFTER after it, merged. Both exceed
- * what any match holds before its first digit, between two digits or after its last one,
- * lookarounds included (the longest gap is "12th of September, '85", under 70 bytes even with
- * 3-byte spaces). Past MAX_WINDOWS the last window runs to the end of the text. */
-enum { WIN_BEFORE = 32, WIN_AFTER = 80, MAX_WINDOWS = 32 };
+ * over all of it is slow (about 30 MB/s for the six), so the detectors whose matches start with a
+ * letter but hold digits run only in windows around digits: from WIN_BEFORE bytes before a digit to
+ * WIN_AFTER after it, merged. Both exceed what any match holds before its first digit, between two
+ * digits or after its last one, lookarounds included (the longest gap is "12th of September, '85",
+ * under 70 bytes even with 3-byte spaces). */
+enum { WIN_BEFORE = 32, WIN_AFTER = 80, MAX_WINDOWS = 64 };
 /* An email's local part (at most 9 words of 64 characters and 8 "(dot)"s) ends within this many
  * bytes before its "@" or "at". */
 enum { EMAIL_BACK = 2600 };
@@ -509,22 +506,31 @@ typedef struct {
     size_t start, end;
 } span_t;
 
-static size_t digit_windows(const char *text, size_t len, span_t *w)
+/* Fills *w (which starts as a caller's array of MAX_WINDOWS, and moves to the heap if the text
+ * needs more) and returns how many windows there are. */
+static size_t digit_windows(const char *text, size_t len, span_t **w)
 {
-    size_t n = 0;
+    size_t n = 0, cap = MAX_WINDOWS;
     for (size_t i = 0; i < len; i++) {
         if (text[i] < '0' || text[i] > '9')
             continue;
         size_t start = i > WIN_BEFORE ? i - WIN_BEFORE : 0;
         size_t end = len - i > WIN_AFTER ? i + WIN_AFTER : len;
-        if (n > 0 && start <= w[n - 1].end) {
-            w[n - 1].end = end;
-        } else if (n == MAX_WINDOWS) {
-            w[n - 1].end = len;
-            break;
-        } else {
-            w[n++] = (span_t){start, end};
+        if (n > 0 && start <= (*w)[n - 1].end) {
+            (*w)[n - 1].end = end;
+            continue;
         }
+        if (n == cap) {
+            span_t *bigger = malloc(2 * cap * sizeof(span_t));
+            if (bigger == NULL)
+                abort();
+            memcpy(bigger, *w, n * sizeof(span_t));
+            if (cap != MAX_WINDOWS)
+                free(*w);
+            *w = bigger;
+            cap *= 2;
+        }
+        (*w)[n++] = (span_t){start, end};
     }
     return n;
 }
@@ -561,7 +567,9 @@ static bool find_in(const struct detector *d, const char *text, size_t from, siz
 static bool find_one(const struct detector *d, const char *text, size_t len, const span_t *win,
                      size_t nwin, size_t limit, pcre2_match_data *md, span_t *found)
 {
-    if (d->kind != TR_PII_EMAIL) {
+    if (d->run == RUN_WHOLE)
+        return find_in(d, text, 0, len, limit, md, found);
+    if (d->run == RUN_NEAR_DIGITS) {
         for (size_t i = 0; i < nwin; i++)
             if (find_in(d, text, win[i].start, win[i].end, limit, md, found))
                 return true;
@@ -600,8 +608,10 @@ tr_pii_kind_t tr_pii_scan(const char *text, size_t len, unsigned mask)
     pcre2_match_data *md = pcre2_match_data_create(OVEC_PAIRS, NULL);
     if (md == NULL)
         abort();
-    span_t win[MAX_WINDOWS];
-    size_t nwin = digit_windows(text, len, win);
+    span_t stack_win[MAX_WINDOWS], *win = stack_win;
+    size_t nwin = 0;
+    if (mask & (TR_PII_POSTCODE | TR_PII_NINO | TR_PII_DOB)) /* the RUN_NEAR_DIGITS ones */
+        nwin = digit_windows(text, len, &win);
     /* Report the finding that starts first in the text; on a tie the longer one ("ls61aa@x.com"
      * is an email address), then detector order. */
     tr_pii_kind_t best = TR_PII_NONE;
@@ -619,6 +629,8 @@ tr_pii_kind_t tr_pii_scan(const char *text, size_t len, unsigned mask)
         }
     }
     pcre2_match_data_free(md);
+    if (win != stack_win)
+        free(win);
     return best;
 }
 
@@ -646,44 +658,29 @@ int tr_pii_is_postcode_district(const char *s)
     return whole_match(district_whole, s);
 }
 
+/* Name and code of each kind, by bit number. */
+static const char *const kind_text[][2] = {
+    {"email address", "email"},       {"UK phone number", "phone"},
+    {"full UK postcode", "postcode"}, {"NHS number", "nhs_number"},
+    {"National Insurance number", "ni_number"}, {"date of birth", "date_of_birth"},
+};
+
+static const char *kind_field(tr_pii_kind_t kind, int field, const char *none, const char *other)
+{
+    if (kind == TR_PII_NONE)
+        return none;
+    for (unsigned i = 0; i < sizeof(kind_text) / sizeof(kind_text[0]); i++)
+        if ((unsigned)kind == 1u << i)
+            return kind_text[i][field];
+    return other;
+}
+
 const char *tr_pii_name(tr_pii_kind_t kind)
 {
-    switch (kind) {
-    case TR_PII_NONE:
-        return "no personal data";
-    case TR_PII_EMAIL:
-        return "email address";
-    case TR_PII_PHONE:
-        return "UK phone number";
-    case TR_PII_POSTCODE:
-        return "full UK postcode";
-    case TR_PII_NHS:
-        return "NHS number";
-    case TR_PII_NINO:
-        return "National Insurance number";
-    case TR_PII_DOB:
-        return "date of birth";
-    }
-    return "personal data";
+    return kind_field(kind, 0, "no personal data", "personal data");
 }
 
 const char *tr_pii_code(tr_pii_kind_t kind)
 {
-    switch (kind) {
-    case TR_PII_NONE:
-        return "none";
-    case TR_PII_EMAIL:
-        return "email";
-    case TR_PII_PHONE:
-        return "phone";
-    case TR_PII_POSTCODE:
-        return "postcode";
-    case TR_PII_NHS:
-        return "nhs_number";
-    case TR_PII_NINO:
-        return "ni_number";
-    case TR_PII_DOB:
-        return "date_of_birth";
-    }
-    return "personal_data";
+    return kind_field(kind, 1, "none", "personal_data");
 }

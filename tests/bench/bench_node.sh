@@ -430,6 +430,14 @@ for c in ${idle_counts//,/ }; do
 done
 rows+=("rss_after_close|RSS after closing them, MiB|")
 
+src_version() {
+    if [[ $src == "$root" ]]; then
+        GIT_OPTIONAL_LOCKS=0 git -C "$root" describe --always --dirty 2>/dev/null || echo '?'
+    else
+        echo "built from $src"
+    fi
+}
+
 table() {
     printf '%-56s %12s %12s %12s %9s\n' "metric" "trellisd" "nginx 1 wkr" "nginx auto" "ratio*"
     printf '%-56s %12s %12s %12s %9s\n' "------" "--------" "-----------" "----------" "------"
@@ -456,7 +464,7 @@ table() {
         done
     done
     echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r)"
-    echo "versions: $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version | cut -d' ' -f1-2), ab $(ab -V | awk 'NR==1{print $5}'), trellisd $(GIT_OPTIONAL_LOCKS=0 git -C "$root" describe --always --dirty 2>/dev/null || echo '?')$([[ $src != "$root" ]] && echo " (built from $src)")"
+    echo "versions: $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version | cut -d' ' -f1-2), ab $(ab -V | awk 'NR==1{print $5}'), trellisd $(src_version)"
     echo "settings: ab -n $ab_n (cap ${secs}s), ${secs}s per run, $conns connections, idle counts $idle_counts, CRL check $([[ $use_crl == 1 ]] && echo on || echo off), quick=$quick, took $(($(date +%s) - t_start))s"
 }
 

@@ -997,6 +997,48 @@ static void test_mask(void **state)
     assert_int_equal(tr_pii_scan(nul, sizeof(nul) - 1, TR_PII_ALL), TR_PII_PHONE);
 }
 
+/* Findings at the edges of what the scanner's windows reach (see find_one in tr_pii.c): the
+ * widest date, the longest local part, and findings after hundreds of digit clusters. */
+static void test_long_texts(void **state)
+{
+    const char *sp = "\u3000\u3000\u3000"; /* three 3-byte spaces */
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "born 12th%sof%sSeptember.%sof%s'85 in Leeds", sp, sp, sp, sp);
+    assert_int_equal(tr_pii_scan(buf, strlen(buf), TR_PII_ALL), TR_PII_DOB);
+    /* Nine words of 64 four-byte letters joined by spaced "( dot )": about 2600 bytes. */
+    size_t n = 0;
+    for (int w = 0; w < 9; w++) {
+        for (int i = 0; i < 64; i++)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\U0001D4B6");
+        if (w < 8)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s(  dot  )%s", sp, sp);
+    }
+    snprintf(buf + n, sizeof(buf) - n, "%s(at)%sgmail.com", sp, sp);
+    assert_true(strlen(buf) > 2500);
+    assert_int_equal(tr_pii_scan(buf, strlen(buf), TR_PII_ALL), TR_PII_EMAIL);
+
+    static const char *const tails[] = {"born 12/03/1985",  "LS6 1AA",      "AB123456C",
+                                        "jane@example.com", "07700 900123", "943 476 5919"};
+    static const tr_pii_kind_t kinds[] = {TR_PII_DOB,   TR_PII_POSTCODE, TR_PII_NINO,
+                                          TR_PII_EMAIL, TR_PII_PHONE,    TR_PII_NHS};
+    size_t cap = 200000;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    for (size_t t = 0; t < N_ROWS(tails); t++) {
+        size_t len = 0;
+        while (len + 400 < cap) /* a digit cluster every ~180 bytes: hundreds of windows */
+            len += (size_t)snprintf(big + len, cap - len,
+                                    "Group %zu met in week 12 and we looked at the leaflet "
+                                    "together, then agreed what to change before the next "
+                                    "meeting of the peer designers at the centre. ",
+                                    len % 97);
+        assert_int_equal(tr_pii_scan(big, len, TR_PII_ALL), TR_PII_NONE);
+        len += (size_t)snprintf(big + len, cap - len, "%s", tails[t]);
+        assert_int_equal(tr_pii_scan(big, len, TR_PII_ALL), kinds[t]);
+    }
+    free(big);
+}
+
 static void test_names(void **state)
 {
     static const struct {
@@ -1116,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_dob),
         cmocka_unit_test(test_clean_text),
         cmocka_unit_test(test_mask),
+        cmocka_unit_test(test_long_texts),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_speed),

@@ -156,7 +156,7 @@ bool pki_revoked_find(const pki_revoked_list_t *list, const char *serial_hex, si
 int pki_revoked_add(pki_revoked_list_t *list, const X509 *cert, pki_err_t *err)
 {
     int rc;
-    pki_revoked_t *r;
+    pki_revoked_t *r = NULL;
     char serial[sizeof(r->serial)];
     time_t now = time(NULL);
     struct tm tm;

@@ -131,6 +131,11 @@ static const char *group_ptr(const cand_t *c, int g)
     return c->s + c->ov[2 * g];
 }
 
+static bool is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
 static int lower_ascii(int ch)
 {
     return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
@@ -149,7 +154,7 @@ static int group_int(const cand_t *c, int g)
     if (n == 0 || n > 4)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
+        if (!is_digit(p[i]))
             return -1;
         v = v * 10 + (p[i] - '0');
     }
@@ -237,18 +242,14 @@ static bool check_email(cand_t *c)
 static bool check_phone(cand_t *c)
 {
     const char *p = c->s + c->ov[0], *end = c->s + c->ov[1];
-    char nat[32];
-    size_t n = 0, first_group = 0;
-    bool intl = group_set(c, 1), in_first = true;
-    int skip = 0;
-    if (intl) {
-        skip = *p == '+' ? 2 : 4; /* the digits of "+44" or "0044" */
-        nat[n++] = '0';
-    }
+    bool intl = group_set(c, 1);
+    int skip = intl ? (*p == '+' ? 2 : 4) : 0; /* the digits of "+44" or "0044" */
+    size_t n = intl, first_group = 0;          /* national digits, the trunk 0 included */
+    char second = 0;                           /* the national digit after the 0 */
     for (; p < end; p++) {
-        if (*p < '0' || *p > '9') {
-            if (n > 0 && skip == 0)
-                in_first = false;
+        if (!is_digit(*p)) {
+            if (n > 0 && first_group == 0)
+                first_group = n;
             continue;
         }
         if (skip > 0) {
@@ -256,20 +257,15 @@ static bool check_phone(cand_t *c)
             continue;
         }
         if (intl && n == 1 && *p == '0')
-            continue; /* "+44 (0)20 ..." or the mistaken "+44 020 ..." */
-        if (n >= sizeof(nat))
+            continue; /* "+44 (0)20 ...", or "+44 020 ..." typed by mistake */
+        if (++n == 2)
+            second = *p;
+        if (n < 10 || (p + 1 < end && is_digit(p[1])))
+            continue; /* only whole groups count */
+        if (!intl && (first_group ? first_group : n) < 3)
             return false;
-        nat[n++] = *p;
-        if (in_first)
-            first_group++;
-        bool boundary = p + 1 == end || p[1] < '0' || p[1] > '9';
-        if (!boundary || n < 10)
-            continue;
-        if (!intl && first_group < 3)
-            return false;
-        if (n == 11 && strchr("1235789", nat[1]) != NULL)
-            return true;
-        if (n == 10 && (nat[1] == '1' || nat[1] == '8'))
+        if ((n == 11 && strchr("1235789", second) != NULL) ||
+            (n == 10 && (second == '1' || second == '8')))
             return true;
     }
     return false;
@@ -292,20 +288,17 @@ static bool check_postcode(cand_t *c)
 
 static bool check_nhs(cand_t *c)
 {
-    int d[10], k = 0;
-    for (int g = 1; g <= 3; g++)
-        for (size_t i = 0; i < group_len(c, g); i++)
-            d[k++] = group_ptr(c, g)[i] - '0';
-    bool repdigit = true;
-    int sum = 0;
+    char d[10];
+    memcpy(d, group_ptr(c, 1), 3);
+    memcpy(d + 3, group_ptr(c, 2), 3);
+    memcpy(d + 6, group_ptr(c, 3), 4);
+    int sum = 0, same = 0;
     for (int i = 0; i < 9; i++) {
-        sum += d[i] * (10 - i);
-        repdigit = repdigit && d[i] == d[9];
+        sum += (d[i] - '0') * (10 - i);
+        same += d[i] == d[9];
     }
-    int check = 11 - sum % 11;
-    if (check == 11)
-        check = 0;
-    return check != 10 && check == d[9] && !repdigit;
+    int check = (11 - sum % 11) % 11; /* 11 becomes 0; 10 matches no digit */
+    return check == d[9] - '0' && same < 9;
 }
 
 /* ---- NINO ---- */
@@ -319,11 +312,6 @@ static bool check_nino(cand_t *c)
 
 /* ---- DOB ---- */
 
-static bool leap(int y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 /* A real calendar date, from 1900, not after today (local time). */
 static bool plausible_birth(cand_t *c, int y, int m, int d)
 {
@@ -336,7 +324,8 @@ static bool plausible_birth(cand_t *c, int y, int m, int d)
     int ty = c->today.tm_year + 1900, tm = c->today.tm_mon + 1, td = c->today.tm_mday;
     if (y < 1900 || m < 1 || m > 12 || d < 1)
         return false;
-    if (d > mdays[m - 1] + (m == 2 && leap(y)))
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > mdays[m - 1] + (m == 2 && leap))
         return false;
     return y < ty || (y == ty && (m < tm || (m == tm && d <= td)));
 }
@@ -353,14 +342,11 @@ static bool plausible_birth_yy(cand_t *c, int y, int ylen, int m, int d)
 static int month_number(const char *p, size_t n)
 {
     static const char names[] = "janfebmaraprmayjunjulaugsepoctnovdec";
-    if (n < 3)
-        return -1;
-    for (int i = 0; i < 12; i++)
-        if (lower_ascii((unsigned char)p[0]) == names[3 * i] &&
-            lower_ascii((unsigned char)p[1]) == names[3 * i + 1] &&
-            lower_ascii((unsigned char)p[2]) == names[3 * i + 2])
-            return i + 1;
-    return -1;
+    char m[4] = {0};
+    for (size_t i = 0; i < 3 && i < n; i++)
+        m[i] = (char)lower_ascii((unsigned char)p[i]);
+    const char *hit = n >= 3 ? strstr(names, m) : NULL;
+    return hit != NULL && (hit - names) % 3 == 0 ? (int)(hit - names) / 3 + 1 : -1;
 }
 
 /* Words before a dotted triple that make it a version or a reference ("version 1.2.30",
@@ -406,21 +392,21 @@ typedef enum { RUN_WHOLE, RUN_NEAR_DIGITS, RUN_NEAR_AT } run_t;
 
 /* In tie order: when two kinds match at the same place with the same length, the stricter
  * (check-digit, fixed-format) one names the finding. */
-static const struct detector {
+static struct detector {
     tr_pii_kind_t kind;
     const char *re;
     check_fn check;
     run_t run;
+    pcre2_code *code; /* compiled by tr_pii_init */
 } detectors[] = {
-    {TR_PII_NHS, nhs_re, check_nhs, RUN_WHOLE},
-    {TR_PII_NINO, nino_re, check_nino, RUN_NEAR_DIGITS},
-    {TR_PII_EMAIL, email_re, check_email, RUN_NEAR_AT},
-    {TR_PII_POSTCODE, postcode_re, check_postcode, RUN_NEAR_DIGITS},
-    {TR_PII_DOB, dob_re, check_dob, RUN_NEAR_DIGITS},
-    {TR_PII_PHONE, phone_re, check_phone, RUN_WHOLE},
+    {TR_PII_NHS, nhs_re, check_nhs, RUN_WHOLE, NULL},
+    {TR_PII_NINO, nino_re, check_nino, RUN_NEAR_DIGITS, NULL},
+    {TR_PII_EMAIL, email_re, check_email, RUN_NEAR_AT, NULL},
+    {TR_PII_POSTCODE, postcode_re, check_postcode, RUN_NEAR_DIGITS, NULL},
+    {TR_PII_DOB, dob_re, check_dob, RUN_NEAR_DIGITS, NULL},
+    {TR_PII_PHONE, phone_re, check_phone, RUN_WHOLE, NULL},
 };
 #define N_DETECTORS (sizeof(detectors) / sizeof(detectors[0]))
-
 
 /* ---- set-up ---- */
 
@@ -497,7 +483,7 @@ void tr_pii_shutdown(void)
  * WIN_AFTER after it, merged. Both exceed what any match holds before its first digit, between two
  * digits or after its last one, lookarounds included (the longest gap is "12th of September, '85",
  * under 70 bytes even with 3-byte spaces). */
-enum { WIN_BEFORE = 32, WIN_AFTER = 80, MAX_WINDOWS = 64 };
+enum { WIN_BEFORE = 32, WIN_AFTER = 80 };
 /* An email's local part (at most 9 words of 64 characters and 8 "(dot)"s) ends within this many
  * bytes before its "@" or "at". */
 enum { EMAIL_BACK = 2600 };
@@ -506,33 +492,21 @@ typedef struct {
     size_t start, end;
 } span_t;
 
-/* Fills *w (which starts as a caller's array of MAX_WINDOWS, and moves to the heap if the text
- * needs more) and returns how many windows there are. */
-static size_t digit_windows(const char *text, size_t len, span_t **w)
+/* The next window at or after *pos (windows never overlap), or false when no digit is left. */
+static bool next_window(const char *text, size_t len, size_t *pos, span_t *w)
 {
-    size_t n = 0, cap = MAX_WINDOWS;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] < '0' || text[i] > '9')
-            continue;
-        size_t start = i > WIN_BEFORE ? i - WIN_BEFORE : 0;
-        size_t end = len - i > WIN_AFTER ? i + WIN_AFTER : len;
-        if (n > 0 && start <= (*w)[n - 1].end) {
-            (*w)[n - 1].end = end;
-            continue;
-        }
-        if (n == cap) {
-            span_t *bigger = malloc(2 * cap * sizeof(span_t));
-            if (bigger == NULL)
-                abort();
-            memcpy(bigger, *w, n * sizeof(span_t));
-            if (cap != MAX_WINDOWS)
-                free(*w);
-            *w = bigger;
-            cap *= 2;
-        }
-        (*w)[n++] = (span_t){start, end};
-    }
-    return n;
+    size_t i = *pos, j;
+    while (i < len && !is_digit(text[i]))
+        i++;
+    if (i >= len)
+        return false;
+    w->start = i > WIN_BEFORE ? i - WIN_BEFORE : 0;
+    for (j = i + 1; j < len && j - i <= WIN_BEFORE + WIN_AFTER; j++)
+        if (is_digit(text[j]))
+            i = j; /* close enough to share the window */
+    w->end = len - i > WIN_AFTER ? i + WIN_AFTER : len;
+    *pos = j;
+    return true;
 }
 
 /* First match of d starting in [from, end] (and no later than limit) that its check accepts,
@@ -564,14 +538,15 @@ static bool find_in(const struct detector *d, const char *text, size_t from, siz
     return false;
 }
 
-static bool find_one(const struct detector *d, const char *text, size_t len, const span_t *win,
-                     size_t nwin, size_t limit, pcre2_match_data *md, span_t *found)
+static bool find_one(const struct detector *d, const char *text, size_t len, size_t limit,
+                     pcre2_match_data *md, span_t *found)
 {
     if (d->run == RUN_WHOLE)
         return find_in(d, text, 0, len, limit, md, found);
     if (d->run == RUN_NEAR_DIGITS) {
-        for (size_t i = 0; i < nwin; i++)
-            if (find_in(d, text, win[i].start, win[i].end, limit, md, found))
+        span_t w;
+        for (size_t pos = 0; next_window(text, len, &pos, &w) && w.start <= limit;)
+            if (find_in(d, text, w.start, w.end, limit, md, found))
                 return true;
         return false;
     }
@@ -608,18 +583,13 @@ tr_pii_kind_t tr_pii_scan(const char *text, size_t len, unsigned mask)
     pcre2_match_data *md = pcre2_match_data_create(OVEC_PAIRS, NULL);
     if (md == NULL)
         abort();
-    span_t stack_win[MAX_WINDOWS], *win = stack_win;
-    size_t nwin = 0;
-    if (mask & (TR_PII_POSTCODE | TR_PII_NINO | TR_PII_DOB)) /* the RUN_NEAR_DIGITS ones */
-        nwin = digit_windows(text, len, &win);
     /* Report the finding that starts first in the text; on a tie the longer one ("ls61aa@x.com"
      * is an email address), then detector order. */
     tr_pii_kind_t best = TR_PII_NONE;
     size_t best_start = len, best_end = 0;
     for (size_t i = 0; i < N_DETECTORS; i++) {
         span_t f;
-        if (!(detectors[i].kind & mask) ||
-            !find_one(&detectors[i], text, len, win, nwin, best_start, md, &f))
+        if (!(detectors[i].kind & mask) || !find_one(&detectors[i], text, len, best_start, md, &f))
             continue;
         if (best == TR_PII_NONE || f.start < best_start ||
             (f.start == best_start && f.end > best_end)) {
@@ -629,8 +599,6 @@ tr_pii_kind_t tr_pii_scan(const char *text, size_t len, unsigned mask)
         }
     }
     pcre2_match_data_free(md);
-    if (win != stack_win)
-        free(win);
     return best;
 }
 
@@ -660,9 +628,12 @@ int tr_pii_is_postcode_district(const char *s)
 
 /* Name and code of each kind, by bit number. */
 static const char *const kind_text[][2] = {
-    {"email address", "email"},       {"UK phone number", "phone"},
-    {"full UK postcode", "postcode"}, {"NHS number", "nhs_number"},
-    {"National Insurance number", "ni_number"}, {"date of birth", "date_of_birth"},
+    {"email address", "email"},
+    {"UK phone number", "phone"},
+    {"full UK postcode", "postcode"},
+    {"NHS number", "nhs_number"},
+    {"National Insurance number", "ni_number"},
+    {"date of birth", "date_of_birth"},
 };
 
 static const char *kind_field(tr_pii_kind_t kind, int field, const char *none, const char *other)

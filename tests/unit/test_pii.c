@@ -1108,31 +1108,42 @@ static const char prose[] =
     "pay travel costs for anyone who needs them. Peer designers rewrote the easy-read leaflet, "
     "and staff training on trauma-informed practice is now part of every induction. ";
 
-/* Throughput on ordinary English text, as one large text and as field-sized scans. Only printed:
- * sanitizer builds are several times slower than release ones. */
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Throughput on ordinary English text, as one large text and as field-sized scans, best of three
+ * (CPU time, so a busy machine matters less). Only printed: sanitizer builds are several times
+ * slower than release ones. */
 static void test_speed(void **state)
 {
-    size_t n = sizeof(prose) - 1, reps = (4u << 20) / n, len = 0;
-    char *buf = malloc(reps * n);
+    size_t n = sizeof(prose) - 1, reps = (4u << 20) / n, len = reps * n;
+    char *buf = malloc(len);
     assert_non_null(buf);
-    for (size_t i = 0; i < reps; i++, len += n)
-        memcpy(buf + len, prose, n);
-    struct timespec t0, t1, t2;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    tr_pii_kind_t whole_kind = tr_pii_scan(buf, len, TR_PII_ALL);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    size_t flagged = 0;
     for (size_t i = 0; i < reps; i++)
-        flagged += tr_pii_scan(buf + i * n, n, TR_PII_ALL) != TR_PII_NONE;
-    clock_gettime(CLOCK_MONOTONIC, &t2);
+        memcpy(buf + i * n, prose, n);
+    double best_whole = 0, best_fields = 0;
+    size_t flagged = 0;
+    for (int round = 0; round < 3; round++) {
+        double t0 = cpu_seconds();
+        flagged += tr_pii_scan(buf, len, TR_PII_ALL) != TR_PII_NONE;
+        double t1 = cpu_seconds();
+        for (size_t i = 0; i < reps; i++)
+            flagged += tr_pii_scan(buf + i * n, n, TR_PII_ALL) != TR_PII_NONE;
+        double t2 = cpu_seconds();
+        if ((double)len / 1e6 / (t1 - t0) > best_whole)
+            best_whole = (double)len / 1e6 / (t1 - t0);
+        if ((double)len / 1e6 / (t2 - t1) > best_fields)
+            best_fields = (double)len / 1e6 / (t2 - t1);
+    }
     free(buf);
-    assert_int_equal(whole_kind, TR_PII_NONE);
     assert_int_equal(flagged, 0);
-    double whole = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    double fields = (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9;
-    printf("tr_pii_scan(ALL), %.1f MB of ordinary text: %.1f MB/s as one text, %.1f MB/s as "
+    printf("tr_pii_scan(ALL), %.1f MB of ordinary text: %.0f MB/s as one text, %.0f MB/s as "
            "%zu-byte fields\n",
-           (double)len / 1e6, (double)len / 1e6 / whole, (double)len / 1e6 / fields, n);
+           (double)len / 1e6, best_whole, best_fields, n);
 }
 
 static void test_case_counts(void **state)

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Ingest benchmark: POST /v1/records (batches of 1,000 pathway.referral
+# records, 4 concurrent clients over mutual TLS) against psql \copy of the
+# same rows into the same table of the same database, side by side in one run.
+#   tests/bench/bench_ingest.sh            200,000 records
+#   BENCH_RECORDS=1000000 tests/bench/bench_ingest.sh
+#   BENCH_QUICK=1 tests/bench/bench_ingest.sh   a 20,000 record smoke run
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+records=${BENCH_RECORDS:-200000}
+[[ -n "${BENCH_QUICK:-}" ]] && records=20000
+clients=${BENCH_CLIENTS:-4}
+
+./deploy/install-deps.sh
+build=$root/build-bench
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTRELLIS_TESTS=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+
+work=$(mktemp -d /tmp/trellis-bench-ingest-XXXXXX)
+chmod 755 "$work" # PostgreSQL runs as postgres when we are root
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+node_pid=
+cleanup() {
+    [[ -n $node_pid ]] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
+    as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# One PostgreSQL cluster with default durability (fsync on) for both sides.
+mkdir -p "$work/pg"
+[[ $(id -u) -eq 0 ]] && chown postgres: "$work/pg"
+as_pg "$pgbin/initdb" -D "$work/pg/data" -U trellis --auth=trust -E UTF8 --locale=C >/dev/null
+pgport=$(free_port)
+printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nshared_buffers = 512MB\nmax_wal_size = 4GB\n" \
+    "$pgport" "$work/pg" | as_pg tee -a "$work/pg/data/postgresql.conf" >/dev/null
+as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w start >/dev/null
+psql() { command psql -X -q -h 127.0.0.1 -p "$pgport" -U trellis "$@"; }
+psql -d postgres -c "CREATE DATABASE trellis"
+
+# PKI and node.
+"$build/client/trellis" pki --dir "$work/pki" init-consortium >/dev/null
+"$build/client/trellis" pki --dir "$work/pki" add-org bench >/dev/null
+"$build/client/trellis" pki --dir "$work/pki" issue-node bench node --host 127.0.0.1 >/dev/null
+"$build/client/trellis" pki --dir "$work/pki" issue-agent bench agent >/dev/null
+port=$(free_port)
+cat >"$work/trellisd.conf" <<CONF
+[node]
+listen = 127.0.0.1:$port
+log_level = warn
+[tls]
+cert = $work/pki/orgs/bench/nodes/node.chain.crt
+key = $work/pki/orgs/bench/nodes/node.key
+ca = $work/pki/ca.crt
+crl = $work/pki/crl.pem
+[database]
+url = postgresql://trellis@127.0.0.1:$pgport/trellis
+migrations = $root/sql
+CONF
+"$build/server/trellisd" --config "$work/trellisd.conf" 2>"$work/trellisd.log" &
+node_pid=$!
+for _ in $(seq 100); do
+    curl -fsS --cacert "$work/pki/ca.crt" --cert "$work/pki/orgs/bench/agents/agent.chain.crt" \
+        --key "$work/pki/orgs/bench/agents/agent.key" "https://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+# The same rows for both: JSON batches for the node, CSV for \copy.
+python3 "$root/tests/bench/bench_ingest_data.py" "$records" "$work"
+
+echo "ingest benchmark: $records pathway.referral records, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+
+start=$(date +%s.%N)
+psql -d trellis -c "\\copy pathway_referrals (id, origin, version, hash, seq, doc, from_service, to_service, week, needs, risk, age_band, district, route) FROM '$work/rows.csv' WITH (FORMAT csv)"
+end=$(date +%s.%N)
+copy_rate=$(python3 -c "print(int($records / ($end - $start)))")
+psql -d trellis -c "TRUNCATE pathway_referrals"
+
+python3 "$root/tests/bench/bench_ingest_post.py" "$work" "$port" "$clients" >"$work/post.out"
+post_rate=$(grep '^rate' "$work/post.out" | cut -d' ' -f2)
+stored=$(psql -d trellis -tAc "SELECT count(*) FROM pathway_referrals")
+[[ $stored -eq $records ]] || { echo "only $stored of $records records stored"; cat "$work/post.out"; exit 1; }
+
+printf '%-44s %12s\n' "method" "records/s"
+printf '%-44s %12s\n' "psql \\copy (one session, CSV)" "$copy_rate"
+printf '%-44s %12s\n' "trellisd POST /v1/records ($clients clients, 1,000/batch)" "$post_rate"
+python3 -c "print('%-44s %11.0f%%' % ('trellisd / \\\\copy', 100.0 * $post_rate / $copy_rate))"
+grep '^latency' "$work/post.out" || true

@@ -7,6 +7,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,8 +112,10 @@ typedef struct {
 
 static pcre2_code *email_at, *postcode_whole, *district_whole;
 static pcre2_match_context *match_ctx;
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static int init_rc = TR_E_INVAL;
+/* Set once the patterns are compiled. Not a pthread_once: tr_pii_shutdown must be able to undo
+ * it, because a process may close one node and start another (tests do). */
+static atomic_bool ready;
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- helpers over a candidate's capture groups ---- */
 
@@ -438,7 +441,7 @@ static void free_all(void)
     match_ctx = NULL;
 }
 
-static void init_once_fn(void)
+static int compile_all(void)
 {
     int err = PCRE2_ERROR_NOMEMORY;
     match_ctx = pcre2_match_context_create(NULL);
@@ -452,27 +455,34 @@ static void init_once_fn(void)
         (postcode_whole = compile(postcode_whole_re, &err)) == NULL ||
         (district_whole = compile(district_whole_re, &err)) == NULL)
         goto fail;
-    init_rc = 0;
-    return;
+    return 0;
 fail:
-    /* Anything but lack of memory is a bad pattern here, which the unit tests catch. */
-    init_rc = err == PCRE2_ERROR_NOMEMORY ? TR_E_NOMEM : TR_E_INVAL;
     free_all();
+    /* Anything but lack of memory is a bad pattern here, which the unit tests catch. */
+    return err == PCRE2_ERROR_NOMEMORY ? TR_E_NOMEM : TR_E_INVAL;
 }
 
+/* Double-checked: after the first call, the scanners' threads only read the flag. */
 int tr_pii_init(void)
 {
-    pthread_once(&init_once, init_once_fn);
-    return init_rc;
+    if (atomic_load_explicit(&ready, memory_order_acquire))
+        return 0;
+    pthread_mutex_lock(&init_lock);
+    int rc = 0;
+    if (!atomic_load_explicit(&ready, memory_order_relaxed) && (rc = compile_all()) == 0)
+        atomic_store_explicit(&ready, true, memory_order_release);
+    pthread_mutex_unlock(&init_lock);
+    return rc;
 }
 
-/* For process exit only (leak checkers): once shut down, the scanner is not re-initialised and
- * every scan fails closed, reporting the first kind of its mask. */
+/* Only once no thread scans any more (at exit, or between two nodes in one process): the next
+ * tr_pii_init or scan compiles the patterns again. */
 void tr_pii_shutdown(void)
 {
-    pthread_once(&init_once, init_once_fn);
+    pthread_mutex_lock(&init_lock);
     free_all();
-    init_rc = TR_E_INVAL;
+    atomic_store_explicit(&ready, false, memory_order_relaxed);
+    pthread_mutex_unlock(&init_lock);
 }
 
 /* ---- scanning ---- */
@@ -578,8 +588,8 @@ tr_pii_kind_t tr_pii_scan(const char *text, size_t len, unsigned mask)
     int rc = tr_pii_init();
     if (rc == TR_E_NOMEM)
         abort(); /* the project's rule for out of memory */
-    if (rc != 0)
-        return (tr_pii_kind_t)(mask & TR_PII_ALL & -(mask & TR_PII_ALL)); /* fail closed */
+    if (rc != 0) /* a pattern that does not compile: fail closed, report the mask's first kind */
+        return (tr_pii_kind_t)(mask & TR_PII_ALL & -(mask & TR_PII_ALL));
     pcre2_match_data *md = pcre2_match_data_create(OVEC_PAIRS, NULL);
     if (md == NULL)
         abort();

@@ -38,15 +38,16 @@ typedef struct {
     int status;
     const char *slug;
     char detail[160];
-    json_t *results; /* one object per record, in request order */
-    char *batch;     /* the valid records, as trellis_store's parameter */
+    json_t *results;             /* one object per record, in request order */
+    char *batch[TR_KIND_COUNT_]; /* the valid records per kind: trellis_store's parameters */
     size_t n_valid;
 } store_job_t;
 
 static void store_job_free(store_job_t *job)
 {
     free(job->body);
-    free(job->batch);
+    for (int k = 0; k < TR_KIND_COUNT_; k++)
+        free(job->batch[k]);
     json_decref(job->results);
     free(job);
 }
@@ -169,7 +170,9 @@ static void store_work(uv_work_t *w)
         tr_record_clear(&recs[i]);
     }
 
-    json_t *batch = json_array();
+    json_t *batch[TR_KIND_COUNT_];
+    for (int k = 0; k < TR_KIND_COUNT_; k++)
+        batch[k] = json_array();
     for (size_t i = 0; i < n; i++) {
         if (!recs[i].doc)
             continue;
@@ -181,17 +184,18 @@ static void store_work(uv_work_t *w)
             tr_record_clear(&recs[i]);
             continue;
         }
-        json_array_append_new(batch, json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:O}", "i",
-                                               (json_int_t)i, "kind", tr_kind_name(recs[i].kind),
-                                               "id", recs[i].id, "origin", recs[i].origin,
-                                               "version", (json_int_t)recs[i].version, "hash", hash,
-                                               "doc", recs[i].doc));
+        json_array_append_new(batch[recs[i].kind],
+                              json_pack("{s:I, s:s, s:s, s:I, s:s, s:O}", "i", (json_int_t)i, "id",
+                                        recs[i].id, "origin", recs[i].origin, "version",
+                                        (json_int_t)recs[i].version, "hash", hash, "doc",
+                                        recs[i].doc));
         job->n_valid++;
         tr_record_clear(&recs[i]);
     }
-    if (job->n_valid)
-        job->batch = json_dumps(batch, JSON_COMPACT);
-    json_decref(batch);
+    for (int k = 0; k < TR_KIND_COUNT_; k++) {
+        job->batch[k] = json_dumps(batch[k], JSON_COMPACT);
+        json_decref(batch[k]);
+    }
     free(recs);
     free(keys);
     json_decref(root);
@@ -218,6 +222,43 @@ static void reply_results(store_job_t *job)
     response_json(job->req, 200, body);
 }
 
+/* trellis_store's decisions (sql/002_records.sql) as the API reports them. */
+typedef struct {
+    const char *decision, *kind; /* kind NULL: any */
+    const char *result, *code, *message;
+} decision_t;
+
+static const decision_t decisions[] = {
+    {"new", NULL, "stored", NULL, NULL},
+    {"newer", NULL, "stored", NULL, NULL},
+    {"same", NULL, "unchanged", NULL, NULL},
+    {"older", NULL, "unchanged", NULL, NULL},
+    {"foreign", NULL, "refused", "foreign",
+     "a record with this id belongs to another organisation"},
+    {"conflict", NULL, "refused", "conflict",
+     "a different body was already stored at this version"},
+    {"write_once", NULL, "refused", "write_once",
+     "records of this kind are written once; this id is taken"},
+    {"no_referral", NULL, "refused", "no_referral",
+     "the referral of this event is not known to this node"},
+    {"no_entry", NULL, "refused", "no_entry",
+     "the feedback entry of this response is not known to this node"},
+    {"not_party", "pathway.event", "refused", "not_party",
+     "only the referral's sending or receiving organisation may add events"},
+    {"not_party", NULL, "refused", "not_party",
+     "only the organisation that received the feedback may respond"},
+};
+
+static const decision_t *decision_of(const char *decision, const char *kind)
+{
+    for (size_t i = 0; i < sizeof(decisions) / sizeof(decisions[0]); i++)
+        if (strcmp(decisions[i].decision, decision) == 0 &&
+            (!decisions[i].kind || strcmp(decisions[i].kind, kind) == 0))
+            return &decisions[i];
+    static const decision_t unknown = {"", NULL, "refused", "internal", "not stored"};
+    return &unknown;
+}
+
 static void on_stored(void *ud, const PGresult *res, const char *err)
 {
     store_job_t *job = ud;
@@ -234,14 +275,14 @@ static void on_stored(void *ud, const PGresult *res, const char *err)
     for (int row = 0; row < PQntuples(res); row++) {
         size_t i = strtoul(PQgetvalue(res, row, 0), NULL, 10);
         json_t *r = json_array_get(job->results, i);
-        const char *result = PQgetvalue(res, row, 1);
+        const decision_t *d = decision_of(PQgetvalue(res, row, 1), PQgetvalue(res, row, 2));
         if (!r)
             continue;
-        if (strcmp(result, "refused") == 0)
-            refuse(r, json_pack("[{s:s, s:s, s:s}]", "path", "$", "code", PQgetvalue(res, row, 2),
-                                "message", PQgetvalue(res, row, 3)));
+        if (d->code)
+            refuse(r, json_pack("[{s:s, s:s, s:s}]", "path", "$", "code", d->code, "message",
+                                d->message));
         else
-            json_object_set_new(r, "result", json_string(result));
+            json_object_set_new(r, "result", json_string(d->result));
     }
     reply_results(job);
     store_job_free(job);
@@ -275,10 +316,14 @@ static void store_done(uv_work_t *w, int status)
         store_job_free(job);
         return;
     }
-    const char *params[1] = {job->batch};
+    const char *params[TR_KIND_COUNT_];
+    for (int k = 0; k < TR_KIND_COUNT_; k++)
+        params[k] = job->batch[k];
+    /* Parameters in tr_kind_t order, as trellis_store takes them. */
     int rc = db_query(req->conn->node->db,
-                      "SELECT idx, result, code, reason FROM trellis_store($1::jsonb)", 1, params,
-                      on_stored, job, &req->dbq);
+                      "SELECT idx, decision, kind FROM trellis_store($1::jsonb, $2::jsonb, "
+                      "$3::jsonb, $4::jsonb, $5::jsonb)",
+                      TR_KIND_COUNT_, params, on_stored, job, &req->dbq);
     if (rc != 0) {
         response_error(req, rc, NULL);
         store_job_free(job);

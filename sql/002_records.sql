@@ -126,175 +126,194 @@ CREATE VIEW trellis_changes AS
     SELECT seq, 'feedback.response', id, origin, doc FROM feedback_responses;
 
 -- Store a batch of validated records in one call (one round trip, one
--- transaction). batch: [{"i": index in the request, "kind", "id", "origin",
--- "version", "hash", "doc"}, ...], already validated by the node (proto/),
--- without duplicate (kind, id) pairs. Returns one row per input:
---   stored     new, or a higher version of a mutable record from its origin
---   unchanged  the same version again (same hash), or an older version
---   refused    with a reason: another origin's record, a conflicting body at
---              the same version, a second write of a write-once record, an
---              event from an organisation that neither sent nor received the
---              referral, a response from another organisation than the entry's
+-- transaction). One array per kind, each [{"i": index in the request, "id",
+-- "origin", "version", "hash", "doc"}, ...], already validated by the node
+-- (proto/), without duplicate ids. (Arrays per kind, so that each statement
+-- below reads only its own records: one pass over the input, not five.) Returns one row per input with the
+-- decision taken (the node turns it into the API's result):
+--   new, newer        stored (newer: a higher version of a mutable record)
+--   same, older       unchanged
+--   foreign           refused: the id belongs to another organisation
+--   conflict          refused: another body at the same version
+--   write_once        refused: a write-once kind's id is taken by another body
+--   no_referral, no_entry   refused: what it refers to is not on this node
+--   not_party         refused: an event from outside the referral, or a
+--                     response from another organisation than the entry's
 -- Kinds are stored in dependency order, each by one set-based statement, so
 -- an event can refer to a referral in the same batch.
-CREATE FUNCTION trellis_store(batch jsonb)
-RETURNS TABLE (idx int, result text, code text, reason text)
+CREATE FUNCTION trellis_store(services jsonb, referrals jsonb, events jsonb, entries jsonb,
+                              responses jsonb)
+RETURNS TABLE (idx int, decision text, kind text)
 LANGUAGE plpgsql AS $fn$
+DECLARE
+    before record;
+    after record;
 BEGIN
     -- Serialise writers of the change log until commit (see the top of this file).
     PERFORM pg_advisory_xact_lock(7310001);
-
-    CREATE TEMP TABLE IF NOT EXISTS trellis_batch (
-        i int, kind text, id uuid, origin text, version bigint, hash text, doc jsonb,
-        decision text, why text
-    ) ON COMMIT DELETE ROWS;
-    DELETE FROM trellis_batch;
-    INSERT INTO trellis_batch (i, kind, id, origin, version, hash, doc)
-    SELECT (e->>'i')::int, e->>'kind', (e->>'id')::uuid, e->>'origin',
-           (e->>'version')::bigint, e->>'hash', e->'doc'
-    FROM jsonb_array_elements(batch) AS e;
+    SELECT last_value, is_called INTO before FROM trellis_change_seq;
 
     -- directory.service: mutable, replaced by a higher version from its origin.
-    UPDATE trellis_batch b SET decision = CASE
+    RETURN QUERY
+    WITH input AS (
+        SELECT * FROM jsonb_to_recordset(services)
+            AS e(i int, id uuid, origin text, version bigint, hash text, doc jsonb)),
+    decided AS (
+        SELECT n.*, CASE
             WHEN t.id IS NULL THEN 'new'
-            WHEN t.origin <> b.origin THEN 'foreign'
-            WHEN b.version > t.version THEN 'newer'
-            WHEN b.version = t.version AND b.hash = t.hash THEN 'same'
-            WHEN b.version = t.version THEN 'conflict'
-            ELSE 'older' END
-    FROM trellis_batch b2 LEFT JOIN directory_services t ON t.id = b2.id
-    WHERE b.kind = 'directory.service' AND b2.i = b.i;
+            WHEN t.origin <> n.origin THEN 'foreign'
+            WHEN n.version > t.version THEN 'newer'
+            WHEN n.version = t.version AND n.hash = t.hash THEN 'same'
+            WHEN n.version = t.version THEN 'conflict'
+            ELSE 'older' END AS decision
+        FROM input n LEFT JOIN directory_services t ON t.id = n.id),
+    stored AS (
+        INSERT INTO directory_services AS t (id, origin, version, hash, seq, doc, name, status,
+            organization_id, minimum_age, maximum_age, confidential, taking_referrals,
+            self_referral, needs, risk_levels, for_genders, accessibility, taxonomy_terms,
+            last_modified, search)
+        SELECT d.id, d.origin, d.version, d.hash, nextval('trellis_change_seq'), d.doc,
+            s->>'name', s->>'status', (s->'organization'->>'id')::uuid,
+            (s->>'minimum_age')::int, (s->>'maximum_age')::int,
+            coalesce((s->'trellis'->>'location_confidential')::boolean, false),
+            (s->'trellis'->>'taking_referrals')::boolean, (s->'trellis'->>'self_referral')::boolean,
+            ARRAY(SELECT jsonb_array_elements_text(coalesce(s->'trellis'->'needs', '[]'))),
+            ARRAY(SELECT jsonb_array_elements_text(coalesce(s->'trellis'->'risk_levels', '[]'))),
+            ARRAY(SELECT jsonb_array_elements_text(coalesce(s->'trellis'->'for_genders', '[]'))),
+            ARRAY(SELECT jsonb_array_elements_text(coalesce(s->'trellis'->'accessibility', '[]'))),
+            ARRAY(SELECT a->'taxonomy_term'->>'id' FROM jsonb_array_elements(
+                coalesce(s->'attributes', '[]')) AS a WHERE a->'taxonomy_term'->>'id' IS NOT NULL),
+            (s->>'last_modified')::timestamptz,
+            to_tsvector('english', coalesce(s->>'name', '') || ' ' || coalesce(s->>'description', ''))
+        FROM decided d, LATERAL (SELECT d.doc->'body' AS s) body
+        WHERE d.decision IN ('new', 'newer')
+        ORDER BY d.i
+        ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, hash = EXCLUDED.hash,
+            seq = EXCLUDED.seq, stored_at = now(), doc = EXCLUDED.doc, name = EXCLUDED.name,
+            status = EXCLUDED.status, organization_id = EXCLUDED.organization_id,
+            minimum_age = EXCLUDED.minimum_age, maximum_age = EXCLUDED.maximum_age,
+            confidential = EXCLUDED.confidential, taking_referrals = EXCLUDED.taking_referrals,
+            self_referral = EXCLUDED.self_referral, needs = EXCLUDED.needs,
+            risk_levels = EXCLUDED.risk_levels, for_genders = EXCLUDED.for_genders,
+            accessibility = EXCLUDED.accessibility, taxonomy_terms = EXCLUDED.taxonomy_terms,
+            last_modified = EXCLUDED.last_modified, search = EXCLUDED.search
+        WHERE t.version < EXCLUDED.version AND t.origin = EXCLUDED.origin
+        RETURNING 1)
+    SELECT d.i, d.decision, 'directory.service'::text FROM decided d,
+        (SELECT count(*) FROM stored) AS done(n);
 
-    INSERT INTO directory_services AS t (id, origin, version, hash, seq, doc, name, status,
-        organization_id, minimum_age, maximum_age, confidential, taking_referrals, self_referral,
-        needs, risk_levels, for_genders, accessibility, taxonomy_terms, last_modified, search)
-    SELECT b.id, b.origin, b.version, b.hash, nextval('trellis_change_seq'), b.doc,
-        s->>'name', s->>'status', (s->'organization'->>'id')::uuid,
-        (s->>'minimum_age')::int, (s->>'maximum_age')::int,
-        coalesce((s->'trellis'->>'location_confidential')::boolean, false),
-        (s->'trellis'->>'taking_referrals')::boolean, (s->'trellis'->>'self_referral')::boolean,
-        ARRAY(SELECT jsonb_array_elements_text(coalesce(s->'trellis'->'needs', '[]'))),
-        ARRAY(SELECT jsonb_array_elements_text(coalesce(s->'trellis'->'risk_levels', '[]'))),
-        ARRAY(SELECT jsonb_array_elements_text(coalesce(s->'trellis'->'for_genders', '[]'))),
-        ARRAY(SELECT jsonb_array_elements_text(coalesce(s->'trellis'->'accessibility', '[]'))),
-        ARRAY(SELECT a->'taxonomy_term'->>'id' FROM jsonb_array_elements(
-            coalesce(s->'attributes', '[]')) AS a WHERE a->'taxonomy_term'->>'id' IS NOT NULL),
-        (s->>'last_modified')::timestamptz,
-        to_tsvector('english', coalesce(s->>'name', '') || ' ' || coalesce(s->>'description', ''))
-    FROM trellis_batch b, LATERAL (SELECT b.doc->'body' AS s) body
-    WHERE b.kind = 'directory.service' AND b.decision IN ('new', 'newer')
-    ORDER BY b.i
-    ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, hash = EXCLUDED.hash,
-        seq = EXCLUDED.seq, stored_at = now(), doc = EXCLUDED.doc, name = EXCLUDED.name,
-        status = EXCLUDED.status, organization_id = EXCLUDED.organization_id,
-        minimum_age = EXCLUDED.minimum_age, maximum_age = EXCLUDED.maximum_age,
-        confidential = EXCLUDED.confidential, taking_referrals = EXCLUDED.taking_referrals,
-        self_referral = EXCLUDED.self_referral, needs = EXCLUDED.needs,
-        risk_levels = EXCLUDED.risk_levels, for_genders = EXCLUDED.for_genders,
-        accessibility = EXCLUDED.accessibility, taxonomy_terms = EXCLUDED.taxonomy_terms,
-        last_modified = EXCLUDED.last_modified, search = EXCLUDED.search
-    WHERE t.version < EXCLUDED.version AND t.origin = EXCLUDED.origin;
-
-    -- The write-once kinds: new, or the same record again, or refused.
-    UPDATE trellis_batch b SET decision = CASE
+    -- pathway.referral: written once.
+    RETURN QUERY
+    WITH input AS (
+        SELECT * FROM jsonb_to_recordset(referrals)
+            AS e(i int, id uuid, origin text, version bigint, hash text, doc jsonb)),
+    decided AS (
+        SELECT n.*, CASE
             WHEN t.id IS NULL THEN 'new'
-            WHEN t.origin <> b.origin THEN 'foreign'
-            WHEN t.hash = b.hash THEN 'same'
-            ELSE 'write_once' END
-    FROM trellis_batch b2 LEFT JOIN pathway_referrals t ON t.id = b2.id
-    WHERE b.kind = 'pathway.referral' AND b2.i = b.i;
+            WHEN t.origin <> n.origin THEN 'foreign'
+            WHEN t.hash = n.hash THEN 'same'
+            ELSE 'write_once' END AS decision
+        FROM input n LEFT JOIN pathway_referrals t ON t.id = n.id),
+    stored AS (
+        INSERT INTO pathway_referrals (id, origin, version, hash, seq, doc, from_service,
+            to_service, week, needs, risk, age_band, district, route)
+        SELECT d.id, d.origin, d.version, d.hash, nextval('trellis_change_seq'), d.doc,
+            (s->>'from_service')::uuid, (s->>'to_service')::uuid, s->>'week',
+            ARRAY(SELECT jsonb_array_elements_text(s->'needs')), s->>'risk', s->>'age_band',
+            s->>'district', s->>'route'
+        FROM decided d, LATERAL (SELECT d.doc->'body' AS s) body
+        WHERE d.decision = 'new'
+        ORDER BY d.i
+        RETURNING 1)
+    SELECT d.i, d.decision, 'pathway.referral'::text FROM decided d,
+        (SELECT count(*) FROM stored) AS done(n);
 
-    INSERT INTO pathway_referrals (id, origin, version, hash, seq, doc, from_service, to_service,
-        week, needs, risk, age_band, district, route)
-    SELECT b.id, b.origin, b.version, b.hash, nextval('trellis_change_seq'), b.doc,
-        (s->>'from_service')::uuid, (s->>'to_service')::uuid, s->>'week',
-        ARRAY(SELECT jsonb_array_elements_text(s->'needs')), s->>'risk', s->>'age_band',
-        s->>'district', s->>'route'
-    FROM trellis_batch b, LATERAL (SELECT b.doc->'body' AS s) body
-    WHERE b.kind = 'pathway.referral' AND b.decision = 'new'
-    ORDER BY b.i;
-
-    -- An event may be written only by the referral's sender (its origin) or
-    -- its receiver (the origin of the directory service it was sent to).
-    UPDATE trellis_batch b SET decision = CASE
-            WHEN t.id IS NOT NULL AND t.origin <> b.origin THEN 'foreign'
-            WHEN t.id IS NOT NULL AND t.hash = b.hash THEN 'same'
+    -- pathway.event: written once, and only by the referral's sender (its
+    -- origin) or receiver (the origin of the directory service it was sent to).
+    RETURN QUERY
+    WITH input AS (
+        SELECT * FROM jsonb_to_recordset(events)
+            AS e(i int, id uuid, origin text, version bigint, hash text, doc jsonb)),
+    decided AS (
+        SELECT n.*, CASE
+            WHEN t.id IS NOT NULL AND t.origin <> n.origin THEN 'foreign'
+            WHEN t.id IS NOT NULL AND t.hash = n.hash THEN 'same'
             WHEN t.id IS NOT NULL THEN 'write_once'
             WHEN r.id IS NULL THEN 'no_referral'
-            WHEN b.origin <> r.origin AND b.origin IS DISTINCT FROM ds.origin THEN 'not_party'
-            ELSE 'new' END
-    FROM trellis_batch b2
-        LEFT JOIN pathway_events t ON t.id = b2.id
-        LEFT JOIN pathway_referrals r ON r.id = (b2.doc->'body'->>'referral')::uuid
-        LEFT JOIN directory_services ds ON ds.id = r.to_service
-    WHERE b.kind = 'pathway.event' AND b2.i = b.i;
+            WHEN n.origin <> r.origin AND n.origin IS DISTINCT FROM ds.origin THEN 'not_party'
+            ELSE 'new' END AS decision
+        FROM input n
+            LEFT JOIN pathway_events t ON t.id = n.id
+            LEFT JOIN pathway_referrals r ON r.id = (n.doc->'body'->>'referral')::uuid
+            LEFT JOIN directory_services ds ON ds.id = r.to_service),
+    stored AS (
+        INSERT INTO pathway_events (id, origin, version, hash, seq, doc, referral, status,
+            reason, days)
+        SELECT d.id, d.origin, d.version, d.hash, nextval('trellis_change_seq'), d.doc,
+            (s->>'referral')::uuid, s->>'status', s->>'reason', (s->>'days')::int
+        FROM decided d, LATERAL (SELECT d.doc->'body' AS s) body
+        WHERE d.decision = 'new'
+        ORDER BY d.i
+        RETURNING 1)
+    SELECT d.i, d.decision, 'pathway.event'::text FROM decided d,
+        (SELECT count(*) FROM stored) AS done(n);
 
-    INSERT INTO pathway_events (id, origin, version, hash, seq, doc, referral, status, reason, days)
-    SELECT b.id, b.origin, b.version, b.hash, nextval('trellis_change_seq'), b.doc,
-        (s->>'referral')::uuid, s->>'status', s->>'reason', (s->>'days')::int
-    FROM trellis_batch b, LATERAL (SELECT b.doc->'body' AS s) body
-    WHERE b.kind = 'pathway.event' AND b.decision = 'new'
-    ORDER BY b.i;
-
-    UPDATE trellis_batch b SET decision = CASE
+    -- feedback.entry: written once.
+    RETURN QUERY
+    WITH input AS (
+        SELECT * FROM jsonb_to_recordset(entries)
+            AS e(i int, id uuid, origin text, version bigint, hash text, doc jsonb)),
+    decided AS (
+        SELECT n.*, CASE
             WHEN t.id IS NULL THEN 'new'
-            WHEN t.origin <> b.origin THEN 'foreign'
-            WHEN t.hash = b.hash THEN 'same'
-            ELSE 'write_once' END
-    FROM trellis_batch b2 LEFT JOIN feedback_entries t ON t.id = b2.id
-    WHERE b.kind = 'feedback.entry' AND b2.i = b.i;
+            WHEN t.origin <> n.origin THEN 'foreign'
+            WHEN t.hash = n.hash THEN 'same'
+            ELSE 'write_once' END AS decision
+        FROM input n LEFT JOIN feedback_entries t ON t.id = n.id),
+    stored AS (
+        INSERT INTO feedback_entries (id, origin, version, hash, seq, doc, week, source_role,
+            themes, level)
+        SELECT d.id, d.origin, d.version, d.hash, nextval('trellis_change_seq'), d.doc,
+            s->>'week', s->>'source_role', ARRAY(SELECT jsonb_array_elements_text(s->'themes')),
+            s->>'level'
+        FROM decided d, LATERAL (SELECT d.doc->'body' AS s) body
+        WHERE d.decision = 'new'
+        ORDER BY d.i
+        RETURNING 1)
+    SELECT d.i, d.decision, 'feedback.entry'::text FROM decided d,
+        (SELECT count(*) FROM stored) AS done(n);
 
-    INSERT INTO feedback_entries (id, origin, version, hash, seq, doc, week, source_role, themes,
-        level)
-    SELECT b.id, b.origin, b.version, b.hash, nextval('trellis_change_seq'), b.doc,
-        s->>'week', s->>'source_role', ARRAY(SELECT jsonb_array_elements_text(s->'themes')),
-        s->>'level'
-    FROM trellis_batch b, LATERAL (SELECT b.doc->'body' AS s) body
-    WHERE b.kind = 'feedback.entry' AND b.decision = 'new'
-    ORDER BY b.i;
-
-    -- A response answers an entry of its own organisation.
-    UPDATE trellis_batch b SET decision = CASE
-            WHEN t.id IS NOT NULL AND t.origin <> b.origin THEN 'foreign'
-            WHEN t.id IS NOT NULL AND t.hash = b.hash THEN 'same'
+    -- feedback.response: written once, answering an entry of its own organisation.
+    RETURN QUERY
+    WITH input AS (
+        SELECT * FROM jsonb_to_recordset(responses)
+            AS e(i int, id uuid, origin text, version bigint, hash text, doc jsonb)),
+    decided AS (
+        SELECT n.*, CASE
+            WHEN t.id IS NOT NULL AND t.origin <> n.origin THEN 'foreign'
+            WHEN t.id IS NOT NULL AND t.hash = n.hash THEN 'same'
             WHEN t.id IS NOT NULL THEN 'write_once'
-            WHEN e.id IS NULL THEN 'no_entry'
-            WHEN e.origin <> b.origin THEN 'not_party'
-            ELSE 'new' END
-    FROM trellis_batch b2
-        LEFT JOIN feedback_responses t ON t.id = b2.id
-        LEFT JOIN feedback_entries e ON e.id = (b2.doc->'body'->>'entry')::uuid
-    WHERE b.kind = 'feedback.response' AND b2.i = b.i;
+            WHEN f.id IS NULL THEN 'no_entry'
+            WHEN f.origin <> n.origin THEN 'not_party'
+            ELSE 'new' END AS decision
+        FROM input n
+            LEFT JOIN feedback_responses t ON t.id = n.id
+            LEFT JOIN feedback_entries f ON f.id = (n.doc->'body'->>'entry')::uuid),
+    stored AS (
+        INSERT INTO feedback_responses (id, origin, version, hash, seq, doc, entry, week, status)
+        SELECT d.id, d.origin, d.version, d.hash, nextval('trellis_change_seq'), d.doc,
+            (s->>'entry')::uuid, s->>'week', s->>'status'
+        FROM decided d, LATERAL (SELECT d.doc->'body' AS s) body
+        WHERE d.decision = 'new'
+        ORDER BY d.i
+        RETURNING 1)
+    SELECT d.i, d.decision, 'feedback.response'::text FROM decided d,
+        (SELECT count(*) FROM stored) AS done(n);
 
-    INSERT INTO feedback_responses (id, origin, version, hash, seq, doc, entry, week, status)
-    SELECT b.id, b.origin, b.version, b.hash, nextval('trellis_change_seq'), b.doc,
-        (s->>'entry')::uuid, s->>'week', s->>'status'
-    FROM trellis_batch b, LATERAL (SELECT b.doc->'body' AS s) body
-    WHERE b.kind = 'feedback.response' AND b.decision = 'new'
-    ORDER BY b.i;
-
-    IF EXISTS (SELECT 1 FROM trellis_batch WHERE decision IN ('new', 'newer')) THEN
-        -- Wake long-polls on every process that serves this database.
+    -- Something stored: wake long-polls on every process serving this database.
+    SELECT last_value, is_called INTO after FROM trellis_change_seq;
+    IF after IS DISTINCT FROM before THEN
         PERFORM pg_notify('trellis_changes', '');
     END IF;
-
-    RETURN QUERY
-    SELECT b.i,
-        CASE WHEN b.decision IN ('new', 'newer') THEN 'stored'
-             WHEN b.decision IN ('same', 'older') THEN 'unchanged'
-             ELSE 'refused' END,
-        CASE WHEN b.decision IN ('new', 'newer', 'same', 'older') THEN NULL ELSE b.decision END,
-        CASE b.decision
-            WHEN 'foreign' THEN 'a record with this id belongs to another organisation'
-            WHEN 'conflict' THEN 'a different body was already stored at this version'
-            WHEN 'write_once' THEN 'records of this kind are written once; this id is taken'
-            WHEN 'no_referral' THEN 'the referral of this event is not known to this node'
-            WHEN 'no_entry' THEN 'the feedback entry of this response is not known to this node'
-            WHEN 'not_party' THEN CASE b.kind
-                WHEN 'pathway.event' THEN
-                    'only the referral''s sending or receiving organisation may add events'
-                ELSE 'only the organisation that received the feedback may respond' END
-            ELSE NULL END
-    FROM trellis_batch b ORDER BY b.i;
 END
 $fn$;

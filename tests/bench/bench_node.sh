@@ -66,6 +66,19 @@ if (($(ulimit -n) < max_idle + 200)); then
     die "open-file limit $(ulimit -n) is too low for $max_idle idle connections (raise the hard limit)"
 fi
 
+busy_pct() { # share of all CPUs busy over one second, before we start anything
+    python3 -c 'import time
+def r():
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+t0, i0 = r(); time.sleep(1); t1, i1 = r()
+print(round(100 * (1 - (i1 - i0) / max(t1 - t0, 1))))'
+}
+busy_start=$(busy_pct)
+if ((busy_start > 10)); then
+    say "warning: the CPUs are ${busy_start}% busy before starting: other work on this machine will skew the figures"
+fi
+
 work=$(mktemp -d /tmp/trellis-bench-XXXXXX)
 chmod 711 "$work" # PostgreSQL and nginx workers (not root) must reach their own sub-folders
 cc -O2 -Wall -o "$work/bench_node_load" "$here/bench_node_load.c" -lssl -lcrypto
@@ -434,7 +447,7 @@ src_version() {
     if [[ $src == "$root" ]]; then
         GIT_OPTIONAL_LOCKS=0 git -C "$root" describe --always --dirty 2>/dev/null || echo '?'
     else
-        echo "built from $src"
+        echo "built from $src$([[ -f $src/.commit ]] && echo ", an export of $(cat "$src/.commit")")"
     fi
 }
 
@@ -463,7 +476,7 @@ table() {
             [[ -n ${R[$k|$s]:-} ]] && echo "note ($s, ${k%_note}): ${R[$k|$s]}"
         done
     done
-    echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r)"
+    echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r); CPUs ${busy_start}% busy with other work at start"
     echo "versions: $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version | cut -d' ' -f1-2), ab $(ab -V | awk 'NR==1{print $5}'), trellisd $(src_version)"
     echo "settings: ab -n $ab_n (cap ${secs}s), ${secs}s per run, $conns connections, idle counts $idle_counts, CRL check $([[ $use_crl == 1 ]] && echo on || echo off), quick=$quick, took $(($(date +%s) - t_start))s"
 }

@@ -1069,6 +1069,18 @@ static void test_lazy_init(void **state)
     assert_int_equal(tr_pii_init(), 0); /* idempotent */
 }
 
+/* Shut down, the scanner compiles its patterns again on next use (a process may run two nodes). */
+static void test_shutdown_reinit(void **state)
+{
+    const char *t = "LS6 1AA";
+    tr_pii_shutdown();
+    tr_pii_shutdown(); /* twice is harmless */
+    assert_int_equal(tr_pii_scan(t, strlen(t), TR_PII_ALL), TR_PII_POSTCODE);
+    tr_pii_shutdown();
+    assert_int_equal(tr_pii_init(), 0);
+    assert_true(tr_pii_is_full_postcode(t));
+}
+
 static void *scan_thread(void *arg)
 {
     long bad = 0;
@@ -1173,6 +1185,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_speed),
+        cmocka_unit_test(test_shutdown_reinit),
         cmocka_unit_test(test_case_counts),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

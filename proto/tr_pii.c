@@ -73,7 +73,8 @@ static const char nhs_re[] =
 /* NINO. Prefix letters per HMRC: neither is D F I Q U V, the second is not O (the classes below);
  * the unallocated pairs BG GB KN NK NT TN ZZ are refused in check_nino(). Six digits, suffix A-D,
  * optional single spaces anywhere between the parts. The suffix is required: "AB 12 34 56" alone
- * is too close to ordinary references to call. Group 1 is the prefix. */
+ * is too close to ordinary references to call. HMRC's specimen "QQ 12 34 56 C" is not a NINO by
+ * these rules, and passes. Group 1 is the prefix. */
 static const char nino_re[] =
     "(?i)" NOT_AFTER_ALNUM "([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z])\\h?[0-9]{2}\\h?[0-9]{2}\\h?"
     "[0-9]{2}\\h?[A-D](?![\\p{L}\\p{N}])";
@@ -85,7 +86,9 @@ static const char nino_re[] =
  *   12-14 month d, y ("March 12, 1985", "Mar 12th 1985"): 4-digit or apostrophe years only,
  *         because "May 5, 10 people" is far likelier than a 2-digit year here.
  * check_dob() then requires a real calendar date, a year from 1900, and not in the future. A
- * number that runs on ("1.2.3.4", "10:30") or an ISO week ("2026-W47") never matches. */
+ * number that runs on ("1.2.3.4", "10:30") or an ISO week ("2026-W47") never matches. A d/m/y
+ * that is no date is tried as m/d/y ("03/25/1985") only with a four-digit year. Two-digit years
+ * count, so "on 3 May 25 people came" is refused: a rare false alarm, judged better than a leak. */
 #define DOB_MONTH                                                                                  \
     "(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"                \
     "|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?!\\p{L})"

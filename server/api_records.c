@@ -10,6 +10,7 @@
 #include "tr_check.h"
 #include "tr_error.h"
 #include "tr_record.h"
+#include "tr_sign.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@ typedef struct {
     req_t *req; /* NULL once the connection went away */
     node_t *node;
     char caller_org[TR_NAME_MAX + 1];
+    EVP_PKEY *sign_key; /* a reference: SIGHUP may swap the context meanwhile */
+    char signer_fp[65];
     size_t max_records;
     char *body; /* a copy: the request may be freed while the work runs */
     size_t body_len;
@@ -45,6 +48,7 @@ typedef struct {
 
 static void store_job_free(store_job_t *job)
 {
+    EVP_PKEY_free(job->sign_key);
     free(job->body);
     for (int k = 0; k < TR_KIND_COUNT_; k++)
         free(job->batch[k]);
@@ -88,18 +92,6 @@ static int cmp_key(const void *a, const void *b)
     if (!c)
         c = strcmp(x->id, y->id);
     return c ? c : (x->i < y->i ? -1 : 1);
-}
-
-/* The hash identifies a record's content: the canonical envelope without its
- * signature, so a re-signed record is the same record. */
-static int content_hash(json_t *doc, char out[65])
-{
-    json_t *copy = json_copy(doc);
-    json_object_del(copy, "sig");
-    json_object_del(copy, "signer");
-    int rc = tr_canon_hash(copy, out);
-    json_decref(copy);
-    return rc;
 }
 
 /* On the thread pool: parse, validate every record, hash, build the batch. */
@@ -177,7 +169,10 @@ static void store_work(uv_work_t *w)
         if (!recs[i].doc)
             continue;
         char hash[65];
-        if (content_hash(recs[i].doc, hash) != 0) {
+        /* The hash identifies the content (a re-signed record is the same
+         * record); the signature is this node's, as the records' origin node. */
+        if (tr_record_content_hash(recs[i].doc, hash) != 0 ||
+            tr_record_sign(recs[i].doc, job->sign_key, job->signer_fp) != 0) {
             refuse(json_array_get(job->results, i),
                    json_pack("[{s:s, s:s, s:s}]", "path", "$", "code", "not_canonical", "message",
                              "the record cannot be put in canonical form"));
@@ -346,6 +341,9 @@ void api_records_post(req_t *req)
     job->node = node;
     job->max_records = node->cfg.max_batch_records;
     snprintf(job->caller_org, sizeof(job->caller_org), "%s", conn_identity(req->conn)->org);
+    job->sign_key = SSL_CTX_get0_privatekey(node->ssl_ctx);
+    EVP_PKEY_up_ref(job->sign_key);
+    snprintf(job->signer_fp, sizeof(job->signer_fp), "%s", node->signer_fp);
     job->body_len = req->http->body_len;
     job->body = malloc(job->body_len + 1);
     if (!job->body)

@@ -95,6 +95,7 @@ static void reload_done(uv_work_t *w, int status)
         /* Open connections keep the context they started with (SSL holds a reference). */
         SSL_CTX_free(node->ssl_ctx);
         node->ssl_ctx = r->ctx;
+        tls_ctx_fingerprint(node->ssl_ctx, node->signer_fp); /* a renewed certificate signs */
         if (r->public_ctx) {
             SSL_CTX_free(node->public_ctx);
             node->public_ctx = r->public_ctx;
@@ -224,7 +225,8 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
     int rc = tls_ctx_build(&node->cfg, &node->ssl_ctx, err, err_len);
     if (rc != 0)
         return rc;
-    if (tls_ctx_org(node->ssl_ctx, node->org, sizeof(node->org)) != 0) {
+    if (tls_ctx_org(node->ssl_ctx, node->org, sizeof(node->org)) != 0 ||
+        tls_ctx_fingerprint(node->ssl_ctx, node->signer_fp) != 0) {
         snprintf(err, err_len, "[tls] cert %s names no Trellis organisation (O=)",
                  node->cfg.tls_cert);
         return TR_E_IDENTITY;

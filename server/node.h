@@ -19,6 +19,7 @@ typedef struct node {
     config_t cfg;
     char *config_path;
     char org[TR_NAME_MAX + 1]; /* this node's organisation, from its own certificate */
+    char signer_fp[65];        /* fingerprint of the certificate records are signed with */
     SSL_CTX *ssl_ctx;          /* current context; each SSL holds its own reference */
     SSL_CTX *public_ctx;       /* the public listener's, or NULL */
     db_pool_t *db;

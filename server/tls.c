@@ -133,6 +133,12 @@ int tls_ctx_org(SSL_CTX *ctx, char *org, size_t org_len)
     return 0;
 }
 
+int tls_ctx_fingerprint(SSL_CTX *ctx, char out[65])
+{
+    X509 *own = SSL_CTX_get0_certificate(ctx);
+    return own ? tr_cert_fingerprint(own, out) : TR_E_CERT;
+}
+
 const char *tls_fail_name(tls_fail_t f)
 {
     static const char *const names[TLS_FAIL_COUNT_] = {

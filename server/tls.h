@@ -20,6 +20,8 @@ int tls_ctx_build_public(const config_t *cfg, SSL_CTX **out, char *err, size_t e
 
 /* The organisation named by the context's own certificate (the node's). */
 int tls_ctx_org(SSL_CTX *ctx, char *org, size_t org_len);
+/* The SHA-256 fingerprint of the context's own certificate. */
+int tls_ctx_fingerprint(SSL_CTX *ctx, char out[65]);
 
 typedef enum {
     TLS_FAIL_NONE = 0,

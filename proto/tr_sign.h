@@ -1,0 +1,27 @@
+/* Record signatures: the origin node signs each record it accepts from its
+ * own agents, and every node checks what it stores. The signature covers the
+ * record's canonical JSON (tr_canon.h) without its "sig" member; "signer" is
+ * the SHA-256 fingerprint of the signing node's certificate, so a verifier
+ * can fetch that certificate and check its chain and organisation. */
+#ifndef TR_SIGN_H
+#define TR_SIGN_H
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* Set doc's "signer" to signer_fp and "sig" to the base64 ECDSA-SHA256
+ * signature by key. Thread-safe (key is only read). 0, TR_E_INVAL (doc not
+ * canonical) or TR_E_TLS. */
+int tr_record_sign(json_t *doc, EVP_PKEY *key, const char *signer_fp);
+
+/* Check doc's "sig" against cert's public key, and that "signer" is cert's
+ * fingerprint. Chain, revocation and organisation are the caller's checks.
+ * 0 or TR_E_CERT. */
+int tr_record_verify(const json_t *doc, X509 *cert);
+
+/* Hash of the record's content: canonical JSON without "sig" and "signer",
+ * so a record re-signed by another key is the same record. out: 65 bytes. */
+int tr_record_content_hash(const json_t *doc, char out[65]);
+
+#endif

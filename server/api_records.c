@@ -317,7 +317,7 @@ static void store_done(uv_work_t *w, int status)
     /* Parameters in tr_kind_t order, as trellis_store takes them. */
     int rc = db_query(req->conn->node->db,
                       "SELECT idx, decision, kind FROM trellis_store($1::jsonb, $2::jsonb, "
-                      "$3::jsonb, $4::jsonb, $5::jsonb)",
+                      "$3::jsonb, $4::jsonb, $5::jsonb, false)",
                       TR_KIND_COUNT_, params, on_stored, job, &req->dbq);
     if (rc != 0) {
         response_error(req, rc, NULL);

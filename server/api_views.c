@@ -121,12 +121,15 @@ void api_referrals(req_t *req)
     const char *params[3] = {direction, conn_identity(req->conn)->org, lim};
     req->ctx = ctx;
     req->on_abort = free_ctx;
-    /* out: referrals this organisation sent; in: referrals to its services. */
+    /* out: referrals this organisation sent; in: referrals to its services.
+     * Only events from the referral's parties count (replicated records may
+     * hold others: sql/003_federation.sql). */
     int rc = db_query(
         req->conn->node->db,
         "SELECT r.doc::text, coalesce((SELECT json_agg(json_build_object('id', e.id, 'origin', "
         "e.origin, 'status', e.status, 'days', e.days)) FROM pathway_events e "
-        "WHERE e.referral = r.id), '[]')::text "
+        "WHERE e.referral = r.id AND (e.origin = r.origin OR e.origin = ds.origin)), "
+        "'[]')::text "
         "FROM pathway_referrals r LEFT JOIN directory_services ds ON ds.id = r.to_service "
         "WHERE CASE WHEN $1 = 'out' THEN r.origin = $2 ELSE ds.origin = $2 END "
         "ORDER BY r.week DESC, r.id LIMIT $3::int",
@@ -198,16 +201,18 @@ void api_feedback(req_t *req)
     const char *params[5] = {status[0] ? status : NULL, theme[0] ? theme : NULL,
                              level[0] ? level : NULL, vis, lim};
     /* An entry's status is its latest response's (by week, then how far the
-     * loop got), or "open" while nobody has answered. */
+     * loop got), or "open" while nobody has answered. Only the entry's own
+     * organisation answers it. */
     int rc = db_query(
         req->conn->node->db,
         "SELECT json_build_object('entry', f.doc, 'status', f.status, 'responses', f.responses) "
         "FROM (SELECT e.doc, e.week, e.id, "
         "  coalesce((SELECT r.status FROM feedback_responses r WHERE r.entry = e.id "
+        "    AND r.origin = e.origin "
         "    ORDER BY r.week DESC, array_position(ARRAY['heard','agreed','in_progress',"
         "'changed','cannot_change'], r.status) DESC LIMIT 1), 'open') AS status, "
         "  coalesce((SELECT json_agg(r.doc ORDER BY r.week, r.id) FROM feedback_responses r "
-        "    WHERE r.entry = e.id), '[]') AS responses "
+        "    WHERE r.entry = e.id AND r.origin = e.origin), '[]') AS responses "
         "  FROM feedback_entries e "
         "  WHERE ($2::text IS NULL OR e.themes @> ARRAY[$2::text]) "
         "  AND ($3::text IS NULL OR e.level = $3) AND ($4::text IS NULL OR e.origin = $4)) f "

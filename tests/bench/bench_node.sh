@@ -16,7 +16,9 @@
 #
 # Knobs (environment): BENCH_N (ab -n, default 300000), BENCH_SECONDS (time
 # cap of each load run, default 10), BENCH_CONNS (default 50), BENCH_IDLE
-# (idle connection counts, default 1000,10000), BENCH_CRL=0 (no CRL check on
+# (idle connection counts, default 1000,10000), BENCH_IDLE_AUTO (those for
+# nginx auto, default the smallest: its memory per connection is nginx 1
+# worker's, and 10,000 more handshakes cost 30 s), BENCH_CRL=0 (no CRL check on
 # either server), BENCH_KEEP=1 (keep the work folder), BENCH_BUILD_DIR,
 # BENCH_SRC_DIR (Trellis source to build and take sql/ from, default this
 # work tree; e.g. an export of a commit while the tree is mid-edit).
@@ -35,6 +37,7 @@ else
     ab_n=${BENCH_N:-300000} secs=${BENCH_SECONDS:-10} idle_counts=${BENCH_IDLE:-1000,10000}
 fi
 conns=${BENCH_CONNS:-50}
+idle_auto=${BENCH_IDLE_AUTO:-$(tr ',' '\n' <<<"$idle_counts" | sort -n | head -1)}
 use_crl=${BENCH_CRL:-1}
 t_start=$(date +%s)
 
@@ -380,10 +383,10 @@ run_stime() { # server procs
 
 # ---- 3. memory per idle connection ----
 
-run_idle() { # server
+run_idle() { # server counts
     local s=$1 out="$work/idle-$1.json"
     timeout 240 python3 "$here/bench_node_idle.py" --port "$server_port" --cert "$agent_chain" \
-        --key "$agent_key" --path /healthz --pids "$pids" --counts "$idle_counts" --procs 2 \
+        --key "$agent_key" --path /healthz --pids "$pids" --counts "$2" --procs 2 \
         >"$out" || die "$s: idle-connection holder failed"
     python3 - "$out" "$s" >"$work/idle-$1.rec" <<'PY'
 import json, sys
@@ -406,12 +409,13 @@ for s in "${servers[@]}"; do
     say "=== $s"
     start_server "$s"
     say "$s: pids $pids, port $server_port"
-    run_idle "$s" # first, on a fresh process
+    if [[ $s == nginx-auto ]]; then run_idle "$s" "$idle_auto"; else run_idle "$s" "$idle_counts"; fi
     run_ab "$s"
     if [[ ${R[ab_rps|$s]} == stall ]]; then
+        reply=$(probe_http10)
         say "$s: reply to an HTTP/1.0 keep-alive request:"
-        probe_http10 | sed 's/^/    /' >&2
-        probe_http10 | grep -qi '^connection:.*keep-alive' ||
+        sed 's/^/    /' <<<"$reply" >&2
+        grep -qi '^connection:.*keep-alive' <<<"$reply" ||
             rec ab_note "$s" "HTTP/1.0 keep-alive reply has no 'Connection: keep-alive': ab -k waits for a close that never comes"
     fi
     run_load "$s"
@@ -438,7 +442,7 @@ rows=(
     "rss_base|RSS before, MiB|"
 )
 for c in ${idle_counts//,/ }; do
-    rows+=("idle_kib_$c|KiB RSS per idle TLS conn, $c conns|lo" "rss_$c|RSS with $c idle conns, MiB|lo"
+    rows+=("idle_kib_$c|KiB RSS per idle TLS conn, $c conns|lo" "rss_$c|RSS with $c idle conns, MiB|"
         "idle_alive_$c|  idle conns still open at measurement|")
 done
 rows+=("rss_after_close|RSS after closing them, MiB|")
@@ -478,7 +482,7 @@ table() {
     done
     echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r); CPUs ${busy_start}% busy with other work at start"
     echo "versions: $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version | cut -d' ' -f1-2), ab $(ab -V | awk 'NR==1{print $5}'), trellisd $(src_version)"
-    echo "settings: ab -n $ab_n (cap ${secs}s), ${secs}s per run, $conns connections, idle counts $idle_counts, CRL check $([[ $use_crl == 1 ]] && echo on || echo off), quick=$quick, took $(($(date +%s) - t_start))s"
+    echo "settings: ab -n $ab_n (cap ${secs}s), ${secs}s per run, $conns connections, idle counts $idle_counts (nginx auto: $idle_auto), CRL check $([[ $use_crl == 1 ]] && echo on || echo off), quick=$quick, took $(($(date +%s) - t_start))s"
 }
 
 echo

@@ -1,6 +1,7 @@
 /* Configuration: one table of keys drives parsing, defaults, bounds and the
  * documented example, the way PgBouncer's parameter table does. */
 #include "config.h"
+#include "config_peers.h"
 #include "log.h"
 #include "tr_error.h"
 
@@ -220,6 +221,15 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         }
         return 1;
     }
+    if (strncmp(section, "peer ", 5) == 0) {
+        char why[200];
+        if (config_peer_set(ctx->cfg, section + 5, name, value, why, sizeof(why)) != 0) {
+            snprintf(ctx->err, ctx->err_len, "%s: [%s] %s", ctx->path, section, why);
+            ctx->failed = 1;
+            return 0;
+        }
+        return 1;
+    }
     snprintf(ctx->err, ctx->err_len, "%s: unknown key [%s] %s", ctx->path, section, name);
     ctx->failed = 1;
     return 0;
@@ -311,6 +321,8 @@ int config_load(config_t *cfg, const char *path, char *err, size_t err_len)
         snprintf(err, err_len, "%s: [node] log_requests must be off, errors or all", path);
         return TR_E_CONFIG;
     }
+    if (config_peers_check(cfg, err, err_len, path) != 0)
+        return TR_E_CONFIG;
     if (cfg->public_listen[0] &&
         split_listen(cfg->public_listen, &cfg->public_host, &cfg->public_port, "[public] listen",
                      err, err_len, path) != 0)
@@ -332,6 +344,7 @@ void config_free(config_t *cfg)
     cfg->listen_host = NULL;
     free(cfg->public_host);
     cfg->public_host = NULL;
+    config_peers_free(cfg);
 }
 
 void config_write_example(FILE *out)
@@ -352,4 +365,5 @@ void config_write_example(FILE *out)
         else
             fprintf(out, "%s = \n", k->name);
     }
+    config_peers_write_example(out);
 }

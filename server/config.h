@@ -9,6 +9,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* [peer NAME]: a node this one pulls from and lets pull from it. */
+typedef struct {
+    char *name;     /* the NAME of the section, for logs and status */
+    char *url;      /* https://host:port of the peer's API */
+    char *org;      /* the organisation its node certificate must name */
+    unsigned share; /* bit (1 << tr_kind_t) per kind this node sends the peer */
+    bool pull;      /* pull from it (default yes) */
+} peer_cfg_t;
+
+#define CONFIG_MAX_PEERS 64
+
 typedef struct {
     /* [node] */
     char *listen; /* "host:port" */
@@ -49,7 +60,14 @@ typedef struct {
     uint64_t max_connections_per_identity;
     uint64_t max_batch_records;
     uint64_t max_wait_ms;
+
+    /* [peer NAME] sections */
+    peer_cfg_t *peers;
+    size_t n_peers;
 } config_t;
+
+/* The configured peer whose node certificate names org, or NULL. */
+const peer_cfg_t *config_peer_by_org(const config_t *cfg, const char *org);
 
 /* Set every key to its default. */
 void config_defaults(config_t *cfg);

@@ -77,6 +77,14 @@ static void test_errors(void **state)
         {REQUIRED "[node]\nlisten = 1.2.3.4:70000\n", "[node] listen must be host:port"},
         {REQUIRED "[node]\nlog_level = loud\n", "log_level must be"},
         {REQUIRED "this is not ini\n", "not an INI line"},
+        {REQUIRED "[peer b]\nurl = https://10.0.0.2:8443\n", "[peer b] needs url and org"},
+        {REQUIRED "[peer b]\nurl = http://x:1\norg = beta\n", "url must be https://"},
+        {REQUIRED "[peer b]\nurl = https://x:1\norg = beta\nshare = gossip\n",
+         "share lists record kinds"},
+        {REQUIRED "[peer B!]\nurl = https://x:1\n", "peer names are like org ids"},
+        {REQUIRED "[peer b]\nurl = https://x:1\norg = beta\n[peer c]\nurl = https://y:1\n"
+                  "org = beta\n",
+         "name the same org"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         config_t cfg;
@@ -88,6 +96,27 @@ static void test_errors(void **state)
         assert_null(strchr(err, '\n'));     /* one line */
         config_free(&cfg);
     }
+}
+
+static void test_peers(void **state)
+{
+    config_t cfg;
+    char err[512] = "";
+    assert_int_equal(load(REQUIRED "[peer riverside]\nurl = https://127.0.0.1:9000\n"
+                                   "org = riverside-sv-centre\nshare = directory.service, "
+                                   "pathway.referral\n[peer east]\nurl = https://[::1]:9001\n"
+                                   "org = eastgate\nshare = all\npull = no\n",
+                          &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.n_peers, 2);
+    assert_string_equal(cfg.peers[0].name, "riverside");
+    assert_int_equal(cfg.peers[0].share, 0x3);
+    assert_true(cfg.peers[0].pull);
+    assert_int_equal(cfg.peers[1].share, 0x1f);
+    assert_false(cfg.peers[1].pull);
+    assert_ptr_equal(config_peer_by_org(&cfg, "eastgate"), &cfg.peers[1]);
+    assert_null(config_peer_by_org(&cfg, "nobody"));
+    config_free(&cfg);
 }
 
 static void test_missing_file(void **state)
@@ -133,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_minimal_and_defaults),
         cmocka_unit_test(test_units),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_peers),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_example_lists_every_key),
     };

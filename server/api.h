@@ -14,10 +14,10 @@ void api_whoami(req_t *req);
 void api_records_post(req_t *req);
 void api_records_get(req_t *req);
 void api_changes(req_t *req);
-/* Something was stored: long-polls on the change feed look again. */
-void changes_wake(node_t *node);
-/* The node is stopping: long-polls answer now. */
-void changes_shutdown(node_t *node);
+
+/* sync_feed.c: what peers call */
+void api_fed_changes(req_t *req);
+void api_fed_certs(req_t *req);
 
 /* api_oruk.c: the Open Referral UK read API */
 void api_oruk_root(req_t *req);

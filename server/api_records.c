@@ -1,7 +1,8 @@
 /* The records API: POST /v1/records (a batch, validated on the thread pool
- * and stored in one round trip), GET /v1/records/{kind}/{id}, and the change
- * feed GET /v1/changes with long-poll. */
+ * and stored in one round trip) and GET /v1/records/{kind}/{id}. The change
+ * feed is feed.c. */
 #include "api.h"
+#include "feed.h"
 #include "log.h"
 #include "query.h"
 #include "response.h"
@@ -213,7 +214,7 @@ static void reply_results(store_job_t *job)
         json_pack("{s:I, s:I, s:I, s:O}", "stored", (json_int_t)counts[0], "unchanged",
                   (json_int_t)counts[1], "refused", (json_int_t)counts[2], "results", job->results);
     if (counts[0])
-        changes_wake(job->node);
+        feed_wake(job->node);
     response_json(job->req, 200, body);
 }
 
@@ -422,185 +423,11 @@ void api_records_get(req_t *req)
         response_error(req, rc, NULL);
 }
 
-/* ---- GET /v1/changes ---- */
-
-struct changes_wait {
-    uv_timer_t timer;
-    req_t *req; /* NULL once answered or aborted */
-    node_t *node;
-    int64_t since, limit;      /* a negative limit: answer now, even if empty */
-    uint64_t deadline;         /* loop time when a long-poll answers empty */
-    char vis[TR_NAME_MAX + 1]; /* "" for everything */
-    bool waiting;
-    struct changes_wait *prev, *next;
-};
-
-static void changes_query(struct changes_wait *cw);
-
-static void on_wait_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void unlink_waiter(struct changes_wait *cw)
-{
-    if (!cw->waiting)
-        return;
-    if (cw->prev)
-        cw->prev->next = cw->next;
-    else
-        cw->node->waiters = cw->next;
-    if (cw->next)
-        cw->next->prev = cw->prev;
-    cw->prev = cw->next = NULL;
-    cw->waiting = false;
-}
-
-static void changes_finish(struct changes_wait *cw)
-{
-    unlink_waiter(cw);
-    cw->req = NULL;
-    uv_timer_stop(&cw->timer);
-    uv_close((uv_handle_t *)&cw->timer, on_wait_closed);
-}
-
-static void changes_abort(req_t *req)
-{
-    changes_finish(req->ctx);
-}
-
-static void on_wait_timeout(uv_timer_t *t)
-{
-    struct changes_wait *cw = t->data;
-    unlink_waiter(cw);
-    cw->limit = -cw->limit;
-    changes_query(cw);
-}
-
-/* Node shutdown: every long-poll answers now with what there is. */
-void changes_shutdown(node_t *node)
-{
-    while (node->waiters) {
-        struct changes_wait *cw = node->waiters;
-        unlink_waiter(cw);
-        uv_timer_stop(&cw->timer);
-        if (cw->limit > 0)
-            cw->limit = -cw->limit;
-        changes_query(cw);
-    }
-}
-
-void changes_wake(node_t *node)
-{
-    while (node->waiters) {
-        struct changes_wait *cw = node->waiters;
-        unlink_waiter(cw);
-        uv_timer_stop(&cw->timer);
-        changes_query(cw);
-    }
-}
-
-static void on_changes(void *ud, const PGresult *res, const char *err)
-{
-    struct changes_wait *cw = ud;
-    req_t *req = cw->req;
-    req->dbq = NULL;
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        req->on_abort = NULL;
-        changes_finish(cw);
-        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
-        return;
-    }
-    int n = PQntuples(res);
-    bool final = cw->limit < 0;
-    int64_t limit = final ? -cw->limit : cw->limit;
-    uint64_t now = uv_now(cw->node->loop);
-    if (n == 0 && !final && now < cw->deadline) {
-        /* Nothing yet: wait for a commit (changes_wake) or the deadline. */
-        uv_timer_start(&cw->timer, on_wait_timeout, cw->deadline - now, 0);
-        cw->waiting = true;
-        cw->next = cw->node->waiters;
-        if (cw->next)
-            cw->next->prev = cw;
-        cw->node->waiters = cw;
-        return;
-    }
-    strbuf_t out = {0};
-    strbuf_puts(&out, "{\"changes\":[");
-    int64_t cursor = cw->since;
-    for (int i = 0; i < n; i++) {
-        cursor = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        strbuf_printf(&out, "%s{\"seq\":%lld,\"record\":", i ? "," : "", (long long)cursor);
-        /* The stored jsonb is already JSON: no parse and re-dump on the loop. */
-        strbuf_add(&out, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1));
-        strbuf_puts(&out, "}");
-    }
-    strbuf_printf(&out, "],\"cursor\":\"%lld\",\"more\":%s}", (long long)cursor,
-                  n == limit ? "true" : "false");
-    size_t len;
-    char *body = strbuf_take(&out, &len);
-    req->on_abort = NULL;
-    changes_finish(cw);
-    response_send(req, 200, "application/json", NULL, body, len);
-    free(body);
-}
-
-static void changes_query(struct changes_wait *cw)
-{
-    char since[24], limit[24];
-    snprintf(since, sizeof(since), "%lld", (long long)cw->since);
-    snprintf(limit, sizeof(limit), "%lld", (long long)(cw->limit < 0 ? -cw->limit : cw->limit));
-    const char *params[3] = {since, limit, cw->vis[0] ? cw->vis : NULL};
-    req_t *req = cw->req;
-    int rc = db_query(cw->node->db,
-                      "SELECT seq, doc::text FROM trellis_changes WHERE seq > $1::bigint"
-                      " AND ($3::text IS NULL OR kind = 'directory.service' OR origin = $3)"
-                      " ORDER BY seq LIMIT $2::int",
-                      3, params, on_changes, cw, &req->dbq);
-    if (rc != 0) {
-        req->on_abort = NULL;
-        changes_finish(cw);
-        response_error(req, rc, NULL);
-    }
-}
-
+/* GET /v1/changes: this organisation's view of the node, in change-log order. */
 void api_changes(req_t *req)
 {
-    static const char *const allowed[] = {"since", "limit", "wait", NULL};
-    const char *q = req->http->query, *bad;
-    size_t bad_len;
-    int64_t since, limit, wait;
-    node_t *node = req->conn->node;
-    if (!query_only(q, allowed, &bad, &bad_len)) {
-        response_problem(req, 400, "unknown-parameter", "parameters are since, limit and wait");
-        return;
-    }
-    if (query_int(q, "since", 0, INT64_MAX, 0, &since) != 0) {
-        response_problem(req, 400, "bad-parameter", "since must be a cursor from a reply, or 0");
-        return;
-    }
-    if (query_int(q, "limit", 1, 1000, 100, &limit) != 0) {
-        response_problem(req, 400, "bad-parameter", "limit must be between 1 and 1000");
-        return;
-    }
-    if (query_int(q, "wait", 0, (int64_t)(node->cfg.max_wait_ms / 1000), 0, &wait) != 0) {
-        response_problem(req, 400, "bad-parameter",
-                         "wait must be whole seconds, at most [limits] max_wait");
-        return;
-    }
-    struct changes_wait *cw = calloc(1, sizeof(*cw));
-    if (!cw)
-        abort();
-    cw->req = req;
-    cw->node = node;
-    cw->since = since;
-    cw->limit = wait ? limit : -limit;
+    feed_filter_t f = {0};
     const char *vis = visibility(req);
-    snprintf(cw->vis, sizeof(cw->vis), "%s", vis ? vis : "");
-    cw->deadline = uv_now(node->loop) + (uint64_t)wait * 1000;
-    uv_timer_init(node->loop, &cw->timer);
-    cw->timer.data = cw;
-    req->ctx = cw;
-    req->on_abort = changes_abort;
-    changes_query(cw);
+    snprintf(f.vis_org, sizeof(f.vis_org), "%s", vis ? vis : "");
+    feed_serve(req, &f);
 }

@@ -5,12 +5,14 @@
 #include "node.h"
 #include "api.h"
 #include "conn.h"
+#include "feed.h"
 #include "listener.h"
 #include "log.h"
 #include "tls.h"
 #include "tr_error.h"
 #include "tr_pii.h"
 
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +63,8 @@ void node_ident_release(node_t *node, const char *key)
     }
 }
 
+static void keep_own_cert(node_t *node);
+
 /* ---- certificate reload (SIGHUP) ---- */
 
 typedef struct {
@@ -96,6 +100,7 @@ static void reload_done(uv_work_t *w, int status)
         SSL_CTX_free(node->ssl_ctx);
         node->ssl_ctx = r->ctx;
         tls_ctx_fingerprint(node->ssl_ctx, node->signer_fp); /* a renewed certificate signs */
+        keep_own_cert(node);
         if (r->public_ctx) {
             SSL_CTX_free(node->public_ctx);
             node->public_ctx = r->public_ctx;
@@ -125,6 +130,44 @@ static void reload_tls(node_t *node)
     }
 }
 
+/* ---- our certificate, for peers checking what we signed ---- */
+
+static void on_cert_retry(uv_timer_t *t)
+{
+    keep_own_cert(t->data);
+}
+
+static void on_cert_stored(void *ud, const PGresult *res, const char *err)
+{
+    node_t *node = ud;
+    if ((!res || PQresultStatus(res) != PGRES_COMMAND_OK) && !node->draining)
+        uv_timer_start(&node->cert_timer, on_cert_retry, 1000, 0); /* database not there yet */
+}
+
+/* Keep the certificate we sign with in signer_certs, where GET /v1/fed/certs
+ * finds it (old ones stay: records they signed remain verifiable). */
+static void keep_own_cert(node_t *node)
+{
+    free(node->own_cert_pem);
+    node->own_cert_pem = NULL;
+    BIO *bio = BIO_new(BIO_s_mem());
+    X509 *own = SSL_CTX_get0_certificate(node->ssl_ctx);
+    char *pem = NULL;
+    long len = 0;
+    if (bio && own && PEM_write_bio_X509(bio, own) == 1)
+        len = BIO_get_mem_data(bio, &pem);
+    if (len > 0) {
+        node->own_cert_pem = strndup(pem, (size_t)len);
+        const char *params[3] = {node->signer_fp, node->org, node->own_cert_pem};
+        if (db_query(node->db,
+                     "INSERT INTO signer_certs (fingerprint, org, pem) VALUES ($1, $2, $3) "
+                     "ON CONFLICT (fingerprint) DO NOTHING",
+                     3, params, on_cert_stored, node, NULL) != 0)
+            uv_timer_start(&node->cert_timer, on_cert_retry, 1000, 0);
+    }
+    BIO_free(bio);
+}
+
 /* ---- shutdown ---- */
 
 static void on_closed_nothing(uv_handle_t *h)
@@ -139,11 +182,13 @@ static void on_db_closed(void *ud)
     uv_close((uv_handle_t *)&node->sig_int, on_closed_nothing);
     uv_close((uv_handle_t *)&node->sig_hup, on_closed_nothing);
     uv_close((uv_handle_t *)&node->drain_timer, on_closed_nothing);
+    uv_close((uv_handle_t *)&node->cert_timer, on_closed_nothing);
 }
 
 static void finish_shutdown(node_t *node)
 {
     uv_timer_stop(&node->drain_timer);
+    uv_timer_stop(&node->cert_timer);
     log_event(LOG_INFO, "stopping", json_pack("{s:s}", "step", "closing database pool"));
     if (node->db)
         db_pool_close(node->db, on_db_closed, node);
@@ -168,7 +213,7 @@ void node_shutdown(node_t *node, int exit_code)
         LOG_INFO, "stopping",
         json_pack("{s:s, s:I}", "step", "draining", "connections", (json_int_t)node->n_conns));
     listener_stop(node);
-    changes_shutdown(node);
+    feed_shutdown(node);
     for (conn_t *c = node->conns, *next; c; c = next) {
         next = c->next; /* conn_close never frees synchronously, but stay safe */
         conn_drain(c);
@@ -256,6 +301,9 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
 
     uv_timer_init(loop, &node->drain_timer);
     node->drain_timer.data = node;
+    uv_timer_init(loop, &node->cert_timer);
+    node->cert_timer.data = node;
+    keep_own_cert(node);
     uv_signal_t *sigs[] = {&node->sig_term, &node->sig_int, &node->sig_hup};
     int nums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
@@ -284,6 +332,7 @@ int node_run(node_t *node)
     }
     config_free(&node->cfg);
     free(node->config_path);
+    free(node->own_cert_pem);
     tr_pii_shutdown();
     int rc = uv_loop_close(node->loop);
     if (rc != 0)

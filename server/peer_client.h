@@ -38,8 +38,10 @@ typedef struct {
     size_t max_body;             /* response body bytes; past it "response too large"; 0: 16 MiB */
 } peer_client_config_t;
 
-/* cfg is copied. 0, or TR_E_INVAL for a bad URL, organisation or missing context. */
-int peer_client_new(uv_loop_t *loop, const peer_client_config_t *cfg, peer_client_t **out);
+/* cfg is copied. 0, or TR_E_INVAL for a bad URL, organisation or missing context, with one
+ * line in err. Makes no connection yet: the first request does. */
+int peer_client_new(uv_loop_t *loop, const peer_client_config_t *cfg, peer_client_t **out,
+                    char *err, size_t err_len);
 
 /* Start GET path_and_query ("/v1/fed/changes?since=0&wait=30"). timeout_ms bounds the wait for
  * the whole response once the request is sent (0: the configured default; a long-poll passes
@@ -113,12 +115,12 @@ typedef struct {
     /* private to peer_client.c */
     size_t header_bytes;
     unsigned n_fields, n_content_length;
-    size_t field_len;  /* bytes of the current field name */
-    char field[20];    /* its start, lowercased: enough to recognise the fields we read */
-    int field_kind;    /* which of those it is */
-    char value[128];   /* the value of such a field */
+    size_t field_len; /* bytes of the current field name */
+    char field[20];   /* its start, lowercased: enough to recognise the fields we read */
+    int field_kind;   /* which of those it is */
+    char value[128];  /* the value of such a field */
     size_t value_len;
-    bool headers_done; /* fields now are trailers */
+    bool headers_done;  /* fields now are trailers */
     unsigned char scan; /* obs-fold scan state across feeds */
     char err_buf[96];
 } peer_client_parser_t;

@@ -24,6 +24,8 @@ static const route_t routes[] = {
     {"changes", HTTP_GET, "/v1/changes", api_changes, false},
     {"referrals", HTTP_GET, "/v1/referrals", api_referrals, false},
     {"feedback", HTTP_GET, "/v1/feedback", api_feedback, false},
+    {"fed_changes", HTTP_GET, "/v1/fed/changes", api_fed_changes, false},
+    {"fed_certs", HTTP_GET, "/v1/fed/certs/*", api_fed_certs, false},
     {"oruk_root", HTTP_GET, "/oruk/", api_oruk_root, true},
     {"oruk_index", HTTP_GET, "/oruk", api_oruk_root, true},
     {"oruk_services", HTTP_GET, "/oruk/services", api_oruk_services, true},

@@ -1,0 +1,219 @@
+/* Change feed with long-poll: a waiting request sits on the node's list until
+ * a commit wakes it (feed_wake: a local store, or a NOTIFY from another
+ * process on the same database) or its deadline passes. */
+#include "feed.h"
+#include "query.h"
+#include "response.h"
+#include "strbuf.h"
+#include "tr_error.h"
+#include "tr_record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct changes_wait {
+    uv_timer_t timer;
+    req_t *req; /* NULL once answered or aborted */
+    node_t *node;
+    int64_t since, limit; /* a negative limit: answer now, even if empty */
+    uint64_t deadline;    /* loop time when a long-poll answers empty */
+    feed_filter_t filter;
+    char kinds[128]; /* the filter's kinds as a PostgreSQL array literal */
+    bool waiting;
+    struct changes_wait *prev, *next;
+};
+
+static void feed_query(struct changes_wait *cw);
+
+static void on_wait_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void unlink_waiter(struct changes_wait *cw)
+{
+    if (!cw->waiting)
+        return;
+    if (cw->prev)
+        cw->prev->next = cw->next;
+    else
+        cw->node->waiters = cw->next;
+    if (cw->next)
+        cw->next->prev = cw->prev;
+    cw->prev = cw->next = NULL;
+    cw->waiting = false;
+}
+
+static void feed_finish(struct changes_wait *cw)
+{
+    unlink_waiter(cw);
+    cw->req = NULL;
+    uv_timer_stop(&cw->timer);
+    uv_close((uv_handle_t *)&cw->timer, on_wait_closed);
+}
+
+static void feed_abort(req_t *req)
+{
+    feed_finish(req->ctx);
+}
+
+static void on_wait_timeout(uv_timer_t *t)
+{
+    struct changes_wait *cw = t->data;
+    unlink_waiter(cw);
+    cw->limit = -cw->limit;
+    feed_query(cw);
+}
+
+void feed_shutdown(node_t *node)
+{
+    while (node->waiters) {
+        struct changes_wait *cw = node->waiters;
+        unlink_waiter(cw);
+        uv_timer_stop(&cw->timer);
+        if (cw->limit > 0)
+            cw->limit = -cw->limit;
+        feed_query(cw);
+    }
+}
+
+void feed_wake(node_t *node)
+{
+    while (node->waiters) {
+        struct changes_wait *cw = node->waiters;
+        unlink_waiter(cw);
+        uv_timer_stop(&cw->timer);
+        feed_query(cw);
+    }
+}
+
+/* Rows: (head, seq, doc); one row with NULL seq when nothing is new. */
+static void on_changes(void *ud, const PGresult *res, const char *err)
+{
+    struct changes_wait *cw = ud;
+    req_t *req = cw->req;
+    req->dbq = NULL;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1) {
+        req->on_abort = NULL;
+        feed_finish(cw);
+        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
+        return;
+    }
+    int n = PQgetisnull(res, 0, 1) ? 0 : PQntuples(res);
+    bool final = cw->limit < 0;
+    int64_t limit = final ? -cw->limit : cw->limit;
+    uint64_t now = uv_now(cw->node->loop);
+    if (n == 0 && !final && now < cw->deadline) {
+        /* Nothing yet: wait for a commit (feed_wake) or the deadline. */
+        uv_timer_start(&cw->timer, on_wait_timeout, cw->deadline - now, 0);
+        cw->waiting = true;
+        cw->next = cw->node->waiters;
+        if (cw->next)
+            cw->next->prev = cw;
+        cw->node->waiters = cw;
+        return;
+    }
+    strbuf_t out = {0};
+    strbuf_puts(&out, "{\"changes\":[");
+    int64_t cursor = cw->since;
+    for (int i = 0; i < n; i++) {
+        cursor = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        strbuf_printf(&out, "%s{\"seq\":%lld,\"record\":", i ? "," : "", (long long)cursor);
+        /* The stored jsonb is already JSON: no parse and re-dump on the loop. */
+        strbuf_add(&out, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2));
+        strbuf_puts(&out, "}");
+    }
+    strbuf_printf(&out, "],\"cursor\":\"%lld\",\"more\":%s,\"head\":%s}", (long long)cursor,
+                  n == limit ? "true" : "false", PQgetvalue(res, 0, 0));
+    size_t len;
+    char *body = strbuf_take(&out, &len);
+    req->on_abort = NULL;
+    feed_finish(cw);
+    response_send(req, 200, "application/json", NULL, body, len);
+    free(body);
+}
+
+static void feed_query(struct changes_wait *cw)
+{
+    char since[24], limit[24];
+    snprintf(since, sizeof(since), "%lld", (long long)cw->since);
+    snprintf(limit, sizeof(limit), "%lld", (long long)(cw->limit < 0 ? -cw->limit : cw->limit));
+    req_t *req = cw->req;
+    int rc;
+    /* head: the node's latest sequence number, so a reader can tell its lag. */
+    if (cw->filter.kinds) {
+        const char *params[4] = {since, limit, cw->kinds, cw->filter.peer_org};
+        rc = db_query(cw->node->db,
+                      "SELECT h.last_value, c.seq, c.doc FROM trellis_change_seq h LEFT JOIN "
+                      "LATERAL (SELECT seq, doc::text AS doc FROM trellis_changes "
+                      "WHERE seq > $1::bigint AND kind = ANY($3::text[]) AND origin <> $4 "
+                      "ORDER BY seq LIMIT $2::int) c ON true ORDER BY c.seq",
+                      4, params, on_changes, cw, &req->dbq);
+    } else {
+        const char *vis = cw->filter.vis_org[0] ? cw->filter.vis_org : NULL;
+        const char *params[3] = {since, limit, vis};
+        rc = db_query(cw->node->db,
+                      "SELECT h.last_value, c.seq, c.doc FROM trellis_change_seq h LEFT JOIN "
+                      "LATERAL (SELECT seq, doc::text AS doc FROM trellis_changes "
+                      "WHERE seq > $1::bigint AND ($3::text IS NULL OR kind = 'directory.service' "
+                      "OR origin = $3) ORDER BY seq LIMIT $2::int) c ON true ORDER BY c.seq",
+                      3, params, on_changes, cw, &req->dbq);
+    }
+    if (rc != 0) {
+        req->on_abort = NULL;
+        feed_finish(cw);
+        response_error(req, rc, NULL);
+    }
+}
+
+void feed_serve(req_t *req, const feed_filter_t *filter)
+{
+    static const char *const allowed[] = {"since", "limit", "wait", NULL};
+    const char *q = req->http->query, *bad;
+    size_t bad_len;
+    int64_t since, limit, wait;
+    node_t *node = req->conn->node;
+    if (!query_only(q, allowed, &bad, &bad_len)) {
+        response_problem(req, 400, "unknown-parameter", "parameters are since, limit and wait");
+        return;
+    }
+    if (query_int(q, "since", 0, INT64_MAX, 0, &since) != 0) {
+        response_problem(req, 400, "bad-parameter", "since must be a cursor from a reply, or 0");
+        return;
+    }
+    if (query_int(q, "limit", 1, 1000, 100, &limit) != 0) {
+        response_problem(req, 400, "bad-parameter", "limit must be between 1 and 1000");
+        return;
+    }
+    if (query_int(q, "wait", 0, (int64_t)(node->cfg.max_wait_ms / 1000), 0, &wait) != 0) {
+        response_problem(req, 400, "bad-parameter",
+                         "wait must be whole seconds, at most [limits] max_wait");
+        return;
+    }
+    struct changes_wait *cw = calloc(1, sizeof(*cw));
+    if (!cw)
+        abort();
+    cw->req = req;
+    cw->node = node;
+    cw->since = since;
+    cw->limit = wait ? limit : -limit;
+    cw->filter = *filter;
+    strbuf_t kinds = {0};
+    strbuf_puts(&kinds, "{");
+    for (int k = 0, first = 1; k < TR_KIND_COUNT_; k++) {
+        if (filter->kinds & (1u << k)) {
+            strbuf_printf(&kinds, "%s%s", first ? "" : ",", tr_kind_name((tr_kind_t)k));
+            first = 0;
+        }
+    }
+    strbuf_puts(&kinds, "}");
+    snprintf(cw->kinds, sizeof(cw->kinds), "%s", kinds.buf);
+    strbuf_free(&kinds);
+    cw->deadline = uv_now(node->loop) + (uint64_t)wait * 1000;
+    uv_timer_init(node->loop, &cw->timer);
+    cw->timer.data = cw;
+    req->ctx = cw;
+    req->on_abort = feed_abort;
+    feed_query(cw);
+}

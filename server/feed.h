@@ -1,0 +1,28 @@
+/* The change feed: records after a cursor, in change-log order, with
+ * long-poll. One machinery for both readers: an organisation's agents
+ * (GET /v1/changes) and peer nodes (GET /v1/fed/changes). */
+#ifndef TRELLIS_FEED_H
+#define TRELLIS_FEED_H
+
+#include "conn.h"
+
+typedef struct {
+    /* Agents: "" for everything this node holds, else an organisation that
+     * sees the shared directory and its own records. */
+    char vis_org[TR_NAME_MAX + 1];
+    /* Peers: the kinds shared with it (bit per tr_kind_t); 0 for an agent
+     * feed. Records of the peer's own origin are not sent back to it. */
+    unsigned kinds;
+    char peer_org[TR_NAME_MAX + 1];
+} feed_filter_t;
+
+/* Parse since, limit and wait from the request and answer it (now, or when
+ * something is stored, or at the deadline). */
+void feed_serve(req_t *req, const feed_filter_t *filter);
+
+/* Something was stored: long-polls look again. */
+void feed_wake(node_t *node);
+/* The node is stopping: long-polls answer now. */
+void feed_shutdown(node_t *node);
+
+#endif

@@ -1,0 +1,77 @@
+/* What peer nodes call: GET /v1/fed/changes (the change feed, limited to what
+ * this node shares with the calling peer) and GET /v1/fed/certs/{fingerprint}
+ * (the certificates that signed records, so relayed records can be checked).
+ * The caller is known only from its certificate: a node of a configured
+ * peer's organisation. */
+#include "api.h"
+#include "feed.h"
+#include "response.h"
+#include "tr_error.h"
+
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The configured peer the caller is, or NULL after replying 403. */
+static const peer_cfg_t *calling_peer(req_t *req)
+{
+    const tr_identity_t *id = conn_identity(req->conn);
+    const peer_cfg_t *peer = config_peer_by_org(&req->conn->node->cfg, id->org);
+    if (id->role != TR_ROLE_NODE || !peer) {
+        response_problem(req, 403, "not-a-peer",
+                         "only the nodes of organisations configured as [peer] may sync");
+        return NULL;
+    }
+    return peer;
+}
+
+void api_fed_changes(req_t *req)
+{
+    const peer_cfg_t *peer = calling_peer(req);
+    if (!peer)
+        return;
+    feed_filter_t f = {0};
+    f.kinds = peer->share;
+    snprintf(f.peer_org, sizeof(f.peer_org), "%s", peer->org);
+    if (!f.kinds) {
+        response_json(
+            req, 200,
+            json_pack("{s:[], s:s, s:b, s:i}", "changes", "cursor", "0", "more", 0, "head", 0));
+        return;
+    }
+    feed_serve(req, &f);
+}
+
+static void on_cert(void *ud, const PGresult *res, const char *err)
+{
+    req_t *req = ud;
+    req->dbq = NULL;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        response_problem(req, 404, "not-found", "no certificate with that fingerprint here");
+        return;
+    }
+    response_send(req, 200, "application/pem-certificate-chain", NULL, PQgetvalue(res, 0, 0),
+                  (size_t)PQgetlength(res, 0, 0));
+}
+
+void api_fed_certs(req_t *req)
+{
+    if (!calling_peer(req))
+        return;
+    const char *fp = req->http->path + strlen("/v1/fed/certs/");
+    bool hex = strlen(fp) == 64 && strspn(fp, "0123456789abcdef") == 64;
+    if (!hex) {
+        response_problem(req, 404, "not-found", "a fingerprint is 64 lowercase hex digits");
+        return;
+    }
+    const char *params[1] = {fp};
+    int rc = db_query(req->conn->node->db, "SELECT pem FROM signer_certs WHERE fingerprint = $1", 1,
+                      params, on_cert, req, &req->dbq);
+    if (rc != 0)
+        response_error(req, rc, NULL);
+}

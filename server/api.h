@@ -18,6 +18,7 @@ void api_changes(req_t *req);
 /* sync_feed.c: what peers call */
 void api_fed_changes(req_t *req);
 void api_fed_certs(req_t *req);
+void api_fed_status(req_t *req);
 
 /* api_oruk.c: the Open Referral UK read API */
 void api_oruk_root(req_t *req);

@@ -3,6 +3,7 @@
 #include "node.h"
 #include "router.h"
 #include "strbuf.h"
+#include "sync_pull.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,5 +117,6 @@ char *metrics_render(const node_t *node, size_t *len)
                   "# HELP trellis_db_schema_version Highest applied migration.\n"
                   "# TYPE trellis_db_schema_version gauge\ntrellis_db_schema_version %d\n",
                   st.schema_version);
+    sync_metrics(node, &s);
     return strbuf_take(&s, len);
 }

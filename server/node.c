@@ -8,6 +8,8 @@
 #include "feed.h"
 #include "listener.h"
 #include "log.h"
+#include "peer_client.h"
+#include "sync_pull.h"
 #include "tls.h"
 #include "tr_error.h"
 #include "tr_pii.h"
@@ -72,6 +74,7 @@ typedef struct {
     node_t *node;
     SSL_CTX *ctx;
     SSL_CTX *public_ctx;
+    SSL_CTX *client_ctx;
     int rc;
     char err[512];
 } reload_t;
@@ -81,11 +84,19 @@ static void reload_work(uv_work_t *w)
 {
     reload_t *r = w->data;
     r->rc = tls_ctx_build(&r->node->cfg, &r->ctx, r->err, sizeof(r->err));
+    const config_t *cfg = &r->node->cfg;
+    if (r->rc == 0 && peer_tls_client_ctx(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, cfg->tls_crl,
+                                          &r->client_ctx, r->err, sizeof(r->err)) != 0) {
+        SSL_CTX_free(r->ctx);
+        r->ctx = NULL;
+        r->rc = TR_E_CERT;
+    }
     if (r->rc == 0 && r->node->public_ctx) {
         r->rc = tls_ctx_build_public(&r->node->cfg, &r->public_ctx, r->err, sizeof(r->err));
         if (r->rc != 0) {
             SSL_CTX_free(r->ctx);
-            r->ctx = NULL;
+            SSL_CTX_free(r->client_ctx);
+            r->ctx = r->client_ctx = NULL;
         }
     }
 }
@@ -101,6 +112,7 @@ static void reload_done(uv_work_t *w, int status)
         node->ssl_ctx = r->ctx;
         tls_ctx_fingerprint(node->ssl_ctx, node->signer_fp); /* a renewed certificate signs */
         keep_own_cert(node);
+        sync_reload(node, r->client_ctx);
         if (r->public_ctx) {
             SSL_CTX_free(node->public_ctx);
             node->public_ctx = r->public_ctx;
@@ -154,7 +166,13 @@ static void keep_own_cert(node_t *node)
     X509 *own = SSL_CTX_get0_certificate(node->ssl_ctx);
     char *pem = NULL;
     long len = 0;
-    if (bio && own && PEM_write_bio_X509(bio, own) == 1)
+    /* The chain too (the organisation CA): a verifier needs it to reach the root. */
+    STACK_OF(X509) *chain = NULL;
+    SSL_CTX_get0_chain_certs(node->ssl_ctx, &chain);
+    bool ok = bio && own && PEM_write_bio_X509(bio, own) == 1;
+    for (int i = 0; ok && i < sk_X509_num(chain); i++)
+        ok = PEM_write_bio_X509(bio, sk_X509_value(chain, i)) == 1;
+    if (ok)
         len = BIO_get_mem_data(bio, &pem);
     if (len > 0) {
         node->own_cert_pem = strndup(pem, (size_t)len);
@@ -183,12 +201,14 @@ static void on_db_closed(void *ud)
     uv_close((uv_handle_t *)&node->sig_hup, on_closed_nothing);
     uv_close((uv_handle_t *)&node->drain_timer, on_closed_nothing);
     uv_close((uv_handle_t *)&node->cert_timer, on_closed_nothing);
+    uv_close((uv_handle_t *)&node->listen_timer, on_closed_nothing);
 }
 
 static void finish_shutdown(node_t *node)
 {
     uv_timer_stop(&node->drain_timer);
     uv_timer_stop(&node->cert_timer);
+    uv_timer_stop(&node->listen_timer);
     log_event(LOG_INFO, "stopping", json_pack("{s:s}", "step", "closing database pool"));
     if (node->db)
         db_pool_close(node->db, on_db_closed, node);
@@ -213,6 +233,7 @@ void node_shutdown(node_t *node, int exit_code)
         LOG_INFO, "stopping",
         json_pack("{s:s, s:I}", "step", "draining", "connections", (json_int_t)node->n_conns));
     listener_stop(node);
+    sync_stop(node);
     feed_shutdown(node);
     for (conn_t *c = node->conns, *next; c; c = next) {
         next = c->next; /* conn_close never frees synchronously, but stay safe */
@@ -242,6 +263,35 @@ static void on_signal(uv_signal_t *s, int signum)
     log_event(LOG_INFO, "signal",
               json_pack("{s:s}", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"));
     node_shutdown(node, 0);
+}
+
+/* ---- commits of other processes on the same database ---- */
+
+static void on_notify(void *ud, const char *channel, const char *payload)
+{
+    feed_wake(ud);
+}
+
+static void on_listening(void *ud, const PGresult *res, const char *err)
+{
+    node_t *node = ud;
+    node->listening_db = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+}
+
+/* LISTEN lives on one pooled connection and dies with it: issue it again
+ * whenever the pool has reconnected since. Several connections listening at
+ * once only wake the long-polls twice. */
+static void on_listen_check(uv_timer_t *t)
+{
+    node_t *node = t->data;
+    db_stats_t st;
+    db_pool_stats(node->db, &st);
+    if (node->draining || (node->listening_db && st.reconnects == node->listen_reconnects) ||
+        !st.migrations_done)
+        return;
+    node->listen_reconnects = st.reconnects;
+    node->listening_db = false;
+    db_query(node->db, "LISTEN trellis_changes", 0, NULL, on_listening, node, NULL);
 }
 
 static void on_db_fatal(void *ud, const char *msg)
@@ -283,6 +333,7 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
         .max_queue = (unsigned)node->cfg.db_max_queue,
         .migrations_dir = node->cfg.db_migrations,
         .on_fatal = on_db_fatal,
+        .on_notify = on_notify,
         .ud = node,
         .err = err,
         .err_len = err_len,
@@ -304,6 +355,12 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
     uv_timer_init(loop, &node->cert_timer);
     node->cert_timer.data = node;
     keep_own_cert(node);
+    uv_timer_init(loop, &node->listen_timer);
+    node->listen_timer.data = node;
+    uv_timer_start(&node->listen_timer, on_listen_check, 200, 1000);
+    rc = sync_start(node, err, err_len);
+    if (rc != 0)
+        return rc;
     uv_signal_t *sigs[] = {&node->sig_term, &node->sig_int, &node->sig_hup};
     int nums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {

@@ -40,6 +40,10 @@ typedef struct node {
     metrics_t metrics;
     uint64_t started_ms;
     struct changes_wait *waiters; /* long-polls on the change feed */
+    struct sync *sync;            /* pulling from peers (sync_pull.c) */
+    uv_timer_t listen_timer;      /* keeps a LISTEN for other processes' commits */
+    uint64_t listen_reconnects;   /* pool reconnects when LISTEN was last issued */
+    bool listening_db;
 } node_t;
 
 /* Load nothing, read nothing: cfg is taken (moved) into the node. Builds the

@@ -236,6 +236,11 @@ static void conn_lost(peer_client_t *c, int status)
         fail(c, "peer closed the connection %s (TLS alert: %s)", when, c->alert);
     else if (status == 0 || status == UV_EOF)
         fail(c, "peer closed the connection %s", when);
+    else if (status == UV_ECONNRESET && c->state == CONN_READY && !c->served && !c->got_bytes)
+        /* TLS 1.3 refuses a client certificate after the client's handshake; the alert saying
+         * so is lost when the peer's reset overtakes it. */
+        fail(c, "connection reset by the peer before responding on a new connection (it may have "
+                "refused our certificate)");
     else
         fail(c, "connection lost %s: %s", when, uv_strerror(status));
 }

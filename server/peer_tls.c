@@ -227,6 +227,8 @@ void peer_tls_handshake_error(SSL *ssl, const char *alert, tls_fail_t why, char 
         snprintf(err, err_len, "peer certificate refused: %s", X509_verify_cert_error_string(v));
     else if (alert[0])
         snprintf(err, err_len, "TLS handshake refused by the peer: %s", alert);
+    else if (why == TLS_FAIL_PROTOCOL)
+        snprintf(err, err_len, "TLS handshake failed: the peer does not speak TLS 1.3");
     else
         snprintf(err, err_len, "TLS handshake failed (%s)", tls_fail_name(why));
 }
@@ -427,8 +429,6 @@ static int on_message_complete(llhttp_t *ll)
     peer_client_parser_t *p = ll->data;
     p->done = true;
     p->keep_alive = llhttp_should_keep_alive(ll) != 0;
-    if (p->body)
-        p->body[p->body_len] = '\0';
     return HPE_PAUSED; /* bytes after the response are not ours to parse */
 }
 
@@ -463,6 +463,8 @@ char *peer_client_parser_take_body(peer_client_parser_t *p, size_t *len)
 {
     char *b = p->body;
     *len = p->body_len;
+    if (b)
+        b[*len] = '\0'; /* room for it is always reserved */
     p->body = NULL;
     p->body_len = p->body_cap = 0;
     return b;

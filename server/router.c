@@ -26,6 +26,7 @@ static const route_t routes[] = {
     {"feedback", HTTP_GET, "/v1/feedback", api_feedback, false},
     {"fed_changes", HTTP_GET, "/v1/fed/changes", api_fed_changes, false},
     {"fed_certs", HTTP_GET, "/v1/fed/certs/*", api_fed_certs, false},
+    {"fed_status", HTTP_GET, "/v1/fed/status", api_fed_status, false},
     {"oruk_root", HTTP_GET, "/oruk/", api_oruk_root, true},
     {"oruk_index", HTTP_GET, "/oruk", api_oruk_root, true},
     {"oruk_services", HTTP_GET, "/oruk/services", api_oruk_services, true},

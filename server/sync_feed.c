@@ -6,6 +6,7 @@
 #include "api.h"
 #include "feed.h"
 #include "response.h"
+#include "sync_pull.h"
 #include "tr_error.h"
 
 #include <openssl/pem.h>
@@ -74,4 +75,16 @@ void api_fed_certs(req_t *req)
                       params, on_cert, req, &req->dbq);
     if (rc != 0)
         response_error(req, rc, NULL);
+}
+
+/* GET /v1/fed/status: for this organisation's IT leads, per peer: the last
+ * successful pull, the cursor, the lag in records and seconds, the last error. */
+void api_fed_status(req_t *req)
+{
+    if (strcmp(conn_identity(req->conn)->org, req->conn->node->org) != 0) {
+        response_problem(req, 403, "not-your-node",
+                         "only this node's own organisation may read its sync status");
+        return;
+    }
+    response_json(req, 200, sync_status(req->conn->node));
 }

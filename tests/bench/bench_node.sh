@@ -88,15 +88,22 @@ cc -O2 -Wall -o "$work/bench_node_load" "$here/bench_node_load.c" -lssl -lcrypto
 
 # ---- everything started is stopped on exit ----
 
-server_pid="" pg_data=""
+declare -A MAIN_PID PORT PIDS # per server: the process started, its port, all its processes
+pg_data=""
+stop_server() { # server
+    local p=${MAIN_PID[$1]:-}
+    [[ -n $p ]] || return 0
+    kill -TERM "$p" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    MAIN_PID[$1]=""
+}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$server_pid" 2>/dev/null || true
-    fi
+    local s
+    for s in "${!MAIN_PID[@]}"; do stop_server "$s"; done
     if [[ -n $pg_data && -f $pg_data/postmaster.pid ]]; then
         as_pg "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/pg_ctl" -D "$pg_data" \
             -m immediate -w stop >/dev/null 2>&1 || true
@@ -173,20 +180,19 @@ max_connections_per_identity = 20000
 max_requests_per_conn = 10000
 CONF
 
-ng_port=$(free_port)
 mkdir -p "$work/nginx-www" "$work/nginx-tmp"
 chmod 755 "$work/nginx-www"
 printf '{"status":"ok"}' >"$work/nginx-www/healthz" # the same 15 bytes as trellisd's /healthz
 chmod 644 "$work/nginx-www/healthz"
-nginx_conf() { # workers
+nginx_conf() { # name workers port
     local crl=""
     [[ $use_crl == 1 ]] && crl="ssl_crl $pki/crl.pem;"
     cat <<CONF
 daemon off;
-worker_processes $1;
+worker_processes $2;
 worker_rlimit_nofile $(ulimit -n);
-pid $work/nginx.pid;
-error_log $work/nginx-error.log warn;
+pid $work/$1.pid;
+error_log $work/$1-error.log warn;
 events { worker_connections 20000; }
 http {
     access_log off;
@@ -196,7 +202,7 @@ http {
     keepalive_timeout 600;
     keepalive_requests 10000;          # = trellisd max_requests_per_conn
     server {
-        listen 127.0.0.1:$ng_port ssl;
+        listen 127.0.0.1:$3 ssl;
         ssl_certificate $node_chain;
         ssl_certificate_key $node_key;
         ssl_protocols TLSv1.3;
@@ -212,8 +218,11 @@ http {
 }
 CONF
 }
-nginx_conf 1 >"$work/nginx-1.conf"
-nginx_conf auto >"$work/nginx-auto.conf"
+PORT[trellisd]=$td_port
+PORT[nginx-1]=$(free_port)
+PORT[nginx-auto]=$(free_port)
+nginx_conf nginx-1 1 "${PORT[nginx-1]}" >"$work/nginx-1.conf"
+nginx_conf nginx-auto auto "${PORT[nginx-auto]}" >"$work/nginx-auto.conf"
 nginx -t -q -c "$work/nginx-1.conf" -p "$work/" || die "nginx configuration refused"
 
 # ---- helpers: servers, CPU time, memory ----
@@ -221,17 +230,21 @@ nginx -t -q -c "$work/nginx-1.conf" -p "$work/" || die "nginx configuration refu
 pids=""       # every process of the server under test, comma separated
 server_port=""
 
+use_server() { server_port=${PORT[$1]}; pids=${PIDS[$1]}; }
+
 https_get() { # path -> body (trellisd metrics, readiness)
     curl -sS --max-time 5 --cacert "$ca" --cert "$agent_chain" --key "$agent_key" \
         "https://127.0.0.1:$server_port$1"
 }
 
 start_server() { # trellisd | nginx-1 | nginx-auto
+    local server_pid
+    server_port=${PORT[$1]}
     case $1 in
     trellisd)
-        server_port=$td_port
         setsid "$trellisd" --config "$work/trellisd.conf" >>"$work/trellisd.log" 2>&1 &
         server_pid=$!
+        MAIN_PID[$1]=$server_pid
         for _ in $(seq 100); do
             https_get /readyz >/dev/null 2>&1 && break
             kill -0 "$server_pid" 2>/dev/null || { tail -5 "$work/trellisd.log" >&2; die "trellisd exited"; }
@@ -241,30 +254,23 @@ start_server() { # trellisd | nginx-1 | nginx-auto
         pids=$server_pid
         ;;
     nginx-*)
-        server_port=$ng_port
         setsid nginx -c "$work/$1.conf" -p "$work/" >>"$work/nginx.out" 2>&1 &
         server_pid=$!
+        MAIN_PID[$1]=$server_pid
         local want=1
         [[ $1 == nginx-auto ]] && want=$(nproc)
         for _ in $(seq 100); do
             pids=$(ps --ppid "$server_pid" -o pid= 2>/dev/null | tr -d ' ' | paste -sd, || true)
             [[ -n $pids && $(tr ',' '\n' <<<"$pids" | wc -l) -ge $want ]] &&
                 https_get /healthz >/dev/null 2>&1 && break
-            kill -0 "$server_pid" 2>/dev/null || { cat "$work/nginx-error.log" >&2; die "nginx exited"; }
+            kill -0 "$server_pid" 2>/dev/null || { cat "$work/$1-error.log" >&2; die "nginx exited"; }
             sleep 0.1
         done
-        https_get /healthz >/dev/null || die "nginx not answering; see $work/nginx-error.log"
+        https_get /healthz >/dev/null || die "nginx not answering; see $work/$1-error.log"
         pids=$server_pid,$pids
         ;;
     esac
-}
-
-stop_server() {
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
+    PIDS[$1]=$pids
 }
 
 clk_tck=$(getconf CLK_TCK)
@@ -279,14 +285,32 @@ cpu_ticks() { # utime+stime of the server's processes (the comm field may hold s
 declare -A R # "metric|server" -> figure
 rec() { R["$1|$2"]=$3; }
 
+# A measured window: server CPU (its processes), client CPU (this shell's
+# waited-for children: ab, s_time, bench_node_load) and all CPU busy on the
+# machine, so that work by anything else during the run shows up.
+machine_ticks() { head -1 /proc/stat | awk '{print $2 + $3 + $4 + $7 + $8 + $9}'; }
+child_ticks() { sed 's/.*) //' "/proc/$$/stat" | awk '{print $14 + $15}'; }
+window_start() { w_c0=$(cpu_ticks) w_m0=$(machine_ticks) w_k0=$(child_ticks) w_t0=$(now); }
+window_end() { # key server; sets w_cpu (server CPU-seconds) and w_secs
+    local c1 m1 k1 t1
+    c1=$(cpu_ticks) m1=$(machine_ticks) k1=$(child_ticks) t1=$(now)
+    w_cpu=$(calc "max(($c1-$w_c0)/$clk_tck, 1e-9)")
+    w_secs=$(calc "$t1-$w_t0")
+    rec "${1}_cpu_pct" "$2" "$(calc "round(100*$w_cpu/$w_secs)")"
+    local other
+    other=$(calc "max(0, round(100*(($m1-$w_m0)-($c1-$w_c0)-($k1-$w_k0))/$clk_tck/$w_secs/$(nproc)))")
+    rec "${1}_other_pct" "$2" "$other"
+    ((other <= 10)) || say "$2: warning: other work took ${other}% of the machine during this run"
+}
+
 # ---- 1. requests/s over keep-alive mutual TLS ----
 
 run_ab() { # server
-    local s=$1 out="$work/ab-$1.txt" c0 c1 t0 t1 rc=0
-    c0=$(cpu_ticks) t0=$(now)
+    local s=$1 out="$work/ab-$1.txt" rc=0
+    window_start
     timeout $((secs + 30)) ab -k -c "$conns" -t "$secs" -n "$ab_n" -s 5 -q -E "$ab_pem" \
         "https://127.0.0.1:$server_port/healthz" >"$out" 2>&1 || rc=$?
-    c1=$(cpu_ticks) t1=$(now)
+    window_end ab "$s"
     local done rps ka failed non2xx
     done=$(awk '/^Complete requests:/{print $3}' "$out")
     rps=$(awk '/^Requests per second:/{print $4}' "$out")
@@ -298,13 +322,12 @@ run_ab() { # server
         got=$(grep -o 'Total of [0-9]* requests completed' "$out" | grep -o '[0-9]*' || echo 0)
         say "$s: ab -k failed after $got requests: $(grep -m1 -E 'apr_|error|SSL' "$out" || tail -1 "$out")"
         rec ab_rps "$s" "stall"
+        unset "R[ab_cpu_pct|$s]" "R[ab_other_pct|$s]"
         rec ab_note "$s" "ab stopped: $(grep -m1 -E 'apr_|error' "$out" | head -c 120)"
         return
     fi
     rec ab_rps "$s" "$rps"
-    rec ab_cpu "$s" "$(calc "($c1-$c0)/$clk_tck")"
-    rec ab_per_cpu "$s" "$(calc "round($done/max(($c1-$c0)/$clk_tck,1e-9))")"
-    rec ab_cpu_pct "$s" "$(calc "round(100*($c1-$c0)/$clk_tck/($t1-$t0))")"
+    rec ab_per_cpu "$s" "$(calc "round($done/$w_cpu)")"
     say "$s: ab -k $done requests, $rps req/s, keep-alive $ka, failed $failed, non-2xx ${non2xx:-0}"
     [[ ${failed:-0} == 0 && -z $non2xx ]] || rec ab_note "$s" "failed $failed, non-2xx ${non2xx:-0}"
 }
@@ -319,16 +342,15 @@ probe_http10() {
 }
 
 run_load() { # server
-    local s=$1 out="$work/load-$1.json" c0 c1 t0 t1
-    c0=$(cpu_ticks) t0=$(now)
+    local s=$1 out="$work/load-$1.json"
+    window_start
     timeout $((secs + 30)) "$work/bench_node_load" 127.0.0.1 "$server_port" /healthz "$conns" "$secs" \
         "$agent_chain" "$agent_key" >"$out" || say "$s: bench_node_load reported errors: $(cat "$out")"
-    c1=$(cpu_ticks) t1=$(now)
+    window_end load "$s"
     local j
     j=$(cat "$out")
     rec load_rps "$s" "$(calc "round(__import__('json').loads('''$j''')['rps'])")"
-    rec load_per_cpu "$s" "$(calc "round(__import__('json').loads('''$j''')['requests']/max(($c1-$c0)/$clk_tck,1e-9))")"
-    rec load_cpu_pct "$s" "$(calc "round(100*($c1-$c0)/$clk_tck/($t1-$t0))")"
+    rec load_per_cpu "$s" "$(calc "round(__import__('json').loads('''$j''')['requests']/$w_cpu)")"
     say "$s: HTTP/1.1 keep-alive $j"
 }
 
@@ -345,7 +367,7 @@ handshakes_total() { # trellisd only: completed and refused handshakes from /met
 }
 
 run_stime() { # server procs
-    local s=$1 n=$2 c0 c1 t0 t1 i total=0 m0="" m1=""
+    local s=$1 n=$2 i total=0 m0="" m1=""
     # The chain s_time sends must really be accepted: one request with the same
     # -cert/-key/-CAfile must get a 200 from this server.
     local status
@@ -354,23 +376,22 @@ run_stime() { # server procs
             -key "$agent_key" -CAfile "$ca_bundle" 2>/dev/null | head -1 | tr -d '\r')
     [[ $status == *" 200 "* ]] || die "$s: the s_time client chain is not accepted (got '$status')"
     [[ $s == trellisd ]] && m0=$(handshakes_total)
-    c0=$(cpu_ticks) t0=$(now)
+    window_start
     local bg=()
     for i in $(seq "$n"); do
         stime_once "$work/stime-$s-$n-$i.txt" &
         bg+=($!)
     done
     wait "${bg[@]}" # not a bare wait: the server is a child of this shell too
-    c1=$(cpu_ticks) t1=$(now)
+    window_end "hs$n" "$s"
     for i in $(seq "$n"); do
         local c
         c=$(grep -o '^[0-9]* connections in [0-9.]* real' "$work/stime-$s-$n-$i.txt" | awk '{print $1}')
         [[ -n $c ]] || die "$s: s_time gave no figure: $(tail -3 "$work/stime-$s-$n-$i.txt")"
         total=$((total + c))
     done
-    rec "hs${n}_rps" "$s" "$(calc "round($total/($t1-$t0))")"
-    rec "hs${n}_per_cpu" "$s" "$(calc "round($total/max(($c1-$c0)/$clk_tck,1e-9))")"
-    rec "hs${n}_cpu_pct" "$s" "$(calc "round(100*($c1-$c0)/$clk_tck/($t1-$t0))")"
+    rec "hs${n}_rps" "$s" "$(calc "round($total/$w_secs)")"
+    rec "hs${n}_per_cpu" "$s" "$(calc "round($total/$w_cpu)")"
     if [[ $s == trellisd ]]; then
         m1=$(handshakes_total)
         local ok=$((${m1% *} - ${m0% *})) bad=$((${m1#* } - ${m0#* }))
@@ -402,14 +423,25 @@ PY
     while read -r k v; do rec "$k" "$s" "$v"; done <"$work/idle-$1.rec"
 }
 
-# ---- run: each server fresh, one at a time ----
+# ---- run ----
+# The three servers run side by side (an idle server costs nothing) and each
+# measurement goes round all three before the next one starts, so a change in
+# what else this machine is doing hits all of them alike. Memory comes first,
+# on fresh processes. Only one server has load at any time.
 
 servers=(trellisd nginx-1 nginx-auto)
 for s in "${servers[@]}"; do
-    say "=== $s"
     start_server "$s"
     say "$s: pids $pids, port $server_port"
+done
+say "=== 3. memory per idle connection"
+for s in "${servers[@]}"; do
+    use_server "$s"
     if [[ $s == nginx-auto ]]; then run_idle "$s" "$idle_auto"; else run_idle "$s" "$idle_counts"; fi
+done
+say "=== 1. requests/s, ab -k"
+for s in "${servers[@]}"; do
+    use_server "$s"
     run_ab "$s"
     if [[ ${R[ab_rps|$s]} == stall ]]; then
         reply=$(probe_http10)
@@ -418,11 +450,14 @@ for s in "${servers[@]}"; do
         grep -qi '^connection:.*keep-alive' <<<"$reply" ||
             rec ab_note "$s" "HTTP/1.0 keep-alive reply has no 'Connection: keep-alive': ab -k waits for a close that never comes"
     fi
-    run_load "$s"
-    run_stime "$s" 1
-    run_stime "$s" 2
-    stop_server
 done
+say "=== 1. requests/s, HTTP/1.1 keep-alive"
+for s in "${servers[@]}"; do use_server "$s"; run_load "$s"; done
+say "=== 2. handshakes/s"
+for n in 1 2; do
+    for s in "${servers[@]}"; do use_server "$s"; run_stime "$s" "$n"; done
+done
+for s in "${servers[@]}"; do stop_server "$s"; done
 
 # ---- the table ----
 
@@ -430,15 +465,19 @@ rows=(
     "ab_rps|req/s, ab -k (HTTP/1.0 keep-alive), $conns conns|hi"
     "ab_per_cpu|  req per server CPU-second (ab -k)|hi"
     "ab_cpu_pct|  server CPU, % of one core (ab -k)|"
+    "ab_other_pct|  other work on the machine, % of all CPUs|"
     "load_rps|req/s, HTTP/1.1 keep-alive (bench_node_load), $conns conns|hi"
     "load_per_cpu|  req per server CPU-second (HTTP/1.1)|hi"
     "load_cpu_pct|  server CPU, % of one core (HTTP/1.1)|"
+    "load_other_pct|  other work on the machine, % of all CPUs|"
     "hs1_rps|handshakes/s, 1 s_time -new|hi"
     "hs1_per_cpu|  handshakes per server CPU-second (1 s_time)|hi"
     "hs1_cpu_pct|  server CPU, % of one core (1 s_time)|"
+    "hs1_other_pct|  other work on the machine, % of all CPUs|"
     "hs2_rps|handshakes/s, 2 s_time -new in parallel|hi"
     "hs2_per_cpu|  handshakes per server CPU-second (2 s_time)|hi"
     "hs2_cpu_pct|  server CPU, % of one core (2 s_time)|"
+    "hs2_other_pct|  other work on the machine, % of all CPUs|"
     "rss_base|RSS before, MiB|"
 )
 for c in ${idle_counts//,/ }; do

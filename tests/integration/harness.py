@@ -76,7 +76,13 @@ class PgCluster:
 
     @property
     def url(self):
-        return f"postgresql://trellis@127.0.0.1:{self.port}/trellis"
+        return self.url_of("trellis")
+
+    def url_of(self, db):
+        return f"postgresql://trellis@127.0.0.1:{self.port}/{db}"
+
+    def create_db(self, db):
+        self.psql(f"CREATE DATABASE {db}", db="postgres")
 
     def start(self):
         subprocess.run(_as_pg_user([os.path.join(self.bindir, "pg_ctl"), "-D", self.data,
@@ -181,9 +187,10 @@ class Pki:
 class Node:
     """A real trellisd process on a free loopback port."""
 
-    def __init__(self, pki, pg, org="alpha", name="node1", config=None):
+    def __init__(self, pki, pg, org="alpha", name="node1", config=None, db="trellis"):
         self.pki = pki
         self.pg = pg
+        self.name = name
         self.org = org
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"trellis-node-{name}-")
@@ -196,12 +203,18 @@ class Node:
                      "shutdown_timeout": "5s"},
             "tls": {"cert": self.certs["chain"], "key": self.certs["key"], "ca": pki.ca,
                     "crl": pki.crl},
-            "database": {"url": pg.url, "migrations": os.path.join(SOURCE_DIR, "sql")},
+            "database": {"url": pg.url_of(db), "migrations": os.path.join(SOURCE_DIR, "sql")},
             "limits": {},
         }
         for sec, kv in (config or {}).items():
             sections.setdefault(sec, {}).update(kv)
         self.write_config(sections)
+
+    def add_peer(self, other, share="all"):
+        """Peer this node with another (this node pulls from it, and shares share)."""
+        with open(self.config_path, "a") as f:
+            f.write(f"[peer {other.name}]\nurl = {other.url}\norg = {other.org}\n"
+                    f"share = {share}\n")
 
     def write_config(self, sections):
         with open(self.config_path, "w") as f:

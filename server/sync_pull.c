@@ -1,0 +1,592 @@
+/* The pull loop, one per peer:
+ *   read cursor -> long-poll GET /v1/fed/changes -> verify (thread pool)
+ *   -> [fetch unknown signer certificates, verify again] -> trellis_apply
+ *   -> again at once if the peer has more, else long-poll.
+ * Any failure is recorded for the status page and retried after a back-off
+ * with jitter, starting over from the cursor stored in the database, so a
+ * crash or a second process on the same database never loses or repeats a
+ * batch (trellis_apply refuses a batch read from a stale cursor). */
+#include "sync_pull.h"
+#include "feed.h"
+#include "log.h"
+#include "peer_client.h"
+#include "sync_verify.h"
+#include "tr_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_LIMIT 1000
+#define LONG_POLL_S 25
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 30000
+
+typedef enum { P_IDLE, P_CURSOR, P_FETCH, P_VERIFY, P_CERTS, P_APPLY, P_BACKOFF } pstate_t;
+
+static const char *const state_names[] = {
+    "idle",     "reading cursor",  "fetching", "verifying", "fetching certificates",
+    "applying", "waiting to retry"};
+
+typedef struct sync_peer {
+    struct sync *sync;
+    const peer_cfg_t *cfg; /* borrowed from node->cfg */
+    peer_client_t *client;
+    uv_timer_t timer;
+    uv_work_t work;
+    db_query_t *dbq;
+    pstate_t state;
+    bool stopping;
+    bool timer_closed;
+    int busy; /* work or queries in flight: after sync_stop, freed when they end */
+    uint64_t backoff_ms;
+    int64_t cursor; /* -1: not read yet */
+    sync_batch_t batch;
+    json_t *certs_todo; /* fingerprints still to fetch */
+    /* status */
+    int64_t head;
+    time_t last_success, caught_up_at;
+    time_t last_error_at;
+    char last_error[200];
+    uint64_t stored, unchanged, refused, batches;
+} sync_peer_t;
+
+struct sync {
+    node_t *node;
+    SSL_CTX *client_ctx;
+    signer_cache_t *cache;
+    sync_peer_t *peers;
+    size_t n_peers;
+    bool stopping;
+    uint64_t refused_by_reason[4]; /* invalid, unsigned, signature, other */
+};
+
+static void pull_next(sync_peer_t *p);
+static void read_cursor(sync_peer_t *p);
+static int make_client(sync_peer_t *p, char *err, size_t err_len);
+
+/* ---- failures and back-off ---- */
+
+static void on_backoff(uv_timer_t *t)
+{
+    sync_peer_t *p = t->data;
+    read_cursor(p);
+}
+
+static void fail(sync_peer_t *p, const char *what, const char *why)
+{
+    p->last_error_at = time(NULL);
+    snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, why);
+    log_event(LOG_WARN, "sync_error",
+              json_pack("{s:s, s:s, s:s}", "peer", p->cfg->name, "step", what, "error", why));
+    p->state = P_BACKOFF;
+    /* Full jitter: peers that failed together do not retry together. */
+    uint64_t wait = p->backoff_ms / 2 + (uint64_t)rand() % (p->backoff_ms / 2 + 1);
+    p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+    p->cursor = -1;
+    if (!p->stopping)
+        uv_timer_start(&p->timer, on_backoff, wait, 0);
+}
+
+static void free_sync(sync_t *s)
+{
+    SSL_CTX_free(s->client_ctx);
+    signer_cache_free(s->cache);
+    for (size_t i = 0; i < s->n_peers; i++)
+        sync_batch_clear(&s->peers[i].batch);
+    free(s->peers);
+    free(s);
+}
+
+/* After sync_stop: frees everything once the last handle is closed and the
+ * last piece of work has come back. True if the caller must stop. */
+static bool settled(sync_peer_t *p)
+{
+    sync_t *s = p->sync;
+    if (!p->stopping)
+        return false;
+    for (size_t i = 0; i < s->n_peers; i++)
+        if (!s->peers[i].timer_closed || s->peers[i].busy)
+            return true;
+    free_sync(s);
+    return true;
+}
+
+/* ---- cursor ---- */
+
+static void on_cursor(void *ud, const PGresult *res, const char *err)
+{
+    sync_peer_t *p = ud;
+    p->dbq = NULL;
+    p->busy--;
+    if (settled(p))
+        return;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail(p, "reading the cursor", res ? PQresultErrorMessage(res) : err);
+        return;
+    }
+    p->cursor = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    pull_next(p);
+}
+
+static void read_cursor(sync_peer_t *p)
+{
+    if (p->stopping)
+        return;
+    p->state = P_CURSOR;
+    const char *params[1] = {p->cfg->name};
+    p->busy++;
+    int rc = db_query(p->sync->node->db, "SELECT cursor FROM peer_cursors WHERE peer = $1", 1,
+                      params, on_cursor, p, &p->dbq);
+    if (rc != 0) {
+        p->busy--;
+        fail(p, "reading the cursor", tr_strerror(rc));
+    }
+}
+
+/* ---- apply ---- */
+
+static void on_applied(void *ud, const PGresult *res, const char *err)
+{
+    sync_peer_t *p = ud;
+    p->dbq = NULL;
+    p->busy--;
+    if (settled(p))
+        return;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (state && strcmp(state, "TR001") == 0) {
+            /* Another process applied this batch first: read the cursor again. */
+            sync_batch_clear(&p->batch);
+            read_cursor(p);
+            return;
+        }
+        fail(p, "applying", res ? "the batch could not be stored" : err);
+        sync_batch_clear(&p->batch);
+        return;
+    }
+    uint64_t stored = 0, unchanged = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *d = PQgetvalue(res, i, 1);
+        if (!strcmp(d, "new") || !strcmp(d, "newer"))
+            stored++;
+        else if (!strcmp(d, "same") || !strcmp(d, "older"))
+            unchanged++;
+        else
+            p->refused++; /* another origin's id, or a conflicting body */
+    }
+    p->stored += stored;
+    p->unchanged += unchanged;
+    p->batches++;
+    p->cursor = p->batch.next_cursor;
+    p->head = p->batch.head;
+    p->last_success = time(NULL);
+    p->backoff_ms = BACKOFF_MIN_MS;
+    bool more = p->batch.more;
+    if (!more)
+        p->caught_up_at = p->last_success;
+    sync_batch_clear(&p->batch);
+    if (stored)
+        feed_wake(p->sync->node); /* relay: our own readers and peers look again */
+    pull_next(p);
+}
+
+static void apply(sync_peer_t *p)
+{
+    p->state = P_APPLY;
+    char since[24], next[24];
+    snprintf(since, sizeof(since), "%lld", (long long)p->cursor);
+    snprintf(next, sizeof(next), "%lld", (long long)p->batch.next_cursor);
+    const char *params[3 + TR_KIND_COUNT_] = {p->cfg->name, since, next};
+    for (int k = 0; k < TR_KIND_COUNT_; k++)
+        params[3 + k] = p->batch.arrays[k];
+    p->busy++;
+    int rc = db_query(p->sync->node->db,
+                      "SELECT idx, decision, kind FROM trellis_apply($1, $2::bigint, $3::bigint, "
+                      "$4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb)",
+                      3 + TR_KIND_COUNT_, params, on_applied, p, &p->dbq);
+    if (rc != 0) {
+        p->busy--;
+        sync_batch_clear(&p->batch);
+        fail(p, "applying", tr_strerror(rc));
+    }
+}
+
+/* ---- signer certificates ---- */
+
+static void verify_batch(sync_peer_t *p, bool final_pass);
+static void fetch_next_cert(sync_peer_t *p);
+
+static void on_cert_kept(void *ud, const PGresult *res, const char *err)
+{
+    /* Best effort: if it is not kept, it is fetched again next time. */
+}
+
+static void on_cert(void *ud, const peer_response_t *res, const char *err)
+{
+    sync_peer_t *p = ud;
+    if (p->stopping)
+        return;
+    const char *fp = json_string_value(json_array_get(p->certs_todo, 0));
+    char why[200] = "", org[TR_NAME_MAX + 1] = "";
+    if (!res)
+        snprintf(why, sizeof(why), "%s", err);
+    else if (res->status != 200)
+        snprintf(why, sizeof(why), "the peer answered %d", res->status);
+    else if (signer_cache_add_pem(p->sync->cache, SSL_CTX_get_cert_store(p->sync->client_ctx),
+                                  res->body, res->body_len, fp, org, why, sizeof(why)) == 0) {
+        /* Keep it: our own peers will ask us for it when we relay. */
+        char *pem = strndup(res->body, res->body_len);
+        const char *params[3] = {fp, org, pem};
+        if (pem)
+            db_query(p->sync->node->db,
+                     "INSERT INTO signer_certs (fingerprint, org, pem) VALUES ($1, $2, $3) "
+                     "ON CONFLICT (fingerprint) DO NOTHING",
+                     3, params, on_cert_kept, NULL, NULL);
+        free(pem);
+    }
+    if (why[0]) {
+        /* Not fatal to the batch: the records it signed are refused, and
+         * logged, when the batch is verified again. */
+        log_event(LOG_WARN, "sync_signer_refused",
+                  json_pack("{s:s, s:s, s:s}", "peer", p->cfg->name, "signer", fp, "error", why));
+    }
+    json_array_remove(p->certs_todo, 0);
+    fetch_next_cert(p);
+}
+
+static void fetch_next_cert(sync_peer_t *p)
+{
+    if (json_array_size(p->certs_todo) == 0) {
+        json_decref(p->certs_todo);
+        p->certs_todo = NULL;
+        verify_batch(p, true); /* again, with the certificates now known */
+        return;
+    }
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/fed/certs/%s",
+             json_string_value(json_array_get(p->certs_todo, 0)));
+    int rc = peer_client_get(p->client, path, 0, on_cert, p);
+    if (rc != 0)
+        fail(p, "fetching a signer certificate", tr_strerror(rc));
+}
+
+/* ---- verify (thread pool) ---- */
+
+static void verify_work(uv_work_t *w)
+{
+    sync_peer_t *p = w->data;
+    sync_batch_verify(&p->batch);
+}
+
+static void log_refused(sync_peer_t *p)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(p->batch.refused, i, r)
+    {
+        json_t *f = json_deep_copy(r);
+        json_object_set_new(f, "peer", json_string(p->cfg->name));
+        log_event(LOG_WARN, "sync_record_refused", f);
+        const char *reason = json_string_value(json_object_get(r, "reason"));
+        int slot = !strncmp(reason, "invalid", 7)    ? 0
+                   : !strncmp(reason, "unsigned", 8) ? 1
+                   : strstr(reason, "signature")     ? 2
+                                                     : 3;
+        p->sync->refused_by_reason[slot]++;
+        p->refused++;
+    }
+}
+
+static void verify_done(uv_work_t *w, int status)
+{
+    sync_peer_t *p = w->data;
+    p->busy--;
+    if (settled(p))
+        return;
+    if (p->batch.error[0]) {
+        fail(p, "reading the batch", p->batch.error);
+        sync_batch_clear(&p->batch);
+        return;
+    }
+    if (json_array_size(p->batch.missing)) {
+        /* Fetch each unknown signer once, then verify the batch again. */
+        p->state = P_CERTS;
+        p->certs_todo = json_array();
+        size_t i;
+        json_t *fp;
+        json_array_foreach(p->batch.missing, i, fp)
+        {
+            bool seen = false;
+            for (size_t j = 0; j < json_array_size(p->certs_todo) && !seen; j++)
+                seen = json_equal(fp, json_array_get(p->certs_todo, j));
+            if (!seen)
+                json_array_append(p->certs_todo, fp);
+        }
+        fetch_next_cert(p);
+        return;
+    }
+    log_refused(p);
+    apply(p);
+}
+
+static void verify_batch(sync_peer_t *p, bool final_pass)
+{
+    p->state = P_VERIFY;
+    /* A second pass starts again from the same reply. */
+    if (p->batch.refused) {
+        char *body = p->batch.body;
+        size_t len = p->batch.len;
+        p->batch.body = NULL;
+        sync_batch_clear(&p->batch);
+        p->batch.body = body;
+        p->batch.len = len;
+    }
+    p->batch.final_pass = final_pass;
+    p->work.data = p;
+    p->busy++;
+    if (uv_queue_work(p->sync->node->loop, &p->work, verify_work, verify_done) != 0) {
+        p->busy--;
+        sync_batch_clear(&p->batch);
+        fail(p, "verifying", "cannot queue work");
+    }
+}
+
+/* ---- fetch ---- */
+
+static void on_changes(void *ud, const peer_response_t *res, const char *err)
+{
+    sync_peer_t *p = ud;
+    if (p->stopping)
+        return;
+    if (!res) {
+        fail(p, "fetching", err);
+        return;
+    }
+    if (res->status != 200) {
+        char why[64];
+        snprintf(why, sizeof(why), "the peer answered %d", res->status);
+        fail(p, "fetching", why);
+        return;
+    }
+    sync_batch_clear(&p->batch);
+    p->batch.body = malloc(res->body_len + 1);
+    if (!p->batch.body)
+        abort();
+    memcpy(p->batch.body, res->body, res->body_len);
+    p->batch.len = res->body_len;
+    verify_batch(p, false);
+}
+
+static void pull_next(sync_peer_t *p)
+{
+    if (p->stopping)
+        return;
+    p->state = P_FETCH;
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/fed/changes?since=%lld&limit=%d&wait=%d",
+             (long long)p->cursor, BATCH_LIMIT, LONG_POLL_S);
+    int rc = peer_client_get(p->client, path, (LONG_POLL_S + 15) * 1000, on_changes, p);
+    if (rc != 0)
+        fail(p, "fetching", tr_strerror(rc));
+}
+
+/* ---- life ---- */
+
+int sync_start(node_t *node, char *err, size_t err_len)
+{
+    const config_t *cfg = &node->cfg;
+    sync_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        abort();
+    s->node = node;
+    s->cache = signer_cache_new();
+    int rc = peer_tls_client_ctx(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, cfg->tls_crl,
+                                 &s->client_ctx, err, err_len);
+    if (rc != 0) {
+        signer_cache_free(s->cache);
+        free(s);
+        return rc;
+    }
+    node->sync = s;
+    s->peers = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*s->peers));
+    if (!s->peers)
+        abort();
+    for (size_t i = 0; i < cfg->n_peers; i++) {
+        if (!cfg->peers[i].pull)
+            continue;
+        sync_peer_t *p = &s->peers[s->n_peers++];
+        p->sync = s;
+        p->cfg = &cfg->peers[i];
+        p->cursor = -1;
+        p->backoff_ms = BACKOFF_MIN_MS;
+        p->batch.cache = s->cache;
+        snprintf(p->batch.peer_org, sizeof(p->batch.peer_org), "%s", p->cfg->org);
+        uv_timer_init(node->loop, &p->timer);
+        p->timer.data = p;
+        char why[200];
+        if (make_client(p, why, sizeof(why)) != 0) {
+            snprintf(err, err_len, "[peer %s] %s", p->cfg->name, why);
+            return TR_E_CONFIG;
+        }
+        read_cursor(p);
+    }
+    return 0;
+}
+
+static void on_peer_timer_closed(uv_handle_t *h)
+{
+    sync_peer_t *p = h->data;
+    p->timer_closed = true;
+    settled(p);
+}
+
+void sync_stop(node_t *node)
+{
+    sync_t *s = node->sync;
+    if (!s || s->stopping)
+        return;
+    s->stopping = true;
+    node->sync = NULL;
+    if (s->n_peers == 0) {
+        free_sync(s);
+        return;
+    }
+    for (size_t i = 0; i < s->n_peers; i++) {
+        sync_peer_t *p = &s->peers[i];
+        p->stopping = true;
+        uv_timer_stop(&p->timer);
+        if (p->dbq) {
+            db_query_cancel(p->dbq); /* its callback will not come */
+            p->dbq = NULL;
+            p->busy--;
+        }
+        peer_client_free(p->client);
+        p->client = NULL;
+        json_decref(p->certs_todo);
+        p->certs_todo = NULL;
+        uv_close((uv_handle_t *)&p->timer, on_peer_timer_closed);
+    }
+}
+
+/* A client for the peer, with the current context. */
+static int make_client(sync_peer_t *p, char *err, size_t err_len)
+{
+    peer_client_config_t pc = {
+        .url = p->cfg->url,
+        .ssl_ctx = p->sync->client_ctx,
+        .expect_org = p->cfg->org,
+        .connect_timeout_ms = 10000,
+        .request_timeout_ms = 30000,
+        .max_body = 64u << 20,
+    };
+    return peer_client_new(p->sync->node->loop, &pc, &p->client, err, err_len);
+}
+
+void sync_reload(node_t *node, SSL_CTX *client_ctx)
+{
+    sync_t *s = node->sync;
+    if (!s) {
+        SSL_CTX_free(client_ctx);
+        return;
+    }
+    SSL_CTX_free(s->client_ctx);
+    s->client_ctx = client_ctx;
+    /* A new CRL may revoke a signer: check each again when next needed. */
+    signer_cache_clear(s->cache);
+    /* New connections with the new certificates. A request in flight is
+     * dropped with its client, so that peer starts over from its cursor. */
+    for (size_t i = 0; i < s->n_peers; i++) {
+        sync_peer_t *p = &s->peers[i];
+        bool waiting = p->state == P_FETCH || p->state == P_CERTS;
+        peer_client_free(p->client);
+        p->client = NULL;
+        char err[200];
+        if (make_client(p, err, sizeof(err)) != 0) {
+            fail(p, "reconnecting", err);
+            continue;
+        }
+        if (waiting) {
+            json_decref(p->certs_todo);
+            p->certs_todo = NULL;
+            sync_batch_clear(&p->batch);
+            read_cursor(p);
+        }
+    }
+}
+
+static void put_time(json_t *o, const char *key, time_t t)
+{
+    if (!t) {
+        json_object_set_new(o, key, json_null());
+        return;
+    }
+    char buf[32];
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_object_set_new(o, key, json_string(buf));
+}
+
+json_t *sync_status(const node_t *node)
+{
+    json_t *peers = json_array();
+    const sync_t *s = node->sync;
+    time_t now = time(NULL);
+    for (size_t i = 0; s && i < s->n_peers; i++) {
+        const sync_peer_t *p = &s->peers[i];
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "peer", p->cfg->name, "org", p->cfg->org,
+                              "url", p->cfg->url, "state", state_names[p->state]);
+        json_object_set_new(o, "cursor", p->cursor >= 0 ? json_integer(p->cursor) : json_null());
+        json_object_set_new(o, "peer_head", json_integer(p->head));
+        json_object_set_new(
+            o, "lag_records",
+            json_integer(p->cursor >= 0 && p->head > p->cursor ? p->head - p->cursor : 0));
+        put_time(o, "last_success", p->last_success);
+        /* Seconds since this node last had everything the peer had. */
+        json_object_set_new(
+            o, "lag_seconds",
+            p->caught_up_at
+                ? json_integer(p->state == P_FETCH && p->caught_up_at ? 0 : now - p->caught_up_at)
+                : json_null());
+        json_object_set_new(o, "last_error",
+                            p->last_error[0] ? json_string(p->last_error) : json_null());
+        put_time(o, "last_error_at", p->last_error_at);
+        json_object_set_new(o, "stored", json_integer((json_int_t)p->stored));
+        json_object_set_new(o, "unchanged", json_integer((json_int_t)p->unchanged));
+        json_object_set_new(o, "refused", json_integer((json_int_t)p->refused));
+        json_array_append_new(peers, o);
+    }
+    return json_pack("{s:s, s:o}", "org", node->org, "peers", peers);
+}
+
+void sync_metrics(const node_t *node, strbuf_t *out)
+{
+    const sync_t *s = node->sync;
+    if (!s)
+        return;
+    static const char *const reasons[] = {"invalid", "unsigned", "signature", "other"};
+    strbuf_puts(out, "# HELP trellis_fed_records_refused_total Pulled records refused, by "
+                     "reason.\n# TYPE trellis_fed_records_refused_total counter\n");
+    for (int i = 0; i < 4; i++)
+        strbuf_printf(out, "trellis_fed_records_refused_total{reason=\"%s\"} %llu\n", reasons[i],
+                      (unsigned long long)s->refused_by_reason[i]);
+    strbuf_puts(out, "# HELP trellis_fed_records_stored_total Pulled records stored, by peer.\n"
+                     "# TYPE trellis_fed_records_stored_total counter\n");
+    for (size_t i = 0; i < s->n_peers; i++)
+        strbuf_printf(out, "trellis_fed_records_stored_total{peer=\"%s\"} %llu\n",
+                      s->peers[i].cfg->name, (unsigned long long)s->peers[i].stored);
+    strbuf_puts(out, "# HELP trellis_fed_lag_records Records the peer has that this node has "
+                     "not pulled yet.\n# TYPE trellis_fed_lag_records gauge\n");
+    for (size_t i = 0; i < s->n_peers; i++) {
+        const sync_peer_t *p = &s->peers[i];
+        strbuf_printf(out, "trellis_fed_lag_records{peer=\"%s\"} %lld\n", p->cfg->name,
+                      (long long)(p->cursor >= 0 && p->head > p->cursor ? p->head - p->cursor : 0));
+    }
+    strbuf_puts(out, "# HELP trellis_fed_last_success_seconds Unix time of the last batch "
+                     "applied.\n# TYPE trellis_fed_last_success_seconds gauge\n");
+    for (size_t i = 0; i < s->n_peers; i++)
+        strbuf_printf(out, "trellis_fed_last_success_seconds{peer=\"%s\"} %lld\n",
+                      s->peers[i].cfg->name, (long long)s->peers[i].last_success);
+}

@@ -1,0 +1,52 @@
+/* Checking a batch pulled from a peer before it is stored: every record
+ * valid (proto/), and its origin proved, by the mutual-TLS identity when the
+ * peer is the origin, else by a signature from a node certificate of the
+ * origin organisation that chains to the consortium root and is not revoked.
+ * Runs on libuv's thread pool; the signer certificate cache is shared with
+ * the loop under a mutex. */
+#ifndef TRELLIS_SYNC_VERIFY_H
+#define TRELLIS_SYNC_VERIFY_H
+
+#include "tr_identity.h"
+#include "tr_record.h"
+
+#include <jansson.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct signer_cache signer_cache_t;
+
+signer_cache_t *signer_cache_new(void);
+void signer_cache_free(signer_cache_t *c);
+/* Forget every certificate (a new CRL may have revoked some). */
+void signer_cache_clear(signer_cache_t *c);
+/* Check a PEM chain (signer first, then its organisation CA) against store
+ * (root and CRLs) and keep it under its fingerprint, which must be
+ * expect_fp. 0, or TR_E_CERT with one line in err. On the loop: the chain is
+ * at most three certificates. */
+int signer_cache_add_pem(signer_cache_t *c, X509_STORE *store, const char *pem, size_t len,
+                         const char *expect_fp, char org[TR_NAME_MAX + 1], char *err,
+                         size_t err_len);
+
+typedef struct {
+    /* in */
+    char *body; /* the peer's reply (taken) */
+    size_t len;
+    char peer_org[64];
+    signer_cache_t *cache;
+    bool final_pass; /* unknown signers were fetched already: refuse what is still unknown */
+    /* out */
+    char *arrays[TR_KIND_COUNT_]; /* trellis_apply's parameters */
+    size_t n_records, n_valid;
+    int64_t next_cursor, head;
+    bool more;
+    json_t *refused; /* [{"kind","id","origin","reason"}]: never a body */
+    json_t *missing; /* signer fingerprints not in the cache */
+    char error[160]; /* the reply itself is unusable */
+} sync_batch_t;
+
+void sync_batch_verify(sync_batch_t *b);
+void sync_batch_clear(sync_batch_t *b);
+
+#endif

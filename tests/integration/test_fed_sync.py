@@ -1,0 +1,162 @@
+"""Federation on real nodes: a mesh of three and a chain of three. Every
+record written anywhere ends everywhere it may go, exactly once (sets of
+record hashes compared, not counts); a chain relays verifiably; nodes resume
+from their stored cursors after a restart; a peer that is down is retried."""
+
+import os
+import sys
+import time
+import uuid
+
+from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api
+
+sys.path.insert(0, os.path.join(SOURCE_DIR, "deploy"))
+import sample_data as sd  # noqa: E402
+
+t = Checks("test_fed_sync")
+ORGS = sd.ORGS
+TABLES = ["directory_services", "pathway_referrals", "pathway_events", "feedback_entries",
+          "feedback_responses"]
+
+
+def record_set(pg, db):
+    """(kind table, id, hash, origin) of every record a node holds."""
+    rows = set()
+    for table in TABLES:
+        for r in pg.psql(f"SELECT id, hash, origin FROM {table}", db=db):
+            rows.add((table,) + r)
+    return rows
+
+
+def dupes(pg, db):
+    """Change-log entries per record: must be exactly one each."""
+    return pg.psql("SELECT id, count(*) FROM trellis_changes GROUP BY id HAVING count(*) > 1",
+                   db=db)
+
+
+def wait_equal(pg, dbs, want, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = [record_set(pg, db) for db in dbs]
+        if all(g == want for g in got):
+            return True, got
+        time.sleep(0.3)
+    return False, got
+
+
+def post(node, agent, records):
+    status, _, reply = api(node, agent, "POST", "/v1/records", {"records": records})
+    return status == 200 and reply["refused"] == 0, reply
+
+
+def fresh_entry(org, text):
+    return sd.envelope("feedback.entry", str(uuid.uuid4()), org,
+                       {"week": "2026-W47", "source_role": "staff", "themes": ["safety"],
+                        "summary": text, "easy_read": text, "level": "consultation"})
+
+
+with PgCluster("fed") as pg:
+    pki = Pki()
+    for org in ORGS:
+        pki.add_org(org)
+    try:
+        # ---- a mesh of three: every pair peered, everything shared ----
+        dbs = ["mesh_a", "mesh_b", "mesh_c"]
+        for db in dbs:
+            pg.create_db(db)
+        nodes = [Node(pki, pg, org=org, name=f"mesh-{i}", db=db)
+                 for i, (org, db) in enumerate(zip(ORGS, dbs))]
+        for n in nodes:
+            for other in nodes:
+                if other is not n:
+                    n.add_peer(other)
+        for n in nodes:
+            n.start()
+        agents = [pki.agent(org, "office") for org in ORGS]
+
+        written = []
+        for n, agent, org in zip(nodes, agents, ORGS):
+            recs = sd.services(org) + sd.feedback(org)
+            refs, mine, _ = sd.referrals(org, 30)
+            recs += refs + mine
+            ok, reply = post(n, agent, recs)
+            t.check(ok, f"{org}: its records are stored on its own node", str(reply)[:200])
+            written += recs
+        want = record_set(pg, dbs[0]) | record_set(pg, dbs[1]) | record_set(pg, dbs[2])
+        t.equal(len({(r[0], r[1]) for r in want}), len(written),
+                "every record written is held by its origin node")
+        ok, got = wait_equal(pg, dbs, want)
+        t.check(ok, "mesh of 3: every node ends with every record",
+                str([len(g) for g in got]) + f" want {len(want)}")
+        t.check(all(not dupes(pg, db) for db in dbs), "mesh: each record logged once per node")
+
+        # No echo, no storm: once settled, the change logs stop growing.
+        heads = [pg.psql("SELECT last_value FROM trellis_change_seq", db=db)[0][0] for db in dbs]
+        time.sleep(3)
+        heads2 = [pg.psql("SELECT last_value FROM trellis_change_seq", db=db)[0][0] for db in dbs]
+        t.equal(heads2, heads, "mesh settles: no sequence numbers taken once everyone has all")
+
+        # Status for IT leads.
+        status, _, st = api(nodes[0], agents[0], "GET", "/v1/fed/status")
+        peers = {p["peer"]: p for p in st.get("peers", [])} if status == 200 else {}
+        t.check(status == 200 and set(peers) == {"mesh-1", "mesh-2"} and
+                all(p["last_success"] and p["lag_records"] == 0 and p["cursor"] is not None
+                    for p in peers.values()),
+                "/v1/fed/status: per peer cursor, lag and last success", str(st)[:400])
+        t.equal(api(nodes[0], agents[1], "GET", "/v1/fed/status")[0], 403,
+                "another organisation cannot read a node's sync status")
+        status, _, _ = api(nodes[0], agents[1], "GET", "/v1/fed/changes?since=0")
+        t.equal(status, 403, "an agent cannot read the federation feed")
+        _, _, metrics = nodes[0].curl("/metrics", agent=agents[0])
+        t.check('trellis_fed_records_stored_total{peer="mesh-1"}' in metrics and
+                "trellis_fed_lag_records" in metrics, "/metrics carries the federation figures")
+
+        # A restart resumes from the stored cursor: nothing is pulled twice.
+        nodes[1].stop()
+        late = [fresh_entry(ORGS[0], f"Written while B was down {i}.") for i in range(20)]
+        post(nodes[0], agents[0], late)
+        nodes[1].start()
+        want = record_set(pg, dbs[0])
+        ok, got = wait_equal(pg, dbs, want)
+        t.check(ok, "a restarted node catches up from its cursor")
+        t.check(not dupes(pg, dbs[1]), "the restarted node logged nothing twice")
+        for n in nodes:
+            n.close()
+
+        # ---- a chain A - B - C: A and C not peered; C gets A's records via B ----
+        dbs = ["chain_a", "chain_b", "chain_c"]
+        for db in dbs:
+            pg.create_db(db)
+        a, b, c = (Node(pki, pg, org=org, name=f"chain-{i}", db=db)
+                   for i, (org, db) in enumerate(zip(ORGS, dbs)))
+        a.add_peer(b)
+        b.add_peer(a)
+        b.add_peer(c)
+        c.add_peer(b)
+        # C starts late: B must hold A's records first, and serve A's certificate.
+        a.start()
+        b.start()
+        ok, _ = post(a, agents[0], sd.services(ORGS[0]) + sd.feedback(ORGS[0]))
+        t.check(ok, "chain: A's records stored on A")
+        c.start()
+        want = record_set(pg, "chain_a") | record_set(pg, "chain_b") | record_set(pg, "chain_c")
+        ok, got = wait_equal(pg, dbs, want)
+        t.check(ok, "chain of 3: A's records reach C through B, unchanged",
+                str([len(g) for g in got]))
+        ids_c = pg.psql("SELECT doc->>'signer' FROM feedback_entries LIMIT 1", db="chain_c")
+        fp_a = pg.psql("SELECT fingerprint FROM signer_certs WHERE fingerprint = "
+                       f"'{ids_c[0][0]}'", db="chain_c") if ids_c else []
+        t.check(bool(fp_a), "C fetched and kept the certificate of A's node that signed them")
+        refused = [e for e in c.log_events() if e.get("event") == "sync_record_refused"]
+        t.equal(refused, [], "C refused nothing relayed by B")
+        # And C's records reach A.
+        ok, _ = post(c, agents[2], [fresh_entry(ORGS[2], "From the end of the chain.")])
+        want = record_set(pg, "chain_a") | record_set(pg, "chain_c")
+        ok, got = wait_equal(pg, dbs, want)
+        t.check(ok, "chain: C's record reaches A through B")
+        for n in (a, b, c):
+            n.close()
+    finally:
+        pki.close()
+
+t.finish()

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define DEFAULT_REQUEST_TIMEOUT_MS 30000
@@ -186,7 +185,8 @@ static void close_conn(peer_client_t *c, bool graceful)
 }
 
 /* Report a failure of the pending request: the connection closes now and the callback runs
- * from the timer, so it never runs inside a caller's call and sees the connection gone. */
+ * from the timer, so it never runs inside a caller's call (a request it starts while the close
+ * is still pending connects from on_tcp_closed). */
 static void fail(peer_client_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(peer_client_t *c, const char *fmt, ...)
 {
@@ -326,7 +326,9 @@ static void pump(peer_client_t *c)
         if (n == 0)
             break;
         if (n < 0) {
-            conn_lost(c, 0);
+            /* close_notify or a fatal alert is the peer closing; anything else is broken TLS. */
+            bool closed = c->alert[0] || (SSL_get_shutdown(c->tls.ssl) & SSL_RECEIVED_SHUTDOWN);
+            conn_lost(c, closed ? 0 : UV_EPROTO);
             return;
         }
         if (!c->cb) {

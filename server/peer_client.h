@@ -31,7 +31,9 @@ typedef void (*peer_response_cb)(void *ud, const peer_response_t *res, const cha
 
 typedef struct {
     const char *url;        /* "https://host[:port]", host a name, an IPv4 or a [IPv6] literal */
-    SSL_CTX *ssl_ctx;       /* from peer_tls_client_ctx; borrowed (each SSL holds a reference) */
+    SSL_CTX *ssl_ctx;       /* from peer_tls_client_ctx; borrowed: every (re)connection makes
+                               its SSL from it, so keep it alive until peer_client_free (an SSL
+                               already made holds its own reference) */
     const char *expect_org; /* the peer's organisation: its node certificate must say so */
     uint64_t connect_timeout_ms; /* resolve + connect + handshake; 0: 10 s */
     uint64_t request_timeout_ms; /* default for peer_client_get; 0: 30 s */

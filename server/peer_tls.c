@@ -228,7 +228,8 @@ void peer_tls_handshake_error(SSL *ssl, const char *alert, tls_fail_t why, char 
     else if (alert[0])
         snprintf(err, err_len, "TLS handshake refused by the peer: %s", alert);
     else if (why == TLS_FAIL_PROTOCOL)
-        snprintf(err, err_len, "TLS handshake failed: the peer does not speak TLS 1.3");
+        snprintf(err, err_len,
+                 "TLS handshake failed: protocol error (is the peer speaking TLS 1.3?)");
     else
         snprintf(err, err_len, "TLS handshake failed (%s)", tls_fail_name(why));
 }
@@ -381,6 +382,8 @@ static int on_headers_complete(llhttp_t *ll)
     p->status = ll->status_code;
     if (ll->http_major != 1 || ll->http_minor > 1)
         return parse_fail(p, TR_E_HTTP, "response is not HTTP/1.0 or HTTP/1.1");
+    if (p->status > 599)
+        return parse_fail(p, TR_E_HTTP, "response status outside 100..599");
     if (p->status < 200) /* nothing we send asks for 100-continue or an upgrade */
         return parse_fail(p, TR_E_HTTP, "unexpected 1xx response");
     if ((ll->flags & F_CONTENT_LENGTH) && (ll->flags & F_TRANSFER_ENCODING))

@@ -210,8 +210,11 @@ http {
         ssl_client_certificate $ca;
         ssl_verify_depth 2;
         $crl
-        ssl_session_cache off;         # = trellisd: no session cache,
-        ssl_session_tickets off;       #   no tickets
+        # = trellisd: no session cache, no session tickets at all (without
+        # NumTickets 0, nginx still sends two stateful tickets per handshake)
+        ssl_session_cache off;
+        ssl_session_tickets off;
+        ssl_conf_command NumTickets 0;
         root $work/nginx-www;
         location = /healthz { }
     }

@@ -199,6 +199,7 @@ static void test_parse_good(void **state)
     expect_ok("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", 200, "", "x", false);
     expect_ok("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
               503, "", "", true);
+    expect_ok("HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n", 200, "", "", true); /* empty reason */
 }
 
 static void test_parse_body_limits(void **state)
@@ -237,6 +238,12 @@ static void test_parse_refusals(void **state)
     expect_refused("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
                    1024, TR_E_HTTP, "1xx");
     expect_refused("HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", 1024, TR_E_HTTP, "response");
+    expect_refused("HTTP/1.1 999 OK\r\nContent-Length: 0\r\n\r\n", 1024, TR_E_HTTP,
+                   "status outside");
+    expect_refused("HTTP/1.1 200 OK\nContent-Length: 0\n\n", 1024, TR_E_HTTP, /* bare LF */
+                   "malformed response");
+    expect_refused("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 1024, TR_E_HTTP,
+                   "malformed response");
     expect_refused(MARKER " 200 OK\r\n\r\n", 1024, TR_E_HTTP, "malformed response");
     expect_refused("HTTP/1.1 2x0 OK\r\n\r\n", 1024, TR_E_HTTP, "malformed response");
     expect_refused("HTTP/1.1 200 OK\r\nBad Name: " MARKER "\r\n\r\n", 1024, TR_E_HTTP,
@@ -433,7 +440,7 @@ static void test_loop_plaintext_cancel_and_bad_args(void **state)
     while (o.calls == 0)
         uv_run(&loop, UV_RUN_ONCE);
     assert_false(o.ok);
-    assert_non_null(strstr(o.err, "does not speak TLS 1.3"));
+    assert_non_null(strstr(o.err, "TLS handshake failed: protocol error"));
     assert_null(strstr(o.err, MARKER));
 
     /* Cancelled while connecting, and again at once: the callback never runs. */

@@ -1,4 +1,4 @@
-"""Federation on real nodes: a mesh of three and a chain of three. Every
+"""Federation on real nodes: a mesh of five and a chain of three. Every
 record written anywhere ends everywhere it may go, exactly once (sets of
 record hashes compared, not counts); a chain relays verifiably; nodes resume
 from their stored cursors after a restart; a peer that is down is retried."""
@@ -15,6 +15,7 @@ import sample_data as sd  # noqa: E402
 
 t = Checks("test_fed_sync")
 ORGS = sd.ORGS
+MESH = ORGS + ["westmoor-rape-crisis", "southbank-outreach"]  # five members
 TABLES = ["directory_services", "pathway_referrals", "pathway_events", "feedback_entries",
           "feedback_responses"]
 
@@ -60,46 +61,60 @@ with PgCluster("fed") as pg:
     for org in ORGS:
         pki.add_org(org)
     try:
-        # ---- a mesh of three: every pair peered, everything shared ----
-        dbs = ["mesh_a", "mesh_b", "mesh_c"]
+        # ---- a mesh of five: every pair peered, everything shared ----
+        for org in MESH:
+            pki.add_org(org)
+        dbs = [f"mesh_{i}" for i in range(len(MESH))]
         for db in dbs:
             pg.create_db(db)
         nodes = [Node(pki, pg, org=org, name=f"mesh-{i}", db=db)
-                 for i, (org, db) in enumerate(zip(ORGS, dbs))]
+                 for i, (org, db) in enumerate(zip(MESH, dbs))]
         for n in nodes:
             for other in nodes:
                 if other is not n:
                     n.add_peer(other)
         for n in nodes:
             n.start()
-        agents = [pki.agent(org, "office") for org in ORGS]
+        agents = [pki.agent(org, "office") for org in MESH]
 
         written = []
-        for n, agent, org in zip(nodes, agents, ORGS):
-            recs = sd.services(org) + sd.feedback(org)
-            refs, mine, _ = sd.referrals(org, 30)
-            recs += refs + mine
+        for n, agent, org in zip(nodes, agents, MESH):
+            recs = sd.feedback(org)
+            if org in sd.SERVICES:
+                refs, mine, _ = sd.referrals(org, 30)
+                recs += sd.services(org) + refs + mine
             ok, reply = post(n, agent, recs)
             t.check(ok, f"{org}: its records are stored on its own node", str(reply)[:200])
             written += recs
-        want = record_set(pg, dbs[0]) | record_set(pg, dbs[1]) | record_set(pg, dbs[2])
+        want = set().union(*(record_set(pg, db) for db in dbs))
         t.equal(len({(r[0], r[1]) for r in want}), len(written),
                 "every record written is held by its origin node")
         ok, got = wait_equal(pg, dbs, want)
-        t.check(ok, "mesh of 3: every node ends with every record",
+        t.check(ok, "mesh of 5: every node ends with every record",
                 str([len(g) for g in got]) + f" want {len(want)}")
         t.check(all(not dupes(pg, db) for db in dbs), "mesh: each record logged once per node")
 
-        # No echo, no storm: once settled, the change logs stop growing.
+        # No echo, no storm: once settled, the change logs stop growing and
+        # the nodes only hold idle long-polls (few requests, no stores).
         heads = [pg.psql("SELECT last_value FROM trellis_change_seq", db=db)[0][0] for db in dbs]
+        _, _, m1 = nodes[0].curl("/metrics", agent=agents[0])
         time.sleep(3)
+        _, _, m2 = nodes[0].curl("/metrics", agent=agents[0])
+
+        def fed_requests(text):
+            return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith('trellis_http_requests_total{route="fed_changes"'))
+
+        t.check(fed_requests(m2) - fed_requests(m1) <= 2 * (len(MESH) - 1),
+                "a settled mesh holds idle long-polls, it does not spin",
+                f"{fed_requests(m2) - fed_requests(m1)} feed requests in 3 s")
         heads2 = [pg.psql("SELECT last_value FROM trellis_change_seq", db=db)[0][0] for db in dbs]
         t.equal(heads2, heads, "mesh settles: no sequence numbers taken once everyone has all")
 
         # Status for IT leads.
         status, _, st = api(nodes[0], agents[0], "GET", "/v1/fed/status")
         peers = {p["peer"]: p for p in st.get("peers", [])} if status == 200 else {}
-        t.check(status == 200 and set(peers) == {"mesh-1", "mesh-2"} and
+        t.check(status == 200 and set(peers) == {f"mesh-{i}" for i in range(1, len(MESH))} and
                 all(p["last_success"] and p["lag_records"] == 0 and p["cursor"] is not None
                     for p in peers.values()),
                 "/v1/fed/status: per peer cursor, lag and last success", str(st)[:400])

@@ -2,6 +2,7 @@
  * (pki now; push, directory, referral, feedback later) is its own module. */
 #include "cli.h"
 #include "pki.h"
+#include "status.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@ static const struct {
     int (*run)(int argc, char **argv);
 } groups[] = {
     {"pki", "make and manage the consortium's certificates and CRLs", pki_main},
+    {"status", "a node's federation: per peer cursor, lag, last success and error", status_main},
 };
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))

@@ -172,7 +172,8 @@ int tls_conn_init(tls_conn_t *t, SSL_CTX *ctx)
     BIO_set_mem_eof_return(t->rbio, -1); /* empty means "wait for more", not EOF */
     BIO_set_mem_eof_return(t->wbio, -1);
     SSL_set_bio(t->ssl, t->rbio, t->wbio); /* the SSL owns both BIOs now */
-    SSL_set_ex_data(t->ssl, conn_index, t);
+    if (conn_index >= 0) /* no server context built in this process: no verify callback */
+        SSL_set_ex_data(t->ssl, conn_index, t);
     SSL_set_accept_state(t->ssl);
     return 0;
 }

@@ -4,11 +4,12 @@ record hashes compared, not counts); a chain relays verifiably; nodes resume
 from their stored cursors after a restart; a peer that is down is retried."""
 
 import os
+import subprocess
 import sys
 import time
 import uuid
 
-from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api
+from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api, binary
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "deploy"))
 import sample_data as sd  # noqa: E402
@@ -118,6 +119,17 @@ with PgCluster("fed") as pg:
                 all(p["last_success"] and p["lag_records"] == 0 and p["cursor"] is not None
                     for p in peers.values()),
                 "/v1/fed/status: per peer cursor, lag and last success", str(st)[:400])
+        r = subprocess.run([binary("trellis"), "status", "--node", nodes[0].url, "--cert",
+                            agents[0]["chain"], "--key", agents[0]["key"], "--ca", pki.ca],
+                           capture_output=True, text=True)
+        t.check(r.returncode == 0 and "mesh-1" in r.stdout and "LAG" in r.stdout,
+                "trellis status shows each peer", r.stdout + r.stderr)
+        r = subprocess.run([binary("trellis"), "status", "--node", nodes[0].url, "--cert",
+                            agents[1]["chain"], "--key", agents[1]["key"], "--ca", pki.ca],
+                           capture_output=True, text=True)
+        t.check(r.returncode == 1 and "403" in r.stderr and len(r.stderr.splitlines()) == 1,
+                "trellis status with another organisation's certificate: a one-line refusal",
+                r.stderr)
         t.equal(api(nodes[0], agents[1], "GET", "/v1/fed/status")[0], 403,
                 "another organisation cannot read a node's sync status")
         status, _, _ = api(nodes[0], agents[1], "GET", "/v1/fed/changes?since=0")

@@ -1,0 +1,91 @@
+/* trellis status: how a node's federation is doing, per peer, for IT leads
+ * (GET /v1/fed/status). */
+#include "cli.h"
+#include "node_api.h"
+#include "status.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: trellis status [--json] --node URL --cert CHAIN --key KEY --ca ROOT\n\n"
+            "Show, per peer of the node: what it is doing, the cursor, the lag in records\n"
+            "and seconds, the last successful pull and the last error. The certificate\n"
+            "must be of the node's own organisation (an agent or node certificate).\n"
+            "TRELLIS_NODE, TRELLIS_CERT, TRELLIS_KEY and TRELLIS_CA stand in for the options.\n");
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : "-";
+}
+
+int status_main(int argc, char **argv)
+{
+    bool as_json = false;
+    node_target_t t;
+    argc--;
+    argv++;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        }
+    }
+    if (node_target_parse(&t, &argc, argv) != 0)
+        return CLI_EXIT_USAGE;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) {
+            as_json = true;
+        } else {
+            cli_error("unknown argument '%s' (see trellis status --help)", argv[i]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    int status;
+    char *body;
+    size_t len;
+    if (node_get(&t, "/v1/fed/status", &status, &body, &len) != 0)
+        return CLI_EXIT_FAIL;
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    if (status != 200 || !doc) {
+        const char *detail = json_string_value(json_object_get(doc, "detail"));
+        cli_error("the node answered %d%s%s", status, detail ? ": " : "", detail ? detail : "");
+        free(body);
+        json_decref(doc);
+        return CLI_EXIT_FAIL;
+    }
+    if (as_json) {
+        fwrite(body, 1, len, stdout);
+        putchar('\n');
+    } else {
+        json_t *peers = json_object_get(doc, "peers");
+        printf("node of %s: %zu peer%s\n", str(doc, "org"), json_array_size(peers),
+               json_array_size(peers) == 1 ? "" : "s");
+        printf("%-16s %-24s %-12s %10s %8s %8s  %-20s %s\n", "PEER", "ORG", "STATE", "CURSOR",
+               "LAG", "LAG S", "LAST SUCCESS", "LAST ERROR");
+        size_t i;
+        json_t *p;
+        json_array_foreach(peers, i, p)
+        {
+            json_t *lag_s = json_object_get(p, "lag_seconds");
+            char lag_s_buf[24] = "-";
+            if (json_is_integer(lag_s))
+                snprintf(lag_s_buf, sizeof(lag_s_buf), "%lld",
+                         (long long)json_integer_value(lag_s));
+            printf("%-16s %-24s %-12.12s %10lld %8lld %8s  %-20s %s\n", str(p, "peer"),
+                   str(p, "org"), str(p, "state"),
+                   (long long)json_integer_value(json_object_get(p, "cursor")),
+                   (long long)json_integer_value(json_object_get(p, "lag_records")), lag_s_buf,
+                   str(p, "last_success"), str(p, "last_error"));
+        }
+    }
+    free(body);
+    json_decref(doc);
+    return CLI_EXIT_OK;
+}

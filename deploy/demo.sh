@@ -27,6 +27,7 @@ alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 node_port() { # the port a node listens on, chosen once and kept
     local f=$demo/$1/api.port
+    mkdir -p "$demo/$1"
     [[ -f $f ]] || free_port >"$f"
     cat "$f"
 }
@@ -101,6 +102,13 @@ crl = $pki/crl.pem
 url = postgresql://trellis@127.0.0.1:$(cat "$d/pg.port")/trellis
 migrations = $root/sql
 CONF
+    # A mesh: every node peers with the two others and shares everything.
+    local other
+    for other in "${orgs[@]}"; do
+        [[ $other == "$org" ]] && continue
+        printf '\n[peer %s]\nurl = https://127.0.0.1:%s\norg = %s\nshare = all\n' \
+            "$other" "$(node_port "$other")" "$other" >>"$d/trellisd.conf"
+    done
     if ! alive "$d/trellisd.pid"; then
         setsid "$build/server/trellisd" --config "$d/trellisd.conf" >>"$d/trellisd.log" 2>&1 &
         echo $! >"$d/trellisd.pid"
@@ -148,19 +156,23 @@ push() {
     python3 -c 'import json,sys; r=json.load(sys.stdin); print("stored %d, unchanged %d, refused %d" % (r["stored"], r["unchanged"], r["refused"]))' <<<"$out"
 }
 
-# Sample data, through the API: every charity's services on every node (the
-# shared directory), its referrals and feedback on its own node, each
-# referral also on the receiving charity's node, where that charity records
-# what happened to it. Idempotent: loading twice stores nothing new.
+# Sample data, through the API, each charity on its own node only: the mesh
+# spreads it. A receiving charity records what happened to the referrals it
+# got once they have reached its node. Idempotent: a second load stores nothing.
 load_data() {
     for org in "${orgs[@]}"; do
-        for to in "${orgs[@]}"; do
-            say "$org: directory services to $to: $(push "$org" "$to" services)"
-        done
+        say "$org: directory services: $(push "$org" "$org" services)"
         say "$org: referrals, events and feedback: $(push "$org" "$org" own)"
-        for to in "${orgs[@]}"; do
-            [[ $to == "$org" ]] || say "$org: referrals sent to $to: $(push "$org" "$to" "to:$to")"
+    done
+    local want=$(( ${#orgs[@]} * 100 )) org n
+    for org in "${orgs[@]}"; do
+        for _ in $(seq 300); do
+            n=$(psql -X -q -tA -h 127.0.0.1 -p "$(cat "$demo/$org/pg.port")" -U trellis -d trellis \
+                -c "SELECT count(*) FROM pathway_referrals")
+            [[ $n -ge $want ]] && break
+            sleep 0.2
         done
+        say "$org: $n of $want referrals have reached its node"
     done
     for org in "${orgs[@]}"; do
         say "$org: events on referrals it received: $(push "$org" "$org" received)"
@@ -204,7 +216,9 @@ $(status)
 Ask a node who you are, with the agent certificate of $first:
   curl --cacert $demo/pki/ca.crt --cert $demo/pki/orgs/$first/agents/agent.chain.crt --key $demo/pki/orgs/$first/agents/agent.key https://127.0.0.1:$(node_port "$first")/v1/whoami
 The same with a path of your choice: /oruk/services (the shared directory),
-/v1/referrals?direction=out, /v1/feedback, /v1/changes?since=0.
+/v1/referrals?direction=in, /v1/feedback, /v1/changes?since=0, /v1/fed/status.
+How the mesh is doing:
+  $build/client/trellis status --node https://127.0.0.1:$(node_port "$first") --cert $demo/pki/orgs/$first/agents/agent.chain.crt --key $demo/pki/orgs/$first/agents/agent.key --ca $demo/pki/ca.crt
 
 Stop everything: ./deploy/demo.sh down
 MSG

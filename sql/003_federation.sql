@@ -26,7 +26,7 @@ CREATE TABLE signer_certs (
 -- referral by another): refusing them would lose them, since the cursor moves
 -- on. So they are stored, their signatures having proved their origin, and
 -- the views count only events from the referral's parties.
-DROP FUNCTION trellis_store(jsonb, jsonb, jsonb, jsonb, jsonb);
+DROP FUNCTION IF EXISTS trellis_store(jsonb, jsonb, jsonb, jsonb, jsonb);
 
 CREATE FUNCTION trellis_store(services jsonb, referrals jsonb, events jsonb, entries jsonb,
                               responses jsonb, replicating boolean)

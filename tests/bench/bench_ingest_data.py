@@ -12,6 +12,7 @@ import sys
 import uuid
 
 n, out = int(sys.argv[1]), sys.argv[2]
+origin = sys.argv[3] if len(sys.argv) > 3 else "bench"
 rng = random.Random(42)
 needs = ["refuge", "housing", "legal", "advocacy", "counselling", "children", "finance"]
 services = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(50)]
@@ -28,10 +29,10 @@ with open(os.path.join(out, "rows.csv"), "w", newline="") as f:
                 "age_band": rng.choice(["18_24", "25_34", "35_44", "45_54"]),
                 "district": rng.choice(["LS6", "LS7", "BD3", "WF1", "E08000035"]),
                 "route": rng.choice(["self", "professional", "police", "health"])}
-        doc = {"kind": "pathway.referral", "id": rid, "origin": "bench", "version": 1,
+        doc = {"kind": "pathway.referral", "id": rid, "origin": origin, "version": 1,
                "body": body}
         canon = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        w.writerow([rid, "bench", 1, hashlib.sha256(canon.encode()).hexdigest(), i + 1, canon,
+        w.writerow([rid, origin, 1, hashlib.sha256(canon.encode()).hexdigest(), i + 1, canon,
                     a, b, body["week"], "{" + ",".join(body["needs"]) + "}", body["risk"],
                     body["age_band"], body["district"], body["route"]])
         batch.append(doc)

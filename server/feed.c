@@ -182,8 +182,11 @@ void feed_serve(req_t *req, const feed_filter_t *filter)
         response_problem(req, 400, "bad-parameter", "since must be a cursor from a reply, or 0");
         return;
     }
-    if (query_int(q, "limit", 1, 1000, 100, &limit) != 0) {
-        response_problem(req, 400, "bad-parameter", "limit must be between 1 and 1000");
+    int max_limit = filter->max_limit ? filter->max_limit : 1000;
+    if (query_int(q, "limit", 1, max_limit, 100, &limit) != 0) {
+        char d[64];
+        snprintf(d, sizeof(d), "limit must be between 1 and %d", max_limit);
+        response_problem(req, 400, "bad-parameter", d);
         return;
     }
     if (query_int(q, "wait", 0, (int64_t)(node->cfg.max_wait_ms / 1000), 0, &wait) != 0) {

@@ -14,6 +14,7 @@ typedef struct {
      * feed. Records of the peer's own origin are not sent back to it. */
     unsigned kinds;
     char peer_org[TR_NAME_MAX + 1];
+    int max_limit; /* largest limit= this reader may ask for; 0: 1000 */
 } feed_filter_t;
 
 /* Parse since, limit and wait from the request and answer it (now, or when

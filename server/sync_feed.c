@@ -34,6 +34,7 @@ void api_fed_changes(req_t *req)
         return;
     feed_filter_t f = {0};
     f.kinds = peer->share;
+    f.max_limit = 5000; /* peers bootstrap in large batches: fewer round trips */
     snprintf(f.peer_org, sizeof(f.peer_org), "%s", peer->org);
     if (!f.kinds) {
         response_json(

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#define BATCH_LIMIT 1000
+#define BATCH_LIMIT 5000
 #define LONG_POLL_S 25
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 30000

@@ -7,12 +7,16 @@
 #   2. new mutual-TLS handshakes/s: openssl s_time -new, 1 and 2 processes;
 #   3. resident memory per idle TLS connection at 1,000 and 10,000 connections.
 # Servers: trellisd (one libuv loop), nginx worker_processes 1 (the fair
-# single-core comparison) and nginx worker_processes auto. Everything runs on
-# 127.0.0.1 with a throwaway PKI (trellis pki) and PostgreSQL cluster; all of
-# it is stopped and removed on exit.
+# single-core comparison) and nginx worker_processes auto, all three up at
+# once; each measurement goes round the three before the next one. For every
+# run the table also gives the server's CPU use and how much of the machine
+# other work took meanwhile (then the rates are not to be trusted; the
+# per-CPU-second figures suffer less). Everything runs on 127.0.0.1 with a
+# throwaway PKI (trellis pki) and PostgreSQL cluster; all of it is stopped and
+# removed on exit. docs/benchmarks.md has the method and the figures.
 #
 #   tests/bench/bench_node.sh               full run (about 4 minutes)
-#   BENCH_QUICK=1 tests/bench/bench_node.sh smoke run (about 1 minute)
+#   BENCH_QUICK=1 tests/bench/bench_node.sh smoke run (about 2 minutes)
 #
 # Knobs (environment): BENCH_N (ab -n, default 300000), BENCH_SECONDS (time
 # cap of each load run, default 10), BENCH_CONNS (default 50), BENCH_IDLE
@@ -314,24 +318,22 @@ run_ab() { # server
     timeout $((secs + 30)) ab -k -c "$conns" -t "$secs" -n "$ab_n" -s 5 -q -E "$ab_pem" \
         "https://127.0.0.1:$server_port/healthz" >"$out" 2>&1 || rc=$?
     window_end ab "$s"
-    local done rps ka failed non2xx
-    done=$(awk '/^Complete requests:/{print $3}' "$out")
+    local ndone rps ka failed non2xx
+    ndone=$(awk "/^Complete requests:/{print \$3}" "$out")
     rps=$(awk '/^Requests per second:/{print $4}' "$out")
     ka=$(awk '/^Keep-Alive requests:/{print $3}' "$out")
     failed=$(awk '/^Failed requests:/{print $3}' "$out")
     non2xx=$(awk '/^Non-2xx responses:/{print $3}' "$out")
     if [[ $rc -ne 0 || -z $rps ]]; then
-        local got
-        got=$(grep -o 'Total of [0-9]* requests completed' "$out" | grep -o '[0-9]*' || echo 0)
-        say "$s: ab -k failed after $got requests: $(grep -m1 -E 'apr_|error|SSL' "$out" || tail -1 "$out")"
+        say "$s: ab -k gave no figure: $(grep -m1 -E 'apr_|error|SSL' "$out" || tail -1 "$out")"
         rec ab_rps "$s" "stall"
         unset "R[ab_cpu_pct|$s]" "R[ab_other_pct|$s]"
         rec ab_note "$s" "ab stopped: $(grep -m1 -E 'apr_|error' "$out" | head -c 120)"
         return
     fi
     rec ab_rps "$s" "$rps"
-    rec ab_per_cpu "$s" "$(calc "round($done/$w_cpu)")"
-    say "$s: ab -k $done requests, $rps req/s, keep-alive $ka, failed $failed, non-2xx ${non2xx:-0}"
+    rec ab_per_cpu "$s" "$(calc "round($ndone/$w_cpu)")"
+    say "$s: ab -k $ndone requests, $rps req/s, keep-alive $ka, failed $failed, non-2xx ${non2xx:-0}"
     [[ ${failed:-0} == 0 && -z $non2xx ]] || rec ab_note "$s" "failed $failed, non-2xx ${non2xx:-0}"
 }
 

@@ -237,8 +237,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_node_load: HOST must be an IPv4 address\n");
         return 2;
     }
-    request_len = snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", argv[3],
-                           argv[1]);
+    request_len =
+        snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", argv[3], argv[1]);
     ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* like ab: the server is not checked */

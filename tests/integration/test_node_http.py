@@ -33,8 +33,11 @@ def problem(resp):
 with PgCluster("http") as pg:
     pki = Pki()
     try:
+        # A long handshake timeout: 500 handshakes at once under ASan, on a
+        # machine running other tests, must not be cut by it.
         node = Node(pki, pg, config={"limits": {"request_timeout": "1s", "max_body_bytes": "64k",
-                                                "max_pipeline": "4"}})
+                                                "max_pipeline": "4"},
+                                     "tls": {"handshake_timeout": "60s"}})
         node.start()
         agent = pki.agent("alpha", "laptop")
 

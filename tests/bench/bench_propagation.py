@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Propagation latency: node A takes records at a steady rate from an agent
+(batches every 100 ms); B pulls from A (direct) and C pulls from B (relayed,
+A and C not peered). For every record: the time from A's commit (its POST
+answered) to its arrival in a long-poll on B's and on C's change feed.
+Prints p50, p99 and max for each.
+
+  tests/bench/bench_propagation.py [--rate 1000] [--seconds 20]
+
+Builds nothing: run it with TRELLIS_BUILD_DIR pointing at a release build
+(tests/bench/bench_fed.sh makes one in build-bench/)."""
+
+import argparse
+import os
+import sys
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+os.environ.setdefault("TRELLIS_BUILD_DIR",
+                      os.path.join(os.path.dirname(__file__), "..", "..", "build-bench"))
+from harness import Node, PgCluster, Pki, api  # noqa: E402
+
+ap = argparse.ArgumentParser(description=__doc__,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("--rate", type=int, default=1000, help="records per second into A")
+ap.add_argument("--seconds", type=int, default=20)
+args = ap.parse_args()
+
+ORGS = ["prop-a", "prop-b", "prop-c"]
+committed = {}
+arrived = {"B": {}, "C": {}}
+lock = threading.Lock()
+stop = threading.Event()
+
+
+def writer(node, agent):
+    batch = max(1, args.rate // 10)
+    next_t = time.time()
+    while not stop.is_set():
+        recs = [{"kind": "feedback.entry", "id": str(uuid.uuid4()), "origin": ORGS[0],
+                 "version": 1, "body": {"week": "2026-W47", "source_role": "staff",
+                                        "themes": ["access"], "summary": "Latency probe.",
+                                        "easy_read": "Probe.", "level": "consultation"}}
+                for _ in range(batch)]
+        status, _, _ = api(node, agent, "POST", "/v1/records", {"records": recs})
+        done = time.time()
+        if status == 200:
+            with lock:
+                for r in recs:
+                    committed[r["id"]] = done
+        next_t += 0.1
+        time.sleep(max(0, next_t - time.time()))
+
+
+def watcher(name, node, agent):
+    cursor = "0"
+    while not stop.is_set():
+        status, _, page = api(node, agent, "GET", f"/v1/changes?since={cursor}&limit=1000&wait=5")
+        now = time.time()
+        if status != 200:
+            time.sleep(0.1)
+            continue
+        with lock:
+            for c in page["changes"]:
+                arrived[name].setdefault(c["record"]["id"], now)
+        cursor = page["cursor"]
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))] * 1000
+
+
+with PgCluster("prop") as pg:
+    pki = Pki()
+    for org in ORGS:
+        pki.add_org(org)
+    try:
+        for db in ("prop_a", "prop_b", "prop_c"):
+            pg.create_db(db)
+        quiet = {"node": {"log_level": "warn"}}
+        a, b, c = (Node(pki, pg, org=o, name=f"prop-{o[-1]}", db=f"prop_{o[-1]}", config=quiet)
+                   for o in ORGS)
+        a.add_peer(b)
+        b.add_peer(a)
+        b.add_peer(c)
+        c.add_peer(b)
+        for n in (a, b, c):
+            n.start()
+        agents = [pki.agent(o, "office") for o in ORGS]
+        threads = [threading.Thread(target=watcher, args=("B", b, agents[1])),
+                   threading.Thread(target=watcher, args=("C", c, agents[2]))]
+        for th in threads:
+            th.start()
+        time.sleep(1)
+        w = threading.Thread(target=writer, args=(a, agents[0]))
+        w.start()
+        time.sleep(args.seconds)
+        stop.set()
+        w.join()
+        time.sleep(6)  # let the last long-polls come back
+        for th in threads:
+            th.join(10)
+        print(f"propagation: {len(committed)} records into A at {args.rate}/s for "
+              f"{args.seconds} s, {os.cpu_count()} cores")
+        print(f"{'path':<22}{'records':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+        for name, label in (("B", "A -> B (direct)"), ("C", "A -> B -> C (relayed)")):
+            lat = [arrived[name][i] - t for i, t in committed.items() if i in arrived[name]]
+            if lat:
+                print(f"{label:<22}{len(lat):>9}{pct(lat, 0.5):>9.1f}{pct(lat, 0.99):>9.1f}"
+                      f"{max(lat) * 1000:>9.1f}")
+            else:
+                print(f"{label:<22}{0:>9}")
+        for n in (a, b, c):
+            n.close()
+    finally:
+        pki.close()

@@ -8,14 +8,18 @@
 #include "router.h"
 #include "tr_error.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define READ_BUF_SIZE (64 * 1024)
 #define PLAIN_BUF_SIZE (16 * 1024)
 #define WRITE_HIGH_WATER (1024 * 1024) /* bytes queued to the kernel before reading stops */
 #define CLOSE_TIMEOUT_MS 5000          /* a peer that never reads our close is cut */
+#define SETTLE_MS 1000                 /* idle this long: the TLS buffers are given back */
 
 /* One loop, callbacks never nest: a single read buffer serves every connection. */
 static char read_buf[READ_BUF_SIZE];
@@ -81,8 +85,13 @@ static void update_timer(conn_t *conn)
     } else if (http_parser_mid_request(&conn->http) || conn->pending_len) {
         if (conn->timer_mode != TIMER_REQUEST || conn->timer_epoch != conn->completed)
             arm(conn, TIMER_REQUEST, cfg->request_timeout_ms);
-    } else if (conn->timer_mode != TIMER_IDLE) {
-        arm(conn, TIMER_IDLE, cfg->idle_timeout_ms);
+    } else if (conn->timer_mode != TIMER_IDLE && conn->timer_mode != TIMER_SETTLE) {
+        /* A busy keep-alive connection keeps its buffers; one that stays
+         * idle for a moment gives them back (see on_timer). */
+        if (cfg->idle_timeout_ms > SETTLE_MS)
+            arm(conn, TIMER_SETTLE, SETTLE_MS);
+        else
+            arm(conn, TIMER_IDLE, cfg->idle_timeout_ms);
     }
 }
 
@@ -225,6 +234,12 @@ static void on_timer(uv_timer_t *t)
         conn->node->metrics.handshake_failures[TLS_FAIL_TIMEOUT]++;
         log_conn(conn, LOG_INFO, "tls_handshake_failed", "timeout");
         conn_close(conn, false, "handshake timeout");
+        break;
+    case TIMER_SETTLE:
+        /* Memory BIOs keep their high-water buffers for good: thousands of
+         * idle agents would hold kilobytes each. Fresh, empty ones cost nothing. */
+        tls_conn_shrink(&conn->tls);
+        arm(conn, TIMER_IDLE, conn->node->cfg.idle_timeout_ms - SETTLE_MS);
         break;
     case TIMER_IDLE:
         conn_close(conn, true, "idle timeout");
@@ -402,6 +417,13 @@ static void handshake_done(conn_t *conn)
         conn->over_ident_limit = true;
     uv_timer_stop(&conn->timer);
     conn->timer_mode = TIMER_NONE;
+    /* The client's first request may sit behind Nagle until our ACK of its
+     * Finished flight; we send nothing after the handshake (no tickets), so
+     * ACK at once rather than after the delayed-ACK timer (~40 ms). */
+    uv_os_fd_t fd;
+    int one = 1;
+    if (uv_fileno((uv_handle_t *)&conn->tcp, &fd) == 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
     log_conn(conn, LOG_DEBUG, "tls_established", NULL);
 }
 

@@ -33,7 +33,14 @@ struct req {
     req_t *next;
 };
 
-typedef enum { TIMER_NONE, TIMER_HANDSHAKE, TIMER_IDLE, TIMER_REQUEST, TIMER_CLOSING } timer_mode_t;
+typedef enum {
+    TIMER_NONE,
+    TIMER_HANDSHAKE,
+    TIMER_SETTLE, /* idle a moment: give the TLS buffers back, then TIMER_IDLE */
+    TIMER_IDLE,
+    TIMER_REQUEST,
+    TIMER_CLOSING
+} timer_mode_t;
 
 struct conn {
     uv_tcp_t tcp;

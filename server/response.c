@@ -45,7 +45,10 @@ void response_send(req_t *req, int status, const char *content_type, const char 
                      "X-Content-Type-Options: nosniff\r\n"
                      "%s",
                      status, tr_http_reason(status), http_date(), content_type, body_len,
-                     req->close_after ? "Connection: close\r\n" : "");
+                     req->close_after ? "Connection: close\r\n"
+                     /* An HTTP/1.0 client keeps the connection only if told so. */
+                     : req->http && req->http->http_minor == 0 ? "Connection: keep-alive\r\n"
+                                                               : "");
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
     size_t total = (size_t)n + extra + 2 + body_len;
     char *out = malloc(total);

@@ -270,6 +270,24 @@ size_t tls_conn_take(tls_conn_t *t, char *buf, size_t len)
     return n > 0 ? (size_t)n : 0;
 }
 
+void tls_conn_shrink(tls_conn_t *t)
+{
+    if (!t->ssl || BIO_ctrl_pending(t->rbio) || BIO_ctrl_pending(t->wbio))
+        return;
+    BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+    if (!r || !w) {
+        BIO_free(r);
+        BIO_free(w);
+        return;
+    }
+    BIO_set_mem_eof_return(r, -1);
+    BIO_set_mem_eof_return(w, -1);
+    SSL_set0_rbio(t->ssl, r); /* frees the old ones */
+    SSL_set0_wbio(t->ssl, w);
+    t->rbio = r;
+    t->wbio = w;
+}
+
 void tls_conn_shutdown(tls_conn_t *t)
 {
     if (t->ssl && t->established) {

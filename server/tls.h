@@ -70,6 +70,10 @@ size_t tls_conn_pending(const tls_conn_t *t);
 /* Move up to len pending bytes into buf; returns the count. */
 size_t tls_conn_take(tls_conn_t *t, char *buf, size_t len);
 
+/* Replace both memory BIOs with fresh, empty ones if nothing is pending in
+ * either (a memory BIO never shrinks its buffer). */
+void tls_conn_shrink(tls_conn_t *t);
+
 /* Queue a close_notify alert. */
 void tls_conn_shutdown(tls_conn_t *t);
 

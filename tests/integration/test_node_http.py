@@ -123,6 +123,31 @@ with PgCluster("http") as pg:
                 "Connection: close is honoured")
         s.close()
 
+        # HTTP/1.0 keep-alive is answered as such (ab -k speaks it); without it, close.
+        s = tls_connect(node, agent)
+        r = Reader(s)
+        s.sendall(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        resp = r.response()
+        t.check(resp and resp[0] == 200 and resp[1].get("connection") == "keep-alive",
+                "HTTP/1.0 keep-alive: the reply says Connection: keep-alive", repr(resp)[:200])
+        s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        resp = r.response()
+        t.check(resp and resp[0] == 200 and r.closed(), "HTTP/1.0 without keep-alive: closed")
+        s.close()
+
+        # A connection idle past the settle time (its TLS buffers given back)
+        # carries on as before.
+        s = tls_connect(node, agent)
+        r = Reader(s)
+        s.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = r.response()
+        time.sleep(1.5)
+        s.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: x\r\n\r\n")
+        second = r.response()
+        t.check(first and second and first[0] == second[0] == 200 and first[2] == second[2],
+                "a keep-alive connection idle for 1.5 s still serves")
+        s.close()
+
         # 500 concurrent keep-alive connections, each sending 3 requests.
         ctx = tls_context(pki, agent)
 

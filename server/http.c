@@ -419,6 +419,26 @@ static void map_llhttp_error(http_parser_t *p, llhttp_errno_t err)
     }
 }
 
+/* One callback table for every parser: it never changes, and a copy per
+ * connection would cost each idle connection 200 bytes. */
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_method_complete = on_method_complete,
+    .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_version_complete = check_version,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_extension_name = on_chunk_extension,
+    .on_chunk_extension_value = on_chunk_extension,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
 void http_parser_init(http_parser_t *p, const http_limits_t *limits, http_on_request_cb cb,
                       void *ud)
 {
@@ -426,23 +446,7 @@ void http_parser_init(http_parser_t *p, const http_limits_t *limits, http_on_req
     p->limits = *limits;
     p->on_request = cb;
     p->ud = ud;
-    llhttp_settings_init(&p->settings);
-    p->settings.on_message_begin = on_message_begin;
-    p->settings.on_method_complete = on_method_complete;
-    p->settings.on_url = on_url;
-    p->settings.on_url_complete = on_url_complete;
-    p->settings.on_version_complete = check_version;
-    p->settings.on_header_field = on_header_field;
-    p->settings.on_header_field_complete = on_header_field_complete;
-    p->settings.on_header_value = on_header_value;
-    p->settings.on_header_value_complete = on_header_value_complete;
-    p->settings.on_headers_complete = on_headers_complete;
-    p->settings.on_chunk_header = on_chunk_header;
-    p->settings.on_chunk_extension_name = on_chunk_extension;
-    p->settings.on_chunk_extension_value = on_chunk_extension;
-    p->settings.on_body = on_body;
-    p->settings.on_message_complete = on_message_complete;
-    llhttp_init(&p->llhttp, HTTP_REQUEST, &p->settings);
+    llhttp_init(&p->llhttp, HTTP_REQUEST, &settings);
     p->llhttp.data = p;
 }
 

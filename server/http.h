@@ -51,7 +51,6 @@ typedef int (*http_on_request_cb)(http_parser_t *p, http_request_t *req, void *u
 
 struct http_parser {
     llhttp_t llhttp;
-    llhttp_settings_t settings;
     http_limits_t limits;
     http_on_request_cb on_request;
     void *ud;
@@ -82,7 +81,7 @@ enum {
     HTTP_ERROR = -1, /* the request is bad; see http_parser_error; close after replying */
 };
 
-/* The parser must not move after init: llhttp keeps a pointer to p->settings. */
+/* The parser holds a pointer to itself (llhttp.data): it must not move after init. */
 void http_parser_init(http_parser_t *p, const http_limits_t *limits, http_on_request_cb cb,
                       void *ud);
 /* Frees a partly received request, if any. */

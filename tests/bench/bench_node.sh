@@ -410,9 +410,11 @@ run_stime() { # server procs
 # ---- 3. memory per idle connection ----
 
 run_idle() { # server counts
+    # RSS is read 2 s after the last connection went idle: trellisd gives an
+    # idle connection's TLS buffers back after 1 s (TIMER_SETTLE).
     local s=$1 out="$work/idle-$1.json"
     timeout 240 python3 "$here/bench_node_idle.py" --port "$server_port" --cert "$agent_chain" \
-        --key "$agent_key" --path /healthz --pids "$pids" --counts "$2" --procs 2 \
+        --key "$agent_key" --path /healthz --pids "$pids" --counts "$2" --procs 2 --settle 2 \
         >"$out" || die "$s: idle-connection holder failed"
     python3 - "$out" "$s" >"$work/idle-$1.rec" <<'PY'
 import json, sys

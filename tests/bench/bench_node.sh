@@ -19,7 +19,8 @@
 #   BENCH_QUICK=1 tests/bench/bench_node.sh smoke run (about 2 minutes)
 #
 # Knobs (environment): BENCH_N (ab -n, default 300000), BENCH_SECONDS (time
-# cap of each load run, default 10), BENCH_CONNS (default 50), BENCH_IDLE
+# cap of each ab and bench_node_load run, default 8), BENCH_STIME_SECONDS
+# (s_time -time, default 10), BENCH_CONNS (default 50), BENCH_IDLE
 # (idle connection counts, default 1000,10000), BENCH_IDLE_AUTO (those for
 # nginx auto, default the smallest: its memory per connection is nginx 1
 # worker's, and 10,000 more handshakes cost 30 s), BENCH_CRL=0 (no CRL check on
@@ -36,9 +37,11 @@ build=${BENCH_BUILD_DIR:-$root/build-bench}
 src=$(cd "${BENCH_SRC_DIR:-$root}" && pwd)
 quick=${BENCH_QUICK:-0}
 if [[ $quick == 1 ]]; then
-    ab_n=${BENCH_N:-20000} secs=${BENCH_SECONDS:-3} idle_counts=${BENCH_IDLE:-1000}
+    ab_n=${BENCH_N:-20000} secs=${BENCH_SECONDS:-3} stime_secs=${BENCH_STIME_SECONDS:-3}
+    idle_counts=${BENCH_IDLE:-1000}
 else
-    ab_n=${BENCH_N:-300000} secs=${BENCH_SECONDS:-10} idle_counts=${BENCH_IDLE:-1000,10000}
+    ab_n=${BENCH_N:-300000} secs=${BENCH_SECONDS:-8} stime_secs=${BENCH_STIME_SECONDS:-10}
+    idle_counts=${BENCH_IDLE:-1000,10000}
 fi
 conns=${BENCH_CONNS:-50}
 idle_auto=${BENCH_IDLE_AUTO:-$(tr ',' '\n' <<<"$idle_counts" | sort -n | head -1)}
@@ -362,8 +365,8 @@ run_load() { # server
 # ---- 2. new mutual-TLS handshakes/s ----
 
 stime_once() { # out
-    timeout $((secs + 20)) openssl s_time -connect "127.0.0.1:$server_port" -new \
-        -cert "$agent_crt" -key "$agent_key" -CAfile "$ca_bundle" -time "$secs" >"$1" 2>&1 || true
+    timeout $((stime_secs + 20)) openssl s_time -connect "127.0.0.1:$server_port" -new \
+        -cert "$agent_crt" -key "$agent_key" -CAfile "$ca_bundle" -time "$stime_secs" >"$1" 2>&1 || true
 }
 
 handshakes_total() { # trellisd only: completed and refused handshakes from /metrics
@@ -528,7 +531,7 @@ table() {
     done
     echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r); CPUs ${busy_start}% busy with other work at start"
     echo "versions: $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version | cut -d' ' -f1-2), ab $(ab -V | awk 'NR==1{print $5}'), trellisd $(src_version)"
-    echo "settings: ab -n $ab_n (cap ${secs}s), ${secs}s per run, $conns connections, idle counts $idle_counts (nginx auto: $idle_auto), CRL check $([[ $use_crl == 1 ]] && echo on || echo off), quick=$quick, took $(($(date +%s) - t_start))s"
+    echo "settings: ab -n $ab_n (cap ${secs}s), ${secs}s per load run, s_time -time $stime_secs, $conns connections, idle counts $idle_counts (nginx auto: $idle_auto), CRL check $([[ $use_crl == 1 ]] && echo on || echo off), quick=$quick, took $(($(date +%s) - t_start))s"
 }
 
 echo

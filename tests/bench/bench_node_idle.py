@@ -176,7 +176,7 @@ def main():
             send_all("next" if i + 1 < len(counts) else "close")
         for w in workers:
             w.wait(30)
-        time.sleep(args.settle)
+        time.sleep(1)
         result["after_close"] = rss_kib(pids)
     finally:
         for w in workers:

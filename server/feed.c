@@ -145,7 +145,8 @@ static void feed_query(struct changes_wait *cw)
     if (cw->filter.kinds) {
         const char *params[4] = {since, limit, cw->kinds, cw->filter.peer_org};
         rc = db_query(cw->node->db,
-                      "SELECT h.last_value, c.seq, c.doc FROM trellis_change_seq h LEFT JOIN "
+                      "SELECT CASE WHEN h.is_called THEN h.last_value ELSE 0 END, c.seq, c.doc "
+                      "FROM trellis_change_seq h LEFT JOIN "
                       "LATERAL (SELECT seq, doc::text AS doc FROM trellis_changes "
                       "WHERE seq > $1::bigint AND kind = ANY($3::text[]) AND origin <> $4 "
                       "ORDER BY seq LIMIT $2::int) c ON true ORDER BY c.seq",
@@ -154,7 +155,8 @@ static void feed_query(struct changes_wait *cw)
         const char *vis = cw->filter.vis_org[0] ? cw->filter.vis_org : NULL;
         const char *params[3] = {since, limit, vis};
         rc = db_query(cw->node->db,
-                      "SELECT h.last_value, c.seq, c.doc FROM trellis_change_seq h LEFT JOIN "
+                      "SELECT CASE WHEN h.is_called THEN h.last_value ELSE 0 END, c.seq, c.doc "
+                      "FROM trellis_change_seq h LEFT JOIN "
                       "LATERAL (SELECT seq, doc::text AS doc FROM trellis_changes "
                       "WHERE seq > $1::bigint AND ($3::text IS NULL OR kind = 'directory.service' "
                       "OR origin = $3) ORDER BY seq LIMIT $2::int) c ON true ORDER BY c.seq",

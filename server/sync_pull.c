@@ -23,11 +23,31 @@
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 30000
 
-typedef enum { P_IDLE, P_CURSOR, P_FETCH, P_VERIFY, P_CERTS, P_APPLY, P_BACKOFF } pstate_t;
+#define STANDBY_MS 2000
+
+typedef enum {
+    P_IDLE,
+    P_LOCK,
+    P_STANDBY,
+    P_CURSOR,
+    P_FETCH,
+    P_VERIFY,
+    P_CERTS,
+    P_APPLY,
+    P_BACKOFF
+} pstate_t;
 
 static const char *const state_names[] = {
-    "idle",     "reading cursor",  "fetching", "verifying", "fetching certificates",
-    "applying", "waiting to retry"};
+    [P_IDLE] = "idle",
+    [P_LOCK] = "taking the pull lock",
+    [P_STANDBY] = "standby: another process pulls",
+    [P_CURSOR] = "reading cursor",
+    [P_FETCH] = "fetching",
+    [P_VERIFY] = "verifying",
+    [P_CERTS] = "fetching certificates",
+    [P_APPLY] = "applying",
+    [P_BACKOFF] = "waiting to retry",
+};
 
 typedef struct sync_peer {
     struct sync *sync;
@@ -41,7 +61,9 @@ typedef struct sync_peer {
     bool timer_closed;
     int busy; /* work or queries in flight: after sync_stop, freed when they end */
     uint64_t backoff_ms;
-    int64_t cursor; /* -1: not read yet */
+    int64_t cursor;           /* -1: not read yet */
+    bool locked;              /* this process holds the peer's pull lock */
+    uint64_t lock_reconnects; /* the lock connection's reconnects when it was taken */
     sync_batch_t batch;
     json_t *certs_todo; /* fingerprints still to fetch */
     /* status */
@@ -54,6 +76,10 @@ typedef struct sync_peer {
 
 struct sync {
     node_t *node;
+    /* One connection of its own for the session-level advisory locks that
+     * let one process at a time pull from a peer: the lock lives as long as
+     * the connection, and dies with the process. */
+    db_pool_t *lock_db;
     SSL_CTX *client_ctx;
     signer_cache_t *cache;
     sync_peer_t *peers;
@@ -130,10 +156,71 @@ static void on_cursor(void *ud, const PGresult *res, const char *err)
     pull_next(p);
 }
 
+/* ---- the pull lock ---- */
+
+static uint64_t lock_reconnects(const sync_t *s)
+{
+    db_stats_t st;
+    db_pool_stats(s->lock_db, &st);
+    return st.reconnects;
+}
+
+static void on_standby(uv_timer_t *t)
+{
+    read_cursor(t->data);
+}
+
+static void on_lock(void *ud, const PGresult *res, const char *err)
+{
+    sync_peer_t *p = ud;
+    p->dbq = NULL;
+    p->busy--;
+    if (settled(p))
+        return;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        fail(p, "taking the pull lock", res ? "query failed" : err);
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        /* Another process serving this database pulls from the peer. */
+        p->state = P_STANDBY;
+        uv_timer_start(&p->timer, on_standby, STANDBY_MS, 0);
+        return;
+    }
+    p->locked = true;
+    read_cursor(p);
+}
+
+static void take_lock(sync_peer_t *p)
+{
+    p->state = P_LOCK;
+    p->lock_reconnects = lock_reconnects(p->sync);
+    const char *params[1] = {p->cfg->name};
+    p->busy++;
+    int rc = db_query(p->sync->lock_db, "SELECT pg_try_advisory_lock(7310003, hashtext($1))", 1,
+                      params, on_lock, p, &p->dbq);
+    if (rc != 0) {
+        p->busy--;
+        fail(p, "taking the pull lock", tr_strerror(rc));
+    }
+}
+
+/* Still ours? A lock connection that reconnected lost its locks. */
+static bool lock_held(sync_peer_t *p)
+{
+    if (p->locked && lock_reconnects(p->sync) != p->lock_reconnects)
+        p->locked = false;
+    return p->locked;
+}
+
 static void read_cursor(sync_peer_t *p)
 {
     if (p->stopping)
         return;
+    if (!lock_held(p)) {
+        take_lock(p);
+        return;
+    }
     p->state = P_CURSOR;
     const char *params[1] = {p->cfg->name};
     p->busy++;
@@ -383,6 +470,10 @@ static void pull_next(sync_peer_t *p)
 {
     if (p->stopping)
         return;
+    if (!lock_held(p)) {
+        read_cursor(p); /* takes the lock again first */
+        return;
+    }
     p->state = P_FETCH;
     char path[128];
     snprintf(path, sizeof(path), "/v1/fed/changes?since=%lld&limit=%d&wait=%d",
@@ -402,9 +493,21 @@ int sync_start(node_t *node, char *err, size_t err_len)
         abort();
     s->node = node;
     s->cache = signer_cache_new();
+    db_config_t lc = {
+        .conninfo = node->cfg.db_url,
+        .size = 1,
+        .max_queue = 1000,
+        .migrations_dir = node->cfg.db_migrations,
+        .ud = node,
+        .err = err,
+        .err_len = err_len,
+    };
     int rc = peer_tls_client_ctx(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, cfg->tls_crl,
                                  &s->client_ctx, err, err_len);
+    if (rc == 0 && node->cfg.n_peers)
+        rc = db_pool_new(node->loop, &lc, &s->lock_db);
     if (rc != 0) {
+        SSL_CTX_free(s->client_ctx);
         signer_cache_free(s->cache);
         free(s);
         return rc;
@@ -442,6 +545,10 @@ static void on_peer_timer_closed(uv_handle_t *h)
     settled(p);
 }
 
+static void on_lock_db_closed(void *ud)
+{
+}
+
 void sync_stop(node_t *node)
 {
     sync_t *s = node->sync;
@@ -450,6 +557,8 @@ void sync_stop(node_t *node)
     s->stopping = true;
     node->sync = NULL;
     if (s->n_peers == 0) {
+        if (s->lock_db)
+            db_pool_close(s->lock_db, on_lock_db_closed, NULL);
         free_sync(s);
         return;
     }
@@ -468,6 +577,10 @@ void sync_stop(node_t *node)
         p->certs_todo = NULL;
         uv_close((uv_handle_t *)&p->timer, on_peer_timer_closed);
     }
+    /* After the peers' queries are cancelled: closing the lock connection
+     * releases the pull locks at once. */
+    db_pool_close(s->lock_db, on_lock_db_closed, NULL);
+    s->lock_db = NULL;
 }
 
 /* A client for the peer, with the current context. */

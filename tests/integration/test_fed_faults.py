@@ -155,7 +155,14 @@ with PgCluster("faults-a") as pg_a, PgCluster("faults-b") as pg_b:
         watcher = threading.Thread(target=watch)
         watcher.start()
         w = Writers(a, agent, 4)
-        time.sleep(8)
+        time.sleep(4)
+        agent_b = pki.agent(B, "office")
+        states = [api(n, agent_b, "GET", "/v1/fed/status")[2]["peers"][0]["state"]
+                  for n in (b1, b2)]
+        t.check(sum(1 for st in states if st.startswith("standby")) == 1,
+                "two trellisd on one database: one pulls from the peer, the other stands by",
+                str(states))
+        time.sleep(4)
         w.finish()
         ok = converged(pg_a, pg_b)
         stop.set()

@@ -46,7 +46,7 @@ static void log_conn(conn_t *conn, log_level_t level, const char *event, const c
     if (!log_enabled(level))
         return;
     json_t *f = json_pack("{s:I, s:s}", "conn", (json_int_t)conn->id, "peer", conn->peer_addr);
-    if (conn->ident_key[0])
+    if (conn->ident_key)
         json_object_set_new(f, "identity", json_string(conn->ident_key));
     if (reason)
         json_object_set_new(f, "reason", json_string(reason));
@@ -164,8 +164,9 @@ static void on_handle_closed(uv_handle_t *h)
     if (--conn->handles_open > 0)
         return;
     node_t *node = conn->node;
-    if (conn->ident_key[0])
+    if (conn->ident_key)
         node_ident_release(node, conn->ident_key);
+    free(conn->ident_key);
     tls_conn_close(&conn->tls);
     http_parser_close(&conn->http);
     free(conn->pending);
@@ -403,16 +404,19 @@ static void handshake_done(conn_t *conn)
 {
     node_t *node = conn->node;
     const tr_identity_t *id = &conn->tls.identity;
+    char key[2 * TR_NAME_MAX + 16];
     node->metrics.handshakes++;
     if (conn->is_public) {
         /* No certificate: the per-identity limit applies per address instead. */
         const char *colon = strrchr(conn->peer_addr, ':');
         int len = colon ? (int)(colon - conn->peer_addr) : (int)strlen(conn->peer_addr);
-        snprintf(conn->ident_key, sizeof(conn->ident_key), "public/%.*s", len, conn->peer_addr);
+        snprintf(key, sizeof(key), "public/%.*s", len, conn->peer_addr);
     } else {
-        snprintf(conn->ident_key, sizeof(conn->ident_key), "%s/%s/%s", id->org,
-                 tr_role_name(id->role), id->name);
+        snprintf(key, sizeof(key), "%s/%s/%s", id->org, tr_role_name(id->role), id->name);
     }
+    conn->ident_key = strdup(key);
+    if (!conn->ident_key)
+        abort();
     if (node_ident_acquire(node, conn->ident_key) > node->cfg.max_connections_per_identity)
         conn->over_ident_limit = true;
     uv_timer_stop(&conn->timer);
@@ -493,8 +497,9 @@ static void log_request(conn_t *conn, const req_t *r, double secs)
     const char *mode = conn->node->cfg.log_requests;
     if (mode[0] == 'o' || (mode[0] == 'e' && r->status < 400) || !log_enabled(LOG_INFO))
         return;
-    json_t *f = json_pack("{s:I, s:s, s:i, s:f}", "conn", (json_int_t)conn->id, "identity",
-                          conn->ident_key, "status", r->status, "ms", secs * 1000.0);
+    json_t *f =
+        json_pack("{s:I, s:s, s:i, s:f}", "conn", (json_int_t)conn->id, "identity",
+                  conn->ident_key ? conn->ident_key : "", "status", r->status, "ms", secs * 1000.0);
     if (r->http) {
         json_object_set_new(f, "method", json_string(llhttp_method_name(r->http->method)));
         json_object_set_new(f, "path", log_client_str(r->http->path, strlen(r->http->path)));

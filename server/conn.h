@@ -48,10 +48,10 @@ struct conn {
     uv_shutdown_t shutdown_req;
     node_t *node;
     uint64_t id;
-    char peer_addr[64];
+    char peer_addr[48]; /* "[v6 address]:port" at most */
     tls_conn_t tls;
     http_parser_t http;
-    char ident_key[2 * TR_NAME_MAX + 16]; /* "org/role/name", "" before the handshake */
+    char *ident_key; /* "org/role/name" (owned), NULL before the handshake */
     bool over_ident_limit;
     bool is_public; /* on the public listener: no client certificate, /oruk/ only */
     /* plaintext received but not yet parsed (parser paused on the pipeline cap) */

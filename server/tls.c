@@ -36,8 +36,12 @@ static int on_verify(int ok, X509_STORE_CTX *store)
     tls_conn_t *t = ssl ? SSL_get_ex_data(ssl, conn_index) : NULL;
     if (!t)
         return 0;
-    if (tr_identity_from_chain(X509_STORE_CTX_get0_chain(store), &t->identity, t->identity_why,
-                               sizeof(t->identity_why)) != 0) {
+    char why[96];
+    if (tr_identity_from_chain(X509_STORE_CTX_get0_chain(store), &t->identity, why, sizeof(why)) !=
+        0) {
+        /* Kept only on failure: every connection would otherwise carry it. */
+        free(t->identity_why);
+        t->identity_why = strdup(why);
         X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
@@ -180,14 +184,38 @@ int tls_conn_init(tls_conn_t *t, SSL_CTX *ctx)
 
 void tls_conn_close(tls_conn_t *t)
 {
+    free(t->identity_why);
+    t->identity_why = NULL;
     if (t->ssl)
         SSL_free(t->ssl);
     t->ssl = NULL;
     t->rbio = t->wbio = NULL;
 }
 
+/* Memory BIOs for a connection that had none since tls_conn_shrink. */
+static int ensure_bios(tls_conn_t *t)
+{
+    if (t->rbio)
+        return 0;
+    BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+    if (!r || !w) {
+        BIO_free(r);
+        BIO_free(w);
+        return -1;
+    }
+    BIO_set_mem_eof_return(r, -1);
+    BIO_set_mem_eof_return(w, -1);
+    SSL_set0_rbio(t->ssl, r);
+    SSL_set0_wbio(t->ssl, w);
+    t->rbio = r;
+    t->wbio = w;
+    return 0;
+}
+
 int tls_conn_feed(tls_conn_t *t, const char *data, size_t len)
 {
+    if (ensure_bios(t) != 0)
+        return -1;
     return BIO_write(t->rbio, data, (int)len) == (int)len ? 0 : -1;
 }
 
@@ -252,6 +280,8 @@ int tls_conn_read(tls_conn_t *t, char *buf, size_t len)
 
 int tls_conn_write(tls_conn_t *t, const void *data, size_t len)
 {
+    if (ensure_bios(t) != 0)
+        return -1;
     ERR_clear_error();
     /* The write BIO is memory: it takes everything at once. */
     int n = SSL_write(t->ssl, data, (int)len);
@@ -266,31 +296,24 @@ size_t tls_conn_pending(const tls_conn_t *t)
 
 size_t tls_conn_take(tls_conn_t *t, char *buf, size_t len)
 {
+    if (!t->wbio)
+        return 0;
     int n = BIO_read(t->wbio, buf, (int)len);
     return n > 0 ? (size_t)n : 0;
 }
 
 void tls_conn_shrink(tls_conn_t *t)
 {
-    if (!t->ssl || BIO_ctrl_pending(t->rbio) || BIO_ctrl_pending(t->wbio))
+    if (!t->ssl || !t->rbio || BIO_ctrl_pending(t->rbio) || BIO_ctrl_pending(t->wbio))
         return;
-    BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
-    if (!r || !w) {
-        BIO_free(r);
-        BIO_free(w);
-        return;
-    }
-    BIO_set_mem_eof_return(r, -1);
-    BIO_set_mem_eof_return(w, -1);
-    SSL_set0_rbio(t->ssl, r); /* frees the old ones */
-    SSL_set0_wbio(t->ssl, w);
-    t->rbio = r;
-    t->wbio = w;
+    SSL_set0_rbio(t->ssl, NULL); /* frees them */
+    SSL_set0_wbio(t->ssl, NULL);
+    t->rbio = t->wbio = NULL;
 }
 
 void tls_conn_shutdown(tls_conn_t *t)
 {
-    if (t->ssl && t->established) {
+    if (t->ssl && t->established && ensure_bios(t) == 0) {
         ERR_clear_error();
         SSL_shutdown(t->ssl);
         ERR_clear_error();

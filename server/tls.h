@@ -45,7 +45,7 @@ typedef struct {
     BIO *wbio; /* OpenSSL -> network */
     bool established;
     tr_identity_t identity; /* valid once established */
-    char identity_why[96];  /* why the identity was refused, if it was */
+    char *identity_why;     /* why the identity was refused, if it was (owned) */
 } tls_conn_t;
 
 int tls_conn_init(tls_conn_t *t, SSL_CTX *ctx);
@@ -70,8 +70,8 @@ size_t tls_conn_pending(const tls_conn_t *t);
 /* Move up to len pending bytes into buf; returns the count. */
 size_t tls_conn_take(tls_conn_t *t, char *buf, size_t len);
 
-/* Replace both memory BIOs with fresh, empty ones if nothing is pending in
- * either (a memory BIO never shrinks its buffer). */
+/* Drop both memory BIOs if nothing is pending in either (a memory BIO never
+ * shrinks its buffer); fresh ones are made when bytes next move. */
 void tls_conn_shrink(tls_conn_t *t);
 
 /* Queue a close_notify alert. */

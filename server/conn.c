@@ -190,7 +190,9 @@ static void close_handles(conn_t *conn)
 
 static void on_shutdown(uv_shutdown_t *sr, int status)
 {
-    close_handles(sr->data);
+    conn_t *conn = sr->data;
+    free(sr);
+    close_handles(conn);
 }
 
 void conn_close(conn_t *conn, bool graceful, const char *reason)
@@ -219,9 +221,12 @@ void conn_close(conn_t *conn, bool graceful, const char *reason)
         tls_conn_shutdown(&conn->tls);
         flush_tls(conn);
         uv_timer_start(&conn->timer, on_timer, CLOSE_TIMEOUT_MS, 0);
-        conn->shutdown_req.data = conn;
-        if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp, on_shutdown) == 0)
+        /* Allocated only now: an idle connection should not carry it. */
+        uv_shutdown_t *sr = xmalloc(sizeof(*sr));
+        sr->data = conn;
+        if (uv_shutdown(sr, (uv_stream_t *)&conn->tcp, on_shutdown) == 0)
             return;
+        free(sr);
     }
     conn->timer_mode = TIMER_NONE;
     close_handles(conn);

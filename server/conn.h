@@ -45,7 +45,6 @@ typedef enum {
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
-    uv_shutdown_t shutdown_req;
     node_t *node;
     uint64_t id;
     char peer_addr[48]; /* "[v6 address]:port" at most */

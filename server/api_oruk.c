@@ -61,6 +61,7 @@ void api_oruk_root(req_t *req)
 
 typedef struct {
     int64_t page, per_page;
+    char limit[16], offset[24]; /* as query parameters */
 } paging_t;
 
 static bool parse_paging(req_t *req, paging_t *pg)
@@ -74,6 +75,8 @@ static bool parse_paging(req_t *req, paging_t *pg)
         oruk_problem(req, 400, "bad-parameter", "per_page must be between 1 and 200");
         return false;
     }
+    snprintf(pg->limit, sizeof(pg->limit), "%lld", (long long)pg->per_page);
+    snprintf(pg->offset, sizeof(pg->offset), "%lld", (long long)((pg->page - 1) * pg->per_page));
     return true;
 }
 
@@ -212,11 +215,9 @@ void api_oruk_services(req_t *req)
         oruk_problem(req, 400, "bad-parameter", "taking_referrals and self_referral are booleans");
         return;
     }
-    char mins[8], maxs[8], limit[16], offset[24];
+    char mins[8], maxs[8];
     snprintf(mins, sizeof(mins), "%lld", (long long)min_age);
     snprintf(maxs, sizeof(maxs), "%lld", (long long)max_age);
-    snprintf(limit, sizeof(limit), "%lld", (long long)pg.per_page);
-    snprintf(offset, sizeof(offset), "%lld", (long long)((pg.page - 1) * pg.per_page));
 #define OPT(s) ((s)[0] ? (s) : NULL)
     const char *params[14] = {OPT(search),
                               OPT(term),
@@ -230,8 +231,8 @@ void api_oruk_services(req_t *req)
                               OPT(taking),
                               OPT(self),
                               OPT(access),
-                              limit,
-                              offset};
+                              pg.limit,
+                              pg.offset};
 #undef OPT
     /* An age filter keeps the services whose age range overlaps the one asked for. */
     run_list(req, &pg, tr_oruk_service_summary,
@@ -338,11 +339,9 @@ void api_oruk_service_at_locations(req_t *req)
     paging_t pg;
     if (!parse_paging(req, &pg))
         return;
-    char limit[16], offset[24], vis[8];
-    snprintf(limit, sizeof(limit), "%lld", (long long)pg.per_page);
-    snprintf(offset, sizeof(offset), "%lld", (long long)((pg.page - 1) * pg.per_page));
+    char vis[8];
     snprintf(vis, sizeof(vis), "%s", public_view(req) ? "true" : "false");
-    const char *params[3] = {limit, offset, vis};
+    const char *params[3] = {pg.limit, pg.offset, vis};
     /* The public view lists no locations of confidential services. */
     run_list(req, &pg, render_sal,
              "WITH f AS (SELECT json_build_object('sal', sal, 'service', s.doc->'body') AS row, "
@@ -366,10 +365,7 @@ void api_oruk_taxonomy_terms(req_t *req)
     paging_t pg;
     if (!parse_paging(req, &pg))
         return;
-    char limit[16], offset[24];
-    snprintf(limit, sizeof(limit), "%lld", (long long)pg.per_page);
-    snprintf(offset, sizeof(offset), "%lld", (long long)((pg.page - 1) * pg.per_page));
-    const char *params[2] = {limit, offset};
+    const char *params[2] = {pg.limit, pg.offset};
     run_list(
         req, &pg, render_as_is,
         "WITH f AS (SELECT DISTINCT ON (a->'taxonomy_term'->>'id') a->'taxonomy_term' AS t, "
@@ -407,10 +403,7 @@ void api_oruk_taxonomies(req_t *req)
     paging_t pg;
     if (!parse_paging(req, &pg))
         return;
-    char limit[16], offset[24];
-    snprintf(limit, sizeof(limit), "%lld", (long long)pg.per_page);
-    snprintf(offset, sizeof(offset), "%lld", (long long)((pg.page - 1) * pg.per_page));
-    const char *params[2] = {limit, offset};
+    const char *params[2] = {pg.limit, pg.offset};
     /* A taxonomy is known by the terms that name it (taxonomy_id, taxonomy). */
     run_list(
         req, &pg, render_as_is,

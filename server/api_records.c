@@ -7,7 +7,6 @@
 #include "query.h"
 #include "response.h"
 #include "strbuf.h"
-#include "tr_canon.h"
 #include "tr_check.h"
 #include "tr_error.h"
 #include "tr_record.h"
@@ -16,15 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* What a caller's organisation may read on this node: the node's own
- * organisation sees everything it holds; another organisation sees the
- * shared directory and its own records. NULL means "everything". */
-static const char *visibility(const req_t *req)
-{
-    const tr_identity_t *id = conn_identity(req->conn);
-    return strcmp(id->org, req->conn->node->org) == 0 ? NULL : id->org;
-}
 
 /* ---- POST /v1/records ---- */
 
@@ -371,10 +361,6 @@ static const char *const sql_get[TR_KIND_COUNT_] = {
     [TR_KIND_FEEDBACK_RESPONSE] = "SELECT doc::text, origin FROM feedback_responses WHERE id = $1",
 };
 
-typedef struct {
-    tr_kind_t kind;
-} get_ctx_t;
-
 static void on_record(void *ud, const PGresult *res, const char *err)
 {
     req_t *req = ud;
@@ -384,7 +370,7 @@ static void on_record(void *ud, const PGresult *res, const char *err)
         response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
         return;
     }
-    const char *vis = visibility(req);
+    const char *vis = conn_visibility(req->conn);
     /* A record the caller may not see is reported as absent: no existence leak. */
     if (PQntuples(res) == 0 ||
         (vis && kind != TR_KIND_DIRECTORY_SERVICE && strcmp(PQgetvalue(res, 0, 1), vis) != 0)) {
@@ -427,7 +413,7 @@ void api_records_get(req_t *req)
 void api_changes(req_t *req)
 {
     feed_filter_t f = {0};
-    const char *vis = visibility(req);
+    const char *vis = conn_visibility(req->conn);
     snprintf(f.vis_org, sizeof(f.vis_org), "%s", vis ? vis : "");
     feed_serve(req, &f);
 }

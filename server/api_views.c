@@ -196,8 +196,7 @@ void api_feedback(req_t *req)
     }
     char lim[24];
     snprintf(lim, sizeof(lim), "%lld", (long long)limit);
-    const char *org = conn_identity(req->conn)->org;
-    const char *vis = strcmp(org, req->conn->node->org) == 0 ? NULL : org;
+    const char *vis = conn_visibility(req->conn);
     const char *params[5] = {status[0] ? status : NULL, theme[0] ? theme : NULL,
                              level[0] ? level : NULL, vis, lim};
     /* An entry's status is its latest response's (by week, then how far the

@@ -58,6 +58,12 @@ const tr_identity_t *conn_identity(const conn_t *conn)
     return &conn->tls.identity;
 }
 
+const char *conn_visibility(const conn_t *conn)
+{
+    const char *org = conn->tls.identity.org;
+    return strcmp(org, conn->node->org) == 0 ? NULL : org;
+}
+
 /* ---- timers ---- */
 
 static void on_timer(uv_timer_t *t);

@@ -88,4 +88,9 @@ void conn_reply_ready(req_t *req);
 /* The caller's identity, verified from its certificate. */
 const tr_identity_t *conn_identity(const conn_t *conn);
 
+/* What the caller's organisation may read on this node: NULL for the node's
+ * own organisation (everything it holds), else that organisation, which sees
+ * the shared directory and its own records. */
+const char *conn_visibility(const conn_t *conn);
+
 #endif

@@ -82,7 +82,7 @@ void api_fed_certs(req_t *req)
  * successful pull, the cursor, the lag in records and seconds, the last error. */
 void api_fed_status(req_t *req)
 {
-    if (strcmp(conn_identity(req->conn)->org, req->conn->node->org) != 0) {
+    if (conn_visibility(req->conn)) { /* another organisation */
         response_problem(req, 403, "not-your-node",
                          "only this node's own organisation may read its sync status");
         return;

@@ -5,8 +5,10 @@
 #include "feed.h"
 #include "log.h"
 #include "query.h"
+#include "record_arrays.h"
 #include "response.h"
 #include "strbuf.h"
+#include "tr_canon.h"
 #include "tr_check.h"
 #include "tr_error.h"
 #include "tr_record.h"
@@ -32,17 +34,15 @@ typedef struct {
     int status;
     const char *slug;
     char detail[160];
-    json_t *results;             /* one object per record, in request order */
-    char *batch[TR_KIND_COUNT_]; /* the valid records per kind: trellis_store's parameters */
-    size_t n_valid;
+    json_t *results;         /* one object per record, in request order */
+    record_arrays_t records; /* the valid ones: trellis_store's parameters */
 } store_job_t;
 
 static void store_job_free(store_job_t *job)
 {
     EVP_PKEY_free(job->sign_key);
     free(job->body);
-    for (int k = 0; k < TR_KIND_COUNT_; k++)
-        free(job->batch[k]);
+    record_arrays_free(&job->records);
     json_decref(job->results);
     free(job);
 }
@@ -153,34 +153,27 @@ static void store_work(uv_work_t *w)
         tr_record_clear(&recs[i]);
     }
 
-    json_t *batch[TR_KIND_COUNT_];
-    for (int k = 0; k < TR_KIND_COUNT_; k++)
-        batch[k] = json_array();
+    record_arrays_init(&job->records);
     for (size_t i = 0; i < n; i++) {
         if (!recs[i].doc)
             continue;
-        char hash[65];
+        char hash[65], *text = NULL;
+        size_t text_len;
         /* The hash identifies the content (a re-signed record is the same
-         * record); the signature is this node's, as the records' origin node. */
+         * record); the signature is this node's, as the records' origin node.
+         * What is stored is the canonical text of the signed record. */
         if (tr_record_content_hash(recs[i].doc, hash) != 0 ||
-            tr_record_sign(recs[i].doc, job->sign_key, job->signer_fp) != 0) {
+            tr_record_sign(recs[i].doc, job->sign_key, job->signer_fp) != 0 ||
+            tr_canon_dump(recs[i].doc, &text, &text_len) != 0) {
             refuse(json_array_get(job->results, i),
                    json_pack("[{s:s, s:s, s:s}]", "path", "$", "code", "not_canonical", "message",
                              "the record cannot be put in canonical form"));
             tr_record_clear(&recs[i]);
             continue;
         }
-        json_array_append_new(batch[recs[i].kind],
-                              json_pack("{s:I, s:s, s:s, s:I, s:s, s:O}", "i", (json_int_t)i, "id",
-                                        recs[i].id, "origin", recs[i].origin, "version",
-                                        (json_int_t)recs[i].version, "hash", hash, "doc",
-                                        recs[i].doc));
-        job->n_valid++;
+        record_arrays_add(&job->records, (int)i, &recs[i], hash, text, text_len);
+        free(text);
         tr_record_clear(&recs[i]);
-    }
-    for (int k = 0; k < TR_KIND_COUNT_; k++) {
-        job->batch[k] = json_dumps(batch[k], JSON_COMPACT);
-        json_decref(batch[k]);
     }
     free(recs);
     free(keys);
@@ -297,19 +290,18 @@ static void store_done(uv_work_t *w, int status)
         store_job_free(job);
         return;
     }
-    if (!job->n_valid) {
+    if (!job->records.n) {
         reply_results(job);
         store_job_free(job);
         return;
     }
-    const char *params[TR_KIND_COUNT_];
-    for (int k = 0; k < TR_KIND_COUNT_; k++)
-        params[k] = job->batch[k];
-    /* Parameters in tr_kind_t order, as trellis_store takes them. */
-    int rc = db_query(req->conn->node->db,
-                      "SELECT idx, decision, kind FROM trellis_store($1::jsonb, $2::jsonb, "
-                      "$3::jsonb, $4::jsonb, $5::jsonb, false)",
-                      TR_KIND_COUNT_, params, on_stored, job, &req->dbq);
+    const char *values[RA_COLUMNS];
+    int lengths[RA_COLUMNS], formats[RA_COLUMNS];
+    record_arrays_params(&job->records, values, lengths, formats);
+    int rc = db_query_params(req->conn->node->db,
+                             "SELECT idx, decision, kind FROM trellis_store($1, $2, $3, $4, $5, "
+                             "$6, $7, false)",
+                             RA_COLUMNS, values, lengths, formats, on_stored, job, &req->dbq);
     if (rc != 0) {
         response_error(req, rc, NULL);
         store_job_free(job);

@@ -47,12 +47,14 @@ static void set_err(const db_config_t *cfg, const char *fmt, ...)
 /* ---- queries and the queue ---- */
 
 static db_query_t *query_new(db_pool_t *pool, const char *sql, int nparams,
-                             const char *const *values, db_result_cb cb, void *ud)
+                             const char *const *values, const int *lengths, const int *formats,
+                             db_result_cb cb, void *ud)
 {
     size_t n = nparams > 0 ? (size_t)nparams : 0;
-    size_t size = sizeof(db_query_t) + n * sizeof(char *) + strlen(sql) + 1;
+    size_t size = sizeof(db_query_t) + n * (sizeof(char *) + 2 * sizeof(int)) + strlen(sql) + 1;
     for (size_t i = 0; i < n; i++)
-        size += values[i] ? strlen(values[i]) + 1 : 0;
+        if (values[i])
+            size += formats && formats[i] ? (size_t)lengths[i] : strlen(values[i]) + 1;
     db_query_t *q = db__xcalloc(1, size);
     q->pool = pool;
     q->cb = cb;
@@ -60,12 +62,17 @@ static db_query_t *query_new(db_pool_t *pool, const char *sql, int nparams,
     q->nparams = nparams;
     q->queued_ms = uv_now(pool->loop);
     q->values = (char **)(q + 1);
-    char *p = (char *)(q->values + n);
+    q->lengths = (int *)(q->values + n);
+    q->formats = q->lengths + n;
+    char *p = (char *)(q->formats + n);
     for (size_t i = 0; i < n; i++) {
         if (!values[i])
             continue; /* SQL NULL */
-        size_t len = strlen(values[i]) + 1;
+        bool binary = formats && formats[i];
+        size_t len = binary ? (size_t)lengths[i] : strlen(values[i]) + 1;
         q->values[i] = memcpy(p, values[i], len);
+        q->lengths[i] = binary ? lengths[i] : 0;
+        q->formats[i] = binary;
         p += len;
     }
     q->sql = strcpy(p, sql);
@@ -170,7 +177,7 @@ int db_conn_send(db_conn_t *c, const char *sql, int nparams, const char *const *
 {
     if (c->state != CONN_UP || c->running || c->pool->closing)
         return TR_E_DB_UNAVAILABLE;
-    db__conn_send(c, query_new(c->pool, sql, nparams, values, cb, ud));
+    db__conn_send(c, query_new(c->pool, sql, nparams, values, NULL, NULL, cb, ud));
     return 0;
 }
 
@@ -277,8 +284,19 @@ fail:
 int db_query(db_pool_t *pool, const char *sql, int nparams, const char *const *values,
              db_result_cb cb, void *ud, db_query_t **handle)
 {
-    if (!pool || !sql || !cb || nparams < 0 || nparams > MAX_PARAMS || (nparams && !values))
+    return db_query_params(pool, sql, nparams, values, NULL, NULL, cb, ud, handle);
+}
+
+int db_query_params(db_pool_t *pool, const char *sql, int nparams, const char *const *values,
+                    const int *lengths, const int *formats, db_result_cb cb, void *ud,
+                    db_query_t **handle)
+{
+    if (!pool || !sql || !cb || nparams < 0 || nparams > MAX_PARAMS || (nparams && !values) ||
+        (formats && !lengths))
         return TR_E_INVAL;
+    for (int i = 0; formats && i < nparams; i++)
+        if (formats[i] && values[i] && lengths[i] < 0)
+            return TR_E_INVAL;
     if (pool->fatal)
         return TR_E_SCHEMA;
     if (pool->closing || pool->queued >= pool->max_queue)
@@ -287,7 +305,7 @@ int db_query(db_pool_t *pool, const char *sql, int nparams, const char *const *v
     if (db__count_up(pool) == 0 && uv_now(pool->loop) - pool->down_since > DOWN_FAIL_FAST_MS)
         return TR_E_DB_UNAVAILABLE;
 
-    db_query_t *q = query_new(pool, sql, nparams, values, cb, ud);
+    db_query_t *q = query_new(pool, sql, nparams, values, lengths, formats, cb, ud);
     q->prev = pool->tail;
     if (pool->tail)
         pool->tail->next = q;

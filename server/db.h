@@ -68,6 +68,12 @@ int db_pool_new(uv_loop_t *loop, const db_config_t *cfg, db_pool_t **out);
  * TR_E_NOMEM (not in practice: out of memory aborts). */
 int db_query(db_pool_t *pool, const char *sql, int nparams, const char *const *values,
              db_result_cb cb, void *ud, db_query_t **handle);
+/* The same with per-parameter formats: formats[i] 1 sends values[i] in
+ * PostgreSQL's binary format, lengths[i] bytes long (record_arrays.h builds
+ * such values); 0 sends it as text, as db_query does. */
+int db_query_params(db_pool_t *pool, const char *sql, int nparams, const char *const *values,
+                    const int *lengths, const int *formats, db_result_cb cb, void *ud,
+                    db_query_t **handle);
 void db_query_cancel(db_query_t *q);
 
 /* Migrations current and at least one connection up now. */

@@ -299,7 +299,7 @@ void db__conn_send(db_conn_t *c, db_query_t *q)
         ok = PQsendQuery(c->pg, q->sql);
     else
         ok = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->values,
-                               NULL, NULL, 0);
+                               q->lengths, q->formats, 0);
     if (!ok || flush_output(c) < 0)
         conn_fail(c); /* the query is answered "connection lost" */
 }

@@ -41,7 +41,9 @@ struct db_query {
     int nparams; /* < 0: several statements without parameters (migrations) */
     char *sql;
     char **values;
-    /* the value pointers, the strings and sql follow in the same allocation */
+    int *lengths, *formats; /* per parameter (formats 1: binary) */
+    /* the value pointers, lengths, formats, the values and sql follow in the
+     * same allocation */
 };
 
 struct db_conn {

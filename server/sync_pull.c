@@ -285,14 +285,14 @@ static void apply(sync_peer_t *p)
     char since[24], next[24];
     snprintf(since, sizeof(since), "%lld", (long long)p->cursor);
     snprintf(next, sizeof(next), "%lld", (long long)p->batch.next_cursor);
-    const char *params[3 + TR_KIND_COUNT_] = {p->cfg->name, since, next};
-    for (int k = 0; k < TR_KIND_COUNT_; k++)
-        params[3 + k] = p->batch.arrays[k];
+    const char *values[3 + RA_COLUMNS] = {p->cfg->name, since, next};
+    int lengths[3 + RA_COLUMNS] = {0}, formats[3 + RA_COLUMNS] = {0};
+    record_arrays_params(&p->batch.records, values + 3, lengths + 3, formats + 3);
     p->busy++;
-    int rc = db_query(p->sync->node->db,
-                      "SELECT idx, decision, kind FROM trellis_apply($1, $2::bigint, $3::bigint, "
-                      "$4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb)",
-                      3 + TR_KIND_COUNT_, params, on_applied, p, &p->dbq);
+    int rc = db_query_params(p->sync->node->db,
+                             "SELECT idx, decision, kind FROM trellis_apply($1, $2::bigint, "
+                             "$3::bigint, $4, $5, $6, $7, $8, $9, $10)",
+                             3 + RA_COLUMNS, values, lengths, formats, on_applied, p, &p->dbq);
     if (rc != 0) {
         p->busy--;
         sync_batch_clear(&p->batch);

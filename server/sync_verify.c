@@ -1,5 +1,6 @@
 /* Verification of pulled batches and the signer certificate cache. */
 #include "sync_verify.h"
+#include "tr_canon.h"
 #include "tr_error.h"
 #include "tr_identity.h"
 #include "tr_sign.h"
@@ -200,9 +201,7 @@ void sync_batch_verify(sync_batch_t *b)
     b->next_cursor = strtoll(cursor, NULL, 10);
     b->more = json_is_true(json_object_get(root, "more"));
     b->head = json_integer_value(json_object_get(root, "head"));
-    json_t *arrays[TR_KIND_COUNT_];
-    for (int k = 0; k < TR_KIND_COUNT_; k++)
-        arrays[k] = json_array();
+    record_arrays_init(&b->records);
     size_t i;
     json_t *change;
     json_array_foreach(changes, i, change)
@@ -222,19 +221,14 @@ void sync_batch_verify(sync_batch_t *b)
         }
         tr_verrors_free(&errs);
         int proved = origin_proved(b, doc, &rec);
-        char hash[65];
-        if (proved == 1 && tr_record_content_hash(doc, hash) == 0) {
-            json_array_append_new(arrays[rec.kind],
-                                  json_pack("{s:I, s:s, s:s, s:I, s:s, s:O}", "i", (json_int_t)i,
-                                            "id", rec.id, "origin", rec.origin, "version",
-                                            (json_int_t)rec.version, "hash", hash, "doc", doc));
-            b->n_valid++;
+        char hash[65], *text;
+        size_t text_len;
+        if (proved == 1 && tr_record_content_hash(doc, hash) == 0 &&
+            tr_canon_dump(doc, &text, &text_len) == 0) {
+            record_arrays_add(&b->records, (int)i, &rec, hash, text, text_len);
+            free(text);
         }
         tr_record_clear(&rec);
-    }
-    for (int k = 0; k < TR_KIND_COUNT_; k++) {
-        b->arrays[k] = json_dumps(arrays[k], JSON_COMPACT);
-        json_decref(arrays[k]);
     }
     json_decref(root);
 }
@@ -242,8 +236,7 @@ void sync_batch_verify(sync_batch_t *b)
 void sync_batch_clear(sync_batch_t *b)
 {
     free(b->body);
-    for (int k = 0; k < TR_KIND_COUNT_; k++)
-        free(b->arrays[k]);
+    record_arrays_free(&b->records);
     json_decref(b->refused);
     json_decref(b->missing);
     /* Keep what describes the peer; forget the batch. */

@@ -7,6 +7,7 @@
 #ifndef TRELLIS_SYNC_VERIFY_H
 #define TRELLIS_SYNC_VERIFY_H
 
+#include "record_arrays.h"
 #include "tr_identity.h"
 #include "tr_record.h"
 
@@ -37,8 +38,8 @@ typedef struct {
     signer_cache_t *cache;
     bool final_pass; /* unknown signers were fetched already: refuse what is still unknown */
     /* out */
-    char *arrays[TR_KIND_COUNT_]; /* trellis_apply's parameters */
-    size_t n_records, n_valid;
+    record_arrays_t records; /* the valid ones: trellis_apply's parameters */
+    size_t n_records;
     int64_t next_cursor, head;
     bool more;
     json_t *refused; /* [{"kind","id","origin","reason"}]: never a body */

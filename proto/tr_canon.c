@@ -5,6 +5,7 @@
 #include "tr_error.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -230,6 +231,23 @@ int tr_canon_dump(const json_t *v, char **out, size_t *len)
     return 0;
 }
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+int tr_sha256(const void *data, size_t len, unsigned char md[32])
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    unsigned int md_len = 0;
+    if (!sha256_md || !EVP_Digest(data, len, md, &md_len, sha256_md, NULL) || md_len != 32)
+        return TR_E_INVAL;
+    return 0;
+}
+
 int tr_canon_hash(const json_t *v, char out[65])
 {
     static const char hex[] = "0123456789abcdef";
@@ -240,11 +258,10 @@ int tr_canon_hash(const json_t *v, char out[65])
     if (rc)
         return rc;
     unsigned char md[32];
-    unsigned int md_len = 0;
-    int ok = EVP_Digest(text, len, md, &md_len, EVP_sha256(), NULL);
+    rc = tr_sha256(text, len, md);
     free(text);
-    if (!ok || md_len != sizeof(md))
-        return TR_E_INVAL;
+    if (rc)
+        return rc;
     for (size_t i = 0; i < sizeof(md); i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];

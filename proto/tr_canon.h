@@ -12,6 +12,11 @@
  * 0, or TR_E_INVAL (a real number, or nesting deeper than 64). */
 int tr_canon_dump(const json_t *v, char **out, size_t *len);
 
+/* SHA-256 of len bytes into md: 0, or TR_E_INVAL. The algorithm is fetched
+ * once per process, not on every call (OpenSSL 3 looks an implicit
+ * EVP_sha256() up again each time, under a lock). Thread-safe. */
+int tr_sha256(const void *data, size_t len, unsigned char md[32]);
+
 /* Lowercase hex SHA-256 of the canonical bytes; out needs 65 bytes. */
 int tr_canon_hash(const json_t *v, char out[65]);
 

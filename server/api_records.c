@@ -85,10 +85,9 @@ static int cmp_key(const void *a, const void *b)
     return c ? c : (x->i < y->i ? -1 : 1);
 }
 
-/* On the thread pool: parse, validate every record, hash, build the batch. */
-static void store_work(uv_work_t *w)
+/* Parse, validate every record, hash and sign it, build the batch. */
+static void prepare_batch(store_job_t *job, tr_signer_t *signer)
 {
-    store_job_t *job = w->data;
     json_error_t jerr;
     json_t *root = json_loadb(job->body, job->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -163,7 +162,7 @@ static void store_work(uv_work_t *w)
          * record); the signature is this node's, as the records' origin node.
          * What is stored is the canonical text of the signed record. */
         if (tr_record_content_hash(recs[i].doc, hash) != 0 ||
-            tr_record_sign(recs[i].doc, job->sign_key, job->signer_fp) != 0 ||
+            tr_signer_sign(signer, recs[i].doc) != 0 ||
             tr_canon_dump(recs[i].doc, &text, &text_len) != 0) {
             refuse(json_array_get(job->results, i),
                    json_pack("[{s:s, s:s, s:s}]", "path", "$", "code", "not_canonical", "message",
@@ -178,6 +177,19 @@ static void store_work(uv_work_t *w)
     free(recs);
     free(keys);
     json_decref(root);
+}
+
+/* On the thread pool. */
+static void store_work(uv_work_t *w)
+{
+    store_job_t *job = w->data;
+    tr_signer_t *signer = tr_signer_new(job->sign_key, job->signer_fp);
+    if (!signer) {
+        job_fail(job, 500, "internal", "this node cannot sign records now");
+        return;
+    }
+    prepare_batch(job, signer);
+    tr_signer_free(signer);
 }
 
 static void reply_results(store_job_t *job)

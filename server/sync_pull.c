@@ -2,6 +2,10 @@
  *   read cursor -> long-poll GET /v1/fed/changes -> verify (thread pool)
  *   -> [fetch unknown signer certificates, verify again] -> trellis_apply
  *   -> again at once if the peer has more, else long-poll.
+ * While a batch is applied, the next one is already fetched and verified
+ * (when the peer said it has more): the database, the thread pool and the
+ * network work at the same time instead of in turn. At most one batch is
+ * applied at a time, and only from the cursor the previous one stored.
  * Any failure is recorded for the status page and retried after a back-off
  * with jitter, starting over from the cursor stored in the database, so a
  * crash or a second process on the same database never loses or repeats a
@@ -59,13 +63,19 @@ typedef struct sync_peer {
     pstate_t state;
     bool stopping;
     bool timer_closed;
-    int busy; /* work or queries in flight: after sync_stop, freed when they end */
+    int busy;         /* work or queries in flight: after sync_stop, freed when they end */
+    bool client_busy; /* a request (changes or a certificate) is in flight */
+    bool verifying;   /* batch is on the thread pool */
+    bool ready;       /* batch is verified and waits for the apply in flight */
+    bool in_apply;    /* applying holds the batch being applied */
     uint64_t backoff_ms;
+    uint64_t backoff_wait_ms; /* of a back-off that waits for work in flight */
     int64_t cursor;           /* -1: not read yet */
     bool locked;              /* this process holds the peer's pull lock */
     uint64_t lock_reconnects; /* the lock connection's reconnects when it was taken */
-    sync_batch_t batch;
-    json_t *certs_todo; /* fingerprints still to fetch */
+    sync_batch_t batch;       /* fetched, being verified, or ready */
+    sync_batch_t applying;    /* being applied */
+    json_t *certs_todo;       /* fingerprints still to fetch */
     /* status */
     int64_t head;
     time_t last_success, caught_up_at;
@@ -97,7 +107,33 @@ static int make_client(sync_peer_t *p, char *err, size_t err_len);
 static void on_backoff(uv_timer_t *t)
 {
     sync_peer_t *p = t->data;
+    /* Work still in flight ends first; it finds the loop backing off. */
+    if (p->verifying || p->in_apply) {
+        uv_timer_start(&p->timer, on_backoff, 50, 0);
+        return;
+    }
     read_cursor(p);
+}
+
+/* Drop everything not yet applied and start over from the stored cursor
+ * after wait_ms. An apply in flight finishes first (on_applied starts the
+ * timer); a batch on the thread pool is dropped when it comes back. */
+static void restart(sync_peer_t *p, uint64_t wait_ms)
+{
+    p->state = P_BACKOFF;
+    p->ready = false;
+    if (p->client_busy) {
+        peer_client_cancel(p->client);
+        p->client_busy = false;
+    }
+    json_decref(p->certs_todo);
+    p->certs_todo = NULL;
+    if (!p->verifying)
+        sync_batch_clear(&p->batch);
+    p->cursor = -1;
+    p->backoff_wait_ms = wait_ms;
+    if (!p->stopping && !p->in_apply)
+        uv_timer_start(&p->timer, on_backoff, wait_ms, 0);
 }
 
 static void fail(sync_peer_t *p, const char *what, const char *why)
@@ -106,21 +142,20 @@ static void fail(sync_peer_t *p, const char *what, const char *why)
     snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, why);
     log_event(LOG_WARN, "sync_error",
               json_pack("{s:s, s:s, s:s}", "peer", p->cfg->name, "step", what, "error", why));
-    p->state = P_BACKOFF;
     /* Full jitter: peers that failed together do not retry together. */
     uint64_t wait = p->backoff_ms / 2 + (uint64_t)rand() % (p->backoff_ms / 2 + 1);
     p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
-    p->cursor = -1;
-    if (!p->stopping)
-        uv_timer_start(&p->timer, on_backoff, wait, 0);
+    restart(p, wait);
 }
 
 static void free_sync(sync_t *s)
 {
     SSL_CTX_free(s->client_ctx);
     signer_cache_free(s->cache);
-    for (size_t i = 0; i < s->n_peers; i++)
+    for (size_t i = 0; i < s->n_peers; i++) {
         sync_batch_clear(&s->peers[i].batch);
+        sync_batch_clear(&s->peers[i].applying);
+    }
     free(s->peers);
     free(s);
 }
@@ -234,23 +269,26 @@ static void read_cursor(sync_peer_t *p)
 
 /* ---- apply ---- */
 
+static void start_apply(sync_peer_t *p);
+static void fetch_changes(sync_peer_t *p, int64_t since);
+
 static void on_applied(void *ud, const PGresult *res, const char *err)
 {
     sync_peer_t *p = ud;
     p->dbq = NULL;
     p->busy--;
+    p->in_apply = false;
     if (settled(p))
         return;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        sync_batch_clear(&p->applying);
         if (state && strcmp(state, "TR001") == 0) {
             /* Another process applied this batch first: read the cursor again. */
-            sync_batch_clear(&p->batch);
-            read_cursor(p);
+            restart(p, 0);
             return;
         }
         fail(p, "applying", res ? "the batch could not be stored" : err);
-        sync_batch_clear(&p->batch);
         return;
     }
     uint64_t stored = 0, unchanged = 0;
@@ -266,38 +304,61 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
     p->stored += stored;
     p->unchanged += unchanged;
     p->batches++;
-    p->cursor = p->batch.next_cursor;
-    p->head = p->batch.head;
+    p->cursor = p->applying.next_cursor;
+    p->head = p->applying.head;
     p->last_success = time(NULL);
     p->backoff_ms = BACKOFF_MIN_MS;
-    bool more = p->batch.more;
-    if (!more)
+    if (!p->applying.more)
         p->caught_up_at = p->last_success;
-    sync_batch_clear(&p->batch);
+    sync_batch_clear(&p->applying);
     if (stored)
         feed_wake(p->sync->node); /* relay: our own readers and peers look again */
-    pull_next(p);
+    if (p->state == P_BACKOFF) {
+        /* The next batch failed meanwhile: its back-off waited for this. */
+        p->cursor = -1;
+        if (!p->stopping)
+            uv_timer_start(&p->timer, on_backoff, p->backoff_wait_ms, 0);
+        return;
+    }
+    if (p->ready) {
+        p->ready = false;
+        start_apply(p);
+        return;
+    }
+    if (!p->client_busy && !p->verifying)
+        pull_next(p);
+    /* else the next batch is on its way: verify_done applies it */
 }
 
-static void apply(sync_peer_t *p)
+/* Apply batch (verified) from the cursor the last apply stored, and fetch
+ * the next one meanwhile if the peer has more. */
+static void start_apply(sync_peer_t *p)
 {
+    p->applying = p->batch;
+    memset(&p->batch, 0, sizeof(p->batch));
+    p->batch.cache = p->applying.cache;
+    memcpy(p->batch.peer_org, p->applying.peer_org, sizeof(p->batch.peer_org));
+
     p->state = P_APPLY;
     char since[24], next[24];
     snprintf(since, sizeof(since), "%lld", (long long)p->cursor);
-    snprintf(next, sizeof(next), "%lld", (long long)p->batch.next_cursor);
+    snprintf(next, sizeof(next), "%lld", (long long)p->applying.next_cursor);
     const char *values[3 + RA_COLUMNS] = {p->cfg->name, since, next};
     int lengths[3 + RA_COLUMNS] = {0}, formats[3 + RA_COLUMNS] = {0};
-    record_arrays_params(&p->batch.records, values + 3, lengths + 3, formats + 3);
-    p->busy++;
+    record_arrays_params(&p->applying.records, values + 3, lengths + 3, formats + 3);
     int rc = db_query_params(p->sync->node->db,
                              "SELECT idx, decision, kind FROM trellis_apply($1, $2::bigint, "
                              "$3::bigint, $4, $5, $6, $7, $8, $9, $10)",
                              3 + RA_COLUMNS, values, lengths, formats, on_applied, p, &p->dbq);
     if (rc != 0) {
-        p->busy--;
-        sync_batch_clear(&p->batch);
+        sync_batch_clear(&p->applying);
         fail(p, "applying", tr_strerror(rc));
+        return;
     }
+    p->busy++;
+    p->in_apply = true;
+    if (p->applying.more)
+        fetch_changes(p, p->applying.next_cursor);
 }
 
 /* ---- signer certificates ---- */
@@ -313,6 +374,7 @@ static void on_cert_kept(void *ud, const PGresult *res, const char *err)
 static void on_cert(void *ud, const peer_response_t *res, const char *err)
 {
     sync_peer_t *p = ud;
+    p->client_busy = false;
     if (p->stopping)
         return;
     const char *fp = json_string_value(json_array_get(p->certs_todo, 0));
@@ -357,6 +419,8 @@ static void fetch_next_cert(sync_peer_t *p)
     int rc = peer_client_get(p->client, path, 0, on_cert, p);
     if (rc != 0)
         fail(p, "fetching a signer certificate", tr_strerror(rc));
+    else
+        p->client_busy = true;
 }
 
 /* ---- verify (thread pool) ---- */
@@ -390,11 +454,15 @@ static void verify_done(uv_work_t *w, int status)
 {
     sync_peer_t *p = w->data;
     p->busy--;
+    p->verifying = false;
     if (settled(p))
         return;
+    if (p->state == P_BACKOFF) {
+        sync_batch_clear(&p->batch); /* dropped while it was verified */
+        return;
+    }
     if (p->batch.error[0]) {
         fail(p, "reading the batch", p->batch.error);
-        sync_batch_clear(&p->batch);
         return;
     }
     if (json_array_size(p->batch.missing)) {
@@ -415,7 +483,11 @@ static void verify_done(uv_work_t *w, int status)
         return;
     }
     log_refused(p);
-    apply(p);
+    if (p->in_apply) {
+        p->ready = true; /* on_applied applies it */
+        return;
+    }
+    start_apply(p);
 }
 
 static void verify_batch(sync_peer_t *p, bool final_pass)
@@ -432,12 +504,12 @@ static void verify_batch(sync_peer_t *p, bool final_pass)
     }
     p->batch.final_pass = final_pass;
     p->work.data = p;
-    p->busy++;
     if (uv_queue_work(p->sync->node->loop, &p->work, verify_work, verify_done) != 0) {
-        p->busy--;
-        sync_batch_clear(&p->batch);
         fail(p, "verifying", "cannot queue work");
+        return;
     }
+    p->busy++;
+    p->verifying = true;
 }
 
 /* ---- fetch ---- */
@@ -445,6 +517,7 @@ static void verify_batch(sync_peer_t *p, bool final_pass)
 static void on_changes(void *ud, const peer_response_t *res, const char *err)
 {
     sync_peer_t *p = ud;
+    p->client_busy = false;
     if (p->stopping)
         return;
     if (!res) {
@@ -466,6 +539,21 @@ static void on_changes(void *ud, const peer_response_t *res, const char *err)
     verify_batch(p, false);
 }
 
+static void fetch_changes(sync_peer_t *p, int64_t since)
+{
+    if (!p->in_apply)
+        p->state = P_FETCH;
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/fed/changes?since=%lld&limit=%d&wait=%d", (long long)since,
+             BATCH_LIMIT, LONG_POLL_S);
+    int rc = peer_client_get(p->client, path, (LONG_POLL_S + 15) * 1000, on_changes, p);
+    if (rc != 0)
+        fail(p, "fetching", tr_strerror(rc));
+    else
+        p->client_busy = true;
+}
+
+/* Nothing in flight: fetch from the stored cursor. */
 static void pull_next(sync_peer_t *p)
 {
     if (p->stopping)
@@ -474,13 +562,7 @@ static void pull_next(sync_peer_t *p)
         read_cursor(p); /* takes the lock again first */
         return;
     }
-    p->state = P_FETCH;
-    char path[128];
-    snprintf(path, sizeof(path), "/v1/fed/changes?since=%lld&limit=%d&wait=%d",
-             (long long)p->cursor, BATCH_LIMIT, LONG_POLL_S);
-    int rc = peer_client_get(p->client, path, (LONG_POLL_S + 15) * 1000, on_changes, p);
-    if (rc != 0)
-        fail(p, "fetching", tr_strerror(rc));
+    fetch_changes(p, p->cursor);
 }
 
 /* ---- life ---- */
@@ -612,20 +694,17 @@ void sync_reload(node_t *node, SSL_CTX *client_ctx)
      * dropped with its client, so that peer starts over from its cursor. */
     for (size_t i = 0; i < s->n_peers; i++) {
         sync_peer_t *p = &s->peers[i];
-        bool waiting = p->state == P_FETCH || p->state == P_CERTS;
+        bool waiting = p->client_busy;
         peer_client_free(p->client);
         p->client = NULL;
+        p->client_busy = false;
         char err[200];
         if (make_client(p, err, sizeof(err)) != 0) {
             fail(p, "reconnecting", err);
             continue;
         }
-        if (waiting) {
-            json_decref(p->certs_todo);
-            p->certs_todo = NULL;
-            sync_batch_clear(&p->batch);
-            read_cursor(p);
-        }
+        if (waiting)
+            restart(p, 0); /* what was on its way is asked for again */
     }
 }
 

@@ -88,7 +88,12 @@ void feed_wake(node_t *node)
     }
 }
 
-/* Rows: (head, seq, doc); one row with NULL seq when nothing is new. */
+/* Rows: (head, seq, doc, last); one row with NULL seq when nothing is new.
+ * last is the highest sequence number in the query's snapshot: a page that
+ * is not full has looked at every record up to it, so the cursor moves there
+ * even past records the filter left out. Without that, a peer's own records
+ * (or, for an agent, other organisations' referrals) would be scanned again
+ * from the same cursor on every poll, a cost that grows with the log. */
 static void on_changes(void *ud, const PGresult *res, const char *err)
 {
     struct changes_wait *cw = ud;
@@ -103,6 +108,9 @@ static void on_changes(void *ud, const PGresult *res, const char *err)
     int n = PQgetisnull(res, 0, 1) ? 0 : PQntuples(res);
     bool final = cw->limit < 0;
     int64_t limit = final ? -cw->limit : cw->limit;
+    int64_t last = PQgetisnull(res, 0, 3) ? 0 : strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    if (n < limit && last > cw->since)
+        cw->since = last; /* everything up to last was looked at */
     uint64_t now = uv_now(cw->node->loop);
     if (n == 0 && !final && now < cw->deadline) {
         /* Nothing yet: wait for a commit (feed_wake) or the deadline. */
@@ -118,8 +126,10 @@ static void on_changes(void *ud, const PGresult *res, const char *err)
     strbuf_puts(&out, "{\"changes\":[");
     int64_t cursor = cw->since;
     for (int i = 0; i < n; i++) {
-        cursor = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-        strbuf_printf(&out, "%s{\"seq\":%lld,\"record\":", i ? "," : "", (long long)cursor);
+        int64_t seq = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        if (n == limit)
+            cursor = seq; /* a full page: the next one starts after it */
+        strbuf_printf(&out, "%s{\"seq\":%lld,\"record\":", i ? "," : "", (long long)seq);
         /* The stored jsonb is already JSON: no parse and re-dump on the loop. */
         strbuf_add(&out, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2));
         strbuf_puts(&out, "}");
@@ -145,7 +155,8 @@ static void feed_query(struct changes_wait *cw)
     if (cw->filter.kinds) {
         const char *params[4] = {since, limit, cw->kinds, cw->filter.peer_org};
         rc = db_query(cw->node->db,
-                      "SELECT CASE WHEN h.is_called THEN h.last_value ELSE 0 END, c.seq, c.doc "
+                      "SELECT CASE WHEN h.is_called THEN h.last_value ELSE 0 END, c.seq, c.doc, "
+                      "(SELECT seq FROM trellis_changes ORDER BY seq DESC LIMIT 1) "
                       "FROM trellis_change_seq h LEFT JOIN "
                       "LATERAL (SELECT seq, doc::text AS doc FROM trellis_changes "
                       "WHERE seq > $1::bigint AND kind = ANY($3::text[]) AND origin <> $4 "
@@ -155,7 +166,8 @@ static void feed_query(struct changes_wait *cw)
         const char *vis = cw->filter.vis_org[0] ? cw->filter.vis_org : NULL;
         const char *params[3] = {since, limit, vis};
         rc = db_query(cw->node->db,
-                      "SELECT CASE WHEN h.is_called THEN h.last_value ELSE 0 END, c.seq, c.doc "
+                      "SELECT CASE WHEN h.is_called THEN h.last_value ELSE 0 END, c.seq, c.doc, "
+                      "(SELECT seq FROM trellis_changes ORDER BY seq DESC LIMIT 1) "
                       "FROM trellis_change_seq h LEFT JOIN "
                       "LATERAL (SELECT seq, doc::text AS doc FROM trellis_changes "
                       "WHERE seq > $1::bigint AND ($3::text IS NULL OR kind = 'directory.service' "

@@ -226,6 +226,9 @@ with PgCluster("records") as pg:
         kinds = {(c["record"]["kind"], c["record"]["origin"]) for c in other["changes"]}
         t.check(all(k == "directory.service" or o == RS for k, o in kinds),
                 "another organisation's feed: the directory and its own records", str(kinds))
+        t.check(not other["more"] and int(other["cursor"]) >= max(seqs),
+                "a page that is not full moves the cursor past what the reader may not see",
+                f"cursor {other['cursor']}, last {max(seqs)}")
         status, _, _ = api(node, rs, "GET", f"/v1/records/pathway.referral/{refs[0]['id']}")
         t.equal(status, 404, "another organisation cannot read a referral it is not party to")
 

@@ -68,6 +68,22 @@ void tr_signer_free(tr_signer_t *s)
     free(s);
 }
 
+/* The base64 signature of bytes into b64 (NUL-terminated): 0 or TR_E_TLS. */
+static int sign_bytes(tr_signer_t *s, const char *bytes, size_t len, char b64[2 * SIG_MAX])
+{
+    unsigned char md[32], sig[SIG_MAX];
+    size_t sig_len = sizeof(sig);
+    if (tr_sha256(bytes, len, md) != 0)
+        return TR_E_TLS;
+    /* ECDSA over the digest: the same signature EVP_DigestSign with SHA-256
+     * makes, so verifiers (and openssl dgst) need nothing special. */
+    if (EVP_PKEY_sign(s->ctx, sig, &sig_len, md, sizeof(md)) != 1) {
+        ERR_clear_error();
+        return TR_E_TLS;
+    }
+    return EVP_EncodeBlock((unsigned char *)b64, sig, (int)sig_len) > 0 ? 0 : TR_E_TLS;
+}
+
 int tr_signer_sign(tr_signer_t *s, json_t *doc)
 {
     if (json_object_set_new(doc, "signer", json_string(s->fp)) != 0)
@@ -77,22 +93,76 @@ int tr_signer_sign(tr_signer_t *s, json_t *doc)
     int rc = signed_bytes(doc, &bytes, &len);
     if (rc)
         return rc;
-    unsigned char md[32], sig[SIG_MAX];
-    size_t sig_len = sizeof(sig);
-    rc = tr_sha256(bytes, len, md);
+    char b64[2 * SIG_MAX];
+    rc = sign_bytes(s, bytes, len, b64);
     free(bytes);
     if (rc)
         return rc;
-    /* ECDSA over the digest: the same signature EVP_DigestSign with SHA-256
-     * makes, so verifiers (and openssl dgst) need nothing special. */
-    if (EVP_PKEY_sign(s->ctx, sig, &sig_len, md, sizeof(md)) != 1) {
-        ERR_clear_error();
-        return TR_E_TLS;
+    return json_object_set_new(doc, "sig", json_string(b64)) == 0 ? 0 : TR_E_TLS;
+}
+
+/* Where the top-level "version" member starts in the canonical text of an
+ * envelope without "sig" and "signer": the text ends with ,"version":N} as
+ * "version" sorts after every other envelope key. Nothing inside "body" can
+ * match at that place: body comes first, and the tail is digits only. NULL if
+ * the text is not of that shape. */
+static const char *version_member(const char *text, size_t len)
+{
+    static const char key[] = ",\"version\":";
+    size_t klen = sizeof(key) - 1;
+    if (len < klen + 2 || text[len - 1] != '}')
+        return NULL;
+    size_t i = len - 1;
+    while (i > 0 && text[i - 1] >= '0' && text[i - 1] <= '9')
+        i--;
+    if (i == len - 1 || i < klen || memcmp(text + i - klen, key, klen) != 0)
+        return NULL;
+    return text + i - klen;
+}
+
+int tr_signer_seal(tr_signer_t *s, const json_t *doc, char hash[65], char **out, size_t *out_len)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (json_object_get(doc, "sig") || json_object_get(doc, "signer"))
+        return TR_E_INVAL;
+    char *content;
+    size_t len;
+    int rc = tr_canon_dump(doc, &content, &len);
+    if (rc)
+        return rc;
+    unsigned char md[32];
+    const char *tail = version_member(content, len);
+    if (!tail || tr_sha256(content, len, md) != 0) {
+        free(content);
+        return TR_E_INVAL;
     }
-    unsigned char b64[2 * SIG_MAX];
-    int n = EVP_EncodeBlock(b64, sig, (int)sig_len);
-    if (n <= 0 || json_object_set_new(doc, "sig", json_stringn((char *)b64, (size_t)n)) != 0)
-        return TR_E_TLS;
+    for (size_t i = 0; i < sizeof(md); i++) {
+        hash[2 * i] = hex[md[i] >> 4];
+        hash[2 * i + 1] = hex[md[i] & 15];
+    }
+    hash[64] = '\0';
+    /* Signed: the content with "signer" put in its sorted place; stored: with
+     * "sig" before it. Hex and base64 need no escaping in JSON. */
+    size_t head = (size_t)(tail - content), fp_len = strlen(s->fp);
+    size_t cap = len + fp_len + 2 * SIG_MAX + 32;
+    char *buf = malloc(cap);
+    if (!buf)
+        abort();
+    int n = snprintf(buf, cap, "%.*s,\"signer\":\"%s\"%s", (int)head, content, s->fp, tail);
+    char b64[2 * SIG_MAX];
+    rc = n > 0 && (size_t)n < cap ? sign_bytes(s, buf, (size_t)n, b64) : TR_E_INVAL;
+    if (rc == 0) {
+        n = snprintf(buf, cap, "%.*s,\"sig\":\"%s\",\"signer\":\"%s\"%s", (int)head, content, b64,
+                     s->fp, tail);
+        rc = n > 0 && (size_t)n < cap ? 0 : TR_E_INVAL;
+    }
+    free(content);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *out_len = (size_t)n;
     return 0;
 }
 

@@ -21,6 +21,12 @@ typedef struct tr_signer tr_signer_t;
 /* NULL if the key cannot sign. key gains a reference. */
 tr_signer_t *tr_signer_new(EVP_PKEY *key, const char *signer_fp);
 int tr_signer_sign(tr_signer_t *s, json_t *doc);
+/* Everything a node does to a record its own agent sent, from one canonical
+ * dump of doc (which must have neither "sig" nor "signer"): the content hash
+ * (as tr_record_content_hash) and the canonical text of the signed record (as
+ * tr_signer_sign then tr_canon_dump would give; caller frees). doc is not
+ * changed. 0, TR_E_INVAL or TR_E_TLS. */
+int tr_signer_seal(tr_signer_t *s, const json_t *doc, char hash[65], char **out, size_t *out_len);
 void tr_signer_free(tr_signer_t *s);
 
 /* Check doc's "sig" against cert's public key, and that "signer" is cert's

@@ -160,10 +160,13 @@ static void prepare_batch(store_job_t *job, tr_signer_t *signer)
         size_t text_len;
         /* The hash identifies the content (a re-signed record is the same
          * record); the signature is this node's, as the records' origin node.
-         * What is stored is the canonical text of the signed record. */
-        if (tr_record_content_hash(recs[i].doc, hash) != 0 ||
-            tr_signer_sign(signer, recs[i].doc) != 0 ||
-            tr_canon_dump(recs[i].doc, &text, &text_len) != 0) {
+         * What is stored is the canonical text of the signed record. A
+         * record that came with a signature of its own takes the long way. */
+        int rc = tr_signer_seal(signer, recs[i].doc, hash, &text, &text_len);
+        if (rc == TR_E_INVAL)
+            rc = tr_record_content_hash(recs[i].doc, hash) || tr_signer_sign(signer, recs[i].doc) ||
+                 tr_canon_dump(recs[i].doc, &text, &text_len);
+        if (rc != 0) {
             refuse(json_array_get(job->results, i),
                    json_pack("[{s:s, s:s, s:s}]", "path", "$", "code", "not_canonical", "message",
                              "the record cannot be put in canonical form"));

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tr_canon.h"
 #include "tr_error.h"
 #include "tr_identity.h"
 #include "tr_sign.h"
@@ -130,12 +131,53 @@ static void test_content_hash_ignores_signature(void **state)
     json_decref(b);
 }
 
+/* The one-dump path gives exactly what the long way gives: the same hash,
+ * canonical text, a signature that verifies; and it refuses what it cannot
+ * do, for the caller to take the long way. */
+static void test_seal_matches_the_long_way(void **state)
+{
+    fixture_t *f = *state;
+    tr_signer_t *signer = tr_signer_new(f->key, f->fp);
+    assert_non_null(signer);
+    json_t *doc = record();
+    /* A body key that sorts after "version" and a string that looks like the tail. */
+    json_object_set_new(json_object_get(doc, "body"), "zz", json_string(",\"version\":9}"));
+    char hash[65], want[65], *text;
+    size_t len;
+    assert_int_equal(tr_signer_seal(signer, doc, hash, &text, &len), 0);
+    assert_null(json_object_get(doc, "sig"));
+    assert_int_equal(tr_record_content_hash(doc, want), 0);
+    assert_string_equal(hash, want);
+    json_t *stored = json_loadb(text, len, 0, NULL);
+    assert_non_null(stored);
+    char *canon;
+    size_t canon_len;
+    assert_int_equal(tr_canon_dump(stored, &canon, &canon_len), 0);
+    assert_int_equal(canon_len, len);
+    assert_memory_equal(canon, text, len);
+    assert_string_equal(json_string_value(json_object_get(stored, "signer")), f->fp);
+    assert_int_equal(tr_record_verify(stored, f->cert), 0);
+    assert_int_equal(tr_record_verify(stored, f->other_cert), TR_E_CERT);
+
+    /* Already signed: not for this path. */
+    assert_int_equal(tr_record_sign(doc, f->other_key, f->fp), 0);
+    char *none = NULL;
+    assert_int_equal(tr_signer_seal(signer, doc, hash, &none, &len), TR_E_INVAL);
+    assert_null(none);
+    free(canon);
+    free(text);
+    json_decref(stored);
+    json_decref(doc);
+    tr_signer_free(signer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_and_verify),
         cmocka_unit_test(test_forgeries_fail),
         cmocka_unit_test(test_content_hash_ignores_signature),
+        cmocka_unit_test(test_seal_matches_the_long_way),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -56,7 +56,9 @@ class Client:
                 hdrs = {"Content-Type": "application/json"} if data else {}
                 self.conn.request(method, path, body=data, headers=hdrs)
                 r = self.conn.getresponse()
-                return r.status, json.loads(r.read())
+                raw = r.read()
+                at = time.time()  # before parsing: the arrival, not our JSON decoding
+                return r.status, json.loads(raw), at
             except (OSError, http.client.HTTPException):
                 self.conn.close()
                 self.conn = None
@@ -74,8 +76,7 @@ def writer(node, agent):
                                         "themes": ["access"], "summary": "Latency probe.",
                                         "easy_read": "Probe.", "level": "consultation"}}
                 for _ in range(batch)]
-        status, _ = client.request("POST", "/v1/records", {"records": recs})
-        done = time.time()
+        status, _, done = client.request("POST", "/v1/records", {"records": recs})
         if status == 200:
             with lock:
                 for r in recs:
@@ -88,8 +89,8 @@ def watcher(name, node, agent):
     client = Client(node, agent)
     cursor = "0"
     while not stop.is_set():
-        status, page = client.request("GET", f"/v1/changes?since={cursor}&limit=1000&wait=5")
-        now = time.time()
+        status, page, now = client.request("GET",
+                                           f"/v1/changes?since={cursor}&limit=1000&wait=5")
         if status != 200:
             time.sleep(0.1)
             continue

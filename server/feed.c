@@ -160,6 +160,7 @@ static void feed_query(struct changes_wait *cw)
                       "FROM trellis_change_seq h LEFT JOIN "
                       "LATERAL (SELECT seq, doc::text AS doc FROM trellis_changes "
                       "WHERE seq > $1::bigint AND kind = ANY($3::text[]) AND origin <> $4 "
+                      "AND via IS DISTINCT FROM $4 "
                       "ORDER BY seq LIMIT $2::int) c ON true ORDER BY c.seq",
                       4, params, on_changes, cw, &req->dbq);
     } else {

@@ -74,13 +74,14 @@ typedef struct sync_peer {
     bool ready;       /* batch is verified and waits for the apply in flight */
     bool in_apply;    /* applying holds the batch being applied */
     uint64_t backoff_ms;
-    uint64_t backoff_wait_ms; /* of a back-off that waits for work in flight */
-    int64_t cursor;           /* -1: not read yet */
-    bool locked;              /* this process holds the peer's pull lock */
-    uint64_t lock_reconnects; /* the lock connection's reconnects when it was taken */
-    sync_batch_t batch;       /* fetched, being verified, or ready */
-    sync_batch_t applying;    /* being applied */
-    json_t *certs_todo;       /* fingerprints still to fetch */
+    uint64_t backoff_wait_ms;          /* of a back-off that waits for work in flight */
+    uint64_t fetch_ns, apply_start_ns; /* uv_hrtime of the last ask, of the apply */
+    int64_t cursor;                    /* -1: not read yet */
+    bool locked;                       /* this process holds the peer's pull lock */
+    uint64_t lock_reconnects;          /* the lock connection's reconnects when it was taken */
+    sync_batch_t batch;                /* fetched, being verified, or ready */
+    sync_batch_t applying;             /* being applied */
+    json_t *certs_todo;                /* fingerprints still to fetch */
     /* status */
     int64_t head;
     time_t last_success, caught_up_at;
@@ -296,7 +297,7 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
         fail(p, "applying", res ? "the batch could not be stored" : err);
         return;
     }
-    uint64_t stored = 0, unchanged = 0;
+    uint64_t stored = 0, unchanged = 0, now_ns = uv_hrtime();
     for (int i = 0; i < PQntuples(res); i++) {
         const char *d = PQgetvalue(res, i, 1);
         if (!strcmp(d, "new") || !strcmp(d, "newer"))
@@ -309,6 +310,16 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
     p->stored += stored;
     p->unchanged += unchanged;
     p->batches++;
+    if (log_enabled(LOG_DEBUG)) {
+        const sync_batch_t *b = &p->applying;
+        log_event(LOG_DEBUG, "sync_batch",
+                  json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f}", "peer", p->cfg->name, "records",
+                            (json_int_t)b->n_records, "stored", (json_int_t)stored, "fetch_ms",
+                            (b->arrived_ns - b->asked_ns) / 1e6, "verify_ms",
+                            (b->verified_ns - b->arrived_ns) / 1e6, "wait_ms",
+                            (p->apply_start_ns - b->verified_ns) / 1e6, "apply_ms",
+                            (now_ns - p->apply_start_ns) / 1e6));
+    }
     p->cursor = p->applying.next_cursor;
     p->head = p->applying.head;
     p->last_success = time(NULL);
@@ -345,16 +356,17 @@ static void start_apply(sync_peer_t *p)
     memcpy(p->batch.peer_org, p->applying.peer_org, sizeof(p->batch.peer_org));
 
     p->state = P_APPLY;
+    p->apply_start_ns = uv_hrtime();
     char since[24], next[24];
     snprintf(since, sizeof(since), "%lld", (long long)p->cursor);
     snprintf(next, sizeof(next), "%lld", (long long)p->applying.next_cursor);
-    const char *values[3 + RA_COLUMNS] = {p->cfg->name, since, next};
-    int lengths[3 + RA_COLUMNS] = {0}, formats[3 + RA_COLUMNS] = {0};
-    record_arrays_params(&p->applying.records, values + 3, lengths + 3, formats + 3);
+    const char *values[4 + RA_COLUMNS] = {p->cfg->name, p->cfg->org, since, next};
+    int lengths[4 + RA_COLUMNS] = {0}, formats[4 + RA_COLUMNS] = {0};
+    record_arrays_params(&p->applying.records, values + 4, lengths + 4, formats + 4);
     int rc = db_query_params(p->sync->node->db,
-                             "SELECT idx, decision, kind FROM trellis_apply($1, $2::bigint, "
-                             "$3::bigint, $4, $5, $6, $7, $8, $9, $10)",
-                             3 + RA_COLUMNS, values, lengths, formats, on_applied, p, &p->dbq);
+                             "SELECT idx, decision, kind FROM trellis_apply($1, $2, $3::bigint, "
+                             "$4::bigint, $5, $6, $7, $8, $9, $10, $11)",
+                             4 + RA_COLUMNS, values, lengths, formats, on_applied, p, &p->dbq);
     if (rc != 0) {
         sync_batch_clear(&p->applying);
         fail(p, "applying", tr_strerror(rc));
@@ -460,6 +472,7 @@ static void verify_done(uv_work_t *w, int status)
     sync_peer_t *p = w->data;
     p->busy--;
     p->verifying = false;
+    p->batch.verified_ns = uv_hrtime();
     if (settled(p))
         return;
     if (p->state == P_BACKOFF) {
@@ -502,10 +515,13 @@ static void verify_batch(sync_peer_t *p, bool final_pass)
     if (p->batch.refused) {
         char *body = p->batch.body;
         size_t len = p->batch.len;
+        uint64_t asked = p->batch.asked_ns, arrived = p->batch.arrived_ns;
         p->batch.body = NULL;
         sync_batch_clear(&p->batch);
         p->batch.body = body;
         p->batch.len = len;
+        p->batch.asked_ns = asked;
+        p->batch.arrived_ns = arrived;
     }
     p->batch.final_pass = final_pass;
     p->work.data = p;
@@ -541,6 +557,8 @@ static void on_changes(void *ud, const peer_response_t *res, const char *err)
         abort();
     memcpy(p->batch.body, res->body, res->body_len);
     p->batch.len = res->body_len;
+    p->batch.asked_ns = p->fetch_ns;
+    p->batch.arrived_ns = uv_hrtime();
     verify_batch(p, false);
 }
 
@@ -556,6 +574,7 @@ static void fetch_changes(sync_peer_t *p, int64_t since)
         fail(p, "fetching", tr_strerror(rc));
     else
         p->client_busy = true;
+    p->fetch_ns = uv_hrtime();
 }
 
 /* Nothing in flight: fetch from the stored cursor. */

@@ -45,6 +45,8 @@ typedef struct {
     json_t *refused; /* [{"kind","id","origin","reason"}]: never a body */
     json_t *missing; /* signer fingerprints not in the cache */
     char error[160]; /* the reply itself is unusable */
+    /* when (uv_hrtime) it was asked for, arrived, was verified: for the log */
+    uint64_t asked_ns, arrived_ns, verified_ns;
 } sync_batch_t;
 
 void sync_batch_verify(sync_batch_t *b);

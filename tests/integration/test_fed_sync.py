@@ -176,6 +176,11 @@ with PgCluster("fed") as pg:
         t.check(bool(fp_a), "C fetched and kept the certificate of A's node that signed them")
         refused = [e for e in c.log_events() if e.get("event") == "sync_record_refused"]
         t.equal(refused, [], "C refused nothing relayed by B")
+        time.sleep(1)  # B keeps polling C meanwhile
+        status, _, st = api(b, agents[1], "GET", "/v1/fed/status")
+        from_c = [p for p in st.get("peers", []) if p["org"] == ORGS[2]] if status == 200 else []
+        t.check(from_c and from_c[0]["unchanged"] == 0 and from_c[0]["stored"] == 0,
+                "split horizon: C offers B nothing of what B relayed to it", str(from_c)[:300])
         # And C's records reach A.
         ok, _ = post(c, agents[2], [fresh_entry(ORGS[2], "From the end of the chain.")])
         want = record_set(pg, "chain_a") | record_set(pg, "chain_c")

@@ -3,7 +3,8 @@
 (batches every 100 ms); B pulls from A (direct) and C pulls from B (relayed,
 A and C not peered). For every record: the time from A's commit (its POST
 answered) to its arrival in a long-poll on B's and on C's change feed.
-Prints p50, p99 and max for each.
+Prints p50, p99 and max for each, in the steady state: one batch goes
+through the chain first, and its latency (cold) is printed apart.
 
   tests/bench/bench_propagation.py [--rate 1000] [--seconds 20]
 
@@ -66,16 +67,37 @@ class Client:
                     raise
 
 
+def probes(n):
+    return [{"kind": "feedback.entry", "id": str(uuid.uuid4()), "origin": ORGS[0],
+             "version": 1, "body": {"week": "2026-W47", "source_role": "staff",
+                                    "themes": ["access"], "summary": "Latency probe.",
+                                    "easy_read": "Probe.", "level": "consultation"}}
+            for _ in range(n)]
+
+
+def warm_up(node, agent):
+    """One batch through the whole chain before the clock starts: the first
+    records also pay for one-time work (C fetching and checking the
+    certificate of A's node, first connections, the database's first plans).
+    Reported apart; the figures are the steady state the target is about."""
+    recs = probes(max(1, args.rate // 10))
+    status, _, done = Client(node, agent).request("POST", "/v1/records", {"records": recs})
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with lock:
+            if all(r["id"] in arrived["C"] for r in recs):
+                return (max(arrived["B"].get(r["id"], done) for r in recs) - done,
+                        max(arrived["C"][r["id"]] for r in recs) - done)
+        time.sleep(0.05)
+    return None
+
+
 def writer(node, agent):
     batch = max(1, args.rate // 10)
     client = Client(node, agent)
     next_t = time.time()
     while not stop.is_set():
-        recs = [{"kind": "feedback.entry", "id": str(uuid.uuid4()), "origin": ORGS[0],
-                 "version": 1, "body": {"week": "2026-W47", "source_role": "staff",
-                                        "themes": ["access"], "summary": "Latency probe.",
-                                        "easy_read": "Probe.", "level": "consultation"}}
-                for _ in range(batch)]
+        recs = probes(batch)
         status, _, done = client.request("POST", "/v1/records", {"records": recs})
         if status == 200:
             with lock:
@@ -127,6 +149,7 @@ with PgCluster("prop") as pg:
         for th in threads:
             th.start()
         time.sleep(1)
+        cold = warm_up(a, agents[0])
         w = threading.Thread(target=writer, args=(a, agents[0]))
         w.start()
         time.sleep(args.seconds)
@@ -145,6 +168,9 @@ with PgCluster("prop") as pg:
                       f"{max(lat) * 1000:>9.1f}")
             else:
                 print(f"{label:<22}{0:>9}")
+        print("first batch, before the clock (cold): " +
+              ("A -> B %.1f ms, A -> B -> C %.1f ms" % (cold[0] * 1000, cold[1] * 1000)
+               if cold else "did not arrive within 30 s"))
         for n in (a, b, c):
             n.close()
     finally:

@@ -19,6 +19,7 @@
 
 #include "db.h"
 #include "migrate.h"
+#include "record_arrays.h"
 #include "tr_error.h"
 
 #define MAX_DIRS 3
@@ -524,6 +525,97 @@ static void test_roundtrip(void **state)
     assert_int_equal(st.schema_version, 0);
     assert_true(st.migrations_done);
     assert_int_equal(fatal.calls, 0);
+    close_pool(&fx->loop, pool);
+    finish_loop(fx);
+}
+
+/* A batch as binary arrays (record_arrays.c) through db_query_params: every
+ * column arrives whole and in order, a doc as jsonb, an empty batch as empty
+ * arrays; and a text parameter may sit among binary ones. */
+static void test_binary_params(void **state)
+{
+    fx_t *fx = *state;
+    NEED_PG();
+    fx_database(fx, "bin");
+    fatal_t fatal = {0};
+    result_t r;
+    db_pool_t *pool = pool_new(&fx->loop, fx->conninfo, 1, 16, fx->dirs[0].path, &fatal);
+    assert_true(run_until(&fx->loop, pool_ready, pool, 10000));
+
+    record_arrays_t a;
+    record_arrays_init(&a);
+    tr_record_t rec = {.kind = TR_KIND_PATHWAY_EVENT,
+                       .id = "0b6b6a3e-2f55-4b8e-9a0f-3f3c2f1d9a10",
+                       .origin = "alpha",
+                       .version = INT64_C(9007199254740991)};
+    char hash[65];
+    memset(hash, 'a', 64);
+    hash[64] = '\0';
+    const char doc1[] = "{\"x\":\"first\"}", doc2[] = "{\"x\":\"Zo\u00eb \\\" \u2713\"}";
+    record_arrays_add(&a, 7, &rec, hash, doc1, strlen(doc1));
+    rec.kind = TR_KIND_DIRECTORY_SERVICE;
+    memcpy(rec.origin, "beta", 5);
+    rec.version = 1;
+    record_arrays_add(&a, 1000, &rec, hash, doc2, strlen(doc2));
+    const char *values[RA_COLUMNS + 1];
+    int lengths[RA_COLUMNS + 1] = {0}, formats[RA_COLUMNS + 1] = {0};
+    record_arrays_params(&a, values, lengths, formats);
+    values[RA_COLUMNS] = "text among binary";
+    memset(&r, 0, sizeof r);
+    assert_int_equal(
+        db_query_params(pool,
+                        "SELECT array_to_string($1::int[], ','), "
+                        "array_to_string($2::text[], ','), ($3::uuid[])[1]::text, "
+                        "$8::text || ':' || (cardinality($4::text[]) + cardinality($5::bigint[]) + "
+                        "cardinality($6::text[]) + cardinality($7::jsonb[]))",
+                        RA_COLUMNS + 1, values, lengths, formats, on_result, &r, NULL),
+        0);
+    assert_true(run_until(&fx->loop, called, &r, 10000));
+    assert_int_equal(r.status, PGRES_TUPLES_OK);
+    assert_string_equal(r.val[0], "7,1000");
+    assert_string_equal(r.val[1], "pathway.event,directory.service");
+    assert_string_equal(r.val[2], "0b6b6a3e-2f55-4b8e-9a0f-3f3c2f1d9a10");
+    assert_string_equal(r.val[3], "text among binary:8");
+    memset(&r, 0, sizeof r);
+    assert_int_equal(
+        db_query_params(pool,
+                        "SELECT array_to_string($4::text[], ','), "
+                        "array_to_string($5::bigint[], ',') || ':' || (cardinality($1::int[]) + "
+                        "cardinality($2::text[]) + cardinality($3::uuid[])), "
+                        "($6::text[])[2], "
+                        "(($7::jsonb[])[2]->>'x') || '|' || (($7::jsonb[])[1]->>'x')",
+                        RA_COLUMNS, values, lengths, formats, on_result, &r, NULL),
+        0);
+    assert_true(run_until(&fx->loop, called, &r, 10000));
+    assert_int_equal(r.status, PGRES_TUPLES_OK);
+    assert_string_equal(r.val[0], "alpha,beta");
+    assert_string_equal(r.val[1], "9007199254740991,1:6");
+    assert_string_equal(r.val[2], hash);
+    assert_string_equal(r.val[3], "Zo\xc3\xab \" \xe2\x9c\x93|first");
+    record_arrays_free(&a);
+
+    record_arrays_init(&a);
+    record_arrays_params(&a, values, lengths, formats);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(db_query_params(pool,
+                                     "SELECT cardinality($1::int[]), cardinality($2::text[]) + "
+                                     "cardinality($3::uuid[]) + cardinality($4::text[]) + "
+                                     "cardinality($5::bigint[]) + cardinality($6::text[]) + "
+                                     "cardinality($7::jsonb[])",
+                                     RA_COLUMNS, values, lengths, formats, on_result, &r, NULL),
+                     0);
+    assert_true(run_until(&fx->loop, called, &r, 10000));
+    assert_int_equal(r.status, PGRES_TUPLES_OK);
+    assert_string_equal(r.val[0], "0");
+    assert_string_equal(r.val[1], "0");
+    record_arrays_free(&a);
+
+    /* A negative length for a binary value is refused before anything is sent. */
+    int bad_len = -1, binary = 1;
+    const char *one[] = {"x"};
+    assert_int_equal(
+        db_query_params(pool, "SELECT $1::bytea", 1, one, &bad_len, &binary, on_result, &r, NULL),
+        TR_E_INVAL);
     close_pool(&fx->loop, pool);
     finish_loop(fx);
 }
@@ -1104,6 +1196,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_migration_files, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_close_at_once, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_binary_params, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_down_fail_fast, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_fifo, fx_setup, fx_teardown),

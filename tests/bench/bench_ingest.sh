@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ingest benchmark: POST /v1/records (batches of 1,000 pathway.referral
-# records, 4 concurrent clients over mutual TLS) against psql \copy of the
-# same rows into the same table of the same database, side by side in one run.
+# records, 4 concurrent clients over mutual TLS: bench_ingest_post.c) against
+# psql \copy of the same rows into the same table of the same database, side
+# by side in one run.
 #   tests/bench/bench_ingest.sh            200,000 records
 #   BENCH_RECORDS=1000000 tests/bench/bench_ingest.sh
 #   BENCH_QUICK=1 tests/bench/bench_ingest.sh   a 20,000 record smoke run
@@ -16,6 +17,7 @@ clients=${BENCH_CLIENTS:-4}
 build=$root/build-bench
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTRELLIS_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
+cc -O2 -Wall -o "$build/bench_ingest_post" tests/bench/bench_ingest_post.c -lssl -lcrypto -lpthread
 
 work=$(mktemp -d /tmp/trellis-bench-ingest-XXXXXX)
 chmod 755 "$work" # PostgreSQL runs as postgres when we are root
@@ -79,7 +81,7 @@ end=$(date +%s.%N)
 copy_rate=$(python3 -c "print(int($records / ($end - $start)))")
 psql -d trellis -c "TRUNCATE pathway_referrals"
 
-python3 "$root/tests/bench/bench_ingest_post.py" "$work" "$port" "$clients" >"$work/post.out"
+"$build/bench_ingest_post" "$work" "$port" "$clients" >"$work/post.out" || true
 post_rate=$(grep '^rate' "$work/post.out" | cut -d' ' -f2)
 stored=$(psql -d trellis -tAc "SELECT count(*) FROM pathway_referrals")
 [[ $stored -eq $records ]] || { echo "only $stored of $records records stored"; cat "$work/post.out"; exit 1; }

@@ -20,6 +20,15 @@
 
 /* ---- POST /v1/records ---- */
 
+/* What the reply says of one record. kind and id are echoed only once
+ * validated: they are not refused values. */
+typedef struct {
+    const char *result; /* "stored", "unchanged", "refused"; NULL: not decided */
+    json_t *errors;     /* refused: [{path, code, message}] */
+    const char *kind;   /* NULL until validated */
+    char id[TR_UUID_LEN + 1];
+} result_t;
+
 typedef struct {
     uv_work_t work;
     req_t *req; /* NULL once the connection went away */
@@ -34,7 +43,8 @@ typedef struct {
     int status;
     const char *slug;
     char detail[160];
-    json_t *results;         /* one object per record, in request order */
+    result_t *results; /* one per record, in request order */
+    size_t n_results;
     record_arrays_t records; /* the valid ones: trellis_store's parameters */
 } store_job_t;
 
@@ -43,7 +53,9 @@ static void store_job_free(store_job_t *job)
     EVP_PKEY_free(job->sign_key);
     free(job->body);
     record_arrays_free(&job->records);
-    json_decref(job->results);
+    for (size_t i = 0; i < job->n_results; i++)
+        json_decref(job->results[i].errors);
+    free(job->results);
     free(job);
 }
 
@@ -54,21 +66,16 @@ static void job_fail(store_job_t *job, int status, const char *slug, const char 
     snprintf(job->detail, sizeof(job->detail), "%s", detail);
 }
 
-static json_t *result_obj(size_t i, const char *kind, const char *id)
+static void refuse(result_t *r, json_t *errors)
 {
-    json_t *r = json_pack("{s:I}", "index", (json_int_t)i);
-    /* kind and id are echoed only once validated: they are not refused values. */
-    if (kind)
-        json_object_set_new(r, "kind", json_string(kind));
-    if (id)
-        json_object_set_new(r, "id", json_string(id));
-    return r;
+    r->result = "refused";
+    json_decref(r->errors);
+    r->errors = errors;
 }
 
-static void refuse(json_t *r, json_t *errors)
+static json_t *one_error(const char *path, const char *code, const char *message)
 {
-    json_object_set_new(r, "result", json_string("refused"));
-    json_object_set_new(r, "errors", errors);
+    return json_pack("[{s:s, s:s, s:s}]", "path", path, "code", code, "message", message);
 }
 
 typedef struct {
@@ -113,7 +120,10 @@ static void prepare_batch(store_job_t *job, tr_signer_t *signer)
         return;
     }
 
-    job->results = json_array();
+    job->results = calloc(n ? n : 1, sizeof(*job->results));
+    if (!job->results)
+        abort();
+    job->n_results = n;
     tr_record_t *recs = calloc(n ? n : 1, sizeof(*recs));
     key_t_ *keys = calloc(n ? n : 1, sizeof(*keys));
     if (!recs || !keys)
@@ -130,13 +140,14 @@ static void prepare_batch(store_job_t *job, tr_signer_t *signer)
             tr_record_clear(&recs[i]);
             rc = TR_E_INVAL;
         }
-        json_t *r =
-            result_obj(i, rc == 0 ? tr_kind_name(recs[i].kind) : NULL, rc == 0 ? recs[i].id : NULL);
-        if (rc != 0)
+        result_t *r = &job->results[i];
+        if (rc != 0) {
             refuse(r, tr_verrors_json(&errs));
-        else
-            keys[n_keys++] = (key_t_){tr_kind_name(recs[i].kind), recs[i].id, i};
-        json_array_append_new(job->results, r);
+        } else {
+            r->kind = tr_kind_name(recs[i].kind);
+            memcpy(r->id, recs[i].id, sizeof(r->id));
+            keys[n_keys++] = (key_t_){r->kind, recs[i].id, i};
+        }
         tr_verrors_free(&errs);
     }
 
@@ -146,9 +157,8 @@ static void prepare_batch(store_job_t *job, tr_signer_t *signer)
         if (strcmp(keys[k].kind, keys[k - 1].kind) || strcmp(keys[k].id, keys[k - 1].id))
             continue;
         size_t i = keys[k].i;
-        refuse(json_array_get(job->results, i),
-               json_pack("[{s:s, s:s, s:s}]", "path", "$.id", "code", "duplicate_in_batch",
-                         "message", "the same record appears earlier in this batch"));
+        refuse(&job->results[i], one_error("$.id", "duplicate_in_batch",
+                                           "the same record appears earlier in this batch"));
         tr_record_clear(&recs[i]);
     }
 
@@ -167,9 +177,8 @@ static void prepare_batch(store_job_t *job, tr_signer_t *signer)
             rc = tr_record_content_hash(recs[i].doc, hash) || tr_signer_sign(signer, recs[i].doc) ||
                  tr_canon_dump(recs[i].doc, &text, &text_len);
         if (rc != 0) {
-            refuse(json_array_get(job->results, i),
-                   json_pack("[{s:s, s:s, s:s}]", "path", "$", "code", "not_canonical", "message",
-                             "the record cannot be put in canonical form"));
+            refuse(&job->results[i],
+                   one_error("$", "not_canonical", "the record cannot be put in canonical form"));
             tr_record_clear(&recs[i]);
             continue;
         }
@@ -195,25 +204,42 @@ static void store_work(uv_work_t *w)
     tr_signer_free(signer);
 }
 
+/* The reply, written straight out: kind and id are validated (a kind name
+ * and a UUID) and need no escaping; only a refusal's errors go through
+ * jansson. */
 static void reply_results(store_job_t *job)
 {
     size_t counts[3] = {0};
     static const char *const names[3] = {"stored", "unchanged", "refused"};
-    size_t i;
-    json_t *r;
-    json_array_foreach(job->results, i, r)
-    {
-        const char *res = json_string_value(json_object_get(r, "result"));
+    for (size_t i = 0; i < job->n_results; i++)
         for (int k = 0; k < 3; k++)
-            if (res && strcmp(res, names[k]) == 0)
+            if (job->results[i].result && strcmp(job->results[i].result, names[k]) == 0)
                 counts[k]++;
+    strbuf_t out = {0};
+    strbuf_printf(&out, "{\"stored\":%zu,\"unchanged\":%zu,\"refused\":%zu,\"results\":[",
+                  counts[0], counts[1], counts[2]);
+    for (size_t i = 0; i < job->n_results; i++) {
+        const result_t *r = &job->results[i];
+        strbuf_printf(&out, "%s{\"index\":%zu", i ? "," : "", i);
+        if (r->kind)
+            strbuf_printf(&out, ",\"kind\":\"%s\",\"id\":\"%s\"", r->kind, r->id);
+        if (r->result)
+            strbuf_printf(&out, ",\"result\":\"%s\"", r->result);
+        if (r->errors) {
+            char *e = json_dumps(r->errors, JSON_COMPACT);
+            strbuf_puts(&out, ",\"errors\":");
+            strbuf_puts(&out, e ? e : "[]");
+            free(e);
+        }
+        strbuf_puts(&out, "}");
     }
-    json_t *body =
-        json_pack("{s:I, s:I, s:I, s:O}", "stored", (json_int_t)counts[0], "unchanged",
-                  (json_int_t)counts[1], "refused", (json_int_t)counts[2], "results", job->results);
+    strbuf_puts(&out, "]}");
     if (counts[0])
         feed_wake(job->node);
-    response_json(job->req, 200, body);
+    size_t len;
+    char *body = strbuf_take(&out, &len);
+    response_send(job->req, 200, "application/json", NULL, body, len);
+    free(body);
 }
 
 /* trellis_store's decisions (sql/002_records.sql) as the API reports them. */
@@ -268,15 +294,13 @@ static void on_stored(void *ud, const PGresult *res, const char *err)
     }
     for (int row = 0; row < PQntuples(res); row++) {
         size_t i = strtoul(PQgetvalue(res, row, 0), NULL, 10);
-        json_t *r = json_array_get(job->results, i);
         const decision_t *d = decision_of(PQgetvalue(res, row, 1), PQgetvalue(res, row, 2));
-        if (!r)
+        if (i >= job->n_results)
             continue;
         if (d->code)
-            refuse(r, json_pack("[{s:s, s:s, s:s}]", "path", "$", "code", d->code, "message",
-                                d->message));
+            refuse(&job->results[i], one_error("$", d->code, d->message));
         else
-            json_object_set_new(r, "result", json_string(d->result));
+            job->results[i].result = d->result;
     }
     reply_results(job);
     store_job_free(job);

@@ -248,18 +248,12 @@ int tr_sha256(const void *data, size_t len, unsigned char md[32])
     return 0;
 }
 
-int tr_canon_hash(const json_t *v, char out[65])
+int tr_sha256_hex(const void *data, size_t len, char out[65])
 {
     static const char hex[] = "0123456789abcdef";
-    char *text;
-    size_t len;
-    out[0] = '\0';
-    int rc = tr_canon_dump(v, &text, &len);
-    if (rc)
-        return rc;
     unsigned char md[32];
-    rc = tr_sha256(text, len, md);
-    free(text);
+    out[0] = '\0';
+    int rc = tr_sha256(data, len, md);
     if (rc)
         return rc;
     for (size_t i = 0; i < sizeof(md); i++) {
@@ -268,4 +262,17 @@ int tr_canon_hash(const json_t *v, char out[65])
     }
     out[64] = '\0';
     return 0;
+}
+
+int tr_canon_hash(const json_t *v, char out[65])
+{
+    char *text;
+    size_t len;
+    out[0] = '\0';
+    int rc = tr_canon_dump(v, &text, &len);
+    if (rc)
+        return rc;
+    rc = tr_sha256_hex(text, len, out);
+    free(text);
+    return rc;
 }

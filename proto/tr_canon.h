@@ -17,6 +17,9 @@ int tr_canon_dump(const json_t *v, char **out, size_t *len);
  * EVP_sha256() up again each time, under a lock). Thread-safe. */
 int tr_sha256(const void *data, size_t len, unsigned char md[32]);
 
+/* The same as lowercase hex; out needs 65 bytes. */
+int tr_sha256_hex(const void *data, size_t len, char out[65]);
+
 /* Lowercase hex SHA-256 of the canonical bytes; out needs 65 bytes. */
 int tr_canon_hash(const json_t *v, char out[65]);
 

@@ -122,7 +122,6 @@ static const char *version_member(const char *text, size_t len)
 
 int tr_signer_seal(tr_signer_t *s, const json_t *doc, char hash[65], char **out, size_t *out_len)
 {
-    static const char hex[] = "0123456789abcdef";
     if (json_object_get(doc, "sig") || json_object_get(doc, "signer"))
         return TR_E_INVAL;
     char *content;
@@ -130,17 +129,11 @@ int tr_signer_seal(tr_signer_t *s, const json_t *doc, char hash[65], char **out,
     int rc = tr_canon_dump(doc, &content, &len);
     if (rc)
         return rc;
-    unsigned char md[32];
     const char *tail = version_member(content, len);
-    if (!tail || tr_sha256(content, len, md) != 0) {
+    if (!tail || tr_sha256_hex(content, len, hash) != 0) {
         free(content);
         return TR_E_INVAL;
     }
-    for (size_t i = 0; i < sizeof(md); i++) {
-        hash[2 * i] = hex[md[i] >> 4];
-        hash[2 * i + 1] = hex[md[i] & 15];
-    }
-    hash[64] = '\0';
     /* Signed: the content with "signer" put in its sorted place; stored: with
      * "sig" before it. Hex and base64 need no escaping in JSON. */
     size_t head = (size_t)(tail - content), fp_len = strlen(s->fp);

@@ -12,6 +12,7 @@
  * batch (trellis_apply refuses a batch read from a stale cursor). */
 #include "sync_pull.h"
 #include "feed.h"
+#include "sync_int.h"
 #include "log.h"
 #include "peer_client.h"
 #include "sync_verify.h"
@@ -33,76 +34,6 @@
 #define BACKOFF_MAX_MS 30000
 
 #define STANDBY_MS 2000
-
-typedef enum {
-    P_IDLE,
-    P_LOCK,
-    P_STANDBY,
-    P_CURSOR,
-    P_FETCH,
-    P_VERIFY,
-    P_CERTS,
-    P_APPLY,
-    P_BACKOFF
-} pstate_t;
-
-static const char *const state_names[] = {
-    [P_IDLE] = "idle",
-    [P_LOCK] = "taking the pull lock",
-    [P_STANDBY] = "standby: another process pulls",
-    [P_CURSOR] = "reading cursor",
-    [P_FETCH] = "fetching",
-    [P_VERIFY] = "verifying",
-    [P_CERTS] = "fetching certificates",
-    [P_APPLY] = "applying",
-    [P_BACKOFF] = "waiting to retry",
-};
-
-typedef struct sync_peer {
-    struct sync *sync;
-    const peer_cfg_t *cfg; /* borrowed from node->cfg */
-    peer_client_t *client;
-    uv_timer_t timer;
-    uv_work_t work;
-    db_query_t *dbq;
-    pstate_t state;
-    bool stopping;
-    bool timer_closed;
-    int busy;         /* work or queries in flight: after sync_stop, freed when they end */
-    bool client_busy; /* a request (changes or a certificate) is in flight */
-    bool verifying;   /* batch is on the thread pool */
-    bool ready;       /* batch is verified and waits for the apply in flight */
-    bool in_apply;    /* applying holds the batch being applied */
-    uint64_t backoff_ms;
-    uint64_t backoff_wait_ms;          /* of a back-off that waits for work in flight */
-    uint64_t fetch_ns, apply_start_ns; /* uv_hrtime of the last ask, of the apply */
-    int64_t cursor;                    /* -1: not read yet */
-    bool locked;                       /* this process holds the peer's pull lock */
-    uint64_t lock_reconnects;          /* the lock connection's reconnects when it was taken */
-    sync_batch_t batch;                /* fetched, being verified, or ready */
-    sync_batch_t applying;             /* being applied */
-    json_t *certs_todo;                /* fingerprints still to fetch */
-    /* status */
-    int64_t head;
-    time_t last_success, caught_up_at;
-    time_t last_error_at;
-    char last_error[200];
-    uint64_t stored, unchanged, refused, batches;
-} sync_peer_t;
-
-struct sync {
-    node_t *node;
-    /* One connection of its own for the session-level advisory locks that
-     * let one process at a time pull from a peer: the lock lives as long as
-     * the connection, and dies with the process. */
-    db_pool_t *lock_db;
-    SSL_CTX *client_ctx;
-    signer_cache_t *cache;
-    sync_peer_t *peers;
-    size_t n_peers;
-    bool stopping;
-    uint64_t refused_by_reason[4]; /* invalid, unsigned, signature, other */
-};
 
 static void pull_next(sync_peer_t *p);
 static void read_cursor(sync_peer_t *p);
@@ -730,79 +661,4 @@ void sync_reload(node_t *node, SSL_CTX *client_ctx)
         if (waiting)
             restart(p, 0); /* what was on its way is asked for again */
     }
-}
-
-static void put_time(json_t *o, const char *key, time_t t)
-{
-    if (!t) {
-        json_object_set_new(o, key, json_null());
-        return;
-    }
-    char buf[32];
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_object_set_new(o, key, json_string(buf));
-}
-
-json_t *sync_status(const node_t *node)
-{
-    json_t *peers = json_array();
-    const sync_t *s = node->sync;
-    time_t now = time(NULL);
-    for (size_t i = 0; s && i < s->n_peers; i++) {
-        const sync_peer_t *p = &s->peers[i];
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "peer", p->cfg->name, "org", p->cfg->org,
-                              "url", p->cfg->url, "state", state_names[p->state]);
-        json_object_set_new(o, "cursor", p->cursor >= 0 ? json_integer(p->cursor) : json_null());
-        json_object_set_new(o, "peer_head", json_integer(p->head));
-        json_object_set_new(
-            o, "lag_records",
-            json_integer(p->cursor >= 0 && p->head > p->cursor ? p->head - p->cursor : 0));
-        put_time(o, "last_success", p->last_success);
-        /* Seconds since this node last had everything the peer had. */
-        json_object_set_new(
-            o, "lag_seconds",
-            p->caught_up_at
-                ? json_integer(p->state == P_FETCH && p->caught_up_at ? 0 : now - p->caught_up_at)
-                : json_null());
-        json_object_set_new(o, "last_error",
-                            p->last_error[0] ? json_string(p->last_error) : json_null());
-        put_time(o, "last_error_at", p->last_error_at);
-        json_object_set_new(o, "stored", json_integer((json_int_t)p->stored));
-        json_object_set_new(o, "unchanged", json_integer((json_int_t)p->unchanged));
-        json_object_set_new(o, "refused", json_integer((json_int_t)p->refused));
-        json_array_append_new(peers, o);
-    }
-    return json_pack("{s:s, s:o}", "org", node->org, "peers", peers);
-}
-
-void sync_metrics(const node_t *node, strbuf_t *out)
-{
-    const sync_t *s = node->sync;
-    if (!s)
-        return;
-    static const char *const reasons[] = {"invalid", "unsigned", "signature", "other"};
-    strbuf_puts(out, "# HELP trellis_fed_records_refused_total Pulled records refused, by "
-                     "reason.\n# TYPE trellis_fed_records_refused_total counter\n");
-    for (int i = 0; i < 4; i++)
-        strbuf_printf(out, "trellis_fed_records_refused_total{reason=\"%s\"} %llu\n", reasons[i],
-                      (unsigned long long)s->refused_by_reason[i]);
-    strbuf_puts(out, "# HELP trellis_fed_records_stored_total Pulled records stored, by peer.\n"
-                     "# TYPE trellis_fed_records_stored_total counter\n");
-    for (size_t i = 0; i < s->n_peers; i++)
-        strbuf_printf(out, "trellis_fed_records_stored_total{peer=\"%s\"} %llu\n",
-                      s->peers[i].cfg->name, (unsigned long long)s->peers[i].stored);
-    strbuf_puts(out, "# HELP trellis_fed_lag_records Records the peer has that this node has "
-                     "not pulled yet.\n# TYPE trellis_fed_lag_records gauge\n");
-    for (size_t i = 0; i < s->n_peers; i++) {
-        const sync_peer_t *p = &s->peers[i];
-        strbuf_printf(out, "trellis_fed_lag_records{peer=\"%s\"} %lld\n", p->cfg->name,
-                      (long long)(p->cursor >= 0 && p->head > p->cursor ? p->head - p->cursor : 0));
-    }
-    strbuf_puts(out, "# HELP trellis_fed_last_success_seconds Unix time of the last batch "
-                     "applied.\n# TYPE trellis_fed_last_success_seconds gauge\n");
-    for (size_t i = 0; i < s->n_peers; i++)
-        strbuf_printf(out, "trellis_fed_last_success_seconds{peer=\"%s\"} %lld\n",
-                      s->peers[i].cfg->name, (long long)s->peers[i].last_success);
 }

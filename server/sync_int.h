@@ -1,0 +1,74 @@
+/* Private to the federation pull (sync_pull.c: the loop; sync_status.c:
+ * what it shows in /v1/fed/status and /metrics). Nothing else includes this. */
+#ifndef TRELLIS_SYNC_INT_H
+#define TRELLIS_SYNC_INT_H
+
+#include "db.h"
+#include "node.h"
+#include "peer_client.h"
+#include "sync_verify.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <uv.h>
+
+typedef enum {
+    P_IDLE,
+    P_LOCK,
+    P_STANDBY,
+    P_CURSOR,
+    P_FETCH,
+    P_VERIFY,
+    P_CERTS,
+    P_APPLY,
+    P_BACKOFF
+} pstate_t;
+
+typedef struct sync_peer {
+    struct sync *sync;
+    const peer_cfg_t *cfg; /* borrowed from node->cfg */
+    peer_client_t *client;
+    uv_timer_t timer;
+    uv_work_t work;
+    db_query_t *dbq;
+    pstate_t state;
+    bool stopping;
+    bool timer_closed;
+    int busy;         /* work or queries in flight: after sync_stop, freed when they end */
+    bool client_busy; /* a request (changes or a certificate) is in flight */
+    bool verifying;   /* batch is on the thread pool */
+    bool ready;       /* batch is verified and waits for the apply in flight */
+    bool in_apply;    /* applying holds the batch being applied */
+    uint64_t backoff_ms;
+    uint64_t backoff_wait_ms;          /* of a back-off that waits for work in flight */
+    uint64_t fetch_ns, apply_start_ns; /* uv_hrtime of the last ask, of the apply */
+    int64_t cursor;                    /* -1: not read yet */
+    bool locked;                       /* this process holds the peer's pull lock */
+    uint64_t lock_reconnects;          /* the lock connection's reconnects when it was taken */
+    sync_batch_t batch;                /* fetched, being verified, or ready */
+    sync_batch_t applying;             /* being applied */
+    json_t *certs_todo;                /* fingerprints still to fetch */
+    /* status */
+    int64_t head;
+    time_t last_success, caught_up_at;
+    time_t last_error_at;
+    char last_error[200];
+    uint64_t stored, unchanged, refused, batches;
+} sync_peer_t;
+
+struct sync {
+    node_t *node;
+    /* One connection of its own for the session-level advisory locks that
+     * let one process at a time pull from a peer: the lock lives as long as
+     * the connection, and dies with the process. */
+    db_pool_t *lock_db;
+    SSL_CTX *client_ctx;
+    signer_cache_t *cache;
+    sync_peer_t *peers;
+    size_t n_peers;
+    bool stopping;
+    uint64_t refused_by_reason[4]; /* invalid, unsigned, signature, other */
+};
+
+#endif

@@ -1,0 +1,93 @@
+/* What the pull loop shows: /v1/fed/status (and so `trellis status`) and
+ * the federation lines of /metrics. */
+#include "sync_int.h"
+#include "sync_pull.h"
+
+#include <stdio.h>
+
+static const char *const state_names[] = {
+    [P_IDLE] = "idle",
+    [P_LOCK] = "taking the pull lock",
+    [P_STANDBY] = "standby: another process pulls",
+    [P_CURSOR] = "reading cursor",
+    [P_FETCH] = "fetching",
+    [P_VERIFY] = "verifying",
+    [P_CERTS] = "fetching certificates",
+    [P_APPLY] = "applying",
+    [P_BACKOFF] = "waiting to retry",
+};
+
+static void put_time(json_t *o, const char *key, time_t t)
+{
+    if (!t) {
+        json_object_set_new(o, key, json_null());
+        return;
+    }
+    char buf[32];
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_object_set_new(o, key, json_string(buf));
+}
+
+json_t *sync_status(const node_t *node)
+{
+    json_t *peers = json_array();
+    const sync_t *s = node->sync;
+    time_t now = time(NULL);
+    for (size_t i = 0; s && i < s->n_peers; i++) {
+        const sync_peer_t *p = &s->peers[i];
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "peer", p->cfg->name, "org", p->cfg->org,
+                              "url", p->cfg->url, "state", state_names[p->state]);
+        json_object_set_new(o, "cursor", p->cursor >= 0 ? json_integer(p->cursor) : json_null());
+        json_object_set_new(o, "peer_head", json_integer(p->head));
+        json_object_set_new(
+            o, "lag_records",
+            json_integer(p->cursor >= 0 && p->head > p->cursor ? p->head - p->cursor : 0));
+        put_time(o, "last_success", p->last_success);
+        /* Seconds since this node last had everything the peer had. */
+        json_object_set_new(
+            o, "lag_seconds",
+            p->caught_up_at
+                ? json_integer(p->state == P_FETCH && p->caught_up_at ? 0 : now - p->caught_up_at)
+                : json_null());
+        json_object_set_new(o, "last_error",
+                            p->last_error[0] ? json_string(p->last_error) : json_null());
+        put_time(o, "last_error_at", p->last_error_at);
+        json_object_set_new(o, "stored", json_integer((json_int_t)p->stored));
+        json_object_set_new(o, "unchanged", json_integer((json_int_t)p->unchanged));
+        json_object_set_new(o, "refused", json_integer((json_int_t)p->refused));
+        json_array_append_new(peers, o);
+    }
+    return json_pack("{s:s, s:o}", "org", node->org, "peers", peers);
+}
+
+void sync_metrics(const node_t *node, strbuf_t *out)
+{
+    const sync_t *s = node->sync;
+    if (!s)
+        return;
+    static const char *const reasons[] = {"invalid", "unsigned", "signature", "other"};
+    strbuf_puts(out, "# HELP trellis_fed_records_refused_total Pulled records refused, by "
+                     "reason.\n# TYPE trellis_fed_records_refused_total counter\n");
+    for (int i = 0; i < 4; i++)
+        strbuf_printf(out, "trellis_fed_records_refused_total{reason=\"%s\"} %llu\n", reasons[i],
+                      (unsigned long long)s->refused_by_reason[i]);
+    strbuf_puts(out, "# HELP trellis_fed_records_stored_total Pulled records stored, by peer.\n"
+                     "# TYPE trellis_fed_records_stored_total counter\n");
+    for (size_t i = 0; i < s->n_peers; i++)
+        strbuf_printf(out, "trellis_fed_records_stored_total{peer=\"%s\"} %llu\n",
+                      s->peers[i].cfg->name, (unsigned long long)s->peers[i].stored);
+    strbuf_puts(out, "# HELP trellis_fed_lag_records Records the peer has that this node has "
+                     "not pulled yet.\n# TYPE trellis_fed_lag_records gauge\n");
+    for (size_t i = 0; i < s->n_peers; i++) {
+        const sync_peer_t *p = &s->peers[i];
+        strbuf_printf(out, "trellis_fed_lag_records{peer=\"%s\"} %lld\n", p->cfg->name,
+                      (long long)(p->cursor >= 0 && p->head > p->cursor ? p->head - p->cursor : 0));
+    }
+    strbuf_puts(out, "# HELP trellis_fed_last_success_seconds Unix time of the last batch "
+                     "applied.\n# TYPE trellis_fed_last_success_seconds gauge\n");
+    for (size_t i = 0; i < s->n_peers; i++)
+        strbuf_printf(out, "trellis_fed_last_success_seconds{peer=\"%s\"} %lld\n",
+                      s->peers[i].cfg->name, (long long)s->peers[i].last_success);
+}

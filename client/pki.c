@@ -47,7 +47,7 @@ static const command_t commands[] = {
      OPT_NAME,
      pki_cmd_init_consortium},
     {"add-org",
-     "ORG",
+     "ORG [--backdate DAYS]",
      "create organisation ORG's CA, signed by the root",
      "Create member organisation ORG's intermediate CA (O=ORG, OU=ca, CN=ORG CA, 5 years),\n"
      "signed by the consortium root. ORG is 1-63 of a-z, 0-9 and '-', not starting with '-'.\n"
@@ -58,7 +58,7 @@ static const command_t commands[] = {
      "  DIR/crl.pem           rewritten to include the new CRL\n",
      {"ORG", NULL},
      1,
-     0,
+     OPT_BACKDATE,
      pki_cmd_add_org},
     {"issue-node",
      "ORG NAME [--host H]... [--days N] [--backdate DAYS]",

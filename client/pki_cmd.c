@@ -145,7 +145,7 @@ int pki_cmd_add_org(const pki_args_t *a, pki_err_t *err)
     const char *org = a->pos[0];
     char cn[TR_NAME_MAX + 8], crt[PATH_MAX], key[PATH_MAX], crl[PATH_MAX], bundle[PATH_MAX];
     char until[32];
-    pki_cert_req_t req = {.kind = PKI_ORG_CA, .org = org, .cn = cn};
+    pki_cert_req_t req = {.kind = PKI_ORG_CA, .org = org, .cn = cn, .backdate = a->backdate};
     pki_ca_t root = {0}, ca = {0};
     static pki_undo_t undo;
 

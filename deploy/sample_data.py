@@ -89,6 +89,15 @@ ORG_NAMES = {
 }
 
 
+# An organisation's ORUK organization id is derived from its Trellis name
+# (docs/directory.md): the version-5 UUID in Trellis's namespace.
+TRELLIS_ORG_NAMESPACE = uuid.UUID("368c7d6a-652e-46cb-90f7-c60195cc2b70")
+
+
+def org_id(org):
+    return str(uuid.uuid5(TRELLIS_ORG_NAMESPACE, org))
+
+
 def service_ids():
     """Stable ids of every org's services, the same on every node."""
     rng = random.Random("trellis-services")
@@ -98,7 +107,7 @@ def service_ids():
 def service_body(org, idx, sid, rng):
     name, desc, needs, genders, (lo, hi), confidential, extra = SERVICES[org][idx]
     slug = org.split("-")[0]
-    org_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://trellis.example.org/" + org))
+    org_uuid = org_id(org)
     body = {
         "id": sid, "name": name, "status": "active", "description": desc,
         "url": f"https://www.{slug}.example.org.uk/services/{idx + 1}",
@@ -155,7 +164,7 @@ def referrals(org, n, seed=1):
         to_org = rng.choice(others)
         rid = uid(rng)
         body = {"from_service": rng.choice(ids[org]), "to_service": rng.choice(ids[to_org]),
-                "week": iso_week(rng), "needs": rng.sample(NEEDS, rng.randint(1, 3)),
+                "to_org": to_org, "week": iso_week(rng), "needs": rng.sample(NEEDS, rng.randint(1, 3)),
                 "risk": rng.choice(RISKS), "age_band": rng.choice(AGE_BANDS),
                 "district": rng.choice(DISTRICTS), "route": rng.choice(ROUTES)}
         refs.append(envelope("pathway.referral", rid, org, body))

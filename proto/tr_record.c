@@ -88,11 +88,53 @@ void tr_record_clear(tr_record_t *rec)
     memset(rec, 0, sizeof(*rec));
 }
 
-static const char *const envelope_fields[] = {"kind", "id",     "origin", "version",
-                                              "body", "signer", "sig",    NULL};
+static const char *const envelope_fields[] = {"kind",     "id",        "origin", "version", "body",
+                                              "audience", "signed_at", "signer", "sig",     NULL};
 /* Only what no member check below reports: a missing kind, id, origin or
  * version is reported there, and listing it here too would report it twice. */
 static const char *const envelope_required[] = {"body", NULL};
+
+/* "consortium", or at most TR_AUDIENCE_MAX distinct organisation ids in
+ * ascending byte order (so that one decision has one signed form), not
+ * naming the origin, which always sees its own records; [] shares it with
+ * nobody else. */
+static void check_audience(json_t *a, const char *origin, tr_verrors_t *errs)
+{
+    if (!a || json_is_null(a))
+        return;
+    if (json_is_string(a)) {
+        if (strcmp(json_string_value(a), TR_AUDIENCE_CONSORTIUM) != 0)
+            tr_verrors_add(errs, "$.audience", "enum",
+                           "must be \"consortium\" or a list of organisation ids");
+        return;
+    }
+    if (!json_is_array(a)) {
+        tr_verrors_add(errs, "$.audience", "type", "must be a string or an array");
+        return;
+    }
+    size_t n = json_array_size(a);
+    if (n > TR_AUDIENCE_MAX) {
+        tr_verrors_add(errs, "$.audience", "items", "must list at most %d organisations",
+                       TR_AUDIENCE_MAX);
+        return;
+    }
+    const char *prev = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "$.audience[%zu]", i);
+        const char *org = json_string_value(json_array_get(a, i));
+        if (!org || !tr_name_valid(org)) {
+            tr_verrors_add(errs, path, "organisation", "is not an organisation id");
+            prev = NULL;
+            continue;
+        }
+        if (origin && strcmp(org, origin) == 0)
+            tr_verrors_add(errs, path, "origin", "the origin always sees its own records");
+        else if (prev && strcmp(prev, org) >= 0)
+            tr_verrors_add(errs, path, "order", "must be distinct and in ascending order");
+        prev = org;
+    }
+}
 
 int tr_record_validate(json_t *doc, tr_record_t *rec, tr_verrors_t *errs)
 {
@@ -113,6 +155,9 @@ int tr_record_validate(json_t *doc, tr_record_t *rec, tr_verrors_t *errs)
     }
     json_int_t version = 0;
     tr_check_int(doc, "version", "$", 1, TR_MAX_VERSION, true, &version, errs);
+    check_audience(json_object_get(doc, "audience"), origin, errs);
+    json_int_t signed_at;
+    tr_check_int(doc, "signed_at", "$", 0, TR_MAX_VERSION, false, &signed_at, errs);
     tr_check_string(doc, "signer", "$", 64, false, errs);
     tr_check_string(doc, "sig", "$", 512, false, errs);
 

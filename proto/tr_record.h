@@ -1,5 +1,5 @@
 /* Records: the envelope every kind shares ({kind, id, origin, version, body},
- * plus signer and sig once signed), the kinds, and validation. A validator
+ * plus audience, signed_at, signer and sig once signed), the kinds, and validation. A validator
  * returns every error with its JSON path, refuses unknown fields, and never
  * echoes a refused value. This is the wire contract of DESIGN.md's data model. */
 #ifndef TR_RECORD_H
@@ -27,6 +27,9 @@ int tr_kind_parse(const char *name, tr_kind_t *out);
 bool tr_kind_mutable(tr_kind_t kind);
 
 #define TR_UUID_LEN 36
+/* audience: who the origin shares a record with (docs/records.md). */
+#define TR_AUDIENCE_CONSORTIUM "consortium"
+#define TR_AUDIENCE_MAX 64
 #define TR_MAX_VERSION INT64_C(9007199254740991) /* 2^53-1: exact in every JSON reader */
 
 /* One validation error. path is a JSON path from the record's root

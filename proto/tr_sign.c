@@ -35,6 +35,8 @@ int tr_record_content_hash(const json_t *doc, char out[65])
         abort();
     json_object_del(copy, "sig");
     json_object_del(copy, "signer");
+    json_object_del(copy, "signed_at");
+    json_object_del(copy, "audience");
     int rc = tr_canon_hash(copy, out);
     json_decref(copy);
     return rc;
@@ -101,23 +103,21 @@ int tr_signer_sign(tr_signer_t *s, json_t *doc)
     return json_object_set_new(doc, "sig", json_string(b64)) == 0 ? 0 : TR_E_TLS;
 }
 
-/* Where the top-level "version" member starts in the canonical text of an
- * envelope without "sig" and "signer": the text ends with ,"version":N} as
- * "version" sorts after every other envelope key. Nothing inside "body" can
- * match at that place: body comes first, and the tail is digits only. NULL if
- * the text is not of that shape. */
-static const char *version_member(const char *text, size_t len)
+/* Where the integer member key (",\"name\":") that ends at end starts in
+ * the canonical text of an envelope, or NULL. The envelope's keys sort as
+ * audience, body, id, kind, origin, sig, signed_at, signer, version: without
+ * "sig" and "signer", "version" is last and "signed_at" (if any) just before
+ * it. Nothing inside "body" can match at those places: body comes first, and
+ * each tail is digits only. */
+static const char *int_member_before(const char *text, const char *end, const char *key)
 {
-    static const char key[] = ",\"version\":";
-    size_t klen = sizeof(key) - 1;
-    if (len < klen + 2 || text[len - 1] != '}')
+    size_t klen = strlen(key);
+    const char *p = end;
+    while (p > text && p[-1] >= '0' && p[-1] <= '9')
+        p--;
+    if (p == end || (size_t)(p - text) < klen || memcmp(p - klen, key, klen) != 0)
         return NULL;
-    size_t i = len - 1;
-    while (i > 0 && text[i - 1] >= '0' && text[i - 1] <= '9')
-        i--;
-    if (i == len - 1 || i < klen || memcmp(text + i - klen, key, klen) != 0)
-        return NULL;
-    return text + i - klen;
+    return p - klen;
 }
 
 int tr_signer_seal(tr_signer_t *s, const json_t *doc, char hash[65], char **out, size_t *out_len)
@@ -129,13 +129,23 @@ int tr_signer_seal(tr_signer_t *s, const json_t *doc, char hash[65], char **out,
     int rc = tr_canon_dump(doc, &content, &len);
     if (rc)
         return rc;
-    const char *tail = version_member(content, len);
-    if (!tail || tr_sha256_hex(content, len, hash) != 0) {
+    const char *tail = len > 1 && content[len - 1] == '}'
+                           ? int_member_before(content, content + len - 1, ",\"version\":")
+                           : NULL;
+    const char *at = tail ? int_member_before(content, tail, ",\"signed_at\":") : NULL;
+    /* The hash leaves out what signing adds (signed_at, audience): a record
+     * posted again is the same record, whenever and however it is shared. */
+    if (!tail || (json_object_get(doc, "signed_at") && !at) ||
+        (json_object_get(doc, "signed_at") || json_object_get(doc, "audience")
+             ? tr_record_content_hash(doc, hash)
+             : tr_sha256_hex(content, len, hash)) != 0) {
         free(content);
         return TR_E_INVAL;
     }
+    if (!at)
+        at = tail;
     /* Signed: the content with "signer" put in its sorted place; stored: with
-     * "sig" before it. Hex and base64 need no escaping in JSON. */
+     * "sig" before "signed_at". Hex and base64 need no escaping in JSON. */
     size_t head = (size_t)(tail - content), fp_len = strlen(s->fp);
     size_t cap = len + fp_len + 2 * SIG_MAX + 32;
     char *buf = malloc(cap);
@@ -145,8 +155,8 @@ int tr_signer_seal(tr_signer_t *s, const json_t *doc, char hash[65], char **out,
     char b64[2 * SIG_MAX];
     rc = n > 0 && (size_t)n < cap ? sign_bytes(s, buf, (size_t)n, b64) : TR_E_INVAL;
     if (rc == 0) {
-        n = snprintf(buf, cap, "%.*s,\"sig\":\"%s\",\"signer\":\"%s\"%s", (int)head, content, b64,
-                     s->fp, tail);
+        n = snprintf(buf, cap, "%.*s,\"sig\":\"%s\"%.*s,\"signer\":\"%s\"%s", (int)(at - content),
+                     content, b64, (int)(tail - at), at, s->fp, tail);
         rc = n > 0 && (size_t)n < cap ? 0 : TR_E_INVAL;
     }
     free(content);

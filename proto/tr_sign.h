@@ -34,8 +34,9 @@ void tr_signer_free(tr_signer_t *s);
  * 0 or TR_E_CERT. */
 int tr_record_verify(const json_t *doc, X509 *cert);
 
-/* Hash of the record's content: canonical JSON without "sig" and "signer",
- * so a record re-signed by another key is the same record. out: 65 bytes. */
+/* Hash of the record's content: canonical JSON without what signing adds
+ * ("sig", "signer", "signed_at", "audience"), so a record signed again, at
+ * another time or by another key, is the same record. out: 65 bytes. */
 int tr_record_content_hash(const json_t *doc, char out[65]);
 
 #endif

@@ -2,6 +2,7 @@
  * profile, ../shared/oruk/schema-service.json) plus the "trellis" object.
  * Each object's fields are one static table; a refuge's address never passes. */
 #include "tr_check.h"
+#include "tr_org.h"
 #include "tr_format.h"
 #include "tr_pii.h"
 #include "tr_record.h"
@@ -692,9 +693,6 @@ static const shape_t service_shape = {service_fields, service_hook};
 void tr_validate_directory_service(json_t *body, const char *id, const char *origin,
                                    tr_verrors_t *errs)
 {
-    /* origin is a Trellis organisation name and organization.id an ORUK UUID:
-     * different namespaces, so there is nothing to cross-check here. */
-    (void)origin;
     json_t *tr = json_object_get(body, "trellis");
     ctx_t c = {
         .e = errs,
@@ -704,4 +702,14 @@ void tr_validate_directory_service(json_t *body, const char *id, const char *ori
     };
     check_shape(&c, body, BODY, &service_shape, NULL);
     json_decref(c.ids);
+
+    /* A member publishes only under its own organisation: organization.id is
+     * derived from origin (tr_org_uuid), so no member can put its phone
+     * number under another charity's name and id. */
+    char want[TR_UUID_LEN + 1];
+    const char *org = own_id(json_object_get(body, "organization"));
+    if (org && tr_is_uuid(org) && tr_org_uuid(origin, want, sizeof(want)) == 0 &&
+        strcmp(org, want) != 0)
+        tr_verrors_add(errs, BODY ".organization.id", "not_origin",
+                       "must be the origin's organization id (docs/directory.md)");
 }

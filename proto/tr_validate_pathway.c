@@ -2,6 +2,7 @@
  * pathway.event. Every field is a code from a fixed list or a bounded number:
  * no free text, so nothing personal can ride along (docs/records.md). */
 #include "tr_check.h"
+#include "tr_identity.h"
 #include "tr_pii.h"
 #include "tr_record.h"
 
@@ -135,8 +136,9 @@ static void check_district(json_t *body, tr_verrors_t *e)
                    "(e.g. E08000035)");
 }
 
-static const char *const referral_fields[] = {
-    "from_service", "to_service", "week", "needs", "risk", "age_band", "district", "route", NULL};
+static const char *const referral_fields[] = {"from_service", "to_service", "to_org",   "week",
+                                              "needs",        "risk",       "age_band", "district",
+                                              "route",        NULL};
 
 void tr_validate_pathway_referral(json_t *body, tr_verrors_t *errs)
 {
@@ -148,6 +150,11 @@ void tr_validate_pathway_referral(json_t *body, tr_verrors_t *errs)
     if (from && to && strcmp(from, to) == 0)
         tr_verrors_add(errs, BODY ".to_service", "same_service",
                        "must be another service than from_service");
+    /* The receiving organisation is named, not looked up: service ids are
+     * owned per origin, so an id alone could name another member's service. */
+    const char *to_org = tr_check_string(body, "to_org", BODY, TR_NAME_MAX, true, errs);
+    if (to_org && !tr_name_valid(to_org))
+        tr_verrors_add(errs, BODY ".to_org", "organisation", "is not an organisation id");
     tr_check_iso_week(body, "week", BODY, true, errs);
     tr_check_enum_array(body, "needs", BODY, needs_codes, 1, count(needs_codes), true, errs);
     tr_check_enum(body, "risk", BODY, risk_codes, true, errs);

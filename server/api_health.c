@@ -1,10 +1,12 @@
 /* Operational endpoints: /healthz (process up), /readyz (database reachable
  * and schema current), /metrics (Prometheus text). */
 #include "api.h"
+#include "conn.h"
 #include "response.h"
 #include "tr_error.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void api_healthz(req_t *req)
 {
@@ -42,8 +44,32 @@ void api_readyz(req_t *req)
         response_error(req, TR_E_DB_UNAVAILABLE, "the database is not reachable");
 }
 
+/* Is org/name listed in "org/name, org/name"? */
+static bool listed(const char *list, const char *org, const char *name)
+{
+    size_t olen = strlen(org), nlen = strlen(name);
+    for (const char *p = list; *p;) {
+        p += strspn(p, ", \t");
+        size_t n = strcspn(p, ", \t");
+        if (n == olen + 1 + nlen && !strncmp(p, org, olen) && p[olen] == '/' &&
+            !strncmp(p + olen + 1, name, nlen))
+            return true;
+        p += n;
+    }
+    return false;
+}
+
 void api_metrics(req_t *req)
 {
+    const tr_identity_t *id = conn_identity(req->conn);
+    if (conn_visibility(req->conn) &&
+        !listed(req->conn->node->cfg.metrics_scrapers, id->org, id->name)) {
+        /* Peers' names, lags and errors are this organisation's business. */
+        response_problem(req, 403, "not-your-node",
+                         "only this node's own organisation, and the identities in "
+                         "[node] metrics_scrapers, may read its metrics");
+        return;
+    }
     size_t len;
     char *text = metrics_render(req->conn->node, &len);
     response_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, text, len);

@@ -237,7 +237,7 @@ void api_oruk_services(req_t *req)
     /* An age filter keeps the services whose age range overlaps the one asked for. */
     run_list(req, &pg, tr_oruk_service_summary,
              "WITH f AS (SELECT doc->'body' AS body, name, id FROM directory_services WHERE "
-             "($1::text IS NULL OR search @@ websearch_to_tsquery('english', $1)) "
+             "NOT shadowed AND ($1::text IS NULL OR search @@ websearch_to_tsquery('english', $1)) "
              "AND ($2::text IS NULL OR taxonomy_terms @> ARRAY[$2::text]) "
              "AND ($3::uuid IS NULL OR organization_id = $3::uuid) "
              "AND ($4::int IS NULL OR coalesce(maximum_age, 130) >= $4::int) "
@@ -307,7 +307,8 @@ static void get_one(req_t *req, const char *prefix, const char *sql, bool as_ser
 void api_oruk_service(req_t *req)
 {
     get_one(req, "/oruk/services/",
-            "SELECT doc->'body' FROM directory_services WHERE id = $1::uuid", true, false);
+            "SELECT doc->'body' FROM directory_services WHERE id = $1::uuid AND NOT shadowed", true,
+            false);
 }
 
 /* A service_at_location is served as the whole service it belongs to, as the
@@ -317,7 +318,7 @@ void api_oruk_service_at_location(req_t *req)
     get_one(req, "/oruk/service_at_locations/",
             "SELECT doc->'body' FROM directory_services, "
             "jsonb_array_elements(coalesce(doc->'body'->'service_at_locations', '[]')) sal "
-            "WHERE sal->>'id' = $1 LIMIT 1",
+            "WHERE sal->>'id' = $1 AND NOT shadowed LIMIT 1",
             true, false);
 }
 
@@ -347,7 +348,7 @@ void api_oruk_service_at_locations(req_t *req)
              "WITH f AS (SELECT json_build_object('sal', sal, 'service', s.doc->'body') AS row, "
              "s.name, sal->>'id' AS sid FROM directory_services s, "
              "jsonb_array_elements(coalesce(s.doc->'body'->'service_at_locations', '[]')) sal "
-             "WHERE NOT ($3::boolean AND s.confidential)) "
+             "WHERE NOT s.shadowed AND NOT ($3::boolean AND s.confidential)) "
              "SELECT (SELECT count(*) FROM f), coalesce((SELECT json_agg(p.row) FROM "
              "(SELECT row FROM f ORDER BY name, sid LIMIT $1::int OFFSET $2::bigint) p), '[]')",
              3, params);

@@ -2,6 +2,7 @@
  * and stored in one round trip) and GET /v1/records/{kind}/{id}. The change
  * feed is feed.c. */
 #include "api.h"
+#include "config_sharing.h"
 #include "feed.h"
 #include "log.h"
 #include "query.h"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- POST /v1/records ---- */
 
@@ -37,7 +39,9 @@ typedef struct {
     EVP_PKEY *sign_key; /* a reference: SIGHUP may swap the context meanwhile */
     char signer_fp[65];
     size_t max_records;
-    char *body; /* a copy: the request may be freed while the work runs */
+    json_t *audience[TR_KIND_COUNT_]; /* this node's [sharing], copied for the thread pool */
+    json_int_t signed_at;             /* the time the batch is signed, signed into each */
+    char *body;                       /* a copy: the request may be freed while the work runs */
     size_t body_len;
     /* results of the work */
     int status;
@@ -51,6 +55,8 @@ typedef struct {
 static void store_job_free(store_job_t *job)
 {
     EVP_PKEY_free(job->sign_key);
+    for (int k = 0; k < TR_KIND_COUNT_; k++)
+        json_decref(job->audience[k]);
     free(job->body);
     record_arrays_free(&job->records);
     for (size_t i = 0; i < job->n_results; i++)
@@ -140,6 +146,14 @@ static void prepare_batch(store_job_t *job, tr_signer_t *signer)
             tr_record_clear(&recs[i]);
             rc = TR_E_INVAL;
         }
+        if (rc == 0 && (json_object_get(doc, "audience") || json_object_get(doc, "signed_at"))) {
+            tr_verrors_add(&errs, json_object_get(doc, "audience") ? "$.audience" : "$.signed_at",
+                           "set_by_node",
+                           "audience and signed_at are set by the node ([sharing] in its "
+                           "configuration) when it signs the record");
+            tr_record_clear(&recs[i]);
+            rc = TR_E_INVAL;
+        }
         result_t *r = &job->results[i];
         if (rc != 0) {
             refuse(r, tr_verrors_json(&errs));
@@ -168,6 +182,11 @@ static void prepare_batch(store_job_t *job, tr_signer_t *signer)
             continue;
         char hash[65], *text = NULL;
         size_t text_len;
+        /* The origin's sharing decision and the signing time are part of
+         * what is signed: relays honour the one, and the other says which
+         * certificate was valid for the signature (docs/federation.md). */
+        json_object_set(recs[i].doc, "audience", job->audience[recs[i].kind]);
+        json_object_set_new(recs[i].doc, "signed_at", json_integer(job->signed_at));
         /* The hash identifies the content (a re-signed record is the same
          * record); the signature is this node's, as the records' origin node.
          * What is stored is the canonical text of the signed record. A
@@ -253,8 +272,6 @@ static const decision_t decisions[] = {
     {"newer", NULL, "stored", NULL, NULL},
     {"same", NULL, "unchanged", NULL, NULL},
     {"older", NULL, "unchanged", NULL, NULL},
-    {"foreign", NULL, "refused", "foreign",
-     "a record with this id belongs to another organisation"},
     {"conflict", NULL, "refused", "conflict",
      "a different body was already stored at this version"},
     {"write_once", NULL, "refused", "write_once",
@@ -267,6 +284,10 @@ static const decision_t decisions[] = {
      "only the referral's sending or receiving organisation may add events"},
     {"not_party", NULL, "refused", "not_party",
      "only the organisation that received the feedback may respond"},
+    {"not_your_service", NULL, "refused", "not_your_service",
+     "from_service must be one of this organisation's own directory services"},
+    {"not_to_org", NULL, "refused", "not_to_org",
+     "to_service is another organisation's service than to_org"},
 };
 
 static const decision_t *decision_of(const char *decision, const char *kind)
@@ -356,12 +377,24 @@ void api_records_post(req_t *req)
         return;
     }
     node_t *node = req->conn->node;
+    const tr_identity_t *caller = conn_identity(req->conn);
+    if (conn_visibility(req->conn) || caller->role != TR_ROLE_AGENT) {
+        /* A node signs and stores only its own organisation's records, and
+         * takes them only from that organisation's agents: another member's
+         * records would be signed here and squat their ids. */
+        response_problem(req, 403, "not-your-node",
+                         "a node takes records only from its own organisation's agents");
+        return;
+    }
     store_job_t *job = calloc(1, sizeof(*job));
     if (!job)
         abort();
     job->req = req;
     job->node = node;
     job->max_records = node->cfg.max_batch_records;
+    for (int k = 0; k < TR_KIND_COUNT_; k++) /* the job's own: only one thread uses it at once */
+        job->audience[k] = config_audience(&node->cfg, node->org, (tr_kind_t)k);
+    job->signed_at = (json_int_t)time(NULL);
     snprintf(job->caller_org, sizeof(job->caller_org), "%s", conn_identity(req->conn)->org);
     job->sign_key = SSL_CTX_get0_privatekey(node->ssl_ctx);
     EVP_PKEY_up_ref(job->sign_key);
@@ -382,30 +415,40 @@ void api_records_post(req_t *req)
     }
 }
 
-/* ---- GET /v1/records/{kind}/{id} ---- */
+/* ---- GET /v1/records/{kind}/{id}[?origin=ORG] ---- */
 
+/* Ids are owned per origin: the same id may be held by several
+ * organisations, and ?origin= says whose. Rows: (doc, origin), the caller's
+ * visible ones only, at most two (enough to tell one from several). */
 static const char *const sql_get[TR_KIND_COUNT_] = {
-    [TR_KIND_DIRECTORY_SERVICE] = "SELECT doc::text, origin FROM directory_services WHERE id = $1",
-    [TR_KIND_PATHWAY_REFERRAL] = "SELECT doc::text, origin FROM pathway_referrals WHERE id = $1",
-    [TR_KIND_PATHWAY_EVENT] = "SELECT doc::text, origin FROM pathway_events WHERE id = $1",
-    [TR_KIND_FEEDBACK_ENTRY] = "SELECT doc::text, origin FROM feedback_entries WHERE id = $1",
-    [TR_KIND_FEEDBACK_RESPONSE] = "SELECT doc::text, origin FROM feedback_responses WHERE id = $1",
+#define GET_SQL(table, always_visible)                                                             \
+    "SELECT doc::text, origin FROM " table " WHERE id = $1::uuid AND ($2::text IS NULL OR "        \
+    "origin = $2) AND ($3::text IS NULL OR " always_visible " OR origin = $3 OR "                  \
+    "audience && ARRAY[$3, '*']) ORDER BY origin LIMIT 2"
+    [TR_KIND_DIRECTORY_SERVICE] = GET_SQL("directory_services", "true"),
+    [TR_KIND_PATHWAY_REFERRAL] = GET_SQL("pathway_referrals", "false"),
+    [TR_KIND_PATHWAY_EVENT] = GET_SQL("pathway_events", "false"),
+    [TR_KIND_FEEDBACK_ENTRY] = GET_SQL("feedback_entries", "false"),
+    [TR_KIND_FEEDBACK_RESPONSE] = GET_SQL("feedback_responses", "false"),
+#undef GET_SQL
 };
 
 static void on_record(void *ud, const PGresult *res, const char *err)
 {
     req_t *req = ud;
     req->dbq = NULL;
-    tr_kind_t kind = (tr_kind_t)(intptr_t)req->ctx;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
         return;
     }
-    const char *vis = conn_visibility(req->conn);
     /* A record the caller may not see is reported as absent: no existence leak. */
-    if (PQntuples(res) == 0 ||
-        (vis && kind != TR_KIND_DIRECTORY_SERVICE && strcmp(PQgetvalue(res, 0, 1), vis) != 0)) {
+    if (PQntuples(res) == 0) {
         response_problem(req, 404, "not-found", "no such record");
+        return;
+    }
+    if (PQntuples(res) > 1) {
+        response_problem(req, 409, "ambiguous-id",
+                         "several organisations hold a record with this id: add ?origin=ORG");
         return;
     }
     response_send(req, 200, "application/json", NULL, PQgetvalue(res, 0, 0),
@@ -414,9 +457,11 @@ static void on_record(void *ud, const PGresult *res, const char *err)
 
 void api_records_get(req_t *req)
 {
-    char kind_name[32], id[64];
+    static const char *const allowed[] = {"origin", NULL};
+    char kind_name[32], id[64], origin[TR_NAME_MAX + 1];
     const char *p = req->http->path + strlen("/v1/records/");
-    const char *slash = strchr(p, '/');
+    const char *slash = strchr(p, '/'), *bad;
+    size_t bad_len;
     tr_kind_t kind;
     if (!slash || (size_t)(slash - p) >= sizeof(kind_name) || strlen(slash + 1) >= sizeof(id)) {
         response_problem(req, 404, "not-found", "no such record");
@@ -433,9 +478,15 @@ void api_records_get(req_t *req)
         response_problem(req, 404, "not-found", "record ids are lowercase UUIDs");
         return;
     }
-    req->ctx = (void *)(intptr_t)kind;
-    const char *params[1] = {id};
-    int rc = db_query(req->conn->node->db, sql_get[kind], 1, params, on_record, req, &req->dbq);
+    int has_origin = query_get(req->http->query, "origin", origin, sizeof(origin));
+    if (!query_only(req->http->query, allowed, &bad, &bad_len) || has_origin < 0 ||
+        (has_origin && !tr_name_valid(origin))) {
+        response_problem(req, 400, "bad-parameter",
+                         "the one parameter is origin, an organisation id");
+        return;
+    }
+    const char *params[3] = {id, has_origin ? origin : NULL, conn_visibility(req->conn)};
+    int rc = db_query(req->conn->node->db, sql_get[kind], 3, params, on_record, req, &req->dbq);
     if (rc != 0)
         response_error(req, rc, NULL);
 }

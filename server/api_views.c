@@ -121,17 +121,21 @@ void api_referrals(req_t *req)
     const char *params[3] = {direction, conn_identity(req->conn)->org, lim};
     req->ctx = ctx;
     req->on_abort = free_ctx;
-    /* out: referrals this organisation sent; in: referrals to its services.
+    /* out: referrals this organisation sent; in: referrals to it (to_org).
      * Only events from the referral's parties count (replicated records may
-     * hold others: sql/003_federation.sql). */
+     * hold others: sql/003_federation.sql), and only referrals sent from a
+     * service of their origin, as far as this node knows the directory. */
     int rc = db_query(
         req->conn->node->db,
         "SELECT r.doc::text, coalesce((SELECT json_agg(json_build_object('id', e.id, 'origin', "
         "e.origin, 'status', e.status, 'days', e.days)) FROM pathway_events e "
-        "WHERE e.referral = r.id AND (e.origin = r.origin OR e.origin = ds.origin)), "
+        "WHERE e.referral = r.id AND (e.origin = r.origin OR e.origin = r.to_org)), "
         "'[]')::text "
-        "FROM pathway_referrals r LEFT JOIN directory_services ds ON ds.id = r.to_service "
-        "WHERE CASE WHEN $1 = 'out' THEN r.origin = $2 ELSE ds.origin = $2 END "
+        "FROM pathway_referrals r "
+        "WHERE CASE WHEN $1 = 'out' THEN r.origin = $2 ELSE r.to_org = $2 END "
+        "AND NOT EXISTS (SELECT 1 FROM directory_services f WHERE f.id = r.from_service "
+        "AND f.origin <> r.origin AND NOT EXISTS (SELECT 1 FROM directory_services g "
+        "WHERE g.id = r.from_service AND g.origin = r.origin)) "
         "ORDER BY r.week DESC, r.id LIMIT $3::int",
         3, params, on_referrals, req, &req->dbq);
     if (rc != 0) {

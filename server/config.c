@@ -2,6 +2,7 @@
  * documented example, the way PgBouncer's parameter table does. */
 #include "config.h"
 #include "config_peers.h"
+#include "config_sharing.h"
 #include "log.h"
 #include "tr_error.h"
 
@@ -35,6 +36,9 @@ static const key_t_ keys[] = {
     {"node", "log_level", T_STR, OFF(log_level), "info", 0, 0, false, "debug, info, warn or error"},
     {"node", "log_requests", T_STR, OFF(log_requests), "errors", 0, 0, false,
      "log a line per request: off, errors (status >= 400) or all"},
+    {"node", "metrics_scrapers", T_STR, OFF(metrics_scrapers), "", 0, 0, false,
+     "certificates of other organisations that may read /metrics besides this organisation's "
+     "own, as org/name (a monitoring agent's), comma-separated; empty: none"},
     {"node", "shutdown_timeout", T_DURATION, OFF(shutdown_timeout_ms), "10s", 0, 3600000, false,
      "on SIGTERM, how long in-flight requests may take before connections are cut"},
 
@@ -62,6 +66,19 @@ static const key_t_ keys[] = {
      "address:port of a second listener serving only the Open Referral UK read API "
      "(/oruk/) over TLS without a client certificate, for councils' service finders; "
      "empty: off"},
+
+    {"sharing", "directory.service", T_STR, OFF(sharing[0]), "consortium", 0, 0, false,
+     "who this organisation shares its own directory services with, decided here and signed "
+     "into each record (its audience): consortium (every member), peers (the organisations "
+     "of the [peer] sections whose share grants the kind), none, or a list of organisation ids"},
+    {"sharing", "pathway.referral", T_STR, OFF(sharing[1]), "peers", 0, 0, false,
+     "the audience of this organisation's referrals (as above); a relay never widens it"},
+    {"sharing", "pathway.event", T_STR, OFF(sharing[2]), "peers", 0, 0, false,
+     "the audience of this organisation's referral events"},
+    {"sharing", "feedback.entry", T_STR, OFF(sharing[3]), "peers", 0, 0, false,
+     "the audience of this organisation's feedback entries"},
+    {"sharing", "feedback.response", T_STR, OFF(sharing[4]), "peers", 0, 0, false,
+     "the audience of this organisation's feedback responses"},
 
     {"limits", "max_url_bytes", T_SIZE, OFF(max_url_bytes), "16k", 64, 1 * MIB, false,
      "longest request target; past it 414"},
@@ -321,6 +338,8 @@ int config_load(config_t *cfg, const char *path, char *err, size_t err_len)
         snprintf(err, err_len, "%s: [node] log_requests must be off, errors or all", path);
         return TR_E_CONFIG;
     }
+    if (config_sharing_check(cfg, err, err_len, path) != 0)
+        return TR_E_CONFIG;
     if (config_peers_check(cfg, err, err_len, path) != 0)
         return TR_E_CONFIG;
     if (cfg->public_listen[0] &&

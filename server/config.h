@@ -26,7 +26,8 @@ typedef struct {
     char *listen_host;
     int listen_port;
     char *log_level;
-    char *log_requests; /* off | errors | all */
+    char *log_requests;     /* off | errors | all */
+    char *metrics_scrapers; /* "org/name, ...": identities besides our own that may read /metrics */
     uint64_t shutdown_timeout_ms;
 
     /* [tls] */
@@ -46,6 +47,10 @@ typedef struct {
     char *public_listen; /* "" when the public read API is off */
     char *public_host;
     int public_port;
+
+    /* [sharing]: the audience of this organisation's own records, per kind
+     * (tr_kind_t order); config_sharing.h */
+    char *sharing[5];
 
     /* [limits] */
     uint64_t max_url_bytes;

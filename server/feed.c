@@ -88,7 +88,14 @@ void feed_wake(node_t *node)
     }
 }
 
-/* Rows: (head, seq, doc, last); one row with NULL seq when nothing is new.
+/* What a reader is offered honours each record's audience, the sharing
+ * decision its origin signed into it: a peer gets a record only if the
+ * audience names the peer's organisation or the whole consortium (and its
+ * own share grants the kind); a record signed before audiences existed
+ * (audience NULL) is sent only by its origin's node, never relayed. An agent
+ * of another organisation reading this node sees the same.
+ *
+ * Rows: (head, seq, doc, last); one row with NULL seq when nothing is new.
  * last is the highest sequence number in the query's snapshot: a page that
  * is not full has looked at every record up to it, so the cursor moves there
  * even past records the filter left out. Without that, a peer's own records
@@ -160,7 +167,8 @@ static void feed_query(struct changes_wait *cw)
                       "FROM trellis_change_seq h LEFT JOIN "
                       "LATERAL (SELECT seq, doc::text AS doc FROM trellis_changes "
                       "WHERE seq > $1::bigint AND kind = ANY($3::text[]) AND origin <> $4 "
-                      "AND via IS DISTINCT FROM $4 "
+                      "AND via IS DISTINCT FROM $4 AND (audience && ARRAY[$4, '*'] "
+                      "OR (audience IS NULL AND via IS NULL)) "
                       "ORDER BY seq LIMIT $2::int) c ON true ORDER BY c.seq",
                       4, params, on_changes, cw, &req->dbq);
     } else {
@@ -171,8 +179,10 @@ static void feed_query(struct changes_wait *cw)
                       "(SELECT seq FROM trellis_changes ORDER BY seq DESC LIMIT 1) "
                       "FROM trellis_change_seq h LEFT JOIN "
                       "LATERAL (SELECT seq, doc::text AS doc FROM trellis_changes "
-                      "WHERE seq > $1::bigint AND ($3::text IS NULL OR kind = 'directory.service' "
-                      "OR origin = $3) ORDER BY seq LIMIT $2::int) c ON true ORDER BY c.seq",
+                      "WHERE seq > $1::bigint AND ($3::text IS NULL OR origin = $3 "
+                      "OR audience && ARRAY[$3, '*'] "
+                      "OR (audience IS NULL AND kind = 'directory.service')) "
+                      "ORDER BY seq LIMIT $2::int) c ON true ORDER BY c.seq",
                       3, params, on_changes, cw, &req->dbq);
     }
     if (rc != 0) {

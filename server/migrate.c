@@ -28,6 +28,7 @@ enum {
     STEP_APPLY,
     STEP_RECORD,
     STEP_COMMIT,
+    STEP_FUNCTIONS,
     STEP_ROLLBACK,
     STEP_UNLOCK,
 };
@@ -121,6 +122,62 @@ static int by_version(const void *a, const void *b)
     return (x->version > y->version) - (x->version < y->version);
 }
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The .sql files of dir/functions in name order, one text: the current definition of
+ * each SQL function (CREATE OR REPLACE), applied after the migrations at
+ * every start. A folder that is absent holds none. */
+static int load_functions(const char *dir, migration_set_t *set, char *err, size_t err_len)
+{
+    char fdir[4096];
+    if ((size_t)snprintf(fdir, sizeof fdir, "%s/functions", dir) >= sizeof fdir) {
+        set_err(err, err_len, "migrations folder path too long");
+        return TR_E_INVAL;
+    }
+    DIR *d = opendir(fdir);
+    if (!d && errno == ENOENT)
+        return 0;
+    if (!d) {
+        set_err(err, err_len, "cannot open %s: %s", fdir, strerror(errno));
+        return TR_E_IO;
+    }
+    char **names = NULL;
+    size_t n = 0, total = 0;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".sql") != 0)
+            continue;
+        names = xrealloc(names, (n + 1) * sizeof *names);
+        names[n++] = strdup(e->d_name);
+        if (!names[n - 1])
+            abort();
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, by_name);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *text = NULL;
+        rc = read_file(fdir, names[i], &text, err, err_len);
+        if (rc == 0) {
+            size_t len = strlen(text);
+            set->functions = xrealloc(set->functions, total + len + 2);
+            memcpy(set->functions + total, text, len);
+            total += len;
+            set->functions[total++] = '\n';
+            set->functions[total] = '\0';
+            free(text);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
 int migration_set_load(const char *dir, migration_set_t *set, char *err, size_t err_len)
 {
     size_t cap = 0;
@@ -180,6 +237,9 @@ int migration_set_load(const char *dir, migration_set_t *set, char *err, size_t 
             goto fail;
         }
     }
+    rc = load_functions(dir, set, err, err_len);
+    if (rc < 0)
+        goto fail;
     return 0;
 fail:
     if (d)
@@ -195,7 +255,9 @@ void migration_set_free(migration_set_t *set)
         free(set->items[i].sql);
     }
     free(set->items);
+    free(set->functions);
     set->items = NULL;
+    set->functions = NULL;
     set->n = 0;
 }
 
@@ -263,6 +325,11 @@ static void apply_next(migration_run_t *run)
             send_step(run, STEP_BEGIN, "BEGIN", 0, NULL);
             return;
         }
+    }
+    if (run->set->functions && run->step != STEP_FUNCTIONS) {
+        /* Several statements in one simple query: one implicit transaction. */
+        send_step(run, STEP_FUNCTIONS, run->set->functions, -1, NULL);
+        return;
     }
     run->rc = 0;
     snprintf(run->msg, sizeof run->msg, "schema current");
@@ -373,6 +440,14 @@ static void on_step(void *ud, const PGresult *res, const char *err)
         run->todo[run->current] = false;
         if (m->version > run->db_version)
             run->db_version = m->version;
+        apply_next(run);
+        return;
+    case STEP_FUNCTIONS:
+        if (!ok) {
+            fail_with(run, "sql/functions could not be applied", res);
+            unlock(run);
+            return;
+        }
         apply_next(run);
         return;
     case STEP_ROLLBACK:

@@ -19,10 +19,11 @@ typedef struct {
 typedef struct {
     migration_t *items; /* sorted by version, versions unique */
     size_t n;
+    char *functions; /* the .sql files of functions/, or NULL: applied after the migrations */
 } migration_set_t;
 
-/* Read every NNN_*.sql of dir. Returns 0, or a negative code with a one-line
- * reason in err (a duplicate version, an unreadable file, a bad name). */
+/* Read every NNN_*.sql of dir, and the .sql files of dir/functions. Returns 0, or a negative code
+ * with a one-line reason in err (a duplicate version, an unreadable file, a bad name). */
 int migration_set_load(const char *dir, migration_set_t *set, char *err, size_t err_len);
 void migration_set_free(migration_set_t *set);
 /* Highest version in the set, 0 when it is empty. */

@@ -32,6 +32,7 @@ typedef struct sync_peer {
     uv_timer_t timer;
     uv_work_t work;
     db_query_t *dbq;
+    db_query_t *cert_dbq; /* keeping a fetched signer certificate */
     pstate_t state;
     bool stopping;
     bool timer_closed;
@@ -44,6 +45,7 @@ typedef struct sync_peer {
     uint64_t backoff_wait_ms;          /* of a back-off that waits for work in flight */
     uint64_t fetch_ns, apply_start_ns; /* uv_hrtime of the last ask, of the apply */
     int64_t cursor;                    /* -1: not read yet */
+    int64_t fetch_since;               /* the cursor the request in flight asked from */
     bool locked;                       /* this process holds the peer's pull lock */
     uint64_t lock_reconnects;          /* the lock connection's reconnects when it was taken */
     sync_batch_t batch;                /* fetched, being verified, or ready */
@@ -55,6 +57,7 @@ typedef struct sync_peer {
     time_t last_error_at;
     char last_error[200];
     uint64_t stored, unchanged, refused, batches;
+    uint64_t protocol_errors; /* replies that broke the protocol */
 } sync_peer_t;
 
 struct sync {
@@ -68,7 +71,7 @@ struct sync {
     sync_peer_t *peers;
     size_t n_peers;
     bool stopping;
-    uint64_t refused_by_reason[4]; /* invalid, unsigned, signature, other */
+    uint64_t refused_by_reason[SYNC_REFUSED_COUNT_];
 };
 
 #endif

@@ -65,6 +65,11 @@ static void restart(sync_peer_t *p, uint64_t wait_ms)
     }
     json_decref(p->certs_todo);
     p->certs_todo = NULL;
+    if (p->cert_dbq) {
+        db_query_cancel(p->cert_dbq); /* its callback will not come */
+        p->cert_dbq = NULL;
+        p->busy--;
+    }
     if (!p->verifying)
         sync_batch_clear(&p->batch);
     p->cursor = -1;
@@ -282,9 +287,7 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
 static void start_apply(sync_peer_t *p)
 {
     p->applying = p->batch;
-    memset(&p->batch, 0, sizeof(p->batch));
-    p->batch.cache = p->applying.cache;
-    memcpy(p->batch.peer_org, p->applying.peer_org, sizeof(p->batch.peer_org));
+    sync_batch_init(&p->batch, p->applying.cache, p->applying.peer_org, p->applying.own_org);
 
     p->state = P_APPLY;
     p->apply_start_ns = uv_hrtime();
@@ -314,11 +317,32 @@ static void start_apply(sync_peer_t *p)
 static void verify_batch(sync_peer_t *p, bool final_pass);
 static void fetch_next_cert(sync_peer_t *p);
 
-static void on_cert_kept(void *ud, const PGresult *res, const char *err)
+static void next_cert(sync_peer_t *p)
 {
-    /* Best effort: if it is not kept, it is fetched again next time. */
+    json_array_remove(p->certs_todo, 0);
+    fetch_next_cert(p);
 }
 
+static void on_cert_kept(void *ud, const PGresult *res, const char *err)
+{
+    sync_peer_t *p = ud;
+    p->cert_dbq = NULL;
+    p->busy--;
+    if (settled(p) || p->state != P_CERTS)
+        return; /* dropped meanwhile (a back-off): the batch is fetched again */
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fail(p, "keeping a signer certificate", res ? "query failed" : err);
+        return;
+    }
+    next_cert(p);
+}
+
+/* A certificate that cannot be fetched now (the peer down, busy, slow) holds
+ * the batch: the loop backs off and fetches it again, and nothing is skipped.
+ * Only a definite answer refuses the records it signed: the peer does not
+ * have it (404), or it does not chain to the consortium root, is revoked or
+ * is not a node's. A certificate is kept in the database before the records
+ * it signed are stored, so this node can serve it onward when it relays. */
 static void on_cert(void *ud, const peer_response_t *res, const char *err)
 {
     sync_peer_t *p = ud;
@@ -327,30 +351,40 @@ static void on_cert(void *ud, const peer_response_t *res, const char *err)
         return;
     const char *fp = json_string_value(json_array_get(p->certs_todo, 0));
     char why[200] = "", org[TR_NAME_MAX + 1] = "";
-    if (!res)
-        snprintf(why, sizeof(why), "%s", err);
-    else if (res->status != 200)
+    if (!res) {
+        fail(p, "fetching a signer certificate", err);
+        return;
+    }
+    if (res->status != 200 && res->status != 404) {
         snprintf(why, sizeof(why), "the peer answered %d", res->status);
+        fail(p, "fetching a signer certificate", why);
+        return;
+    }
+    if (res->status == 404)
+        snprintf(why, sizeof(why), "the peer does not have it");
     else if (signer_cache_add_pem(p->sync->cache, SSL_CTX_get_cert_store(p->sync->client_ctx),
                                   res->body, res->body_len, fp, org, why, sizeof(why)) == 0) {
-        /* Keep it: our own peers will ask us for it when we relay. */
         char *pem = strndup(res->body, res->body_len);
+        if (!pem)
+            abort();
         const char *params[3] = {fp, org, pem};
-        if (pem)
-            db_query(p->sync->node->db,
-                     "INSERT INTO signer_certs (fingerprint, org, pem) VALUES ($1, $2, $3) "
-                     "ON CONFLICT (fingerprint) DO NOTHING",
-                     3, params, on_cert_kept, NULL, NULL);
+        int rc = db_query(p->sync->node->db,
+                          "INSERT INTO signer_certs (fingerprint, org, pem) VALUES ($1, $2, $3) "
+                          "ON CONFLICT (fingerprint) DO NOTHING",
+                          3, params, on_cert_kept, p, &p->cert_dbq);
         free(pem);
+        if (rc != 0) {
+            fail(p, "keeping a signer certificate", tr_strerror(rc));
+            return;
+        }
+        p->busy++;
+        return;
     }
-    if (why[0]) {
-        /* Not fatal to the batch: the records it signed are refused, and
-         * logged, when the batch is verified again. */
-        log_event(LOG_WARN, "sync_signer_refused",
-                  json_pack("{s:s, s:s, s:s}", "peer", p->cfg->name, "signer", fp, "error", why));
-    }
-    json_array_remove(p->certs_todo, 0);
-    fetch_next_cert(p);
+    /* The records it signed are refused, and logged, when the batch is
+     * verified again. */
+    log_event(LOG_WARN, "sync_signer_refused",
+              json_pack("{s:s, s:s, s:s}", "peer", p->cfg->name, "signer", fp, "error", why));
+    next_cert(p);
 }
 
 static void fetch_next_cert(sync_peer_t *p)
@@ -388,12 +422,10 @@ static void log_refused(sync_peer_t *p)
         json_t *f = json_deep_copy(r);
         json_object_set_new(f, "peer", json_string(p->cfg->name));
         log_event(LOG_WARN, "sync_record_refused", f);
-        const char *reason = json_string_value(json_object_get(r, "reason"));
-        int slot = !strncmp(reason, "invalid", 7)    ? 0
-                   : !strncmp(reason, "unsigned", 8) ? 1
-                   : strstr(reason, "signature")     ? 2
-                                                     : 3;
-        p->sync->refused_by_reason[slot]++;
+        const char *code = json_string_value(json_object_get(r, "code"));
+        for (int why = 0; why < SYNC_REFUSED_COUNT_; why++)
+            if (strcmp(code, sync_refusal_name((sync_refusal_t)why)) == 0)
+                p->sync->refused_by_reason[why]++;
         p->refused++;
     }
 }
@@ -411,6 +443,7 @@ static void verify_done(uv_work_t *w, int status)
         return;
     }
     if (p->batch.error[0]) {
+        p->protocol_errors++;
         fail(p, "reading the batch", p->batch.error);
         return;
     }
@@ -447,12 +480,16 @@ static void verify_batch(sync_peer_t *p, bool final_pass)
         char *body = p->batch.body;
         size_t len = p->batch.len;
         uint64_t asked = p->batch.asked_ns, arrived = p->batch.arrived_ns;
+        int64_t since = p->batch.since;
+        int limit = p->batch.limit;
         p->batch.body = NULL;
         sync_batch_clear(&p->batch);
         p->batch.body = body;
         p->batch.len = len;
         p->batch.asked_ns = asked;
         p->batch.arrived_ns = arrived;
+        p->batch.since = since;
+        p->batch.limit = limit;
     }
     p->batch.final_pass = final_pass;
     p->work.data = p;
@@ -490,6 +527,8 @@ static void on_changes(void *ud, const peer_response_t *res, const char *err)
     p->batch.len = res->body_len;
     p->batch.asked_ns = p->fetch_ns;
     p->batch.arrived_ns = uv_hrtime();
+    p->batch.since = p->fetch_since;
+    p->batch.limit = BATCH_LIMIT;
     verify_batch(p, false);
 }
 
@@ -506,6 +545,7 @@ static void fetch_changes(sync_peer_t *p, int64_t since)
     else
         p->client_busy = true;
     p->fetch_ns = uv_hrtime();
+    p->fetch_since = since;
 }
 
 /* Nothing in flight: fetch from the stored cursor. */
@@ -561,8 +601,7 @@ int sync_start(node_t *node, char *err, size_t err_len)
         p->cfg = &cfg->peers[i];
         p->cursor = -1;
         p->backoff_ms = BACKOFF_MIN_MS;
-        p->batch.cache = s->cache;
-        snprintf(p->batch.peer_org, sizeof(p->batch.peer_org), "%s", p->cfg->org);
+        sync_batch_init(&p->batch, s->cache, p->cfg->org, node->org);
         uv_timer_init(node->loop, &p->timer);
         p->timer.data = p;
         char why[200];
@@ -606,6 +645,11 @@ void sync_stop(node_t *node)
         if (p->dbq) {
             db_query_cancel(p->dbq); /* its callback will not come */
             p->dbq = NULL;
+            p->busy--;
+        }
+        if (p->cert_dbq) {
+            db_query_cancel(p->cert_dbq);
+            p->cert_dbq = NULL;
             p->busy--;
         }
         peer_client_free(p->client);

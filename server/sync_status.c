@@ -57,6 +57,7 @@ json_t *sync_status(const node_t *node)
         json_object_set_new(o, "stored", json_integer((json_int_t)p->stored));
         json_object_set_new(o, "unchanged", json_integer((json_int_t)p->unchanged));
         json_object_set_new(o, "refused", json_integer((json_int_t)p->refused));
+        json_object_set_new(o, "protocol_errors", json_integer((json_int_t)p->protocol_errors));
         json_array_append_new(peers, o);
     }
     return json_pack("{s:s, s:o}", "org", node->org, "peers", peers);
@@ -67,17 +68,23 @@ void sync_metrics(const node_t *node, strbuf_t *out)
     const sync_t *s = node->sync;
     if (!s)
         return;
-    static const char *const reasons[] = {"invalid", "unsigned", "signature", "other"};
     strbuf_puts(out, "# HELP trellis_fed_records_refused_total Pulled records refused, by "
                      "reason.\n# TYPE trellis_fed_records_refused_total counter\n");
-    for (int i = 0; i < 4; i++)
-        strbuf_printf(out, "trellis_fed_records_refused_total{reason=\"%s\"} %llu\n", reasons[i],
+    for (int i = 0; i < SYNC_REFUSED_COUNT_; i++)
+        strbuf_printf(out, "trellis_fed_records_refused_total{reason=\"%s\"} %llu\n",
+                      sync_refusal_name((sync_refusal_t)i),
                       (unsigned long long)s->refused_by_reason[i]);
     strbuf_puts(out, "# HELP trellis_fed_records_stored_total Pulled records stored, by peer.\n"
                      "# TYPE trellis_fed_records_stored_total counter\n");
     for (size_t i = 0; i < s->n_peers; i++)
         strbuf_printf(out, "trellis_fed_records_stored_total{peer=\"%s\"} %llu\n",
                       s->peers[i].cfg->name, (unsigned long long)s->peers[i].stored);
+    strbuf_puts(out, "# HELP trellis_fed_protocol_errors_total Replies of the peer that broke "
+                     "the protocol (each backed off).\n"
+                     "# TYPE trellis_fed_protocol_errors_total counter\n");
+    for (size_t i = 0; i < s->n_peers; i++)
+        strbuf_printf(out, "trellis_fed_protocol_errors_total{peer=\"%s\"} %llu\n",
+                      s->peers[i].cfg->name, (unsigned long long)s->peers[i].protocol_errors);
     strbuf_puts(out, "# HELP trellis_fed_lag_records Records the peer has that this node has "
                      "not pulled yet.\n# TYPE trellis_fed_lag_records gauge\n");
     for (size_t i = 0; i < s->n_peers; i++) {

@@ -1,6 +1,7 @@
 /* Verification of pulled batches and the signer certificate cache. */
 #include "sync_verify.h"
 #include "tr_canon.h"
+#include "tr_check.h"
 #include "tr_error.h"
 #include "tr_identity.h"
 #include "tr_sign.h"
@@ -9,7 +10,9 @@
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 typedef struct signer {
@@ -17,6 +20,7 @@ typedef struct signer {
     char fp[65];
     char org[TR_NAME_MAX + 1];
     X509 *cert;
+    time_t not_before, not_after; /* of the whole chain: the latest start, the earliest end */
 } signer_t;
 
 struct signer_cache {
@@ -53,8 +57,10 @@ void signer_cache_free(signer_cache_t *c)
     free(c);
 }
 
-/* A new reference to the certificate with fingerprint fp, and its org. */
-static X509 *signer_get(signer_cache_t *c, const char *fp, char org[TR_NAME_MAX + 1])
+/* A new reference to the certificate with fingerprint fp, its org and its
+ * chain's validity window (window may be NULL). */
+static X509 *signer_get(signer_cache_t *c, const char *fp, char org[TR_NAME_MAX + 1],
+                        time_t window[2])
 {
     X509 *x = NULL;
     uv_mutex_lock(&c->lock);
@@ -63,11 +69,45 @@ static X509 *signer_get(signer_cache_t *c, const char *fp, char org[TR_NAME_MAX 
             X509_up_ref(s->cert);
             x = s->cert;
             memcpy(org, s->org, sizeof(s->org));
+            if (window) {
+                window[0] = s->not_before;
+                window[1] = s->not_after;
+            }
             break;
         }
     }
     uv_mutex_unlock(&c->lock);
     return x;
+}
+
+static int asn1_time_t(const ASN1_TIME *a, time_t *out)
+{
+    struct tm tm;
+    if (!a || ASN1_TIME_to_tm(a, &tm) != 1)
+        return -1;
+    *out = timegm(&tm);
+    return 0;
+}
+
+/* The window in which the signer and its organisation CA were both valid:
+ * every certificate of chain but the last, the consortium root, which is
+ * the trust anchor configured here rather than a dated statement. */
+static int chain_window(STACK_OF(X509) * chain, time_t *not_before, time_t *not_after)
+{
+    *not_before = 0;
+    *not_after = (time_t)INT64_MAX;
+    for (int i = 0; i < sk_X509_num(chain) - 1; i++) {
+        time_t b, a;
+        X509 *x = sk_X509_value(chain, i);
+        if (asn1_time_t(X509_get0_notBefore(x), &b) != 0 ||
+            asn1_time_t(X509_get0_notAfter(x), &a) != 0)
+            return -1;
+        if (b > *not_before)
+            *not_before = b;
+        if (a < *not_after)
+            *not_after = a;
+    }
+    return 0;
 }
 
 int signer_cache_add_pem(signer_cache_t *c, X509_STORE *store, const char *pem, size_t len,
@@ -93,7 +133,14 @@ int signer_cache_add_pem(signer_cache_t *c, X509_STORE *store, const char *pem, 
         snprintf(err, err_len, "signer certificate does not have the fingerprint asked for");
         goto done;
     }
-    if (X509_STORE_CTX_init(vctx, store, leaf, untrusted) != 1 || X509_verify_cert(vctx) != 1) {
+    if (X509_STORE_CTX_init(vctx, store, leaf, untrusted) != 1) {
+        snprintf(err, err_len, "signer certificate cannot be checked");
+        goto done;
+    }
+    /* The chain, signatures, roles and CRLs are checked now; the time is
+     * checked per record, against the time it was signed. */
+    X509_STORE_CTX_set_flags(vctx, X509_V_FLAG_NO_CHECK_TIME);
+    if (X509_verify_cert(vctx) != 1) {
         snprintf(err, err_len, "signer certificate refused: %s",
                  X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
         goto done;
@@ -109,6 +156,11 @@ int signer_cache_add_pem(signer_cache_t *c, X509_STORE *store, const char *pem, 
     memcpy(s->fp, fp, sizeof(fp));
     snprintf(s->org, sizeof(s->org), "%s", id.org);
     snprintf(org, TR_NAME_MAX + 1, "%s", id.org);
+    if (chain_window(X509_STORE_CTX_get0_chain(vctx), &s->not_before, &s->not_after) != 0) {
+        free(s);
+        snprintf(err, err_len, "signer certificate has unreadable validity dates");
+        goto done;
+    }
     s->cert = leaf;
     leaf = NULL;
     uv_mutex_lock(&c->lock);
@@ -125,16 +177,54 @@ done:
     return rc;
 }
 
-static void refuse(sync_batch_t *b, json_t *doc, const char *reason)
+#define SIGNED_AT_SKEW_S 300 /* clocks of members' nodes may differ this much */
+
+/* Is the record shared with this node's organisation? Its audience is the
+ * origin's decision, signed: a relay must not widen it, and this node
+ * refuses what it should never have been sent. A record without one (signed
+ * before audiences existed) is taken only from its origin. */
+static bool shared_with_us(const sync_batch_t *b, json_t *doc, const tr_record_t *rec)
 {
-    /* Only what identifies the record: never its body. */
+    json_t *a = json_object_get(doc, "audience");
+    if (strcmp(rec->origin, b->own_org) == 0)
+        return true;
+    if (!a || json_is_null(a))
+        return strcmp(rec->origin, b->peer_org) == 0;
+    if (json_is_string(a))
+        return true; /* "consortium": validated */
+    size_t i;
+    json_t *org;
+    json_array_foreach(a, i, org) if (strcmp(json_string_value(org), b->own_org) == 0) return true;
+    return false;
+}
+
+const char *sync_refusal_name(sync_refusal_t why)
+{
+    static const char *const names[SYNC_REFUSED_COUNT_] = {
+        [SYNC_REFUSED_INVALID] = "invalid",       [SYNC_REFUSED_UNSIGNED] = "unsigned",
+        [SYNC_REFUSED_SIGNATURE] = "signature",   [SYNC_REFUSED_SIGNER] = "signer",
+        [SYNC_REFUSED_NOT_SHARED] = "not_shared",
+    };
+    return (unsigned)why < SYNC_REFUSED_COUNT_ ? names[why] : "unknown";
+}
+
+/* Only what identifies the record, and only once it is known to be what it
+ * should be (a kind name, a UUID, an organisation id): a peer must not be
+ * able to put a name or a phone number into this node's log. Never a body. */
+static void refuse(sync_batch_t *b, json_t *doc, sync_refusal_t why, const char *reason)
+{
     json_t *r = json_object();
-    static const char *const keys[] = {"kind", "id", "origin"};
-    for (int i = 0; i < 3; i++) {
-        json_t *v = json_object_get(doc, keys[i]);
-        if (json_is_string(v) && json_string_length(v) <= 64)
-            json_object_set(r, keys[i], v);
-    }
+    const char *kind = json_string_value(json_object_get(doc, "kind"));
+    const char *id = json_string_value(json_object_get(doc, "id"));
+    const char *origin = json_string_value(json_object_get(doc, "origin"));
+    tr_kind_t k;
+    if (kind && tr_kind_parse(kind, &k) == 0)
+        json_object_set_new(r, "kind", json_string(kind));
+    if (id && tr_is_uuid(id))
+        json_object_set_new(r, "id", json_string(id));
+    if (origin && tr_name_valid(origin))
+        json_object_set_new(r, "origin", json_string(origin));
+    json_object_set_new(r, "code", json_string(sync_refusal_name(why)));
     json_object_set_new(r, "reason", json_string(reason));
     json_array_append_new(b->refused, r);
 }
@@ -149,23 +239,34 @@ static int origin_proved(sync_batch_t *b, json_t *doc, const tr_record_t *rec)
          * fetch the signer's certificate once, to serve it to our own peers
          * when we relay the record. */
         char org[TR_NAME_MAX + 1];
-        X509 *cert = fp && !b->final_pass ? signer_get(b->cache, fp, org) : NULL;
+        X509 *cert = fp ? signer_get(b->cache, fp, org, NULL) : NULL;
         bool hex = fp && strlen(fp) == 64 && strspn(fp, "0123456789abcdef") == 64;
-        if (!cert && hex && !b->final_pass)
-            json_array_append_new(b->missing, json_string(fp));
+        bool known = cert != NULL;
         X509_free(cert);
-        return 1;
+        if (known || !fp)
+            return 1;
+        /* This node must be able to serve the certificate onward when it
+         * relays the record: not stored without it. */
+        if (hex && !b->final_pass) {
+            json_array_append_new(b->missing, json_string(fp));
+            return -1;
+        }
+        refuse(b, doc, SYNC_REFUSED_SIGNER,
+               hex ? "signer certificate unavailable or refused"
+                   : "signer is not a certificate fingerprint");
+        return 0;
     }
     if (!fp || !json_is_string(json_object_get(doc, "sig"))) {
-        refuse(b, doc, "unsigned record relayed by another organisation");
+        refuse(b, doc, SYNC_REFUSED_UNSIGNED, "unsigned record relayed by another organisation");
         return 0;
     }
     char org[TR_NAME_MAX + 1];
-    X509 *cert = signer_get(b->cache, fp, org);
+    time_t window[2];
+    X509 *cert = signer_get(b->cache, fp, org, window);
     if (!cert) {
         bool hex = strlen(fp) == 64 && strspn(fp, "0123456789abcdef") == 64;
         if (!hex || b->final_pass) {
-            refuse(b, doc,
+            refuse(b, doc, SYNC_REFUSED_SIGNER,
                    hex ? "signer certificate unavailable or refused"
                        : "signer is not a certificate fingerprint");
             return 0;
@@ -173,16 +274,73 @@ static int origin_proved(sync_batch_t *b, json_t *doc, const tr_record_t *rec)
         json_array_append_new(b->missing, json_string(fp));
         return -1;
     }
+    /* Signed while the certificate was valid: at signed_at, or now for a
+     * record signed before signed_at existed. A time ahead of this node's
+     * clock by more than the skew allowed is not believed. */
+    json_t *at = json_object_get(doc, "signed_at");
+    time_t now = time(NULL), when = json_is_integer(at) ? (time_t)json_integer_value(at) : now;
     int ok = 1;
     if (strcmp(org, rec->origin) != 0) {
-        refuse(b, doc, "signed by a node of another organisation than its origin");
+        refuse(b, doc, SYNC_REFUSED_SIGNER,
+               "signed by a node of another organisation than its origin");
+        ok = 0;
+    } else if (when > now + SIGNED_AT_SKEW_S) {
+        refuse(b, doc, SYNC_REFUSED_SIGNER, "signed_at is in the future");
+        ok = 0;
+    } else if (when < window[0] || when > window[1]) {
+        refuse(b, doc, SYNC_REFUSED_SIGNER,
+               "signer certificate was not valid when the record was signed");
         ok = 0;
     } else if (tr_record_verify(doc, cert) != 0) {
-        refuse(b, doc, "signature does not match the record");
+        refuse(b, doc, SYNC_REFUSED_SIGNATURE, "signature does not match the record");
         ok = 0;
     }
     X509_free(cert);
     return ok;
+}
+
+/* A reply that breaks the protocol is an error for the whole batch (the
+ * loop backs off and the status says why), never a page to apply: a cursor
+ * that goes backwards would loop for ever, more records than asked for is
+ * not what was asked, and so on. */
+static int check_protocol(sync_batch_t *b, json_t *changes, const char *cursor)
+{
+    char *end;
+    errno = 0;
+    long long next = strtoll(cursor, &end, 10);
+    if (!*cursor || *end || errno || next < 0) {
+        snprintf(b->error, sizeof(b->error), "the peer's cursor is not a number");
+        return -1;
+    }
+    if (next < b->since) {
+        snprintf(b->error, sizeof(b->error),
+                 "the peer's cursor went backwards (asked from %lld, "
+                 "told to go on from %lld)",
+                 (long long)b->since, next);
+        return -1;
+    }
+    if (b->limit > 0 && json_array_size(changes) > (size_t)b->limit) {
+        snprintf(b->error, sizeof(b->error),
+                 "the peer sent %zu records, more than the %d asked for", json_array_size(changes),
+                 b->limit);
+        return -1;
+    }
+    long long prev = b->since;
+    size_t i;
+    json_t *c;
+    json_array_foreach(changes, i, c)
+    {
+        json_t *seq = json_object_get(c, "seq");
+        if (!json_is_integer(seq) || json_integer_value(seq) <= prev ||
+            json_integer_value(seq) > next || !json_is_object(json_object_get(c, "record"))) {
+            snprintf(b->error, sizeof(b->error),
+                     "change %zu of the peer's reply is out of order or not a record", i);
+            return -1;
+        }
+        prev = json_integer_value(seq);
+    }
+    b->next_cursor = next;
+    return 0;
 }
 
 void sync_batch_verify(sync_batch_t *b)
@@ -198,7 +356,10 @@ void sync_batch_verify(sync_batch_t *b)
         json_decref(root);
         return;
     }
-    b->next_cursor = strtoll(cursor, NULL, 10);
+    if (check_protocol(b, changes, cursor) != 0) {
+        json_decref(root);
+        return;
+    }
     b->more = json_is_true(json_object_get(root, "more"));
     b->head = json_integer_value(json_object_get(root, "head"));
     record_arrays_init(&b->records);
@@ -212,14 +373,22 @@ void sync_batch_verify(sync_batch_t *b)
         tr_verrors_init(&errs);
         b->n_records++;
         if (tr_record_validate(doc, &rec, &errs) != 0) {
-            char reason[160];
-            snprintf(reason, sizeof(reason), "invalid record: %s %s",
-                     errs.n ? errs.items[0].path : "$", errs.n ? errs.items[0].code : "");
-            refuse(b, doc, reason);
+            /* The error's code only: its path may name a member the peer
+             * made up, and a name is personal data. */
+            char reason[64];
+            snprintf(reason, sizeof(reason), "invalid record: %s",
+                     errs.n ? errs.items[0].code : "invalid");
+            refuse(b, doc, SYNC_REFUSED_INVALID, reason);
             tr_verrors_free(&errs);
             continue;
         }
         tr_verrors_free(&errs);
+        if (!shared_with_us(b, doc, &rec)) {
+            refuse(b, doc, SYNC_REFUSED_NOT_SHARED,
+                   "its origin did not share it with this organisation");
+            tr_record_clear(&rec);
+            continue;
+        }
         int proved = origin_proved(b, doc, &rec);
         char hash[65], *text;
         size_t text_len;
@@ -233,6 +402,15 @@ void sync_batch_verify(sync_batch_t *b)
     json_decref(root);
 }
 
+void sync_batch_init(sync_batch_t *b, signer_cache_t *cache, const char *peer_org,
+                     const char *own_org)
+{
+    memset(b, 0, sizeof(*b));
+    b->cache = cache;
+    snprintf(b->peer_org, sizeof(b->peer_org), "%s", peer_org);
+    snprintf(b->own_org, sizeof(b->own_org), "%s", own_org);
+}
+
 void sync_batch_clear(sync_batch_t *b)
 {
     free(b->body);
@@ -240,10 +418,7 @@ void sync_batch_clear(sync_batch_t *b)
     json_decref(b->refused);
     json_decref(b->missing);
     /* Keep what describes the peer; forget the batch. */
-    signer_cache_t *cache = b->cache;
-    char org[sizeof(b->peer_org)];
-    memcpy(org, b->peer_org, sizeof(org));
-    memset(b, 0, sizeof(*b));
-    b->cache = cache;
-    memcpy(b->peer_org, org, sizeof(org));
+    sync_batch_t fresh;
+    sync_batch_init(&fresh, b->cache, b->peer_org, b->own_org);
+    *b = fresh;
 }

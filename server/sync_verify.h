@@ -26,30 +26,56 @@ void signer_cache_clear(signer_cache_t *c);
  * (root and CRLs) and keep it under its fingerprint, which must be
  * expect_fp. 0, or TR_E_CERT with one line in err. On the loop: the chain is
  * at most three certificates. */
+/* The certificate is checked against the root and the CRLs, and its chain's
+ * validity window is kept: a record is verified against the certificate as
+ * it was when the record was signed (its signed_at), so records outlive
+ * their signer's certificate (docs/federation.md). */
 int signer_cache_add_pem(signer_cache_t *c, X509_STORE *store, const char *pem, size_t len,
                          const char *expect_fp, char org[TR_NAME_MAX + 1], char *err,
                          size_t err_len);
+
+/* Why a pulled record is refused: decided where the refusal is, counted by
+ * it in /metrics (trellis_fed_records_refused_total{reason}). */
+typedef enum {
+    SYNC_REFUSED_INVALID,    /* not a valid record (proto/) */
+    SYNC_REFUSED_UNSIGNED,   /* relayed without a signature */
+    SYNC_REFUSED_SIGNATURE,  /* the signature does not match the record */
+    SYNC_REFUSED_SIGNER,     /* signer unknown, refused, of another organisation, or not
+                                valid when the record was signed */
+    SYNC_REFUSED_NOT_SHARED, /* its origin did not share it with this organisation */
+    SYNC_REFUSED_COUNT_
+} sync_refusal_t;
+
+const char *sync_refusal_name(sync_refusal_t why);
 
 typedef struct {
     /* in */
     char *body; /* the peer's reply (taken) */
     size_t len;
     char peer_org[64];
+    char own_org[64]; /* this node's organisation: a record must be shared with it */
     signer_cache_t *cache;
     bool final_pass; /* unknown signers were fetched already: refuse what is still unknown */
+    int64_t since;   /* what was asked for: a reply must keep to it */
+    int limit;
     /* out */
     record_arrays_t records; /* the valid ones: trellis_apply's parameters */
     size_t n_records;
     int64_t next_cursor, head;
     bool more;
-    json_t *refused; /* [{"kind","id","origin","reason"}]: never a body */
-    json_t *missing; /* signer fingerprints not in the cache */
-    char error[160]; /* the reply itself is unusable */
+    json_t *refused; /* [{"kind","id","origin","code","reason"}]: validated ids, never a body */
+    json_t *missing; /* signer fingerprints not in the cache: fetched, then verified again */
+    char error[160]; /* the reply itself is unusable or breaks the protocol */
     /* when (uv_hrtime) it was asked for, arrived, was verified: for the log */
     uint64_t asked_ns, arrived_ns, verified_ns;
 } sync_batch_t;
 
+/* An empty batch for the peer of organisation peer_org, pulled by a node of
+ * own_org (both copied; cache borrowed). */
+void sync_batch_init(sync_batch_t *b, signer_cache_t *cache, const char *peer_org,
+                     const char *own_org);
 void sync_batch_verify(sync_batch_t *b);
+/* Free what the batch holds and make it empty again, for the same peer. */
 void sync_batch_clear(sync_batch_t *b);
 
 #endif

@@ -73,6 +73,10 @@ done
 # The same rows for both: JSON batches for the node, CSV for \copy.
 python3 "$root/tests/bench/bench_ingest_data.py" "$records" "$work"
 
+curl -fsS --cacert "$work/pki/ca.crt" --cert "$work/pki/orgs/bench/agents/agent.chain.crt" \
+    --key "$work/pki/orgs/bench/agents/agent.key" -H 'Content-Type: application/json' \
+    --data-binary @"$work/services.json" "https://127.0.0.1:$port/v1/records" >/dev/null
+
 echo "ingest benchmark: $records pathway.referral records, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
 start=$(date +%s.%N)

@@ -8,72 +8,18 @@ import copy
 import json
 import os
 import signal
-import ssl
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api, free_port
+from fakepeer import FakePeer
+from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "deploy"))
 import sample_data as sd  # noqa: E402
 
 t = Checks("test_fed_forgery")
 A, B, C = sd.ORGS
-
-
-class FakePeer:
-    """B's node, dishonest: serves whatever feed and certificates it is given."""
-
-    def __init__(self, pki, certs):
-        self.feed = []
-        self.certs = {}
-        peer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                if self.path.startswith("/v1/fed/changes"):
-                    since = int(self.path.split("since=")[1].split("&")[0])
-                    changes = [c for c in peer.feed if c["seq"] > since]
-                    cursor = changes[-1]["seq"] if changes else since
-                    body = json.dumps({"changes": changes, "cursor": str(cursor), "more": False,
-                                       "head": cursor}).encode()
-                    if not changes:
-                        time.sleep(0.5)
-                    self.reply(200, body, "application/json")
-                elif self.path.startswith("/v1/fed/certs/"):
-                    pem = peer.certs.get(self.path.rsplit("/", 1)[1])
-                    self.reply(200 if pem else 404, (pem or "").encode(), "application/x-pem-file")
-                else:
-                    self.reply(404, b"{}", "application/json")
-
-            def reply(self, status, body, ctype):
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-        ctx.load_cert_chain(certs["chain"], certs["key"])
-        ctx.load_verify_locations(pki.ca)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.handle_error = lambda *args: None  # a node hanging up at its shutdown
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"https://127.0.0.1:{self.port}"
-
-    def close(self):
-        self.server.shutdown()
 
 
 def refused_events(node):
@@ -99,12 +45,17 @@ with PgCluster("forgery") as pg:
         for db in ("forge_a", "forge_c"):
             pg.create_db(db)
         # A: an honest origin. Its signed records are what B tampers with.
-        a = Node(pki, pg, org=A, name="node-a", db="forge_a")
+        # A shares its feedback entries with the whole consortium, its
+        # responses with B only: a decision signed into each record.
+        a = Node(pki, pg, org=A, name="node-a", db="forge_a",
+                 config={"sharing": {"feedback.entry": "consortium", "feedback.response": B}})
         a.start()
         agent_a = pki.agent(A, "office")
         genuine = [entry(A, f"Genuine entry {i}.") for i in range(4)]
-        status, _, reply = api(a, agent_a, "POST", "/v1/records", {"records": genuine})
-        t.check(status == 200 and reply["stored"] == 4, "A stores and signs its records")
+        response = sd.envelope("feedback.response", str(uuid.uuid4()), A,
+                               {"entry": genuine[0]["id"], "week": "2026-W48", "status": "heard"})
+        status, _, reply = api(a, agent_a, "POST", "/v1/records", {"records": genuine + [response]})
+        t.check(status == 200 and reply["stored"] == 5, "A stores and signs its records")
         signed = [api(a, agent_a, "GET", f"/v1/records/feedback.entry/{r['id']}")[2]
                   for r in genuine]
         fp_a = signed[0]["signer"]
@@ -121,8 +72,15 @@ with PgCluster("forgery") as pg:
         other_origin["origin"] = C  # claims C wrote it, signed by A's node
         unsigned = entry(A, "Relayed without a signature.")
         honest = signed[0]
+        # Sharing is not transitive: B relays to C what A shared with B only,
+        # as signed, and with its audience widened.
+        for_b = api(a, agent_a, "GET", f"/v1/records/feedback.response/{response['id']}")[2]
+        t.equal(for_b.get("audience"), [B], "A's response carries its audience: B alone")
+        widened = copy.deepcopy(for_b)  # the same record, its audience widened
+        widened["audience"] = "consortium"
         fake.feed = [{"seq": i + 1, "record": r}
-                     for i, r in enumerate([altered, honest, other_origin, unsigned, signed[3]])]
+                     for i, r in enumerate([altered, honest, other_origin, unsigned, for_b,
+                                            widened, signed[3]])]
 
         c = Node(pki, pg, org=C, name="node-c", db="forge_c")
         with open(c.config_path, "a") as f:
@@ -138,11 +96,17 @@ with PgCluster("forgery") as pg:
         t.check(not has(pg, "forge_c", other_origin["id"]), "a record claiming another origin "
                 "than its signer's is refused")
         t.check(not has(pg, "forge_c", unsigned["id"]), "an unsigned relayed record is refused")
+        t.check(not pg.psql("SELECT 1 FROM feedback_responses", db="forge_c"),
+                "a record its origin did not share with C, relayed as signed or widened, "
+                "is refused")
         ev = refused_events(c)
         reasons = {e["id"]: e["reason"] for e in ev}
         t.check(altered["id"] in reasons and other_origin["id"] in reasons and
-                unsigned["id"] in reasons, "each refusal is logged with its reason",
-                json.dumps(reasons))
+                unsigned["id"] in reasons and for_b["id"] in reasons,
+                "each refusal is logged with its reason", json.dumps(reasons))
+        why_b = sorted(e["reason"] for e in ev if e["id"] == for_b["id"])
+        t.check(len(why_b) == 2 and "did not share" in why_b[0] and "signature" in why_b[1],
+                "not shared with C; widened, its signature no longer matches", str(why_b))
         log = c.read_log()
         t.check("Tampered on the way" not in log and "Genuine entry" not in log,
                 "refusals are logged without the record's body")
@@ -157,7 +121,7 @@ with PgCluster("forgery") as pg:
         pki.run("revoke", a.certs["cert"])
         c.signal(signal.SIGHUP)  # the new CRL; the signer cache is checked again
         time.sleep(1)
-        fake.feed.append({"seq": 6, "record": late_signed})
+        fake.feed.append({"seq": len(fake.feed) + 1, "record": late_signed})
         deadline = time.time() + 20
         while time.time() < deadline and late["id"] not in {e["id"] for e in refused_events(c)}:
             time.sleep(0.2)

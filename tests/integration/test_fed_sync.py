@@ -154,7 +154,15 @@ with PgCluster("fed") as pg:
         dbs = ["chain_a", "chain_b", "chain_c"]
         for db in dbs:
             pg.create_db(db)
-        a, b, c = (Node(pki, pg, org=org, name=f"chain-{i}", db=db)
+        # Each origin shares with the whole consortium, but for A's feedback
+        # responses, which A shares with its peers only ([sharing] default):
+        # B gets them and must not relay them to C.
+        consortium = {k: "consortium" for k in ("directory.service", "pathway.referral",
+                                                "pathway.event", "feedback.entry",
+                                                "feedback.response")}
+        a, b, c = (Node(pki, pg, org=org, name=f"chain-{i}", db=db,
+                        config={"sharing": dict(consortium, **(
+                            {"feedback.response": "peers"} if i == 0 else {}))})
                    for i, (org, db) in enumerate(zip(ORGS, dbs)))
         a.add_peer(b)
         b.add_peer(a)
@@ -167,9 +175,13 @@ with PgCluster("fed") as pg:
         t.check(ok, "chain: A's records stored on A")
         c.start()
         want = record_set(pg, "chain_a") | record_set(pg, "chain_b") | record_set(pg, "chain_c")
-        ok, got = wait_equal(pg, dbs, want)
-        t.check(ok, "chain of 3: A's records reach C through B, unchanged",
-                str([len(g) for g in got]))
+        kept_back = {r for r in want if r[0] == "feedback_responses"}
+        t.check(len(kept_back) > 0, "chain: A wrote feedback responses for its peers only")
+        ok, got = wait_equal(pg, ["chain_a", "chain_b"], want)
+        t.check(ok, "chain: B holds all of A's records", str([len(g) for g in got]))
+        ok, got = wait_equal(pg, ["chain_c"], want - kept_back)
+        t.check(ok, "chain of 3: A's records reach C through B, unchanged, but for what A "
+                "shared with its peers only", str([len(g) for g in got]))
         ids_c = pg.psql("SELECT doc->>'signer' FROM feedback_entries LIMIT 1", db="chain_c")
         fp_a = pg.psql("SELECT fingerprint FROM signer_certs WHERE fingerprint = "
                        f"'{ids_c[0][0]}'", db="chain_c") if ids_c else []
@@ -184,8 +196,10 @@ with PgCluster("fed") as pg:
         # And C's records reach A.
         ok, _ = post(c, agents[2], [fresh_entry(ORGS[2], "From the end of the chain.")])
         want = record_set(pg, "chain_a") | record_set(pg, "chain_c")
-        ok, got = wait_equal(pg, dbs, want)
+        ok, got = wait_equal(pg, ["chain_a", "chain_b"], want)
         t.check(ok, "chain: C's record reaches A through B")
+        t.equal(record_set(pg, "chain_c") & kept_back, set(),
+                "C never received what A did not share with it")
         for n in (a, b, c):
             n.close()
     finally:

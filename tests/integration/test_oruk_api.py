@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 
 try:
     import jsonschema  # Debian's python3-jsonschema
@@ -61,15 +62,32 @@ with PgCluster("oruk") as pg:
         public_port = free_port()
         node = Node(pki, pg, org=sd.ORGS[0], name="node",
                     config={"public": {"listen": f"127.0.0.1:{public_port}"}})
-        node.start()
+        # Each member writes its services on its own node; this node pulls
+        # the other members' from theirs (a node takes only its own agents').
+        others = []
+        for i, org in enumerate(sd.ORGS[1:]):
+            pg.create_db(f"member{i}")
+            other = Node(pki, pg, org=org, name=f"member{i}", db=f"member{i}")
+            other.add_peer(node)
+            node.add_peer(other)
+            others.append(other)
+        for n in [node] + others:
+            n.start()
+        nodes = {n.org: n for n in [node] + others}
         agents = {org: pki.agent(org, "office") for org in sd.ORGS}
         services = {}
         for org, agent in agents.items():
             recs = sd.services(org)
             services.update({r["id"]: r for r in recs})
-            status, _, reply = api(node, agent, "POST", "/v1/records", {"records": recs})
+            status, _, reply = api(nodes[org], agent, "POST", "/v1/records", {"records": recs})
             t.check(status == 200 and reply["stored"] == len(recs), f"{org}: services stored",
                     str(reply)[:300])
+        deadline = time.time() + 30
+        while time.time() < deadline and int(pg.psql(
+                "SELECT count(*) FROM directory_services")[0][0]) < len(services):
+            time.sleep(0.2)
+        t.equal(int(pg.psql("SELECT count(*) FROM directory_services")[0][0]), len(services),
+                "every member's services reach this node")
         agent = agents[sd.ORGS[0]]
 
         status, hdrs, root = api(node, agent, "GET", "/oruk/")
@@ -146,6 +164,8 @@ with PgCluster("oruk") as pg:
         status, _, _ = public_get(public_port, "/metrics")
         t.equal(status, 404, "public listener: /metrics is not there")
         node.close()
+        for other in others:
+            other.close()
     finally:
         pki.close()
 

@@ -43,12 +43,21 @@ def ids(prefix):
     return lambda n: f"{prefix}000000-0000-4000-8000-{n:012x}"
 
 
+# A member's ORUK organization id is derived from its Trellis name
+# (docs/directory.md): computed here with Python's uuid, not the node's code.
+TRELLIS_ORG_NAMESPACE = uuid.UUID("368c7d6a-652e-46cb-90f7-c60195cc2b70")
+
+
+def org_uuid(origin):
+    return str(uuid.uuid5(TRELLIS_ORG_NAMESPACE, origin))
+
+
 def envelope(body, origin, version=1):
     return {"kind": "directory.service", "id": body["id"], "origin": origin,
             "version": version, "body": body}
 
 
-NWA = {"id": "0a000000-0000-4000-8000-000000000001", "name": "Northside Women’s Aid",
+NWA = {"id": org_uuid("northside-womens-aid"), "name": "Northside Women’s Aid",
        "description": "A Leeds charity supporting women and children affected by domestic "
                       "abuse.",
        "email": "info@northsidewa.org.uk", "website": "https://www.northsidewa.org.uk"}
@@ -102,7 +111,7 @@ def helpline():
 
 def young_people():
     i = ids("c3")
-    org = {"id": "0c000000-0000-4000-8000-000000000001", "name": "Next Steps Leeds",
+    org = {"id": org_uuid("next-steps-leeds"), "name": "Next Steps Leeds",
            "description": "Sexual violence support in Leeds."}
     return envelope({
         "id": i(1), "name": "Next Steps Young People’s Service", "status": "active",
@@ -142,7 +151,7 @@ def everything():
                     "parent_id": i(0xfff), "taxonomy": "Trellis needs", "taxonomy_id": i(0xffe),
                     "term_uri": "https://example.org.uk/terms/counselling",
                     "term": "counselling"}}
-    org_id = "0d000000-0000-4000-8000-000000000001"
+    org_id = org_uuid("example-counselling")
     return envelope({
         "id": i(1), "organization_id": org_id, "name": "Community Counselling",
         "description": "Counselling provided by trained professionals.",

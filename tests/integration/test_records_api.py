@@ -1,5 +1,8 @@
-"""The records API on a real node: each kind good, bad and with personal
-data; ownership; version rules; referral events only from the parties; the
+"""The records API on real nodes, one per organisation, peered: each kind
+good, bad and with personal data; a node takes records only from its own
+organisation's agents; ownership, ids owned per origin and version rules;
+referrals only from the origin's services, events only from the parties;
+the origin's sharing decision signed into its records and honoured; the
 change feed and its long-poll; the referral and feedback views; a 10,000
 record mixed batch; a restart keeps everything."""
 
@@ -56,23 +59,81 @@ def codes(result):
     return {e["code"] for e in result.get("errors", [])}
 
 
+def count(pg, db, sql):
+    return int(pg.psql(sql, db=db)[0][0])
+
+
+def wait_count(pg, db, sql, want, timeout=30):
+    """Wait until a node's database answers want (synced from its peers)."""
+    deadline = time.time() + timeout
+    got = None
+    while time.time() < deadline:
+        got = count(pg, db, sql)
+        if got >= want:
+            return got
+        time.sleep(0.2)
+    return got
+
+
 with PgCluster("records") as pg:
     pki = Pki()
     for org in sd.ORGS:
         pki.add_org(org)
     try:
+        for db in ("rs", "eg"):
+            pg.create_db(db)
+        # Northside keeps its feedback to itself ([sharing] none); the rest
+        # is shared with its peers (the default for pathway records).
         node = Node(pki, pg, org=NW, name="node",
-                    config={"limits": {"max_batch_records": 10000, "max_body_bytes": "32M"}})
-        node.start()
+                    config={"limits": {"max_batch_records": 10000, "max_body_bytes": "32M"},
+                            "node": {"metrics_scrapers": f"{RS}/monitor"},
+                            "sharing": {"feedback.entry": "none",
+                                        "feedback.response": "none"}})
+        rs_node = Node(pki, pg, org=RS, name="rs-node", db="rs")
+        eg_node = Node(pki, pg, org=EG, name="eg-node", db="eg")
+        mesh = (node, rs_node, eg_node)
+        for n in mesh:
+            for other in mesh:
+                if other is not n:
+                    n.add_peer(other)
+        for n in mesh:
+            n.start()
         nw = pki.agent(NW, "office")
         rs = pki.agent(RS, "office")
         eg = pki.agent(EG, "office")
 
-        # --- directory services: every org's, written by its own agent ---
-        for org, agent in ((NW, nw), (RS, rs), (EG, eg)):
-            status, _, reply = post(node, agent, sd.services(org))
+        # --- directory services: every org's, written by its own agent on its own node ---
+        for org, agent, n in ((NW, nw, node), (RS, rs, rs_node), (EG, eg, eg_node)):
+            status, _, reply = post(n, agent, sd.services(org))
             t.check(status == 200 and set(results(reply)) == {"stored"},
                     f"{org}: its directory services are stored", str(reply)[:300])
+        n_services = sum(len(sd.services(o)) for o in sd.ORGS)
+        t.equal(wait_count(pg, "trellis", "SELECT count(*) FROM directory_services", n_services),
+                n_services, "the directory reaches every node")
+
+        # A node takes records only from its own organisation's agents: the
+        # records of another member would be signed here and squat their ids.
+        status, _, reply = post(node, rs, sd.services(RS)[:1])
+        t.check(status == 403 and reply.get("type", "").endswith("/not-your-node"),
+                "another organisation's agent cannot write to this node: 403", str(reply)[:300])
+        status, _, reply = post(node, node.certs, sd.services(NW)[:1])
+        t.equal(status, 403, "nor can a node certificate, even of this organisation")
+
+        # /metrics names peers, lags and errors: this organisation's, and a
+        # configured scrape identity's, not every consortium certificate's.
+        t.equal(node.curl("/metrics", agent=nw)[0], 200, "/metrics: this organisation reads it")
+        t.equal(node.curl("/metrics", agent=rs)[0], 403, "/metrics: another organisation may not")
+        t.equal(node.curl("/metrics", agent=pki.agent(RS, "monitor"))[0], 200,
+                "/metrics: an identity in [node] metrics_scrapers may")
+
+        # A directory service is published only under its origin's organisation.
+        posing = sd.services(NW)[2]
+        posing["id"] = posing["body"]["id"] = str(uuid.uuid4())
+        posing["body"]["organization"]["id"] = sd.org_id(RS)
+        posing["body"]["organization"]["name"] = "Riverside Sexual Violence Centre"
+        status, _, reply = post(node, nw, [posing])
+        t.check(results(reply) == ["refused"] and "not_origin" in codes(reply["results"][0]),
+                "a service under another member's organisation is refused", str(reply)[:300])
 
         # Ownership: an agent cannot write another organisation's record.
         forged = sd.services(RS)[0]
@@ -125,18 +186,50 @@ with PgCluster("records") as pg:
                 "referrals and their sent events are stored", str(reply)[:300])
         again = post(node, nw, refs + sent_events)[2]
         t.equal(set(results(again)), {"unchanged"}, "the same batch again changes nothing")
+        stored = post(node, nw, [])[2]
+        t.equal(stored["results"], [], "an empty batch: nothing to say")
 
-        # The receiving organisations add their events; a third party may not.
-        for org, agent in ((RS, rs), (EG, eg)):
-            status, _, reply = post(node, agent, theirs[org])
-            t.check(status == 200 and set(results(reply)) <= {"stored"},
+        # A referral leaves from a service of its origin, to a service of to_org.
+        from_theirs = copy.deepcopy(refs[0])
+        from_theirs["id"] = str(uuid.uuid4())
+        from_theirs["body"]["from_service"] = sd.service_ids()[EG][0]
+        wrong_to = copy.deepcopy(refs[0])
+        wrong_to["id"] = str(uuid.uuid4())
+        wrong_to["body"]["to_org"] = EG if wrong_to["body"]["to_org"] == RS else RS
+        status, _, reply = post(node, nw, [from_theirs, wrong_to])
+        t.check(results(reply) == ["refused", "refused"] and
+                "not_your_service" in codes(reply["results"][0]) and
+                "not_to_org" in codes(reply["results"][1]),
+                "a referral from another member's service, or to a service not of to_org: "
+                "refused", str(reply)[:400])
+
+        # Every stored record carries the origin's sharing decision, signed:
+        # here its peers' organisations (the default for referrals).
+        status, _, got = api(node, nw, "GET", f"/v1/records/pathway.referral/{refs[0]['id']}")
+        t.check(status == 200 and got.get("audience") == sorted([RS, EG]) and
+                abs(got.get("signed_at", 0) - time.time()) < 300,
+                "a referral carries its audience and signing time", str(got)[:300])
+
+        # The receiving organisations add their events on their own nodes,
+        # once the referrals have reached them; a third party may not.
+        for org, n, db in ((RS, rs_node, "rs"), (EG, eg_node, "eg")):
+            t.equal(wait_count(pg, db, f"SELECT count(*) FROM pathway_referrals "
+                                       f"WHERE origin = '{NW}'", len(refs)),
+                    len(refs), f"{org}: Northside's referrals reach its node")
+        for org, agent, n in ((RS, rs, rs_node), (EG, eg, eg_node)):
+            status, _, reply = post(n, agent, theirs[org])
+            t.check(status == 200 and len(theirs[org]) > 0 and
+                    set(results(reply)) == {"stored"},
                     f"{org}: events on referrals it received are stored", str(reply)[:300])
-        to_rs = next(r for r in refs if r["body"]["to_service"] in sd.service_ids()[RS])
+        to_rs = next(r for r in refs if r["body"]["to_org"] == RS)
         intruder = sd.envelope("pathway.event", str(uuid.uuid4()), EG,
                                {"referral": to_rs["id"], "status": "accepted", "days": 1})
-        status, _, reply = post(node, eg, [intruder])
+        status, _, reply = post(eg_node, eg, [intruder])
         t.check(results(reply) == ["refused"] and "not_party" in codes(reply["results"][0]),
                 "an organisation outside the referral may not add events")
+        n_events = len(sent_events) + len(theirs[RS]) + len(theirs[EG])
+        t.equal(wait_count(pg, "trellis", "SELECT count(*) FROM pathway_events", n_events),
+                n_events, "the receivers' events come back to the sender's node")
         orphan = sd.envelope("pathway.event", str(uuid.uuid4()), NW,
                              {"referral": str(uuid.uuid4()), "status": "sent", "days": 0})
         t.check("no_referral" in codes(post(node, nw, [orphan])[2]["results"][0]),
@@ -188,7 +281,7 @@ with PgCluster("records") as pg:
         statuses = {r["status"] for r in view["referrals"]}
         t.check({"sent", "declined"} <= statuses or len(statuses) >= 3,
                 "statuses are folded from the events", str(statuses))
-        status, _, view_in = api(node, rs, "GET", "/v1/referrals?direction=in&status=declined")
+        status, _, view_in = api(rs_node, rs, "GET", "/v1/referrals?direction=in&status=declined")
         t.check(status == 200 and all(r["status"] == "declined" for r in view_in["referrals"]),
                 "referrals in, filtered by folded status")
         t.equal(api(node, nw, "GET", "/v1/referrals?direction=sideways")[0], 400,
@@ -221,18 +314,56 @@ with PgCluster("records") as pg:
         t.check(svc["id"] in ids and refs[0]["id"] in ids, "the feed holds what was stored")
         t.check(sum(1 for c in seen if c["record"]["id"] == svc["id"]) == 1,
                 "a superseded record appears once, at its latest version")
-        # Another organisation sees the directory and its own records only.
+        # Another organisation sees what was shared with it, and nothing else:
+        # not Northside's feedback ([sharing] none).
         status, _, other = api(node, rs, "GET", "/v1/changes?since=0&limit=1000")
-        kinds = {(c["record"]["kind"], c["record"]["origin"]) for c in other["changes"]}
-        t.check(all(k == "directory.service" or o == RS for k, o in kinds),
-                "another organisation's feed: the directory and its own records", str(kinds))
+        shared = [c["record"] for c in other["changes"]]
+        t.check(len(shared) > 0 and all(
+            r["origin"] == RS or r.get("audience") == "consortium" or RS in r.get("audience", [])
+            for r in shared), "another organisation's feed: only what was shared with it",
+            str([(r["kind"], r["origin"], r.get("audience")) for r in shared])[:300])
+        t.check(not any(r["kind"] == "feedback.entry" for r in shared) and
+                any(r["kind"] == "pathway.referral" for r in shared),
+                "it gets the referrals shared with it, not the feedback kept back")
         t.check(not other["more"] and int(other["cursor"]) >= max(seqs),
                 "a page that is not full moves the cursor past what the reader may not see",
                 f"cursor {other['cursor']}, last {max(seqs)}")
-        status, _, _ = api(node, rs, "GET", f"/v1/records/pathway.referral/{refs[0]['id']}")
-        t.equal(status, 404, "another organisation cannot read a referral it is not party to")
+        status, _, _ = api(node, rs, "GET", f"/v1/records/feedback.entry/{fb[0]['id']}")
+        t.equal(status, 404, "another organisation cannot read a record not shared with it")
+        t.equal(count(pg, "rs", f"SELECT count(*) FROM feedback_entries WHERE origin = '{NW}'"),
+                0, "and its node never received one")
+
+        # Ids are owned per origin: another member's record under an id taken
+        # first blocks nothing, and the first holder's stays the public one.
+        squat = sd.services(EG)[0]
+        squat["id"] = squat["body"]["id"] = svc["id"]
+        squat["body"]["name"] = "Not Northside"
+        t.equal(results(post(eg_node, eg, [squat])[2]), ["stored"],
+                "another origin may hold the same id")
+        t.equal(wait_count(pg, "trellis", "SELECT count(*) FROM directory_services "
+                                          f"WHERE id = '{svc['id']}'", 2), 2,
+                "both reach Northside's node")
+        newest = copy.deepcopy(newer)
+        newest["version"] = 3
+        t.equal(results(post(node, nw, [newest])[2]), ["stored"],
+                "the first holder's next version is not blocked")
+        status, _, _ = api(node, nw, "GET", f"/v1/records/directory.service/{svc['id']}")
+        t.equal(status, 409, "an id held by two origins: GET asks which (409)")
+        status, _, mine = api(node, nw, "GET",
+                              f"/v1/records/directory.service/{svc['id']}?origin={NW}")
+        t.check(status == 200 and mine["version"] == 3 and mine["origin"] == NW,
+                "?origin= picks the record")
+        status, _, pub = api(node, nw, "GET", f"/oruk/services/{svc['id']}")
+        t.check(status == 200 and pub.get("name") == svc["body"]["name"],
+                "the public directory shows the first holder's service", str(pub)[:200])
 
         # Long-poll: a waiting reader is answered when a record is stored.
+        # (From the head of the feed now: records came from peers meanwhile.)
+        while True:
+            status, _, page = api(node, nw, "GET", f"/v1/changes?since={cursor}&limit=1000")
+            cursor = page["cursor"]
+            if not page["more"]:
+                break
         got = {}
 
         def waiter():
@@ -285,7 +416,8 @@ with PgCluster("records") as pg:
         t.equal(node.stop(), 0, "node stops cleanly")
         node.start()
         status, _, got = api(node, nw, "GET", f"/v1/records/pathway.referral/{big_refs[5]['id']}")
-        unsigned = {k: v for k, v in got.items() if k not in ("sig", "signer")}
+        unsigned = {k: v for k, v in got.items()
+                    if k not in ("sig", "signer", "audience", "signed_at")}
         t.check(status == 200 and unsigned == big_refs[5], "after a restart: records are all there")
         t.check(verify_signature(got, node.certs["cert"]),
                 "a stored record carries the origin node's signature, which openssl verifies")
@@ -296,6 +428,9 @@ with PgCluster("records") as pg:
         t.check("07700 900456" not in node.read_log() and "Secret Lane" not in node.read_log(),
                 "no refused personal data in the logs")
         node.close()
+        for n in (rs_node, eg_node):
+            t.equal(n.stop(), 0, f"{n.name} stops cleanly")
+            n.close()
     finally:
         pki.close()
 

@@ -30,7 +30,7 @@ static const char *const refuge =
     " district and further afield.',"
     "  'url': 'https://www.northsidewa.org.uk/refuge', 'email': 'refuge@northsidewa.org.uk',"
     "  'minimum_age': 16, 'maximum_age': 99, 'last_modified': '2025-11-20T09:30:00Z',"
-    "  'organization': {'id': '0a000000-0000-4000-8000-000000000001',"
+    "  'organization': {'id': 'c91927dd-804f-5dd5-bbe7-c822b93dd686',"
     "    'name': 'Northside Women’s Aid',"
     "    'description': 'A Leeds charity supporting women and children affected by domestic"
     " abuse since 1979.',"
@@ -75,14 +75,14 @@ static const char *const helpline =
     "{'kind': 'directory.service', 'id': 'b2000000-0000-4000-8000-000000000001',"
     " 'origin': 'northside-womens-aid', 'version': 1, 'body': {"
     "  'id': 'b2000000-0000-4000-8000-000000000001',"
-    "  'organization_id': '0a000000-0000-4000-8000-000000000001',"
+    "  'organization_id': 'c91927dd-804f-5dd5-bbe7-c822b93dd686',"
     "  'name': 'Northside Domestic Abuse Helpline', 'status': 'active',"
     "  'description': 'Free, confidential advice for anyone affected by domestic abuse, and"
     " for friends, family and professionals. Text 07700 900123 if you cannot talk, or email"
     " helpline@northsidewa.org.uk.',"
     "  'fees': 'Free. Calls from mobiles and landlines are free.',"
     "  'minimum_age': 13, 'maximum_age': 130,"
-    "  'organization': {'id': '0a000000-0000-4000-8000-000000000001',"
+    "  'organization': {'id': 'c91927dd-804f-5dd5-bbe7-c822b93dd686',"
     "    'name': 'Northside Women’s Aid', 'description': 'A Leeds domestic abuse charity.'},"
     "  'service_areas': [{'id': 'b2000000-0000-4000-8000-000000000010',"
     "    'name': 'West Yorkshire', 'extent_type': 'text', 'extent': 'West Yorkshire'}],"
@@ -112,7 +112,7 @@ static const char *const young =
     " experienced sexual violence. Drop in or ask a teacher, youth worker or GP to refer you.',"
     "  'url': 'https://nextsteps.example.org.uk/young-people',"
     "  'minimum_age': 11, 'maximum_age': 25, 'assured_date': '2025-06-30',"
-    "  'organization': {'id': '0c000000-0000-4000-8000-000000000001',"
+    "  'organization': {'id': '4fde0a92-af15-508e-84e8-c084d85e9ef3',"
     "    'name': 'Next Steps Leeds', 'description': 'Sexual violence support in Leeds.'},"
     "  'service_areas': [{'id': 'c3000000-0000-4000-8000-000000000010', 'name': 'Leeds'}],"
     "  'service_at_locations': [{'id': 'c3000000-0000-4000-8000-000000000020',"
@@ -352,6 +352,15 @@ static const row_t rows[] = {
      &young,
      {{"body.organization.description", NULL}},
      {{"$.body.organization.description", "required"}}},
+    {"organization under another member's id (impersonation)",
+     &helpline,
+     {{"body.organization.id", "'4fde0a92-af15-508e-84e8-c084d85e9ef3'"},
+      {"body.organization_id", "'4fde0a92-af15-508e-84e8-c084d85e9ef3'"}},
+     {{"$.body.organization.id", "not_origin"}}},
+    {"organization under an id that is no member's",
+     &young,
+     {{"body.organization.id", "'0c000000-0000-4000-8000-000000000001'"}},
+     {{"$.body.organization.id", "not_origin"}}},
     {"organization_id not the organization's",
      &helpline,
      {{"body.organization_id", "'0a000000-0000-4000-8000-0000000000ff'"}},
@@ -604,7 +613,7 @@ static void test_oruk_public_refuge(void **state)
                                 "service_at_location_id"));
     assert_non_null(json_object_get(full, "service_at_locations"));
     assert_string_equal(json_string_value(json_object_get(pub, "organization_id")),
-                        "0a000000-0000-4000-8000-000000000001");
+                        "c91927dd-804f-5dd5-bbe7-c822b93dd686");
     assert_true(
         json_is_true(json_object_get(json_object_get(pub, "trellis"), "location_confidential")));
     /* The stored body is not changed by rendering. */
@@ -641,7 +650,7 @@ static void test_oruk_summary(void **state)
     json_t *org = json_object_get(sum, "organization");
     assert_string_equal(json_string_value(json_object_get(org, "name")), "Next Steps Leeds");
     assert_string_equal(json_string_value(json_object_get(sum, "organization_id")),
-                        "0c000000-0000-4000-8000-000000000001");
+                        "4fde0a92-af15-508e-84e8-c084d85e9ef3");
     assert_null(tr_oruk_service_summary(NULL, false));
     assert_null(tr_oruk_service(json_object_get(doc, "version"), false));
     json_decref(sum);

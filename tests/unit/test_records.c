@@ -26,7 +26,8 @@ enum { REFERRAL, EVENT, ENTRY, RESPONSE };
 static const char *const bases[] = {
     [REFERRAL] = "{'kind':'pathway.referral','id':'" ID "','origin':'northside-refuge',"
                  "'version':1,'body':{'from_service':'" SVC_A "','to_service':'" SVC_B "',"
-                 "'week':'2026-W47','needs':['refuge','children'],'risk':'high',"
+                 "'to_org':'eastgate-rape-crisis','week':'2026-W47','needs':['refuge','children'],'"
+                 "risk':'high',"
                  "'age_band':'25_34','district':'LS6','route':'professional'}}",
     [EVENT] = "{'kind':'pathway.event','id':'" ID "','origin':'eastgate-rape-crisis',"
               "'version':1,'signer':'node-1','sig':'c2ln',"
@@ -265,6 +266,33 @@ static const row_t envelope_rows[] = {
     {"body missing", REFERRAL, {{"body", NULL}}, {"$.body required"}},
     {"body an array", REFERRAL, {{"body", "[]"}}, {"$.body type"}},
     {"sig a number", EVENT, {{"sig", "7"}}, {"$.sig type"}},
+    /* The origin's sharing decision and the signing time (set by its node). */
+    {"audience: the consortium", EVENT, {{"audience", "'consortium'"}}, {NULL}},
+    {"audience: two organisations in order",
+     EVENT,
+     {{"audience", "['a-org','northside-refuge']"}, {"signed_at", "1764806400"}},
+     {NULL}},
+    {"audience: nobody else", EVENT, {{"audience", "[]"}}, {NULL}},
+    {"audience: another word", EVENT, {{"audience", "'everyone'"}}, {"$.audience enum"}},
+    {"audience: a number", EVENT, {{"audience", "3"}}, {"$.audience type"}},
+    {"audience: out of order",
+     EVENT,
+     {{"audience", "['northside-refuge','a-org']"}},
+     {"$.audience[1] order"}},
+    {"audience: twice the same",
+     EVENT,
+     {{"audience", "['a-org','a-org']"}},
+     {"$.audience[1] order"}},
+    {"audience: not an organisation id",
+     EVENT,
+     {{"audience", "['A Org']"}},
+     {"$.audience[0] organisation"}},
+    {"audience: naming the origin",
+     EVENT,
+     {{"audience", "['eastgate-rape-crisis']"}},
+     {"$.audience[0] origin"}},
+    {"signed_at a string", EVENT, {{"signed_at", "'2026-12-04'"}}, {"$.signed_at type"}},
+    {"signed_at negative", EVENT, {{"signed_at", "-1"}}, {"$.signed_at range"}},
     /* The body is checked even when the envelope is wrong: every error at once. */
     {"bad envelope and bad body",
      REFERRAL,
@@ -327,6 +355,11 @@ static const row_t referral_rows[] = {
      {{"body.from_service", NULL}},
      {"$.body.from_service required"}},
     {"to_service missing", REFERRAL, {{"body.to_service", NULL}}, {"$.body.to_service required"}},
+    {"to_org missing", REFERRAL, {{"body.to_org", NULL}}, {"$.body.to_org required"}},
+    {"to_org not an organisation id",
+     REFERRAL,
+     {{"body.to_org", "'Eastgate Rape Crisis'"}},
+     {"$.body.to_org organisation"}},
     {"week missing", REFERRAL, {{"body.week", NULL}}, {"$.body.week required"}},
     {"needs missing", REFERRAL, {{"body.needs", NULL}}, {"$.body.needs required"}},
     {"risk missing", REFERRAL, {{"body.risk", NULL}}, {"$.body.risk required"}},

@@ -171,6 +171,45 @@ static void test_seal_matches_the_long_way(void **state)
     tr_signer_free(signer);
 }
 
+/* With the origin's audience and signing time, as a node seals its agents'
+ * records: the stored text is canonical (sig sorts before signed_at), the
+ * signature covers both, and the hash leaves both out (a record posted again
+ * later is the same record). */
+static void test_seal_with_audience_and_time(void **state)
+{
+    fixture_t *f = *state;
+    tr_signer_t *signer = tr_signer_new(f->key, f->fp);
+    assert_non_null(signer);
+    json_t *doc = record();
+    char plain[65], hash[65], *text;
+    size_t len;
+    assert_int_equal(tr_record_content_hash(doc, plain), 0);
+    json_object_set_new(doc, "audience", json_pack("[s,s]", "a-org", "b-org"));
+    json_object_set_new(doc, "signed_at", json_integer(1764806400));
+    assert_int_equal(tr_signer_seal(signer, doc, hash, &text, &len), 0);
+    assert_string_equal(hash, plain);
+    json_t *stored = json_loadb(text, len, 0, NULL);
+    assert_non_null(stored);
+    char *canon;
+    size_t canon_len;
+    assert_int_equal(tr_canon_dump(stored, &canon, &canon_len), 0);
+    assert_int_equal(canon_len, len);
+    assert_memory_equal(canon, text, len);
+    assert_int_equal(tr_record_verify(stored, f->cert), 0);
+    /* Widening the audience or moving the time breaks the signature. */
+    json_array_append_new(json_object_get(stored, "audience"), json_string("c-org"));
+    assert_int_equal(tr_record_verify(stored, f->cert), TR_E_CERT);
+    json_array_remove(json_object_get(stored, "audience"), 2);
+    assert_int_equal(tr_record_verify(stored, f->cert), 0);
+    json_object_set_new(stored, "signed_at", json_integer(1764806401));
+    assert_int_equal(tr_record_verify(stored, f->cert), TR_E_CERT);
+    free(canon);
+    free(text);
+    json_decref(stored);
+    json_decref(doc);
+    tr_signer_free(signer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_forgeries_fail),
         cmocka_unit_test(test_content_hash_ignores_signature),
         cmocka_unit_test(test_seal_matches_the_long_way),
+        cmocka_unit_test(test_seal_with_audience_and_time),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

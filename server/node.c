@@ -117,7 +117,22 @@ static void reload_done(uv_work_t *w, int status)
             SSL_CTX_free(node->public_ctx);
             node->public_ctx = r->public_ctx;
         }
-        log_event(LOG_INFO, "tls_reloaded", NULL);
+        /* A new CRL must reach the connections already open too: a
+         * keep-alive (a long-poll every 50 s) would otherwise outlive the
+         * revocation by days. */
+        X509_STORE *store = SSL_CTX_get_cert_store(node->ssl_ctx);
+        json_int_t cut = 0;
+        for (conn_t *c = node->conns, *next; c; c = next) {
+            next = c->next;
+            if (!c->is_public && tls_conn_revoked(&c->tls, store)) {
+                log_event(LOG_WARN, "conn_revoked",
+                          json_pack("{s:I, s:s}", "conn", (json_int_t)c->id, "identity",
+                                    c->ident_key ? c->ident_key : "?"));
+                conn_close(c, false, "certificate revoked");
+                cut++;
+            }
+        }
+        log_event(LOG_INFO, "tls_reloaded", json_pack("{s:I}", "revoked_connections_closed", cut));
     } else {
         log_event(LOG_ERROR, "tls_reload_failed",
                   json_pack("{s:s, s:s}", "error", status ? uv_strerror(status) : r->err, "action",

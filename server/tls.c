@@ -118,6 +118,36 @@ static int build(const config_t *cfg, bool for_public, SSL_CTX **out, char *err,
     return 0;
 }
 
+/* Revoked by a CRL in store issued by cert's issuer? */
+static bool cert_revoked(X509 *cert, X509_STORE *store)
+{
+    bool revoked = false;
+    X509_NAME *issuer = X509_get_issuer_name(cert);
+    if (!X509_STORE_lock(store))
+        return false;
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+    for (int i = 0; i < sk_X509_OBJECT_num(objs) && !revoked; i++) {
+        X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+        X509_REVOKED *r;
+        if (crl && X509_NAME_cmp(X509_CRL_get_issuer(crl), issuer) == 0)
+            revoked = X509_CRL_get0_by_cert(crl, &r, cert) == 1;
+    }
+    X509_STORE_unlock(store);
+    return revoked;
+}
+
+bool tls_conn_revoked(const tls_conn_t *t, X509_STORE *store)
+{
+    if (!t->ssl || !t->established)
+        return false;
+    STACK_OF(X509) *chain = SSL_get0_verified_chain(t->ssl);
+    /* The last is the consortium root: a trust anchor, not revoked by a CRL. */
+    for (int i = 0; chain && i < sk_X509_num(chain) - 1; i++)
+        if (cert_revoked(sk_X509_value(chain, i), store))
+            return true;
+    return false;
+}
+
 int tls_ctx_build(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len)
 {
     return build(cfg, false, out, err, err_len);

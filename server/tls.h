@@ -74,6 +74,12 @@ size_t tls_conn_take(tls_conn_t *t, char *buf, size_t len);
  * shrinks its buffer); fresh ones are made when bytes next move. */
 void tls_conn_shrink(tls_conn_t *t);
 
+/* Is a certificate of the established connection's verified chain (its
+ * leaf or its organisation CA) revoked by a CRL of store? For a reload: a
+ * CRL lookup per certificate, no signature checks, cheap enough to run over
+ * every open connection on the loop. */
+bool tls_conn_revoked(const tls_conn_t *t, X509_STORE *store);
+
 /* Queue a close_notify alert. */
 void tls_conn_shutdown(tls_conn_t *t);
 

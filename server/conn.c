@@ -263,7 +263,8 @@ static void on_timer(uv_timer_t *t)
             abort();
         req->conn = conn;
         req->route = -1;
-        req->start_ns = uv_hrtime();
+        /* Logged and measured from the request's first byte, not from this last step. */
+        req->start_ns = conn->mid_start_ns ? conn->mid_start_ns : uv_hrtime();
         conn->stop_parsing = true;
         if (conn->tail)
             conn->tail->next = req;
@@ -307,6 +308,7 @@ static req_t *enqueue(conn_t *conn, http_request_t *http)
 static int on_request(http_parser_t *p, http_request_t *http, void *ud)
 {
     conn_t *conn = ud;
+    conn->mid_start_ns = 0;
     if (conn->stop_parsing) {
         http_request_free(http);
         return 1;
@@ -346,6 +348,20 @@ static void protocol_error(conn_t *conn)
     response_problem(req, status, slug, detail);
 }
 
+/* RFC 9110 10.1.1: the client waits for "100 Continue" before sending a body. It goes out only
+ * once every earlier reply has (replies leave in order), and never to HTTP/1.0 (the parser
+ * asks only for 1.1). */
+static void send_continue(conn_t *conn)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (conn->head || conn->stop_parsing || conn->closing ||
+        !http_parser_expects_continue(&conn->http))
+        return;
+    http_parser_continue_sent(&conn->http);
+    if (tls_conn_write(&conn->tls, cont, sizeof cont - 1) != 0)
+        conn_close(conn, false, "tls write");
+}
+
 /* Parse plaintext; what the parser could not take yet (pipeline cap) is kept. */
 static void parse(conn_t *conn, const char *data, size_t len)
 {
@@ -367,6 +383,9 @@ static void parse(conn_t *conn, const char *data, size_t len)
         }
         data += used;
         len -= used;
+        if (http_parser_mid_request(&conn->http) && conn->mid_start_ns == 0)
+            conn->mid_start_ns = uv_hrtime();
+        send_continue(conn);
         if (rc == HTTP_PAUSED) {
             conn->paused = true;
             if (conn->stop_parsing || conn->closing)
@@ -550,6 +569,7 @@ void conn_reply_ready(req_t *req)
         conn_close(conn, true, "reply closes");
         return;
     }
+    send_continue(conn);
     flush_tls(conn);
     if (conn->drain && !conn->head && !http_parser_mid_request(&conn->http)) {
         conn_close(conn, true, "shutdown");

@@ -59,7 +59,8 @@ struct conn {
     req_t *head, *tail;
     unsigned in_flight;
     uint64_t requests_seen;
-    uint64_t completed; /* bumps the request deadline when requests finish */
+    uint64_t mid_start_ns; /* when the request being received began arriving, 0 if none */
+    uint64_t completed;    /* bumps the request deadline when requests finish */
     uint64_t timer_epoch;
     timer_mode_t timer_mode;
     bool reading;

@@ -350,7 +350,7 @@ static void store_done(uv_work_t *w, int status)
 void api_records_post(req_t *req)
 {
     const char *ctype = http_request_header(req->http, "content-type");
-    if (!ctype || strncmp(ctype, "application/json", 16) != 0) {
+    if (!http_media_type_is(ctype, "application/json")) {
         response_problem(req, 415, "unsupported-media-type",
                          "send the batch as Content-Type: application/json");
         return;

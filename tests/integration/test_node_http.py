@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from harness import Checks, Node, PgCluster, Pki, Reader, tls_connect, tls_context
+from harness import Checks, Node, PgCluster, Pki, Reader, api, tls_connect, tls_context
 
 t = Checks("test_node_http")
 
@@ -107,10 +107,18 @@ with PgCluster("http") as pg:
         t.check(resp and resp[0] == 200, "absolute-form target: served (RFC 9112 3.2.2)",
                 repr(resp)[:200])
 
+        # Content-Type is a media type: case-insensitive, parameters; not a prefix.
+        batch = json.dumps({"records": []})
+        for ctype, want in (("application/jsonfoo", 415), ("text/plain", 415),
+                            ("APPLICATION/JSON", 200), ("application/json; charset=UTF-8", 200),
+                            ("application/json; charset=latin1", 415)):
+            status, _, _ = api(node, agent, "POST", "/v1/records", body=batch,
+                               headers={"Content-Type": ctype})
+            t.equal(status, want, f"POST /v1/records as {ctype}: {want}")
+
         # Expect: 100-continue is answered before the body is sent; an unknown expectation, 417.
         s = tls_connect(node, agent)
         r = Reader(s)
-        batch = json.dumps({"records": []})
         s.sendall(b"POST /v1/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                   b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(batch))
         interim = r.response()

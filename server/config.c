@@ -62,6 +62,14 @@ static const key_t_ keys[] = {
      "address:port of a second listener serving only the Open Referral UK read API "
      "(/oruk/) over TLS without a client certificate, for councils' service finders; "
      "empty: off"},
+    {"public", "max_connections", T_UINT, OFF(public_max_connections), "500", 1, 1000000, false,
+     "connections to the public listener in total, counted apart from [limits] "
+     "max_connections so that a flood of them never takes an agent's or a peer's slot; past "
+     "it new ones are closed at accept"},
+    {"public", "max_connections_per_address", T_UINT, OFF(public_max_per_address), "8", 1, 1000000,
+     false,
+     "connections to the public listener from one IPv4 address or IPv6 /64; past it new ones "
+     "are closed at accept, before any TLS work"},
 
     {"limits", "max_url_bytes", T_SIZE, OFF(max_url_bytes), "16k", 64, 1 * MIB, false,
      "longest request target; past it 414"},

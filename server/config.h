@@ -46,6 +46,8 @@ typedef struct {
     char *public_listen; /* "" when the public read API is off */
     char *public_host;
     int public_port;
+    uint64_t public_max_connections; /* its own pool, apart from [limits] max_connections */
+    uint64_t public_max_per_address;
 
     /* [limits] */
     uint64_t max_url_bytes;

@@ -46,8 +46,8 @@ static void log_conn(conn_t *conn, log_level_t level, const char *event, const c
     if (!log_enabled(level))
         return;
     json_t *f = json_pack("{s:I, s:s}", "conn", (json_int_t)conn->id, "peer", conn->peer_addr);
-    if (conn->ident_key)
-        json_object_set_new(f, "identity", json_string(conn->ident_key));
+    if (conn->ident)
+        json_object_set_new(f, "identity", json_string(conn->ident->key));
     if (reason)
         json_object_set_new(f, "reason", json_string(reason));
     log_event(level, event, f);
@@ -170,9 +170,10 @@ static void on_handle_closed(uv_handle_t *h)
     if (--conn->handles_open > 0)
         return;
     node_t *node = conn->node;
-    if (conn->ident_key)
-        node_ident_release(node, conn->ident_key);
-    free(conn->ident_key);
+    if (conn->ident)
+        node_ident_release(node, conn->ident);
+    if (conn->is_public)
+        node->n_public_conns--;
     tls_conn_close(&conn->tls);
     http_parser_close(&conn->http);
     free(conn->pending);
@@ -434,21 +435,14 @@ static void handshake_done(conn_t *conn)
 {
     node_t *node = conn->node;
     const tr_identity_t *id = &conn->tls.identity;
-    char key[2 * TR_NAME_MAX + 16];
     node->metrics.handshakes++;
-    if (conn->is_public) {
-        /* No certificate: the per-identity limit applies per address instead. */
-        const char *colon = strrchr(conn->peer_addr, ':');
-        int len = colon ? (int)(colon - conn->peer_addr) : (int)strlen(conn->peer_addr);
-        snprintf(key, sizeof(key), "public/%.*s", len, conn->peer_addr);
-    } else {
+    if (!conn->is_public) { /* a public connection was counted by its address at accept */
+        char key[2 * TR_NAME_MAX + 16];
         snprintf(key, sizeof(key), "%s/%s/%s", id->org, tr_role_name(id->role), id->name);
+        conn->ident = node_ident_acquire(node, key);
+        if (conn->ident->conns > node->cfg.max_connections_per_identity)
+            conn->over_ident_limit = true;
     }
-    conn->ident_key = strdup(key);
-    if (!conn->ident_key)
-        abort();
-    if (node_ident_acquire(node, conn->ident_key) > node->cfg.max_connections_per_identity)
-        conn->over_ident_limit = true;
     uv_timer_stop(&conn->timer);
     conn->timer_mode = TIMER_NONE;
     /* The client's first request may sit behind Nagle until our ACK of its
@@ -529,7 +523,7 @@ static void log_request(conn_t *conn, const req_t *r, double secs)
         return;
     json_t *f =
         json_pack("{s:I, s:s, s:i, s:f}", "conn", (json_int_t)conn->id, "identity",
-                  conn->ident_key ? conn->ident_key : "", "status", r->status, "ms", secs * 1000.0);
+                  conn->ident ? conn->ident->key : "", "status", r->status, "ms", secs * 1000.0);
     if (r->http) {
         json_object_set_new(f, "method", json_string(llhttp_method_name(r->http->method)));
         json_object_set_new(f, "path", log_client_str(r->http->path, strlen(r->http->path)));
@@ -588,6 +582,51 @@ void conn_drain(conn_t *conn)
 
 /* ---- accept ---- */
 
+/* The key a public connection is counted under: its IPv4 address, or its IPv6 /64 (one host
+ * commonly holds a whole /64, so per address would be no limit at all). */
+static void public_key(const struct sockaddr_storage *ss, char *key, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)ss, ip, sizeof(ip));
+        snprintf(key, len, "public/%s", ip);
+        return;
+    }
+    if (ss->ss_family == AF_INET6) {
+        struct sockaddr_in6 a = *(const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
+            uv_inet_ntop(AF_INET, &a.sin6_addr.s6_addr[12], ip, sizeof(ip));
+            snprintf(key, len, "public/%s", ip);
+            return;
+        }
+        memset(&a.sin6_addr.s6_addr[8], 0, 8);
+        uv_ip6_name(&a, ip, sizeof(ip));
+        snprintf(key, len, "public/%s/64", ip);
+        return;
+    }
+    snprintf(key, len, "public/?");
+}
+
+/* Refusals at accept cost no TLS work. The public listener has a pool of its own, so however
+ * many service finders (or a flood posing as them) connect, agents and peers keep theirs. */
+static const char *accept_refusal(node_t *node, conn_t *conn, const struct sockaddr_storage *ss)
+{
+    const config_t *cfg = &node->cfg;
+    if (node->draining)
+        return "draining";
+    if (!conn->is_public)
+        return node->n_conns - node->n_public_conns > cfg->max_connections ? "max_connections"
+                                                                           : NULL;
+    char key[80];
+    public_key(ss, key, sizeof(key));
+    conn->ident = node_ident_acquire(node, key);
+    if (node->n_public_conns > cfg->public_max_connections)
+        return "public max_connections";
+    if (conn->ident->conns > cfg->public_max_per_address)
+        return "public max_connections_per_address";
+    return NULL;
+}
+
 void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
 {
     conn_t *conn = calloc(1, sizeof(*conn));
@@ -607,11 +646,13 @@ void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
     node->metrics.connections_open++;
 
     conn->is_public = is_public;
+    if (is_public)
+        node->n_public_conns++;
     if (uv_accept(server, (uv_stream_t *)&conn->tcp) != 0) {
         conn_close(conn, false, "accept failed");
         return;
     }
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     int sl = sizeof(ss);
     if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&ss, &sl) == 0) {
         char ip[48] = "?";
@@ -625,9 +666,13 @@ void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
         }
         snprintf(conn->peer_addr, sizeof(conn->peer_addr), "%s:%d", ip, port);
     }
-    if (node->n_conns > node->cfg.max_connections || node->draining) {
-        node->metrics.connections_refused++;
-        conn_close(conn, false, "max_connections");
+    const char *refusal = accept_refusal(node, conn, &ss);
+    if (refusal) {
+        if (is_public)
+            node->metrics.public_connections_refused++;
+        else
+            node->metrics.connections_refused++;
+        conn_close(conn, false, refusal);
         return;
     }
     node->metrics.connections_accepted++;

@@ -50,7 +50,8 @@ struct conn {
     char peer_addr[48]; /* "[v6 address]:port" at most */
     tls_conn_t tls;
     http_parser_t http;
-    char *ident_key; /* "org/role/name" (owned), NULL before the handshake */
+    /* "org/role/name" after the handshake; "public/ADDRESS" from accept on the public listener */
+    node_ident_t *ident;
     bool over_ident_limit;
     bool is_public; /* on the public listener: no client certificate, /oruk/ only */
     /* plaintext received but not yet parsed (parser paused on the pipeline cap) */

@@ -56,6 +56,12 @@ char *metrics_render(const node_t *node, size_t *len)
     counter(&s, "trellis_connections_refused_total",
             "Connections closed at once: over max_connections.", "counter", m->connections_refused);
     counter(&s, "trellis_connections_open", "Connections open now.", "gauge", m->connections_open);
+    counter(&s, "trellis_public_connections_open", "Connections open now on the public listener.",
+            "gauge", node->n_public_conns);
+    counter(&s, "trellis_public_connections_refused_total",
+            "Public listener connections closed at accept: over [public] max_connections or "
+            "max_connections_per_address.",
+            "counter", m->public_connections_refused);
     counter(&s, "trellis_tls_handshakes_total", "Mutual-TLS handshakes completed.", "counter",
             m->handshakes);
     strbuf_printf(&s,

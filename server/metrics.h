@@ -21,7 +21,8 @@
 
 typedef struct {
     uint64_t connections_accepted;
-    uint64_t connections_refused; /* over max_connections */
+    uint64_t connections_refused;        /* over max_connections */
+    uint64_t public_connections_refused; /* over [public] max_connections or per address */
     uint64_t connections_open;
     uint64_t handshakes;
     uint64_t handshake_failures[TLS_FAIL_COUNT_];

@@ -1,0 +1,98 @@
+"""Floods and slow clients on a real node: the public listener's own connection
+limits (in total and per address, applied at accept) never lock agents out."""
+
+import socket
+import ssl
+import time
+
+from harness import Checks, Node, PgCluster, Pki, Reader, free_port, tls_connect
+
+t = Checks("test_node_floods")
+
+
+def public_conn(port, ca, source="127.0.0.1"):
+    """A TLS connection to the public listener from a loopback source address, or None if the
+    node closed it before the handshake finished."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.settimeout(10)
+    try:
+        raw.bind((source, 0))
+        raw.connect(("127.0.0.1", port))
+        ctx = ssl.create_default_context(cafile=ca)
+        s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        if not s.recv(65536).startswith(b"HTTP/1.1 200"):
+            s.close()
+            return None
+        return s
+    except (OSError, ssl.SSLError):
+        raw.close()
+        return None
+
+
+def metric(node, agent, name):
+    _, _, text = node.curl("/metrics", agent=agent)
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+with PgCluster("floods") as pg:
+    pki = Pki()
+    try:
+        public_port = free_port()
+        node = Node(pki, pg, config={
+            "public": {"listen": f"127.0.0.1:{public_port}", "max_connections": "4",
+                       "max_connections_per_address": "2"},
+            "limits": {"max_connections": "6"}})
+        node.start()
+        agent = pki.agent("alpha", "laptop")
+
+        # Per address, at accept: a third connection from 127.0.0.1 is closed at once.
+        held = [public_conn(public_port, pki.ca) for _ in range(2)]
+        t.check(all(held), "public: two connections from one address served")
+        third = public_conn(public_port, pki.ca)
+        t.check(third is None, "public: a third from the same address is closed at accept")
+        # In total: two more addresses fill the listener; a fourth address is refused.
+        held += [public_conn(public_port, pki.ca, "127.0.0.2"),
+                 public_conn(public_port, pki.ca, "127.0.0.3")]
+        t.check(all(held), "public: other addresses served up to [public] max_connections")
+        t.check(public_conn(public_port, pki.ca, "127.0.0.4") is None,
+                "public: past [public] max_connections, closed at accept")
+
+        # The mutual-TLS listener keeps all of its own slots meanwhile.
+        agents = []
+        for i in range(5):
+            s = tls_connect(node, agent)
+            s.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: x\r\n\r\n")
+            resp = Reader(s).response()
+            agents.append(s)
+            t.check(resp and resp[0] == 200, f"agent connection {i + 1} of 5 served while the "
+                    "public listener is full", repr(resp)[:200])
+        status, _, _ = node.curl("/v1/whoami", agent=agent)
+        t.equal(status, 200, "and a sixth ([limits] max_connections) too")
+        for s in agents:
+            s.close()
+        t.equal(metric(node, agent, "trellis_public_connections_open"), 4.0,
+                "metrics: public connections open")
+        t.check((metric(node, agent, "trellis_public_connections_refused_total") or 0) >= 2,
+                "metrics: public connections refused")
+
+        # Closing frees the address's slots.
+        for s in held:
+            s.close()
+        deadline = time.time() + 5
+        again = None
+        while time.time() < deadline and again is None:
+            again = public_conn(public_port, pki.ca)
+            time.sleep(0.1)
+        t.check(again is not None, "public: slots come back once connections close")
+        if again:
+            again.close()
+        t.equal(node.stop(), 0, "node exits 0")
+        node.close()
+    finally:
+        pki.close()
+
+t.finish()

@@ -1,11 +1,12 @@
 """Floods and slow clients on a real node: the public listener's own connection
-limits (in total and per address, applied at accept) never lock agents out."""
+limits (in total and per address, applied at accept) never lock agents out; a
+hostile batch is refused before it is built in memory."""
 
 import socket
 import ssl
 import time
 
-from harness import Checks, Node, PgCluster, Pki, Reader, free_port, tls_connect
+from harness import Checks, Node, PgCluster, Pki, Reader, api, free_port, tls_connect
 
 t = Checks("test_node_floods")
 
@@ -90,6 +91,41 @@ with PgCluster("floods") as pg:
         t.check(again is not None, "public: slots come back once connections close")
         if again:
             again.close()
+
+        # A hostile batch: 8 MiB of empty records, or one record of millions of empty arrays.
+        # Both are refused (413) having built nothing: the node's peak memory barely moves
+        # (it was some 600 MB for one such body, parsed whole before the count was checked).
+        def peak_mb():
+            with open(f"/proc/{node.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) // 1024
+            return 0
+
+        n = (8 * 1024 * 1024 - 64) // 3
+        bombs = {
+            "8 MiB of empty records": (b'{"records":[' + b",".join([b"{}"] * n) + b"]}",
+                                       "max_batch_records"),
+            "one record of 2.8 million arrays": (
+                b'{"records":[{"kind":"pathway.event","body":[' + b",".join([b"[]"] * n) +
+                b"]}]}", "JSON values"),
+        }
+        for name, (bomb, detail) in bombs.items():
+            before = peak_mb()
+            start = time.time()
+            status, _, body = api(node, agent, "POST", "/v1/records", body=bomb)
+            took = time.time() - start
+            grew = peak_mb() - before
+            t.check(status == 413 and detail in str(body), f"{name}: 413 naming the limit",
+                    f"{status} {str(body)[:200]}")
+            t.check(grew < 120, f"{name}: peak memory grew {grew} MB (< 120)")
+            t.check(took < 10, f"{name}: refused in {took:.1f} s")
+        status, _, body = api(node, agent, "POST", "/v1/records",
+                              body='{"records":[' + ",".join(["{}"] * 1000) + "]}")
+        t.check(status == 200 and body.get("refused") == 1000,
+                "1000 records (the limit): parsed and each refused on its own",
+                f"{status} {str(body)[:200]}")
+
         t.equal(node.stop(), 0, "node exits 0")
         node.close()
     finally:

@@ -60,6 +60,9 @@ typedef struct {
     uint64_t request_timeout_ms;
     uint64_t max_connections;
     uint64_t max_connections_per_identity;
+    uint64_t max_queued_requests;     /* received, not yet answered, on every connection */
+    uint64_t max_queued_per_identity; /* the same, for one identity */
+    uint64_t max_queued_body_bytes;   /* bodies those hold, and batches still being stored */
     uint64_t max_batch_records;
     uint64_t max_wait_ms;
 

@@ -152,6 +152,12 @@ static void flush_tls(conn_t *conn)
 
 static void free_req(req_t *req)
 {
+    if (req->queued) {
+        node_t *node = req->conn->node;
+        node->queued_requests--;
+        node->queued_body_bytes -= req->http->body_len;
+        req->conn->ident->queued--;
+    }
     if (!req->done) {
         if (req->dbq)
             db_query_cancel(req->dbq);
@@ -306,6 +312,32 @@ static req_t *enqueue(conn_t *conn, http_request_t *http)
     return req;
 }
 
+/* Counts a request in the node's queue and its identity's until its reply is written (or the
+ * connection goes). Every request is counted, refused or not, since each holds its body until
+ * its turn to reply; past a cap it is answered 503 at once, which costs nothing more. Returns
+ * the cap passed, or NULL. */
+static const char *queue_request(conn_t *conn, req_t *req)
+{
+    node_t *node = conn->node;
+    const config_t *cfg = &node->cfg;
+    size_t body = req->http->body_len;
+    const char *shed = NULL;
+    if (node->queued_requests >= cfg->max_queued_requests)
+        shed = "the node has [limits] max_queued_requests requests in hand; try again shortly";
+    else if (conn->ident->queued >= cfg->max_queued_per_identity)
+        shed = "this identity has [limits] max_queued_per_identity requests in hand; "
+               "try again shortly";
+    else if (node->queued_body_bytes >= cfg->max_queued_body_bytes ||
+             body > cfg->max_queued_body_bytes - node->queued_body_bytes)
+        shed = "the node holds [limits] max_queued_body_bytes of request bodies; "
+               "try again shortly";
+    req->queued = true;
+    node->queued_requests++;
+    node->queued_body_bytes += body;
+    conn->ident->queued++;
+    return shed;
+}
+
 static int on_request(http_parser_t *p, http_request_t *http, void *ud)
 {
     conn_t *conn = ud;
@@ -321,12 +353,17 @@ static int on_request(http_parser_t *p, http_request_t *http, void *ud)
         req->close_after = true;
         conn->stop_parsing = true;
     }
+    const char *shed = queue_request(conn, req);
     if (conn->over_ident_limit) {
         req->close_after = true;
         conn->stop_parsing = true;
         response_problem(req, 429, "too-many-connections",
                          "this certificate has more connections open than "
                          "[limits] max_connections_per_identity");
+    } else if (shed) {
+        conn->node->metrics.requests_shed++;
+        log_conn(conn, LOG_INFO, "request_shed", shed);
+        response_problem_h(req, 503, "overloaded", shed, "Retry-After: 1\r\n");
     } else {
         router_dispatch(req);
     }

@@ -26,6 +26,7 @@ struct req {
     int status;
     bool done;
     bool close_after; /* close the connection once this reply is written */
+    bool queued;      /* counted in the node's and the identity's queue until freed */
     /* Work a handler has in progress: cancelled if the connection goes first. */
     db_query_t *dbq;
     void (*on_abort)(req_t *req);

@@ -31,6 +31,7 @@ typedef struct {
     double latency_sum;
     uint64_t latency_count;
     uint64_t protocol_errors; /* malformed HTTP answered 4xx and closed */
+    uint64_t requests_shed;   /* answered 503 at once: over a [limits] max_queued_* */
 } metrics_t;
 
 /* Count a finished request: route index from router.h, status, seconds taken. */

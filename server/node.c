@@ -42,6 +42,7 @@ node_ident_t *node_ident_acquire(node_t *node, const char *key)
         abort();
     memcpy(c->key, key, klen);
     c->conns = 1;
+    c->queued = 0;
     c->next = *slot;
     *slot = c;
     return c;

@@ -19,6 +19,7 @@ typedef struct conn conn_t;
 typedef struct node_ident {
     struct node_ident *next;
     uint64_t conns;
+    uint64_t queued; /* requests received and not yet answered */
     char key[];
 } node_ident_t;
 
@@ -45,7 +46,9 @@ typedef struct node {
     uint64_t n_conns;        /* on both listeners */
     uint64_t n_public_conns; /* on the public listener: [public] max_connections */
     uint64_t next_conn_id;
-    node_ident_t *idents[256]; /* connections per identity, hashed by key */
+    uint64_t queued_requests;   /* received, not yet answered: [limits] max_queued_requests */
+    uint64_t queued_body_bytes; /* their bodies, and batches still being stored */
+    node_ident_t *idents[256];  /* connections per identity, hashed by key */
     metrics_t metrics;
     uint64_t started_ms;
     struct changes_wait *waiters; /* long-polls on the change feed */

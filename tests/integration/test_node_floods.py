@@ -1,6 +1,8 @@
 """Floods and slow clients on a real node: the public listener's own connection
 limits (in total and per address, applied at accept) never lock agents out; a
-hostile batch is refused before it is built in memory."""
+hostile batch is refused before it is built in memory; requests in hand are
+capped per identity, in total and by the bytes of their bodies (503 with
+Retry-After past each), whichever connections they come on."""
 
 import socket
 import ssl
@@ -126,6 +128,75 @@ with PgCluster("floods") as pg:
                 "1000 records (the limit): parsed and each refused on its own",
                 f"{status} {str(body)[:200]}")
 
+        t.equal(node.stop(), 0, "node exits 0")
+        node.close()
+
+        # The queue: a long-poll stays in hand for its whole wait, which makes it easy to fill.
+        node = Node(pki, pg, name="node2", config={"limits": {
+            "max_queued_per_identity": "4", "max_queued_requests": "6", "max_body_bytes": "1M",
+            "max_queued_body_bytes": "1536k", "max_pipeline": "16"}})
+        node.start()
+        poll = b"GET /v1/changes?wait=3 HTTP/1.1\r\nHost: x\r\n\r\n"
+
+        # Pipelined on one connection: four in hand, the fifth and sixth shed.
+        s = tls_connect(node, agent)
+        s.sendall(poll * 6)
+        r = Reader(s)
+        got = [r.response() for _ in range(6)]
+        t.equal([g[0] if g else None for g in got], [200] * 4 + [503] * 2,
+                "6 pipelined long-polls, max_queued_per_identity 4: 4 served, then 503")
+        t.check(all(g and g[1].get("retry-after") == "1" for g in got[4:]),
+                "the 503s say Retry-After", repr(got[4:])[:300])
+        t.check("max_queued_per_identity" in got[5][2], "the 503 names the limit",
+                got[5][2][:200])
+        s.close()
+
+        # Across connections: one identity's four long-polls fill its share; another identity
+        # still gets in, until the node's total is reached.
+        def hold(who, n):
+            socks = []
+            for _ in range(n):
+                c = tls_connect(node, who)
+                c.sendall(poll)
+                socks.append(c)
+            return socks
+
+        def whoami(who):
+            status, hdrs, _ = node.curl("/v1/whoami", agent=who)
+            return status, hdrs.get("retry-after")
+
+        agent2, agent3 = pki.agent("alpha", "desk"), pki.agent("alpha", "tablet")
+        held = hold(agent, 4)
+        time.sleep(0.5)
+        t.equal(whoami(agent), (503, "1"), "a fifth request of one identity on a new "
+                "connection: 503")
+        t.equal(whoami(agent2)[0], 200, "another identity is served meanwhile")
+        held += hold(agent2, 2)
+        time.sleep(0.5)
+        t.equal(whoami(agent3), (503, "1"), "past max_queued_requests in total: 503 for anyone")
+        for c in held:
+            Reader(c).response()
+            c.close()
+        t.equal(whoami(agent3)[0], 200, "once answered, the queue makes room again")
+
+        # Bodies: a long-poll holds the line, a 1 MiB body waits behind it in hand, and a second
+        # would pass max_queued_body_bytes (1.5 MiB).
+        big = b"x" * (1024 * 1024)
+        s = tls_connect(node, agent)
+        s.sendall(poll + (b"POST /v1/whoami HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                          % len(big) + big) * 2)
+        r = Reader(s)
+        got = [r.response() for _ in range(3)]
+        t.equal([g[0] if g else None for g in got], [200, 405, 503],
+                "a second 1 MiB body past max_queued_body_bytes: 503")
+        t.check(got[2] and "max_queued_body_bytes" in got[2][2], "the 503 names the limit")
+        s.close()
+        status, _, metrics = node.curl("/metrics", agent=agent)
+        t.check("trellis_requests_shed_total 5" in metrics and
+                "trellis_requests_queued 1" in metrics and
+                "trellis_queued_body_bytes 0" in metrics,
+                "metrics: requests shed, the queue now (this request) and its bytes",
+                "\n".join(ln for ln in metrics.splitlines() if "queue" in ln or "shed" in ln))
         t.equal(node.stop(), 0, "node exits 0")
         node.close()
     finally:

@@ -35,8 +35,10 @@ with PgCluster("http") as pg:
     try:
         # A long handshake timeout: 500 handshakes at once under ASan, on a
         # machine running other tests, must not be cut by it.
+        # One identity sends 500 requests at once below: past the default per-identity queue.
         node = Node(pki, pg, config={"limits": {"request_timeout": "1s", "max_body_bytes": "64k",
-                                                "max_pipeline": "4"},
+                                                "max_pipeline": "4",
+                                                "max_queued_per_identity": "1000"},
                                      "tls": {"handshake_timeout": "60s"}})
         node.start()
         agent = pki.agent("alpha", "laptop")

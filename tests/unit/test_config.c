@@ -75,6 +75,8 @@ static void test_errors(void **state)
         {REQUIRED "[limits]\nmax_body_bytes = lots\n", "[limits] max_body_bytes is not a size"},
         {REQUIRED "[limits]\nmax_headers = 2\n", "[limits] max_headers must be between 4"},
         {REQUIRED "[limits]\nidle_timeout = 5x\n", "idle_timeout is not a duration"},
+        {REQUIRED "[limits]\nmax_queued_body_bytes = 1M\n",
+         "[limits] max_queued_body_bytes must be at least max_body_bytes"},
         {REQUIRED "[public]\nmax_connections_per_address = 0\n",
          "[public] max_connections_per_address must be between 1"},
         {REQUIRED "[nope]\nkey = 1\n", "unknown key [nope] key"},

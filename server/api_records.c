@@ -51,6 +51,7 @@ typedef struct {
 
 static void store_job_free(store_job_t *job)
 {
+    job->node->queued_body_bytes -= job->body_len;
     EVP_PKEY_free(job->sign_key);
     free(job->body);
     record_arrays_free(&job->records);
@@ -387,6 +388,8 @@ void api_records_post(req_t *req)
     EVP_PKEY_up_ref(job->sign_key);
     snprintf(job->signer_fp, sizeof(job->signer_fp), "%s", node->signer_fp);
     job->body_len = req->http->body_len;
+    /* Counted until the job ends, which may be after its client has gone. */
+    node->queued_body_bytes += job->body_len;
     job->body = malloc(job->body_len + 1);
     if (!job->body)
         abort();

@@ -191,6 +191,12 @@ with PgCluster("floods") as pg:
                 "a second 1 MiB body past max_queued_body_bytes: 503")
         t.check(got[2] and "max_queued_body_bytes" in got[2][2], "the 503 names the limit")
         s.close()
+        # A batch's body is counted while it is being stored too (the job may outlive its
+        # client); every byte is given back after.
+        for _ in range(3):
+            status, _, _ = api(node, agent2, "POST", "/v1/records",
+                               body='{"records":[' + ",".join(["{}"] * 1000) + "]}")
+        t.equal(status, 200, "a batch is stored meanwhile")
         status, _, metrics = node.curl("/metrics", agent=agent)
         t.check("trellis_requests_shed_total 5" in metrics and
                 "trellis_requests_queued 1" in metrics and

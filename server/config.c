@@ -66,6 +66,14 @@ static const key_t_ keys[] = {
      "address:port of a second listener serving only the Open Referral UK read API "
      "(/oruk/) over TLS without a client certificate, for councils' service finders; "
      "empty: off"},
+    {"public", "max_connections", T_UINT, OFF(public_max_connections), "500", 1, 1000000, false,
+     "connections to the public listener in total, counted apart from [limits] "
+     "max_connections so that a flood of them never takes an agent's or a peer's slot; past "
+     "it new ones are closed at accept"},
+    {"public", "max_connections_per_address", T_UINT, OFF(public_max_per_address), "8", 1, 1000000,
+     false,
+     "connections to the public listener from one IPv4 address or IPv6 /64; past it new ones "
+     "are closed at accept, before any TLS work"},
 
     {"sharing", "directory.service", T_STR, OFF(sharing[0]), "consortium", 0, 0, false,
      "who this organisation shares its own directory services with, decided here and signed "
@@ -100,6 +108,17 @@ static const key_t_ keys[] = {
      "connections in total; past it new ones are closed at once"},
     {"limits", "max_connections_per_identity", T_UINT, OFF(max_connections_per_identity), "20000",
      1, 1000000, false, "connections from one certificate identity; past it 429 and close"},
+    {"limits", "max_queued_requests", T_UINT, OFF(max_queued_requests), "4096", 1, 10000000, false,
+     "requests received and not yet answered, on all connections together (pipelined ones and "
+     "long-polls included); past it 503 with Retry-After"},
+    {"limits", "max_queued_per_identity", T_UINT, OFF(max_queued_per_identity), "256", 1, 10000000,
+     false,
+     "the same for one certificate identity (or one public address), so that no one client "
+     "takes the node's whole queue; past it 503 with Retry-After"},
+    {"limits", "max_queued_body_bytes", T_SIZE, OFF(max_queued_body_bytes), "256M", 0,
+     64 * 1024 * MIB, false,
+     "request bodies held by those requests, and by batches still being stored after their "
+     "client left; past it 503 with Retry-After (at least max_body_bytes)"},
     {"limits", "max_batch_records", T_UINT, OFF(max_batch_records), "1000", 1, 100000, false,
      "records in one POST /v1/records; past it 413"},
     {"limits", "max_wait", T_DURATION, OFF(max_wait_ms), "60s", 0, 600000, false,
@@ -340,6 +359,11 @@ int config_load(config_t *cfg, const char *path, char *err, size_t err_len)
     }
     if (config_sharing_check(cfg, err, err_len, path) != 0)
         return TR_E_CONFIG;
+    if (cfg->max_queued_body_bytes < cfg->max_body_bytes) {
+        snprintf(err, err_len, "%s: [limits] max_queued_body_bytes must be at least max_body_bytes",
+                 path);
+        return TR_E_CONFIG;
+    }
     if (config_peers_check(cfg, err, err_len, path) != 0)
         return TR_E_CONFIG;
     if (cfg->public_listen[0] &&

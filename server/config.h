@@ -47,6 +47,8 @@ typedef struct {
     char *public_listen; /* "" when the public read API is off */
     char *public_host;
     int public_port;
+    uint64_t public_max_connections; /* its own pool, apart from [limits] max_connections */
+    uint64_t public_max_per_address;
 
     /* [sharing]: the audience of this organisation's own records, per kind
      * (tr_kind_t order); config_sharing.h */
@@ -63,6 +65,9 @@ typedef struct {
     uint64_t request_timeout_ms;
     uint64_t max_connections;
     uint64_t max_connections_per_identity;
+    uint64_t max_queued_requests;     /* received, not yet answered, on every connection */
+    uint64_t max_queued_per_identity; /* the same, for one identity */
+    uint64_t max_queued_body_bytes;   /* bodies those hold, and batches still being stored */
     uint64_t max_batch_records;
     uint64_t max_wait_ms;
 

@@ -46,8 +46,8 @@ static void log_conn(conn_t *conn, log_level_t level, const char *event, const c
     if (!log_enabled(level))
         return;
     json_t *f = json_pack("{s:I, s:s}", "conn", (json_int_t)conn->id, "peer", conn->peer_addr);
-    if (conn->ident_key)
-        json_object_set_new(f, "identity", json_string(conn->ident_key));
+    if (conn->ident)
+        json_object_set_new(f, "identity", json_string(conn->ident->key));
     if (reason)
         json_object_set_new(f, "reason", json_string(reason));
     log_event(level, event, f);
@@ -152,6 +152,12 @@ static void flush_tls(conn_t *conn)
 
 static void free_req(req_t *req)
 {
+    if (req->queued) {
+        node_t *node = req->conn->node;
+        node->queued_requests--;
+        node->queued_body_bytes -= req->http->body_len;
+        req->conn->ident->queued--;
+    }
     if (!req->done) {
         if (req->dbq)
             db_query_cancel(req->dbq);
@@ -170,9 +176,10 @@ static void on_handle_closed(uv_handle_t *h)
     if (--conn->handles_open > 0)
         return;
     node_t *node = conn->node;
-    if (conn->ident_key)
-        node_ident_release(node, conn->ident_key);
-    free(conn->ident_key);
+    if (conn->ident)
+        node_ident_release(node, conn->ident);
+    if (conn->is_public)
+        node->n_public_conns--;
     tls_conn_close(&conn->tls);
     http_parser_close(&conn->http);
     free(conn->pending);
@@ -263,7 +270,8 @@ static void on_timer(uv_timer_t *t)
             abort();
         req->conn = conn;
         req->route = -1;
-        req->start_ns = uv_hrtime();
+        /* Logged and measured from the request's first byte, not from this last step. */
+        req->start_ns = conn->mid_start_ns ? conn->mid_start_ns : uv_hrtime();
         conn->stop_parsing = true;
         if (conn->tail)
             conn->tail->next = req;
@@ -304,9 +312,36 @@ static req_t *enqueue(conn_t *conn, http_request_t *http)
     return req;
 }
 
+/* Counts a request in the node's queue and its identity's until its reply is written (or the
+ * connection goes). Every request is counted, refused or not, since each holds its body until
+ * its turn to reply; past a cap it is answered 503 at once, which costs nothing more. Returns
+ * the cap passed, or NULL. */
+static const char *queue_request(conn_t *conn, req_t *req)
+{
+    node_t *node = conn->node;
+    const config_t *cfg = &node->cfg;
+    size_t body = req->http->body_len;
+    const char *shed = NULL;
+    if (node->queued_requests >= cfg->max_queued_requests)
+        shed = "the node has [limits] max_queued_requests requests in hand; try again shortly";
+    else if (conn->ident->queued >= cfg->max_queued_per_identity)
+        shed = "this identity has [limits] max_queued_per_identity requests in hand; "
+               "try again shortly";
+    else if (node->queued_body_bytes >= cfg->max_queued_body_bytes ||
+             body > cfg->max_queued_body_bytes - node->queued_body_bytes)
+        shed = "the node holds [limits] max_queued_body_bytes of request bodies; "
+               "try again shortly";
+    req->queued = true;
+    node->queued_requests++;
+    node->queued_body_bytes += body;
+    conn->ident->queued++;
+    return shed;
+}
+
 static int on_request(http_parser_t *p, http_request_t *http, void *ud)
 {
     conn_t *conn = ud;
+    conn->mid_start_ns = 0;
     if (conn->stop_parsing) {
         http_request_free(http);
         return 1;
@@ -318,12 +353,17 @@ static int on_request(http_parser_t *p, http_request_t *http, void *ud)
         req->close_after = true;
         conn->stop_parsing = true;
     }
+    const char *shed = queue_request(conn, req);
     if (conn->over_ident_limit) {
         req->close_after = true;
         conn->stop_parsing = true;
         response_problem(req, 429, "too-many-connections",
                          "this certificate has more connections open than "
                          "[limits] max_connections_per_identity");
+    } else if (shed) {
+        conn->node->metrics.requests_shed++;
+        log_conn(conn, LOG_INFO, "request_shed", shed);
+        response_problem_h(req, 503, "overloaded", shed, "Retry-After: 1\r\n");
     } else {
         router_dispatch(req);
     }
@@ -344,6 +384,20 @@ static void protocol_error(conn_t *conn)
     req_t *req = enqueue(conn, NULL);
     req->close_after = true;
     response_problem(req, status, slug, detail);
+}
+
+/* RFC 9110 10.1.1: the client waits for "100 Continue" before sending a body. It goes out only
+ * once every earlier reply has (replies leave in order), and never to HTTP/1.0 (the parser
+ * asks only for 1.1). */
+static void send_continue(conn_t *conn)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (conn->head || conn->stop_parsing || conn->closing ||
+        !http_parser_expects_continue(&conn->http))
+        return;
+    http_parser_continue_sent(&conn->http);
+    if (tls_conn_write(&conn->tls, cont, sizeof cont - 1) != 0)
+        conn_close(conn, false, "tls write");
 }
 
 /* Parse plaintext; what the parser could not take yet (pipeline cap) is kept. */
@@ -367,6 +421,9 @@ static void parse(conn_t *conn, const char *data, size_t len)
         }
         data += used;
         len -= used;
+        if (http_parser_mid_request(&conn->http) && conn->mid_start_ns == 0)
+            conn->mid_start_ns = uv_hrtime();
+        send_continue(conn);
         if (rc == HTTP_PAUSED) {
             conn->paused = true;
             if (conn->stop_parsing || conn->closing)
@@ -415,21 +472,14 @@ static void handshake_done(conn_t *conn)
 {
     node_t *node = conn->node;
     const tr_identity_t *id = &conn->tls.identity;
-    char key[2 * TR_NAME_MAX + 16];
     node->metrics.handshakes++;
-    if (conn->is_public) {
-        /* No certificate: the per-identity limit applies per address instead. */
-        const char *colon = strrchr(conn->peer_addr, ':');
-        int len = colon ? (int)(colon - conn->peer_addr) : (int)strlen(conn->peer_addr);
-        snprintf(key, sizeof(key), "public/%.*s", len, conn->peer_addr);
-    } else {
+    if (!conn->is_public) { /* a public connection was counted by its address at accept */
+        char key[2 * TR_NAME_MAX + 16];
         snprintf(key, sizeof(key), "%s/%s/%s", id->org, tr_role_name(id->role), id->name);
+        conn->ident = node_ident_acquire(node, key);
+        if (conn->ident->conns > node->cfg.max_connections_per_identity)
+            conn->over_ident_limit = true;
     }
-    conn->ident_key = strdup(key);
-    if (!conn->ident_key)
-        abort();
-    if (node_ident_acquire(node, conn->ident_key) > node->cfg.max_connections_per_identity)
-        conn->over_ident_limit = true;
     uv_timer_stop(&conn->timer);
     conn->timer_mode = TIMER_NONE;
     /* The client's first request may sit behind Nagle until our ACK of its
@@ -510,7 +560,7 @@ static void log_request(conn_t *conn, const req_t *r, double secs)
         return;
     json_t *f =
         json_pack("{s:I, s:s, s:i, s:f}", "conn", (json_int_t)conn->id, "identity",
-                  conn->ident_key ? conn->ident_key : "", "status", r->status, "ms", secs * 1000.0);
+                  conn->ident ? conn->ident->key : "", "status", r->status, "ms", secs * 1000.0);
     if (r->http) {
         json_object_set_new(f, "method", json_string(llhttp_method_name(r->http->method)));
         json_object_set_new(f, "path", log_client_str(r->http->path, strlen(r->http->path)));
@@ -550,6 +600,7 @@ void conn_reply_ready(req_t *req)
         conn_close(conn, true, "reply closes");
         return;
     }
+    send_continue(conn);
     flush_tls(conn);
     if (conn->drain && !conn->head && !http_parser_mid_request(&conn->http)) {
         conn_close(conn, true, "shutdown");
@@ -567,6 +618,51 @@ void conn_drain(conn_t *conn)
 }
 
 /* ---- accept ---- */
+
+/* The key a public connection is counted under: its IPv4 address, or its IPv6 /64 (one host
+ * commonly holds a whole /64, so per address would be no limit at all). */
+static void public_key(const struct sockaddr_storage *ss, char *key, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)ss, ip, sizeof(ip));
+        snprintf(key, len, "public/%s", ip);
+        return;
+    }
+    if (ss->ss_family == AF_INET6) {
+        struct sockaddr_in6 a = *(const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
+            uv_inet_ntop(AF_INET, &a.sin6_addr.s6_addr[12], ip, sizeof(ip));
+            snprintf(key, len, "public/%s", ip);
+            return;
+        }
+        memset(&a.sin6_addr.s6_addr[8], 0, 8);
+        uv_ip6_name(&a, ip, sizeof(ip));
+        snprintf(key, len, "public/%s/64", ip);
+        return;
+    }
+    snprintf(key, len, "public/?");
+}
+
+/* Refusals at accept cost no TLS work. The public listener has a pool of its own, so however
+ * many service finders (or a flood posing as them) connect, agents and peers keep theirs. */
+static const char *accept_refusal(node_t *node, conn_t *conn, const struct sockaddr_storage *ss)
+{
+    const config_t *cfg = &node->cfg;
+    if (node->draining)
+        return "draining";
+    if (!conn->is_public)
+        return node->n_conns - node->n_public_conns > cfg->max_connections ? "max_connections"
+                                                                           : NULL;
+    char key[80];
+    public_key(ss, key, sizeof(key));
+    conn->ident = node_ident_acquire(node, key);
+    if (node->n_public_conns > cfg->public_max_connections)
+        return "public max_connections";
+    if (conn->ident->conns > cfg->public_max_per_address)
+        return "public max_connections_per_address";
+    return NULL;
+}
 
 void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
 {
@@ -587,11 +683,13 @@ void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
     node->metrics.connections_open++;
 
     conn->is_public = is_public;
+    if (is_public)
+        node->n_public_conns++;
     if (uv_accept(server, (uv_stream_t *)&conn->tcp) != 0) {
         conn_close(conn, false, "accept failed");
         return;
     }
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     int sl = sizeof(ss);
     if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&ss, &sl) == 0) {
         char ip[48] = "?";
@@ -605,9 +703,13 @@ void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
         }
         snprintf(conn->peer_addr, sizeof(conn->peer_addr), "%s:%d", ip, port);
     }
-    if (node->n_conns > node->cfg.max_connections || node->draining) {
-        node->metrics.connections_refused++;
-        conn_close(conn, false, "max_connections");
+    const char *refusal = accept_refusal(node, conn, &ss);
+    if (refusal) {
+        if (is_public)
+            node->metrics.public_connections_refused++;
+        else
+            node->metrics.connections_refused++;
+        conn_close(conn, false, refusal);
         return;
     }
     node->metrics.connections_accepted++;

@@ -26,6 +26,7 @@ struct req {
     int status;
     bool done;
     bool close_after; /* close the connection once this reply is written */
+    bool queued;      /* counted in the node's and the identity's queue until freed */
     /* Work a handler has in progress: cancelled if the connection goes first. */
     db_query_t *dbq;
     void (*on_abort)(req_t *req);
@@ -50,7 +51,8 @@ struct conn {
     char peer_addr[48]; /* "[v6 address]:port" at most */
     tls_conn_t tls;
     http_parser_t http;
-    char *ident_key; /* "org/role/name" (owned), NULL before the handshake */
+    /* "org/role/name" after the handshake; "public/ADDRESS" from accept on the public listener */
+    node_ident_t *ident;
     bool over_ident_limit;
     bool is_public; /* on the public listener: no client certificate, /oruk/ only */
     /* plaintext received but not yet parsed (parser paused on the pipeline cap) */
@@ -59,7 +61,8 @@ struct conn {
     req_t *head, *tail;
     unsigned in_flight;
     uint64_t requests_seen;
-    uint64_t completed; /* bumps the request deadline when requests finish */
+    uint64_t mid_start_ns; /* when the request being received began arriving, 0 if none */
+    uint64_t completed;    /* bumps the request deadline when requests finish */
     uint64_t timer_epoch;
     timer_mode_t timer_mode;
     bool reading;

@@ -187,7 +187,62 @@ static bool is_numeric_host(const char *host)
     return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-/* Keep the parsed connection string; host and hostaddr are set per attempt. */
+/* Splits list at commas into up to max items (list is modified); returns the count, or
+ * max + 1 when there are more. */
+static unsigned split_list(char *list, const char **items, unsigned max)
+{
+    unsigned n = 0;
+    for (char *s = list;; s++) {
+        if (n == max)
+            return max + 1;
+        items[n++] = s;
+        s = strchr(s, ',');
+        if (!s)
+            return n;
+        *s = '\0';
+    }
+}
+
+/* host=a,b,c (with hostaddr and port as lists or not) into pool->hosts, and which are names
+ * to resolve. libpq would resolve a name with a blocking getaddrinfo inside PQconnectPoll: every
+ * name is looked up on the thread pool instead (db_conn.c), the usual high-availability form
+ * of several hosts included. Shapes libpq itself refuses (lists of different lengths) are left
+ * for it to report at connect. Returns 0, or TR_E_INVAL for more than MAX_HOSTS hosts. */
+static int plan_hosts(db_pool_t *pool)
+{
+    const char *host = pool->host ? pool->host : "";
+    const char *hostaddr = pool->hostaddr ? pool->hostaddr : "";
+    const char *port = pool->port ? pool->port : "";
+    if (!*host)
+        return 0; /* hostaddr alone, or libpq's default socket: nothing to resolve */
+    size_t lh = strlen(host) + 1, la = strlen(hostaddr) + 1, lp = strlen(port) + 1;
+    pool->hosts_buf = db__must(malloc(lh + la + lp));
+    char *h = memcpy(pool->hosts_buf, host, lh);
+    char *a = memcpy(h + lh, hostaddr, la);
+    char *p = memcpy(a + la, port, lp);
+    const char *hs[MAX_HOSTS], *as[MAX_HOSTS + 1], *ps[MAX_HOSTS + 1];
+    unsigned nh = split_list(h, hs, MAX_HOSTS);
+    if (nh > MAX_HOSTS)
+        return TR_E_INVAL;
+    unsigned na = *a ? split_list(a, as, MAX_HOSTS) : 0;
+    unsigned np = *p ? split_list(p, ps, MAX_HOSTS) : 0;
+    if ((na && na != nh) || (np > 1 && np != nh))
+        return 0;
+    pool->n_hosts = nh;
+    pool->ports_per_host = np > 1;
+    for (unsigned i = 0; i < nh; i++) {
+        db_host_t *e = &pool->hosts[i];
+        e->host = hs[i];
+        e->hostaddr = na ? as[i] : "";
+        e->port = np > 1 ? ps[i] : "";
+        e->dns = !*e->hostaddr && *e->host && e->host[0] != '/' && e->host[0] != '@' &&
+                 !is_numeric_host(e->host);
+        pool->resolve |= e->dns;
+    }
+    return 0;
+}
+
+/* Keep the parsed connection string; host, hostaddr and port are set per attempt. */
 static int parse_conninfo(db_pool_t *pool, const char *conninfo)
 {
     char *msg = NULL;
@@ -199,8 +254,8 @@ static int parse_conninfo(db_pool_t *pool, const char *conninfo)
     size_t n = 0;
     for (PQconninfoOption *o = pool->opts; o->keyword; o++)
         n++;
-    pool->kw = db__xcalloc(n + 3, sizeof *pool->kw);
-    pool->val = db__xcalloc(n + 3, sizeof *pool->val);
+    pool->kw = db__xcalloc(n + 4, sizeof *pool->kw);
+    pool->val = db__xcalloc(n + 4, sizeof *pool->val);
     for (PQconninfoOption *o = pool->opts; o->keyword; o++) {
         if (!o->val)
             continue;
@@ -208,18 +263,14 @@ static int parse_conninfo(db_pool_t *pool, const char *conninfo)
             pool->host = o->val;
         } else if (strcmp(o->keyword, "hostaddr") == 0) {
             pool->hostaddr = o->val;
+        } else if (strcmp(o->keyword, "port") == 0) {
+            pool->port = o->val;
         } else {
             pool->kw[pool->nkw] = o->keyword;
             pool->val[pool->nkw++] = o->val;
         }
     }
-    /* libpq would resolve a name with a blocking getaddrinfo inside
-     * PQconnectPoll. One name we resolve in the thread pool; a list of hosts
-     * is left to libpq. */
-    const char *h = pool->host;
-    pool->resolve_host = h && *h && !pool->hostaddr && h[0] != '/' && h[0] != '@' &&
-                         !strchr(h, ',') && !is_numeric_host(h);
-    return 0;
+    return plan_hosts(pool);
 }
 
 static void pool_free(db_pool_t *pool)
@@ -227,7 +278,9 @@ static void pool_free(db_pool_t *pool)
     for (unsigned i = 0; pool->conns && i < pool->size; i++) {
         free(pool->conns[i].hosts);
         free(pool->conns[i].addrs);
+        free(pool->conns[i].ports);
     }
+    free(pool->hosts_buf);
     free(pool->conns);
     free(pool->kw);
     free(pool->val);

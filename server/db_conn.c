@@ -1,4 +1,4 @@
-/* One pooled libpq connection on the loop: resolving the host off the loop,
+/* One pooled libpq connection on the loop: resolving every host off the loop,
  * PQconnectPoll driven by a uv_poll_t on PQsocket, sending a query, reading
  * its results and notifications, and closing and reconnecting with back-off. */
 #include "db_int.h"
@@ -116,7 +116,8 @@ static void conn_down(db_conn_t *c)
     c->flushing = false;
     free(c->hosts);
     free(c->addrs);
-    c->hosts = c->addrs = NULL;
+    free(c->ports);
+    c->hosts = c->addrs = c->ports = NULL;
     schedule_retry(c);
     if (q) {
         /* It may have run: never retried here, the caller decides. */
@@ -149,6 +150,7 @@ static void connect_start(db_conn_t *c)
     size_t n = pool->nkw;
     const char *host = c->hosts ? c->hosts : pool->host;
     const char *hostaddr = c->addrs ? c->addrs : pool->hostaddr;
+    const char *port = c->ports ? c->ports : pool->port;
     if (host) {
         pool->kw[n] = "host";
         pool->val[n++] = host;
@@ -156,6 +158,10 @@ static void connect_start(db_conn_t *c)
     if (hostaddr) {
         pool->kw[n] = "hostaddr";
         pool->val[n++] = hostaddr;
+    }
+    if (port) {
+        pool->kw[n] = "port";
+        pool->val[n++] = port;
     }
     pool->kw[n] = pool->val[n] = NULL;
 
@@ -173,38 +179,80 @@ fail:
     conn_down(c);
 }
 
-static void append(char **list, const char *item)
+/* Adds item to the comma-separated list *list of *n items (item may be empty). */
+static void append(char **list, unsigned *n, const char *item)
 {
     size_t old = *list ? strlen(*list) : 0, len = strlen(item);
     char *s = db__must(realloc(*list, old + 1 + len + 1));
-    if (old)
+    if (*n > 0)
         s[old++] = ',';
     memcpy(s + old, item, len + 1);
     *list = s;
+    (*n)++;
 }
 
-/* The host name resolved off the loop: libpq gets every address as hostaddr
- * and the name as host (for TLS and .pgpass), and tries them in turn. */
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/* Every lookup is in: libpq gets each entry of the connection string in order, a name that
+ * resolved as one entry per address (hostaddr, with the name as host for TLS and .pgpass),
+ * the others as they were. Returns how many entries there are. */
+static unsigned build_attempt(db_conn_t *c)
 {
-    db_conn_t *c = req->data;
     db_pool_t *pool = c->pool;
     char addr[INET6_ADDRSTRLEN];
-    unsigned n = 0;
-
-    for (struct addrinfo *ai = res; status == 0 && ai && n < MAX_ADDRS; ai = ai->ai_next) {
-        if (uv_ip_name(ai->ai_addr, addr, sizeof addr) != 0)
+    unsigned nh = 0, na = 0, np = 0;
+    for (unsigned i = 0; i < pool->n_hosts; i++) {
+        const db_host_t *e = &pool->hosts[i];
+        if (!e->dns) {
+            append(&c->hosts, &nh, e->host);
+            /* A numeric host is its own address: libpq then calls no resolver at all. */
+            append(&c->addrs, &na,
+                   *e->hostaddr || e->host[0] == '/' || e->host[0] == '@' ? e->hostaddr : e->host);
+            if (pool->ports_per_host)
+                append(&c->ports, &np, e->port);
             continue;
-        append(&c->hosts, pool->host);
-        append(&c->addrs, addr);
-        n++;
+        }
+        unsigned k = 0;
+        for (struct addrinfo *ai = c->lookups[i].res; ai && k < MAX_ADDRS; ai = ai->ai_next) {
+            if (uv_ip_name(ai->ai_addr, addr, sizeof addr) != 0)
+                continue;
+            append(&c->hosts, &nh, e->host);
+            append(&c->addrs, &na, addr);
+            if (pool->ports_per_host)
+                append(&c->ports, &np, e->port);
+            k++;
+        }
     }
-    uv_freeaddrinfo(res);
+    return nh;
+}
+
+static void free_lookups(db_conn_t *c)
+{
+    for (unsigned i = 0; c->lookups && i < c->pool->n_hosts; i++)
+        uv_freeaddrinfo(c->lookups[i].res);
+    free(c->lookups);
+    c->lookups = NULL;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    db_lookup_t *l = req->data;
+    db_conn_t *c = l->conn;
+    db_pool_t *pool = c->pool;
+    l->done = true;
+    l->res = status == 0 ? res : NULL;
+    if (status != 0)
+        uv_freeaddrinfo(res);
+    bool last = --c->lookups_left == 0;
     if (pool->closing) {
+        if (last)
+            free_lookups(c);
         db__pending_done(pool); /* may free the pool */
         return;
     }
     db__pending_done(pool);
+    if (!last)
+        return;
+    unsigned n = build_attempt(c);
+    free_lookups(c);
     if (n == 0) {
         schedule_retry(c);
         return;
@@ -212,22 +260,39 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     connect_start(c);
 }
 
+/* One lookup per host name, all at once on the thread pool. */
 static void conn_attempt(db_conn_t *c)
 {
     db_pool_t *pool = c->pool;
     if (c->attempts++)
         pool->reconnects++;
-    if (!pool->resolve_host) {
+    if (!pool->resolve) {
         connect_start(c);
         return;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     c->state = CONN_RESOLVING;
-    if (uv_getaddrinfo(pool->loop, &c->resolve, on_resolved, pool->host, NULL, &hints) != 0) {
-        schedule_retry(c);
-        return;
+    c->lookups = db__xcalloc(pool->n_hosts, sizeof *c->lookups);
+    c->lookups_left = 0;
+    for (unsigned i = 0; i < pool->n_hosts; i++) {
+        db_lookup_t *l = &c->lookups[i];
+        l->conn = c;
+        l->req.data = l;
+        l->done = true;
+        if (!pool->hosts[i].dns)
+            continue;
+        /* The name is a NUL-terminated item of the split list. */
+        if (uv_getaddrinfo(pool->loop, &l->req, on_resolved, pool->hosts[i].host, NULL, &hints) !=
+            0)
+            continue; /* tried as if it had no address */
+        l->done = false;
+        c->lookups_left++;
+        pool->pending++;
     }
-    pool->pending++;
+    if (c->lookups_left == 0) {
+        free_lookups(c);
+        schedule_retry(c);
+    }
 }
 
 static void on_conn_timer(uv_timer_t *timer)
@@ -413,7 +478,6 @@ void db__conn_init(db_pool_t *pool, db_conn_t *c)
     c->pool = pool;
     c->fd = -1;
     c->backoff_ms = BACKOFF_MIN_MS;
-    c->resolve.data = c;
     uv_timer_init(pool->loop, &c->timer);
     c->timer.data = c;
     uv_timer_start(&c->timer, on_conn_timer, 0, 0); /* first attempt once the loop runs */
@@ -431,8 +495,9 @@ db_query_t *db__conn_close(db_conn_t *c)
     c->running = NULL;
     PQclear(c->result);
     c->result = NULL;
-    if (c->state == CONN_RESOLVING)
-        uv_cancel((uv_req_t *)&c->resolve); /* on_resolved still runs */
+    for (unsigned i = 0; c->state == CONN_RESOLVING && c->lookups && i < c->pool->n_hosts; i++)
+        if (!c->lookups[i].done)
+            uv_cancel((uv_req_t *)&c->lookups[i].req); /* on_resolved still runs */
     if (c->watch)
         release_watch(c, c->pg);
     else

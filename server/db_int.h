@@ -12,6 +12,7 @@
 #define BACKOFF_MAX_MS 10000
 #define CONNECT_TIMEOUT_MS 10000 /* PQconnectPoll has no deadline of its own */
 #define MAX_ADDRS 8              /* addresses of one host name tried per attempt */
+#define MAX_HOSTS 16             /* entries of a multi-host connection string */
 
 typedef enum {
     CONN_DOWN,       /* waiting for the back-off timer */
@@ -46,31 +47,54 @@ struct db_query {
      * same allocation */
 };
 
+/* One entry of the connection string's host list (host=a,b port=1,2), with its hostaddr and
+ * port when those are lists too. Strings point into db_pool's copy; "" when not given. */
+typedef struct {
+    const char *host, *hostaddr, *port;
+    bool dns; /* a name, with no hostaddr: resolved off the loop before each attempt */
+} db_host_t;
+
+/* The lookup of one db_host_t for one attempt: its addresses are kept until every entry's
+ * lookup is in, so that libpq gets them all, in the connection string's order. */
+typedef struct {
+    uv_getaddrinfo_t req;
+    db_conn_t *conn;
+    struct addrinfo *res;
+    bool done;
+} db_lookup_t;
+
 struct db_conn {
     db_pool_t *pool;
     conn_state_t state;
     PGconn *pg;
     watch_t *watch;
-    int fd;           /* socket the watch polls */
-    ino_t ino;        /* and its identity: a new socket may reuse the number */
-    int events;       /* what the watch polls for */
-    bool flushing;    /* PQflush left output behind */
-    uv_timer_t timer; /* back-off, connect deadline, deferred failure */
-    uv_getaddrinfo_t resolve;
+    int fd;               /* socket the watch polls */
+    ino_t ino;            /* and its identity: a new socket may reuse the number */
+    int events;           /* what the watch polls for */
+    bool flushing;        /* PQflush left output behind */
+    uv_timer_t timer;     /* back-off, connect deadline, deferred failure */
+    db_lookup_t *lookups; /* one per db_host_t while CONN_RESOLVING, else NULL */
+    unsigned lookups_left;
     unsigned backoff_ms;
     unsigned attempts;
     db_query_t *running;
-    PGresult *result;    /* of the running query: the first error, else the last */
-    char *hosts, *addrs; /* "name,name" and "addr,addr" of the current attempt */
+    PGresult *result; /* of the running query: the first error, else the last */
+    /* "name,name", "addr,addr" and "port,port" of the current attempt (ports NULL: the
+     * connection string's port applies to every entry) */
+    char *hosts, *addrs, *ports;
 };
 
 struct db_pool {
     uv_loop_t *loop;
     PQconninfoOption *opts; /* parsed connection string; kw and val point into it */
-    const char **kw, **val; /* without host and hostaddr, room for both and a NULL */
+    const char **kw, **val; /* without host, hostaddr and port, room for them and a NULL */
     size_t nkw;
-    const char *host, *hostaddr;
-    bool resolve_host; /* host is one DNS name: resolve it off the loop */
+    const char *host, *hostaddr, *port;
+    db_host_t hosts[MAX_HOSTS];
+    unsigned n_hosts;
+    char *hosts_buf;     /* the lists, split: db_host_t's strings */
+    bool ports_per_host; /* port is a list, one per host */
+    bool resolve;        /* some host is a name: resolve them off the loop */
     void (*on_fatal)(void *ud, const char *msg);
     void (*on_notify)(void *ud, const char *channel, const char *payload);
     void *ud;

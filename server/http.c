@@ -88,6 +88,88 @@ static bool is_token(const char *s, size_t len)
     return true;
 }
 
+static bool is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* RFC 3986 unreserved and sub-delims: what a reg-name (and an IP literal, loosely) is made of. */
+static bool is_host_char(unsigned char c)
+{
+    bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    return alnum || (c != 0 && strchr("-._~!$&'()*+,;=", c) != NULL);
+}
+
+/* uri-host [":" port] (RFC 9112 3.2, RFC 3986 3.2.2). RFC 3986 lets a reg-name be empty, but
+ * an http(s) URI's host may not be (RFC 9110 4.2.1), so neither may Host's. */
+static bool valid_host(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (len > 0 && s[0] == '[') {
+        /* IP-literal: hex, ':' and '.' for IPv6, the rest for IPvFuture. */
+        for (i = 1; i < len && s[i] != ']'; i++) {
+            if (!is_host_char((unsigned char)s[i]) && s[i] != ':')
+                return false;
+        }
+        if (i == len || i == 1)
+            return false;
+        i++;
+    } else {
+        for (; i < len && s[i] != ':'; i++) {
+            if (s[i] == '%') {
+                if (len - i < 3 || !is_hex((unsigned char)s[i + 1]) ||
+                    !is_hex((unsigned char)s[i + 2]))
+                    return false;
+                i += 2;
+            } else if (!is_host_char((unsigned char)s[i])) {
+                return false;
+            }
+        }
+        if (i == 0)
+            return false;
+    }
+    if (i == len)
+        return true;
+    if (s[i] != ':')
+        return false;
+    for (i++; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    }
+    return true;
+}
+
+static bool skip_ows(const char **s, const char *end)
+{
+    while (*s < end && (**s == ' ' || **s == '\t'))
+        (*s)++;
+    return *s < end;
+}
+
+/* RFC 9110 10.1.1: Expect is a list; 100-continue is its only expectation. Returns 1 if the
+ * list holds 100-continue and nothing else, 0 if it is empty, -1 if it holds anything else. */
+static int parse_expect(const char *v, size_t len)
+{
+    const char *s = v, *end = v + len;
+    int found = 0;
+    while (skip_ows(&s, end)) {
+        const char *item = s;
+        while (s < end && *s != ',')
+            s++;
+        const char *item_end = s;
+        while (item_end > item && (item_end[-1] == ' ' || item_end[-1] == '\t'))
+            item_end--;
+        if (item_end > item) {
+            if (item_end - item != 12 || strncasecmp(item, "100-continue", 12) != 0)
+                return -1;
+            found = 1;
+        }
+        if (s < end)
+            s++; /* the comma */
+    }
+    return found;
+}
+
 static int count_header_bytes(http_parser_t *p, size_t len)
 {
     if (len > p->limits.max_header_bytes - p->header_bytes)
@@ -140,6 +222,10 @@ static int on_message_begin(llhttp_t *ll)
     p->in_header_value = false;
     p->headers_done = false;
     p->saw_transfer_encoding = false;
+    p->n_host = 0;
+    p->expect_100 = false;
+    p->continue_owed = false;
+    p->version_complete = false;
     return 0;
 }
 
@@ -170,9 +256,46 @@ static int on_url(llhttp_t *ll, const char *at, size_t len)
     return 0;
 }
 
+/* RFC 9112 3.2: origin-form ("/p?q"); absolute-form, which a server MUST accept, its path
+ * taken from the URI (only http and https, and no userinfo: RFC 9110 4.2.4); asterisk-form for
+ * OPTIONS only. The authority-form is CONNECT's, refused already. A fragment is never sent. */
+static int check_target(llhttp_t *ll)
+{
+    http_parser_t *p = ll->data;
+    http_request_t *req = p->cur;
+    const char *t = req->arena;
+    size_t len = req->target_len;
+    if (memchr(t, '#', len) != NULL)
+        return fail(p, 400, "bad-request", "request target has a fragment");
+    if (len > 0 && t[0] == '/')
+        return 0;
+    if (len == 1 && t[0] == '*') {
+        /* PRI * is HTTP/2's preface: let it reach the version check and its 505. */
+        if (llhttp_get_method(ll) == HTTP_OPTIONS || llhttp_get_method(ll) == HTTP_PRI)
+            return 0;
+        return fail(p, 400, "bad-request", "the target * is for OPTIONS only");
+    }
+    size_t a;
+    if (len >= 7 && strncasecmp(t, "http://", 7) == 0)
+        a = 7;
+    else if (len >= 8 && strncasecmp(t, "https://", 8) == 0)
+        a = 8;
+    else
+        return fail(p, 400, "bad-request", "request target is neither a path nor an http(s) URI");
+    size_t host = a;
+    while (a < len && t[a] != '/' && t[a] != '?')
+        a++;
+    if (!valid_host(t + host, a - host))
+        return fail(p, 400, "bad-request", "request target's authority is not a valid host[:port]");
+    req->path_start = a;
+    return 0;
+}
+
 static int on_url_complete(llhttp_t *ll)
 {
     http_parser_t *p = ll->data;
+    if (check_target(ll) != 0)
+        return -1;
     append(p->cur, "", 1);
     return 0;
 }
@@ -180,8 +303,10 @@ static int on_url_complete(llhttp_t *ll)
 /* llhttp also takes 0.9 and 2.0 in a request line; neither is ours to speak over this parser. */
 static int check_version(llhttp_t *ll)
 {
+    http_parser_t *p = ll->data;
     if (ll->http_major != 1 || ll->http_minor > 1)
-        return fail(ll->data, 505, "http-version-not-supported", "HTTP version is not 1.0 or 1.1");
+        return fail(p, 505, "http-version-not-supported", "HTTP version is not 1.0 or 1.1");
+    p->version_complete = true;
     return 0;
 }
 
@@ -239,6 +364,9 @@ static int on_header_field_complete(llhttp_t *ll)
             p->saw_transfer_encoding = true;
         } else if (name_is(name, len, "upgrade")) {
             return fail(p, 400, "upgrade-not-supported", "Upgrade is not supported");
+        } else if (name_is(name, len, "host") && p->n_host++ > 0) {
+            /* RFC 9112 3.2: MUST answer 400, for HTTP/1.0 too. */
+            return fail(p, 400, "invalid-host", "more than one Host field");
         }
     }
     append(req, "", 1);
@@ -280,10 +408,23 @@ static int on_header_value_complete(llhttp_t *ll)
     }
     /* llhttp 8.1 accepts "gzip, chunked": we would then hand gzip bytes on as the body. */
     const char *name = req->arena + p->field_off;
+    const char *value = req->arena + value_off;
+    size_t value_len = req->arena_len - value_off;
     if (strcmp(name, "transfer-encoding") == 0 &&
-        (req->arena_len - value_off != 7 || strncasecmp(req->arena + value_off, "chunked", 7) != 0))
+        (value_len != 7 || strncasecmp(value, "chunked", 7) != 0))
         return fail(p, 400, "unsupported-transfer-encoding",
                     "Transfer-Encoding other than chunked");
+    if (strcmp(name, "host") == 0 && !valid_host(value, value_len))
+        return fail(p, 400, "invalid-host", "Host is not a valid host[:port]");
+    /* RFC 9110 10.1.1: a server MUST ignore 100-continue from HTTP/1.0, and may refuse an
+     * expectation it does not know with 417; HTTP/1.0 knew no Expect at all. */
+    if (strcmp(name, "expect") == 0 && ll->http_minor == 1) {
+        int e = parse_expect(value, value_len);
+        if (e < 0)
+            return fail(p, 417, "expectation-failed", "the only expectation taken is 100-continue");
+        if (e > 0)
+            p->expect_100 = true;
+    }
     append(req, "", 1);
     req->n_headers++;
     return 0;
@@ -298,19 +439,27 @@ static int on_headers_complete(llhttp_t *ll)
         return -1;
     if (ll->upgrade)
         return fail(p, 400, "upgrade-not-supported", "Upgrade is not supported");
+    if (ll->http_minor == 1 && p->n_host == 0)
+        return fail(p, 400, "invalid-host", "HTTP/1.1 request without Host");
     if (ll->flags & F_CONTENT_LENGTH) {
         if (count_body_bytes(p, ll->content_length) != 0)
             return -1;
         size_t want = ll->content_length < BODY_PRERESERVE ? ll->content_length : BODY_PRERESERVE;
         reserve(p->cur, want + 1);
     }
+    /* A body too big was refused above: that final status is the answer to the expectation. */
+    if (p->expect_100 &&
+        ((ll->flags & F_CHUNKED) || ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > 0)))
+        p->continue_owed = true;
     return 0;
 }
 
 /* Refuse an oversized chunk by its announced size, before its bytes arrive. */
 static int on_chunk_header(llhttp_t *ll)
 {
-    return count_body_bytes(ll->data, ll->content_length);
+    http_parser_t *p = ll->data;
+    p->continue_owed = false; /* the client did not wait */
+    return count_body_bytes(p, ll->content_length);
 }
 
 /* Extensions are not kept, but a client must not stream them without bound. */
@@ -326,6 +475,7 @@ static int on_chunk_extension(llhttp_t *ll, const char *at, size_t len)
 static int on_body(llhttp_t *ll, const char *at, size_t len)
 {
     http_parser_t *p = ll->data;
+    p->continue_owed = false; /* the client did not wait */
     if (count_body_bytes(p, len) != 0)
         return -1;
     append(p->cur, at, len);
@@ -340,15 +490,22 @@ static void finish_request(http_request_t *req)
     size_t body_off = req->arena_len - req->body_len;
     append(req, "", 1);
 
-    const char *q = memchr(req->arena, '?', req->target_len);
-    size_t path_len = q ? (size_t)(q - req->arena) : req->target_len;
-    size_t query_len = q ? req->target_len - path_len - 1 : 0;
-    reserve(req, req->target_len + 2);
+    size_t ps = req->path_start;
+    const char *q = memchr(req->arena + ps, '?', req->target_len - ps);
+    size_t path_end = q ? (size_t)(q - req->arena) : req->target_len;
+    size_t path_len = path_end - ps;
+    size_t query_len = q ? req->target_len - path_end - 1 : 0;
+    reserve(req, req->target_len + 3);
     size_t path_off = req->arena_len;
-    memcpy(req->arena + path_off, req->arena, path_len);
+    if (path_len == 0) { /* "http://host" or "http://host?q": RFC 9112 3.3, the path is "/" */
+        req->arena[path_off] = '/';
+        path_len = 1;
+    } else {
+        memcpy(req->arena + path_off, req->arena + ps, path_len);
+    }
     req->arena[path_off + path_len] = '\0';
     size_t query_off = path_off + path_len + 1;
-    memcpy(req->arena + query_off, req->arena + path_len + 1, query_len);
+    memcpy(req->arena + query_off, req->arena + path_end + 1, query_len);
     req->arena[query_off + query_len] = '\0';
     req->arena_len = query_off + query_len + 1;
 
@@ -376,6 +533,7 @@ static int on_message_complete(llhttp_t *ll)
     http_parser_t *p = ll->data;
     http_request_t *req = p->cur;
     p->cur = NULL;
+    p->continue_owed = false;
     finish_request(req);
     req->method = llhttp_get_method(ll);
     req->http_major = ll->http_major;
@@ -395,9 +553,19 @@ static int on_message_complete(llhttp_t *ll)
 static void map_llhttp_error(http_parser_t *p, llhttp_errno_t err)
 {
     switch (err) {
-    case HPE_INVALID_VERSION:
-        fail(p, 505, "http-version-not-supported", "HTTP version is not 1.0 or 1.1");
+    case HPE_INVALID_VERSION: {
+        /* llhttp uses this code for a version it does not take (1.2, 3.0: ours to answer 505)
+         * and for a malformed one or a request line not ended by CRLF (bare CR, trailing
+         * bytes): those are bad requests (RFC 9112 2.2, 3). */
+        const char *reason = llhttp_get_error_reason(&p->llhttp);
+        if (!p->version_complete && reason && strcmp(reason, "Invalid HTTP version") == 0)
+            fail(p, 505, "http-version-not-supported", "HTTP version is not 1.0 or 1.1");
+        else if (p->version_complete)
+            fail(p, 400, "bad-request", "request line does not end in CRLF");
+        else
+            fail(p, 400, "bad-request", "malformed HTTP version");
         break;
+    }
     case HPE_UNEXPECTED_CONTENT_LENGTH:
         fail(p, 400, "ambiguous-length", "Content-Length twice or with Transfer-Encoding");
         break;
@@ -519,6 +687,62 @@ void http_parser_error(const http_parser_t *p, int *status, const char **slug, c
 bool http_parser_mid_request(const http_parser_t *p)
 {
     return p->cur != NULL;
+}
+
+bool http_parser_expects_continue(const http_parser_t *p)
+{
+    return p->continue_owed && p->error_status == 0;
+}
+
+void http_parser_continue_sent(http_parser_t *p)
+{
+    p->continue_owed = false;
+}
+
+/* token "/" token *( OWS ";" OWS token "=" ( token / quoted-string ) ) */
+bool http_media_type_is(const char *value, const char *type_subtype)
+{
+    if (value == NULL)
+        return false;
+    size_t n = strlen(type_subtype);
+    if (strncasecmp(value, type_subtype, n) != 0)
+        return false;
+    const char *s = value + n, *end = s + strlen(s);
+    for (;;) {
+        if (!skip_ows(&s, end))
+            return true;
+        if (*s++ != ';' || !skip_ows(&s, end))
+            return false;
+        const char *name = s;
+        while (s < end && *s != '=')
+            s++;
+        if (s == end || !is_token(name, (size_t)(s - name)))
+            return false;
+        size_t name_len = (size_t)(s - name);
+        const char *val = ++s;
+        size_t val_len;
+        if (s < end && *s == '"') {
+            for (s++; s < end && *s != '"'; s++) {
+                if (*s == '\\' && ++s == end)
+                    return false;
+            }
+            if (s == end)
+                return false;
+            s++;
+            val++;
+            val_len = (size_t)(s - val - 1);
+        } else {
+            while (s < end && *s != ';' && *s != ' ' && *s != '\t')
+                s++;
+            val_len = (size_t)(s - val);
+            if (!is_token(val, val_len))
+                return false;
+        }
+        /* JSON is UTF-8 (RFC 8259 8.1): any other charset would be read wrongly. */
+        if (name_len == 7 && strncasecmp(name, "charset", 7) == 0 &&
+            (val_len != 5 || strncasecmp(val, "utf-8", 5) != 0))
+            return false;
+    }
 }
 
 const char *http_request_header(const http_request_t *req, const char *name)

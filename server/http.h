@@ -5,7 +5,10 @@
  * sizes, so this module enforces the limits itself; it also refuses what
  * DESIGN.md lists as ambiguous: Content-Length with Transfer-Encoding, a
  * duplicate Content-Length, obs-fold (CR or LF in a header value), Upgrade
- * and CONNECT. No I/O here: the connection layer feeds it and writes replies. */
+ * and CONNECT, and what RFC 9112 says a server must refuse (a missing,
+ * repeated or invalid Host; a request line not ended by CRLF). No I/O here:
+ * the connection layer feeds it and writes replies (and the 100 Continue it
+ * asks for). */
 #ifndef TRELLIS_HTTP_H
 #define TRELLIS_HTTP_H
 
@@ -29,7 +32,9 @@ typedef struct http_request {
     int method;   /* llhttp_method_t */
     char *target; /* NUL-terminated request target, as sent */
     size_t target_len;
-    const char *path;  /* target up to '?' (NUL-terminated copy inside the request) */
+    /* target up to '?' (NUL-terminated copy inside the request); of an absolute-form target
+     * ("http://host/p?q") only the path, "/" if it has none; "*" for OPTIONS * */
+    const char *path;
     const char *query; /* after '?', or "" */
     http_header_t *headers;
     unsigned n_headers;
@@ -41,6 +46,7 @@ typedef struct http_request {
     /* private to http.c */
     char *arena;
     size_t arena_len, arena_cap;
+    size_t path_start; /* offset of the path in target: past an absolute-form's authority */
 } http_request_t;
 
 typedef struct http_parser http_parser_t;
@@ -71,8 +77,12 @@ struct http_parser {
     bool scan_lf;           /* last byte scanned for obs-fold was LF */
     bool headers_done;      /* header section over: fields now are trailers */
     bool saw_transfer_encoding;
-    bool closing;        /* a request said close: ignore whatever follows */
-    char detail_buf[96]; /* detail naming a limit or llhttp's reason */
+    unsigned n_host;       /* Host fields in this request */
+    bool expect_100;       /* Expect: 100-continue on an HTTP/1.1 request */
+    bool continue_owed;    /* headers done, body expected, none of it here, no 100 sent */
+    bool version_complete; /* llhttp accepted the version digits: later errors are the line end */
+    bool closing;          /* a request said close: ignore whatever follows */
+    char detail_buf[96];   /* detail naming a limit or llhttp's reason */
 };
 
 enum {
@@ -91,13 +101,24 @@ void http_parser_close(http_parser_t *p);
 int http_parser_feed(http_parser_t *p, const char *data, size_t len, size_t *consumed);
 void http_parser_resume(http_parser_t *p);
 
-/* After HTTP_ERROR: the status to answer (400, 408, 413, 414, 431, 501, 505),
+/* After HTTP_ERROR: the status to answer (400, 408, 413, 414, 417, 431, 501, 505),
  * a problem type slug ("header-too-large") and a short detail naming the
  * limit or rule; never any of the client's bytes. */
 void http_parser_error(const http_parser_t *p, int *status, const char **slug, const char **detail);
 
 /* True if the parser is in the middle of a request (some bytes of it seen). */
 bool http_parser_mid_request(const http_parser_t *p);
+
+/* RFC 9110 10.1.1: the request being received asked for 100-continue, its header section is
+ * complete, a body is to follow and none of it has arrived. The caller sends
+ * "HTTP/1.1 100 Continue" once every earlier reply is out, then calls continue_sent. */
+bool http_parser_expects_continue(const http_parser_t *p);
+void http_parser_continue_sent(http_parser_t *p);
+
+/* True if a Content-Type value is the media type type_subtype ("application/json"): type and
+ * subtype compared case-insensitively, then only well-formed parameters (RFC 9110 8.3.1); a
+ * charset parameter must be utf-8. value may be NULL (absent). */
+bool http_media_type_is(const char *value, const char *type_subtype);
 
 /* Case-insensitive header lookup; NULL if absent. */
 const char *http_request_header(const http_request_t *req, const char *name);

@@ -56,6 +56,21 @@ char *metrics_render(const node_t *node, size_t *len)
     counter(&s, "trellis_connections_refused_total",
             "Connections closed at once: over max_connections.", "counter", m->connections_refused);
     counter(&s, "trellis_connections_open", "Connections open now.", "gauge", m->connections_open);
+    counter(&s, "trellis_requests_queued", "Requests received and not yet answered.", "gauge",
+            node->queued_requests);
+    counter(&s, "trellis_queued_body_bytes",
+            "Bytes of request bodies held by queued requests and batches being stored.", "gauge",
+            node->queued_body_bytes);
+    counter(&s, "trellis_requests_shed_total",
+            "Requests answered 503 at once: over [limits] max_queued_requests, "
+            "max_queued_per_identity or max_queued_body_bytes.",
+            "counter", m->requests_shed);
+    counter(&s, "trellis_public_connections_open", "Connections open now on the public listener.",
+            "gauge", node->n_public_conns);
+    counter(&s, "trellis_public_connections_refused_total",
+            "Public listener connections closed at accept: over [public] max_connections or "
+            "max_connections_per_address.",
+            "counter", m->public_connections_refused);
     counter(&s, "trellis_tls_handshakes_total", "Mutual-TLS handshakes completed.", "counter",
             m->handshakes);
     strbuf_printf(&s,

@@ -21,7 +21,8 @@
 
 typedef struct {
     uint64_t connections_accepted;
-    uint64_t connections_refused; /* over max_connections */
+    uint64_t connections_refused;        /* over max_connections */
+    uint64_t public_connections_refused; /* over [public] max_connections or per address */
     uint64_t connections_open;
     uint64_t handshakes;
     uint64_t handshake_failures[TLS_FAIL_COUNT_];
@@ -30,6 +31,7 @@ typedef struct {
     double latency_sum;
     uint64_t latency_count;
     uint64_t protocol_errors; /* malformed HTTP answered 4xx and closed */
+    uint64_t requests_shed;   /* answered 503 at once: over a [limits] max_queued_* */
 } metrics_t;
 
 /* Count a finished request: route index from router.h, status, seconds taken. */

@@ -19,12 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ident_count {
-    struct ident_count *next;
-    uint64_t n;
-    char key[];
-};
-
 static unsigned ident_bucket(const char *key)
 {
     unsigned h = 2166136261u; /* FNV-1a */
@@ -33,33 +27,35 @@ static unsigned ident_bucket(const char *key)
     return h % 256;
 }
 
-uint64_t node_ident_acquire(node_t *node, const char *key)
+node_ident_t *node_ident_acquire(node_t *node, const char *key)
 {
-    struct ident_count **slot = &node->ident_counts[ident_bucket(key)];
-    for (struct ident_count *c = *slot; c; c = c->next)
-        if (strcmp(c->key, key) == 0)
-            return ++c->n;
+    node_ident_t **slot = &node->idents[ident_bucket(key)];
+    for (node_ident_t *c = *slot; c; c = c->next) {
+        if (strcmp(c->key, key) == 0) {
+            c->conns++;
+            return c;
+        }
+    }
     size_t klen = strlen(key) + 1;
-    struct ident_count *c = malloc(sizeof(*c) + klen);
+    node_ident_t *c = malloc(sizeof(*c) + klen);
     if (!c)
         abort();
     memcpy(c->key, key, klen);
-    c->n = 1;
+    c->conns = 1;
+    c->queued = 0;
     c->next = *slot;
     *slot = c;
-    return 1;
+    return c;
 }
 
-void node_ident_release(node_t *node, const char *key)
+void node_ident_release(node_t *node, node_ident_t *ident)
 {
-    struct ident_count **p = &node->ident_counts[ident_bucket(key)];
-    for (; *p; p = &(*p)->next) {
-        if (strcmp((*p)->key, key) == 0) {
-            if (--(*p)->n == 0) {
-                struct ident_count *dead = *p;
-                *p = dead->next;
-                free(dead);
-            }
+    if (--ident->conns > 0)
+        return;
+    for (node_ident_t **p = &node->idents[ident_bucket(ident->key)]; *p; p = &(*p)->next) {
+        if (*p == ident) {
+            *p = ident->next;
+            free(ident);
             return;
         }
     }
@@ -127,7 +123,7 @@ static void reload_done(uv_work_t *w, int status)
             if (!c->is_public && tls_conn_revoked(&c->tls, store)) {
                 log_event(LOG_WARN, "conn_revoked",
                           json_pack("{s:I, s:s}", "conn", (json_int_t)c->id, "identity",
-                                    c->ident_key ? c->ident_key : "?"));
+                                    c->ident ? c->ident->key : "?"));
                 conn_close(c, false, "certificate revoked");
                 cut++;
             }
@@ -396,9 +392,9 @@ int node_run(node_t *node)
     SSL_CTX_free(node->public_ctx);
     node->ssl_ctx = node->public_ctx = NULL;
     for (int i = 0; i < 256; i++) {
-        while (node->ident_counts[i]) {
-            struct ident_count *c = node->ident_counts[i];
-            node->ident_counts[i] = c->next;
+        while (node->idents[i]) {
+            node_ident_t *c = node->idents[i];
+            node->idents[i] = c->next;
             free(c);
         }
     }

@@ -14,6 +14,15 @@
 
 typedef struct conn conn_t;
 
+/* Connections open under one identity: "org/role/name" from a certificate, or
+ * "public/ADDRESS" on the public listener. */
+typedef struct node_ident {
+    struct node_ident *next;
+    uint64_t conns;
+    uint64_t queued; /* requests received and not yet answered */
+    char key[];
+} node_ident_t;
+
 typedef struct node {
     uv_loop_t *loop;
     config_t cfg;
@@ -33,10 +42,13 @@ typedef struct node {
     bool draining;
     bool reloading;
     int exit_code;
-    conn_t *conns; /* every open connection, a doubly linked list */
-    uint64_t n_conns;
+    conn_t *conns;           /* every open connection, a doubly linked list */
+    uint64_t n_conns;        /* on both listeners */
+    uint64_t n_public_conns; /* on the public listener: [public] max_connections */
     uint64_t next_conn_id;
-    struct ident_count *ident_counts[256]; /* connections per identity */
+    uint64_t queued_requests;   /* received, not yet answered: [limits] max_queued_requests */
+    uint64_t queued_body_bytes; /* their bodies, and batches still being stored */
+    node_ident_t *idents[256];  /* connections per identity, hashed by key */
     metrics_t metrics;
     uint64_t started_ms;
     struct changes_wait *waiters; /* long-polls on the change feed */
@@ -56,9 +68,10 @@ int node_run(node_t *node);
 /* Begin a graceful shutdown (what SIGTERM does). */
 void node_shutdown(node_t *node, int exit_code);
 
-/* Per-identity connection accounting; key is "org/role/name". */
-uint64_t node_ident_acquire(node_t *node, const char *key);
-void node_ident_release(node_t *node, const char *key);
+/* Per-identity connection accounting: acquire counts one more connection under key (copied)
+ * and returns its entry, which stays valid until the matching release. */
+node_ident_t *node_ident_acquire(node_t *node, const char *key);
+void node_ident_release(node_t *node, node_ident_t *ident);
 
 /* Called by conn.c when a connection has been freed. */
 void node_conn_gone(node_t *node);

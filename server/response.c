@@ -49,6 +49,9 @@ void response_send(req_t *req, int status, const char *content_type, const char 
                      /* An HTTP/1.0 client keeps the connection only if told so. */
                      : req->http && req->http->http_minor == 0 ? "Connection: keep-alive\r\n"
                                                                : "");
+    /* A reply to HEAD says what GET would send, Content-Length included, but not the body. */
+    if (req->http && req->http->method == HTTP_HEAD)
+        body_len = 0;
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
     size_t total = (size_t)n + extra + 2 + body_len;
     char *out = malloc(total);

@@ -81,12 +81,15 @@ void router_dispatch(req_t *req)
     for (int i = 0; i < N_ROUTES; i++) {
         if ((is_public && !routes[i].public_ok) || !path_matches(routes[i].pattern, path))
             continue;
-        if ((int)routes[i].method == req->http->method) {
+        /* RFC 9110 9.1: HEAD is GET without the body (response.c leaves it out). */
+        if ((int)routes[i].method == req->http->method ||
+            (routes[i].method == HTTP_GET && req->http->method == HTTP_HEAD)) {
             req->route = i;
             routes[i].fn(req);
             return;
         }
-        const char *m = llhttp_method_name(routes[i].method);
+        const char *m =
+            routes[i].method == HTTP_GET ? "GET, HEAD" : llhttp_method_name(routes[i].method);
         if (!strstr(allow, m))
             alen +=
                 (size_t)snprintf(allow + alen, sizeof(allow) - alen, "%s%s", alen ? ", " : "", m);

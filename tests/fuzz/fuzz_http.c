@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http.h"
 
@@ -49,6 +50,13 @@ static uint64_t digest_request(const http_request_t *req)
                              req->http_minor};
     h = mix(h, meta, sizeof meta);
     (void)http_request_header(req, "content-length");
+    /* The media-type parser sees every header value. */
+    for (unsigned i = 0; i < req->n_headers; i++) {
+        bool json = http_media_type_is(req->headers[i].value, "application/json");
+        if (json && strncasecmp(req->headers[i].value, "application/json", 16) != 0)
+            abort();
+        h = mix(h, &json, 1);
+    }
     return h;
 }
 
@@ -86,6 +94,12 @@ static int parse(const uint8_t *data, size_t size, size_t max_piece, fuzz_state_
             rc = http_parser_feed(&p, piece + done, n - done, &used);
             if (used > n - done || (rc == HTTP_OK && used != n - done))
                 abort();
+            /* A 100 Continue is owed only inside a request, never after an error. */
+            if (http_parser_expects_continue(&p) &&
+                (!http_parser_mid_request(&p) || rc == HTTP_ERROR))
+                abort();
+            if (http_parser_expects_continue(&p) && next_rand(&st->seed) % 2)
+                http_parser_continue_sent(&p);
             done += used;
             if (rc != HTTP_PAUSED)
                 break;

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from harness import Checks, Node, PgCluster, Pki, Reader, tls_connect, tls_context
+from harness import Checks, Node, PgCluster, Pki, Reader, api, tls_connect, tls_context
 
 t = Checks("test_node_http")
 
@@ -35,8 +35,10 @@ with PgCluster("http") as pg:
     try:
         # A long handshake timeout: 500 handshakes at once under ASan, on a
         # machine running other tests, must not be cut by it.
+        # One identity sends 500 requests at once below: past the default per-identity queue.
         node = Node(pki, pg, config={"limits": {"request_timeout": "1s", "max_body_bytes": "64k",
-                                                "max_pipeline": "4"},
+                                                "max_pipeline": "4",
+                                                "max_queued_per_identity": "1000"},
                                      "tls": {"handshake_timeout": "60s"}})
         node.start()
         agent = pki.agent("alpha", "laptop")
@@ -85,8 +87,67 @@ with PgCluster("http") as pg:
         t.check(status == 404 and hdrs.get("content-type") == "application/problem+json"
                 and json.loads(body)["status"] == 404, "unknown path: 404 problem+json")
         status, hdrs, body = node.curl("/v1/whoami", agent=agent, method="DELETE")
-        t.check(status == 405 and hdrs.get("allow") == "GET", "wrong method: 405 with Allow: GET",
-                str(hdrs))
+        t.check(status == 405 and hdrs.get("allow") == "GET, HEAD",
+                "wrong method: 405 with Allow: GET, HEAD", str(hdrs))
+
+        # RFC 9112 3.2: an HTTP/1.1 request without Host, with two, or with an empty one, and
+        # (2.2) a request line ended by a bare CR: 400 and close.
+        bad_line = {
+            "no Host": b"GET /healthz HTTP/1.1\r\n\r\n",
+            "two Host fields": b"GET /healthz HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n",
+            "empty Host": b"GET /healthz HTTP/1.1\r\nHost:\r\n\r\n",
+            "bare CR after the version": b"GET /healthz HTTP/1.1\rHost: x\r\n\r\n",
+        }
+        for name, raw in bad_line.items():
+            resp, closed = exchange(node, agent, raw)
+            t.check(resp is not None and resp[0] == 400 and closed, f"{name}: 400 and close",
+                    repr(resp)[:200])
+        resp, _ = exchange(node, agent, b"GET /healthz HTTP/1.0\r\n\r\n")
+        t.check(resp and resp[0] == 200, "HTTP/1.0 without Host: 200", repr(resp)[:200])
+        resp, _ = exchange(node, agent, b"GET https://node.example/healthz HTTP/1.1\r\nHost: x\r\n"
+                           b"Connection: close\r\n\r\n")
+        t.check(resp and resp[0] == 200, "absolute-form target: served (RFC 9112 3.2.2)",
+                repr(resp)[:200])
+
+        # Content-Type is a media type: case-insensitive, parameters; not a prefix.
+        batch = json.dumps({"records": []})
+        for ctype, want in (("application/jsonfoo", 415), ("text/plain", 415),
+                            ("APPLICATION/JSON", 200), ("application/json; charset=UTF-8", 200),
+                            ("application/json; charset=latin1", 415)):
+            status, _, _ = api(node, agent, "POST", "/v1/records", body=batch,
+                               headers={"Content-Type": ctype})
+            t.equal(status, want, f"POST /v1/records as {ctype}: {want}")
+
+        # Expect: 100-continue is answered before the body is sent; an unknown expectation, 417.
+        s = tls_connect(node, agent)
+        r = Reader(s)
+        s.sendall(b"POST /v1/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(batch))
+        interim = r.response()
+        t.check(interim and interim[0] == 100, "Expect: 100-continue: 100 Continue first",
+                repr(interim)[:200])
+        s.sendall(batch.encode())
+        final = r.response()
+        t.check(final and final[0] == 200, "then the final reply once the body is sent",
+                repr(final)[:200])
+        s.close()
+        resp, closed = exchange(node, agent, b"POST /v1/records HTTP/1.1\r\nHost: x\r\n"
+                                b"Expect: pony\r\nContent-Length: 2\r\n\r\n")
+        t.check(resp and resp[0] == 417 and closed, "Expect: unknown: 417 and close",
+                repr(resp)[:200])
+
+        # HEAD (RFC 9110 9.1: a server MUST support it): GET's headers, no body, and the
+        # connection goes on with the next request.
+        s = tls_connect(node, agent)
+        s.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        r = Reader(s)
+        r.closed()
+        head, _, rest = r.buf.partition(b"\r\n\r\n")
+        t.check(head.startswith(b"HTTP/1.1 200") and b"Content-Length: 0" not in head and
+                rest.startswith(b"HTTP/1.1 200"),
+                "HEAD: 200 with GET's Content-Length and no body", repr(r.buf)[:300])
+        s.close()
 
         # Slowloris: a request that never finishes is cut at request_timeout (1 s).
         s = tls_connect(node, agent)
@@ -99,6 +160,11 @@ with PgCluster("http") as pg:
                 "slow request: 408 and close", repr(resp)[:200])
         t.check(0.8 < took < 5, "slow request cut near its 1 s deadline", f"{took:.2f}s")
         s.close()
+        timeouts = [e for e in node.log_events()
+                    if e.get("event") == "request" and e.get("status") == 408]
+        t.check(timeouts and timeouts[-1]["ms"] >= 800,
+                "the 408 is logged with the time since the request began",
+                repr(timeouts[-1:]))
 
         # Pipelining: 10 requests in one write (cap 4 in flight) answered in order.
         s = tls_connect(node, agent)

@@ -37,6 +37,10 @@ static void test_minimal_and_defaults(void **state)
     assert_int_equal(cfg.max_header_bytes, 16384);
     assert_int_equal(cfg.max_body_bytes, 8 * 1024 * 1024);
     assert_int_equal(cfg.idle_timeout_ms, 60000);
+    /* the public listener's own pool, well below the mutual-TLS listener's */
+    assert_int_equal(cfg.public_max_connections, 500);
+    assert_int_equal(cfg.public_max_per_address, 8);
+    assert_true(cfg.public_max_connections * 10 <= cfg.max_connections);
     assert_string_equal(cfg.tls_key, "/abs/node.key");
     /* relative paths are taken from the file's folder */
     assert_string_equal(cfg.tls_cert, "/tmp/node.crt");
@@ -71,6 +75,10 @@ static void test_errors(void **state)
         {REQUIRED "[limits]\nmax_body_bytes = lots\n", "[limits] max_body_bytes is not a size"},
         {REQUIRED "[limits]\nmax_headers = 2\n", "[limits] max_headers must be between 4"},
         {REQUIRED "[limits]\nidle_timeout = 5x\n", "idle_timeout is not a duration"},
+        {REQUIRED "[limits]\nmax_queued_body_bytes = 1M\n",
+         "[limits] max_queued_body_bytes must be at least max_body_bytes"},
+        {REQUIRED "[public]\nmax_connections_per_address = 0\n",
+         "[public] max_connections_per_address must be between 1"},
         {REQUIRED "[nope]\nkey = 1\n", "unknown key [nope] key"},
         {REQUIRED "[tls]\nca = again\n", "[tls] ca is set twice"},
         {REQUIRED "[node]\nlisten = localhost\n", "[node] listen must be host:port"},

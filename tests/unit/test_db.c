@@ -13,11 +13,13 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "db.h"
+#include "db_int.h" /* test_resolve_hosts looks at what each connection gave libpq */
 #include "migrate.h"
 #include "record_arrays.h"
 #include "tr_error.h"
@@ -919,10 +921,11 @@ static void test_close_early(void **state)
     fx_t *fx = *state;
     NEED_PG();
     fx_database(fx, "early");
-    char resolving[2048];
+    char resolving[2048], several[2048];
     conninfo_for(resolving, sizeof resolving, fx->dbname, "localhost", NULL);
-    const char *infos[] = {resolving, fx->conninfo};
-    for (int i = 0; i < 2; i++) {
+    conninfo_for(several, sizeof several, fx->dbname, "localhost,/tmp,127.0.0.1,localhost", NULL);
+    const char *infos[] = {resolving, several, fx->conninfo};
+    for (int i = 0; i < 3; i++) {
         bool closed = false;
         result_t r = {0};
         db_pool_t *pool = pool_new(&fx->loop, infos[i], 2, 4, fx->dirs[0].path, NULL);
@@ -996,6 +999,71 @@ static void test_resolve_localhost(void **state)
     assert_true(run_until(&fx->loop, pool_ready, pool, 10000));
     query_sync(&fx->loop, pool, "SELECT inet_client_addr()::text", 0, NULL, &r);
     assert_string_equal(r.val[0], "127.0.0.1/32");
+    close_pool(&fx->loop, pool);
+    finish_loop(fx);
+}
+
+/* The value of keyword in what libpq was given for c, or "". */
+static const char *conn_option(db_conn_t *c, const char *keyword, char *out, size_t cap)
+{
+    PQconninfoOption *opts = PQconninfo(c->pg);
+    out[0] = '\0';
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (!strcmp(o->keyword, keyword) && o->val)
+            snprintf(out, cap, "%s", o->val);
+    PQconninfoFree(opts);
+    return out;
+}
+
+static size_t count_items(const char *list)
+{
+    size_t n = 1;
+    for (; *list; list++)
+        n += *list == ',';
+    return n;
+}
+
+/* Every host of a multi-host connection string (the usual high-availability form) is resolved
+ * off the loop: libpq gets each address as a hostaddr, the names kept as host for TLS and
+ * .pgpass, each address with its host's port. Left to itself, libpq would resolve the names
+ * with a blocking getaddrinfo inside PQconnectPoll, on the loop. */
+static void test_resolve_hosts(void **state)
+{
+    fx_t *fx = *state;
+    char port[64], host[512], addr[512], ports[512];
+    NEED_PG();
+    if (strcmp(base_option("host"), "127.0.0.1") != 0 || !base_option("port")[0])
+        skip();
+    fx_database(fx, "resolvehosts");
+    /* Nothing listens on port 1: libpq moves on to the last entry. */
+    snprintf(port, sizeof port, "1,1,%s", base_option("port"));
+    conninfo_for(fx->conninfo, sizeof fx->conninfo, fx->dbname, "localhost,127.0.0.1,localhost",
+                 port);
+    result_t r;
+    db_pool_t *pool = pool_new(&fx->loop, fx->conninfo, 2, 16, fx->dirs[0].path, NULL);
+    assert_true(run_until(&fx->loop, pool_ready, pool, 10000));
+    query_sync(&fx->loop, pool, "SELECT inet_client_addr()::text", 0, NULL, &r);
+    assert_string_equal(r.val[0], "127.0.0.1/32");
+    assert_true(run_until(&fx->loop, pool_full, pool, 10000));
+    for (unsigned i = 0; i < pool->size; i++) {
+        db_conn_t *c = &pool->conns[i];
+        conn_option(c, "host", host, sizeof host);
+        conn_option(c, "hostaddr", addr, sizeof addr);
+        conn_option(c, "port", ports, sizeof ports);
+        print_message("libpq was given host=%s hostaddr=%s port=%s\n", host, addr, ports);
+        assert_true(addr[0] != '\0');
+        assert_int_equal(count_items(addr), count_items(host));
+        assert_int_equal(count_items(ports), count_items(host));
+        /* localhost is ::1 and 127.0.0.1 on most machines: at least three entries */
+        assert_true(count_items(host) >= 3);
+        char *save, *a = strtok_r(addr, ",", &save);
+        unsigned char buf[sizeof(struct in6_addr)];
+        for (; a; a = strtok_r(NULL, ",", &save))
+            assert_true(inet_pton(AF_INET, a, buf) == 1 || inet_pton(AF_INET6, a, buf) == 1);
+        /* the last entry is the one that answers, with the real port */
+        assert_non_null(strstr(ports, base_option("port")));
+        assert_string_equal(strrchr(host, ',') + 1, "localhost");
+    }
     close_pool(&fx->loop, pool);
     finish_loop(fx);
 }
@@ -1209,6 +1277,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_close_early, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reentrant, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_resolve_localhost, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_hosts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_socket_change, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_notify_hook, fx_setup, fx_teardown),
     };

@@ -130,12 +130,12 @@ static void test_simple_get(void **state)
 static void test_path_without_query(void **state)
 {
     sink_t s = {0};
-    assert_int_equal(run_str("GET /healthz HTTP/1.1\r\n\r\n", 0, &s).rc, HTTP_OK);
+    assert_int_equal(run_str("GET /healthz HTTP/1.0\r\n\r\n", 0, &s).rc, HTTP_OK);
     assert_string_equal(s.reqs[0]->path, "/healthz");
     assert_string_equal(s.reqs[0]->query, "");
     assert_null(s.reqs[0]->headers);
     sink_free(&s);
-    assert_int_equal(run_str("GET /x? HTTP/1.1\r\n\r\n", 0, &s).rc, HTTP_OK);
+    assert_int_equal(run_str("GET /x? HTTP/1.1\r\nHost: h\r\n\r\n", 0, &s).rc, HTTP_OK);
     assert_string_equal(s.reqs[0]->path, "/x");
     assert_string_equal(s.reqs[0]->query, "");
     sink_free(&s);
@@ -148,9 +148,9 @@ static void test_keep_alive(void **state)
         bool keep_alive;
         int minor;
     } cases[] = {
-        {"GET / HTTP/1.1\r\n\r\n", true, 1},
-        {"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", false, 1},
-        {"GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", true, 1},
+        {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", true, 1},
+        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", false, 1},
+        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n", true, 1},
         {"GET / HTTP/1.0\r\n\r\n", false, 0},
         {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true, 0},
     };
@@ -167,7 +167,7 @@ static void test_keep_alive(void **state)
 static void test_post_content_length(void **state)
 {
     sink_t s = {0};
-    result_t r = run_str("POST /v1/records HTTP/1.1\r\nContent-Length: 11\r\n"
+    result_t r = run_str("POST /v1/records HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n"
                          "Content-Type: application/json\r\n\r\n{\"a\":\"b\"}\r\n",
                          0, &s);
     assert_int_equal(r.rc, HTTP_OK);
@@ -181,7 +181,7 @@ static void test_post_content_length(void **state)
 
 static void test_chunked_extensions_trailers(void **state)
 {
-    static const char in[] = "POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    static const char in[] = "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
                              "5;ext=1\r\nhello\r\n"
                              "6;a;b\r\n world\r\n"
                              "3;q=\"x y\"\r\n!!!\r\n"
@@ -194,18 +194,19 @@ static void test_chunked_extensions_trailers(void **state)
         assert_int_equal(s.reqs[0]->body_len, 14);
         assert_string_equal(s.reqs[0]->body, "hello world!!!");
         /* Trailers are checked and counted, but not merged into the headers. */
-        assert_int_equal(s.reqs[0]->n_headers, 1);
+        assert_int_equal(s.reqs[0]->n_headers, 2);
         assert_string_equal(http_request_header(s.reqs[0], "transfer-encoding"), "chunked");
         assert_null(http_request_header(s.reqs[0], "x-trailer"));
         sink_free(&s);
     }
 }
 
-static const char pipelined[] = "GET /one HTTP/1.1\r\nHost: a\r\n\r\n"
-                                "POST /two?x=1 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-                                "POST /three HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                "2\r\nde\r\n0\r\n\r\n"
-                                "GET /four HTTP/1.1\r\nConnection: close\r\n\r\n";
+static const char pipelined[] =
+    "GET /one HTTP/1.1\r\nHost: a\r\n\r\n"
+    "POST /two?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+    "POST /three HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "2\r\nde\r\n0\r\n\r\n"
+    "GET /four HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
 
 static void check_pipelined(sink_t *s)
 {
@@ -277,8 +278,8 @@ static char *many_headers(unsigned n)
 {
     char *out = malloc(32 + n * 16);
     assert_non_null(out);
-    size_t len = (size_t)sprintf(out, "GET / HTTP/1.1\r\n");
-    for (unsigned i = 0; i < n; i++)
+    size_t len = (size_t)sprintf(out, "GET / HTTP/1.1\r\nHost: h\r\n"); /* n fields with Host */
+    for (unsigned i = 1; i < n; i++)
         len += (size_t)sprintf(out + len, "H%u: v\r\n", i);
     strcpy(out + len, "\r\n");
     return out;
@@ -288,8 +289,8 @@ static char *chunked_body(size_t first, size_t second)
 {
     char *out = malloc(256 + first + second);
     assert_non_null(out);
-    size_t len =
-        (size_t)sprintf(out, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n%zx\r\n", first);
+    size_t len = (size_t)sprintf(
+        out, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n%zx\r\n", first);
     memset(out + len, 'b', first);
     len += first;
     len += (size_t)sprintf(out + len, "\r\n%zx\r\n", second);
@@ -309,21 +310,23 @@ static void test_limits(void **state)
         int status;
         const char *slug;
     } cases[] = {
-        {"url", repeat("GET /", 'u', 63, " HTTP/1.1\r\n\r\n"),
-         repeat("GET /", 'u', 64, " HTTP/1.1\r\n\r\n"), 414, "uri-too-long"},
-        /* name "X-A" (3 bytes) plus the value: 100 and 101 bytes */
-        {"header bytes", repeat("GET / HTTP/1.1\r\nX-A: ", 'h', 97, "\r\n\r\n"),
-         repeat("GET / HTTP/1.1\r\nX-A: ", 'h', 98, "\r\n\r\n"), 431, "header-too-large"},
+        {"url", repeat("GET /", 'u', 63, " HTTP/1.1\r\nHost: h\r\n\r\n"),
+         repeat("GET /", 'u', 64, " HTTP/1.1\r\nHost: h\r\n\r\n"), 414, "uri-too-long"},
+        /* "Host" "h" (5 bytes), name "X-A" (3 bytes) plus the value: 100 and 101 bytes */
+        {"header bytes", repeat("GET / HTTP/1.1\r\nHost: h\r\nX-A: ", 'h', 92, "\r\n\r\n"),
+         repeat("GET / HTTP/1.1\r\nHost: h\r\nX-A: ", 'h', 93, "\r\n\r\n"), 431,
+         "header-too-large"},
         {"header count", many_headers(4), many_headers(5), 431, "too-many-headers"},
-        {"body by length", repeat("POST / HTTP/1.1\r\nContent-Length: 16\r\n\r\n", 'b', 16, ""),
+        {"body by length",
+         repeat("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 16\r\n\r\n", 'b', 16, ""),
          /* refused from the header alone, before any body byte */
-         repeat("POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n", 'b', 0, ""), 413,
+         repeat("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 17\r\n\r\n", 'b', 0, ""), 413,
          "body-too-large"},
         {"body by chunks", chunked_body(10, 6), chunked_body(10, 7), 413, "body-too-large"},
         {"chunk extensions",
-         repeat("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;", 'e', 15,
+         repeat("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1;", 'e', 15,
                 "\r\nx\r\n0\r\n\r\n"),
-         repeat("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;", 'e', 16,
+         repeat("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1;", 'e', 16,
                 "\r\nx\r\n0\r\n\r\n"),
          413, "body-too-large"},
     };
@@ -351,7 +354,7 @@ static void test_limits(void **state)
 static void test_limit_details_name_the_limit(void **state)
 {
     http_limits_t lim = default_limits;
-    char *in = repeat("GET / HTTP/1.1\r\nX: ", 'h', 16384, "\r\n\r\n");
+    char *in = repeat("GET / HTTP/1.1\r\nHost: h\r\nX: ", 'h', 16384, "\r\n\r\n");
     sink_t s = {0};
     result_t r = run(&lim, in, strlen(in), 0, &s);
     assert_int_equal(r.status, 431);
@@ -365,45 +368,54 @@ static const struct {
     const char *slug;
 } rejects[] = {
     /* framing ambiguity */
-    {"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
+    {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: "
+     "chunked\r\n\r\n0\r\n\r\n",
+     400, "ambiguous-length"},
+    {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+     "3\r\n\r\n0\r\n\r\n",
+     400, "ambiguous-length"},
+    {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400,
      "ambiguous-length"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400,
-     "ambiguous-length"},
-    {"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400,
-     "ambiguous-length"},
-    {"POST / HTTP/1.1\r\nContent-Length: 3\r\nX: " MARKER "\r\ncontent-length: 4\r\n\r\nabc", 400,
-     "ambiguous-length"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400, "unsupported-transfer-encoding"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400,
+    {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nX: " MARKER
+     "\r\ncontent-length: 4\r\n\r\nabc",
+     400, "ambiguous-length"},
+    {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400,
      "unsupported-transfer-encoding"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, " MARKER "\r\n\r\n0\r\n\r\n", 400,
+    {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400,
      "unsupported-transfer-encoding"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+    {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, " MARKER "\r\n\r\n0\r\n\r\n", 400,
      "unsupported-transfer-encoding"},
+    {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+     "chunked\r\n\r\n",
+     400, "unsupported-transfer-encoding"},
     {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
      "unsupported-transfer-encoding"},
     /* obs-fold, every shape llhttp 8.1 lets through */
-    {"GET / HTTP/1.1\r\nX: a\r\n " MARKER "\r\n\r\n", 400, "invalid-header"},
-    {"GET / HTTP/1.1\r\nX: a\r\n\t" MARKER "\r\n\r\n", 400, "invalid-header"},
-    {"GET / HTTP/1.1\r\nX:\r\n " MARKER "\r\n\r\n", 400, "invalid-header"},
-    {"GET / HTTP/1.1\r\nX: \r\n\t" MARKER "\r\n\r\n", 400, "invalid-header"},
-    {"GET / HTTP/1.1\r\nX:\r\n \r\nY: " MARKER "\r\n\r\n", 400, "invalid-header"},
-    {"GET / HTTP/1.1\r\nX: a\r\n \r\n\r\n", 400, "invalid-header"},
-    {"GET / HTTP/1.1\r\nContent-Length: 0\r\nX: a\r\n  \r\n\r\n", 400, "invalid-header"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n b\r\n\r\n", 400,
+    {"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n " MARKER "\r\n\r\n", 400, "invalid-header"},
+    {"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n\t" MARKER "\r\n\r\n", 400, "invalid-header"},
+    {"GET / HTTP/1.1\r\nHost: h\r\nX:\r\n " MARKER "\r\n\r\n", 400, "invalid-header"},
+    {"GET / HTTP/1.1\r\nHost: h\r\nX: \r\n\t" MARKER "\r\n\r\n", 400, "invalid-header"},
+    {"GET / HTTP/1.1\r\nHost: h\r\nX:\r\n \r\nY: " MARKER "\r\n\r\n", 400, "invalid-header"},
+    {"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n \r\n\r\n", 400, "invalid-header"},
+    {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nX: a\r\n  \r\n\r\n", 400, "invalid-header"},
+    {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n b\r\n\r\n", 400,
      "invalid-header"},
     /* bare CR / LF in a value or as a line end */
-    {"GET / HTTP/1.1\r\nX: a\nY: " MARKER "\r\n\r\n", 400, "invalid-header"},
-    {"GET / HTTP/1.1\r\nX: a\r" MARKER "\r\n\r\n", 400, "bad-request"},
+    {"GET / HTTP/1.1\r\nHost: h\r\nX: a\nY: " MARKER "\r\n\r\n", 400, "invalid-header"},
+    {"GET / HTTP/1.1\r\nHost: h\r\nX: a\r" MARKER "\r\n\r\n", 400, "bad-request"},
     {"GET / HTTP/1.1\nX: " MARKER "\n\n", 400, "invalid-header"},
-    {"GET / HTTP/1.1\r\nX: a\x01" MARKER "\r\n\r\n", 400, "invalid-header"},
+    {"GET / HTTP/1.1\r\nHost: h\r\nX: a\x01" MARKER "\r\n\r\n", 400, "invalid-header"},
+    /* RFC 9112 2.2: whitespace between the start line and the first field: reject */
+    {"GET / HTTP/1.1\r\n X: " MARKER "\r\nHost: h\r\n\r\n", 400, "bad-request"},
+    /* RFC 9112 6.3: a list of lengths, even equal ones */
+    {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc", 400, "bad-request"},
     /* field names */
     {"GET / HTTP/1.1\r\nHost : " MARKER "\r\n\r\n", 400, "invalid-header"},
-    {"GET / HTTP/1.1\r\n: " MARKER "\r\n\r\n", 400, "invalid-header"},
-    {"GET / HTTP/1.1\r\nX-\xff" MARKER ": a\r\n\r\n", 400, "invalid-header"},
+    {"GET / HTTP/1.1\r\nHost: h\r\n: " MARKER "\r\n\r\n", 400, "invalid-header"},
+    {"GET / HTTP/1.1\r\nHost: h\r\nX-\xff" MARKER ": a\r\n\r\n", 400, "invalid-header"},
     /* upgrades and tunnels */
-    {"GET / HTTP/1.1\r\nUpgrade: " MARKER "\r\n\r\n", 400, "upgrade-not-supported"},
-    {"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", 400,
+    {"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: " MARKER "\r\n\r\n", 400, "upgrade-not-supported"},
+    {"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", 400,
      "upgrade-not-supported"},
     {"CONNECT " MARKER ".example:443 HTTP/1.1\r\nHost: a\r\n\r\n", 400, "method-not-supported"},
     /* versions */
@@ -414,16 +426,19 @@ static const struct {
     {"GET /" MARKER "\r\n\r\n", 505, "http-version-not-supported"}, /* 0.9, no version */
     {"GET /" MARKER "\nX: a\r\n\r\n", 505, "http-version-not-supported"},
     /* garbage */
-    {MARKER " / HTTP/1.1\r\n\r\n", 400, "bad-request"},
+    {MARKER " / HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad-request"},
     {"\x16\x03\x01\x02\x00\x01" MARKER, 400, "bad-request"},
     {"GET / " MARKER "/1.1\r\n\r\n", 400, "bad-request"},
-    {"GET /" MARKER " x HTTP/1.1\r\n\r\n", 400, "bad-request"},
-    {"GET /\xff" MARKER " HTTP/1.1\r\n\r\n", 400, "bad-request"},
-    {"POST / HTTP/1.1\r\nContent-Length: -1" MARKER "\r\n\r\n", 400, "bad-request"},
-    {"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400, "bad-request"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz" MARKER "\r\n", 400, "bad-request"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX" MARKER, 400, "bad-request"},
-    {"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nab" MARKER, 400, "bad-request"},
+    {"GET /" MARKER " x HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad-request"},
+    {"GET /\xff" MARKER " HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad-request"},
+    {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1" MARKER "\r\n\r\n", 400, "bad-request"},
+    {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400,
+     "bad-request"},
+    {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz" MARKER "\r\n", 400,
+     "bad-request"},
+    {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX" MARKER, 400,
+     "bad-request"},
+    {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nab" MARKER, 400, "bad-request"},
 };
 
 static void test_rejects(void **state)
@@ -456,14 +471,15 @@ static void test_rule_details(void **state)
     static const struct {
         const char *in, *detail;
     } cases[] = {
-        {"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
          "Content-Length with Transfer-Encoding"},
-        {"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
          "duplicate Content-Length"},
-        {"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", "obs-fold (line folding) in a header value"},
-        {"GET / HTTP/1.1\r\n: a\r\n\r\n", "header field name is not a token"},
-        {"GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n", "Upgrade is not supported"},
-        {"CONNECT a:443 HTTP/1.1\r\n\r\n", "CONNECT is not supported"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n",
+         "obs-fold (line folding) in a header value"},
+        {"GET / HTTP/1.1\r\nHost: h\r\n: a\r\n\r\n", "header field name is not a token"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\n", "Upgrade is not supported"},
+        {"CONNECT a:443 HTTP/1.1\r\nHost: h\r\n\r\n", "CONNECT is not supported"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         sink_t s = {0};
@@ -477,7 +493,9 @@ static void test_rule_details(void **state)
 static void test_error_after_good_request(void **state)
 {
     sink_t s = {0};
-    result_t r = run_str("GET /ok HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nUpgrade: x\r\n\r\n", 0, &s);
+    result_t r = run_str(
+        "GET /ok HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\nUpgrade: x\r\n\r\n", 0,
+        &s);
     assert_int_equal(r.rc, HTTP_ERROR);
     assert_int_equal(r.status, 400);
     assert_int_equal(s.n, 1);
@@ -489,7 +507,7 @@ static void test_error_after_good_request(void **state)
 static void test_ignores_bytes_after_close(void **state)
 {
     static const char *cases[] = {
-        "GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+        "GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
         "GET /a HTTP/1.0\r\n\r\n\x01\x02garbage",
     };
     for (size_t i = 0; i < 2; i++) {
@@ -515,13 +533,14 @@ static void test_mid_request(void **state)
     assert_false(http_parser_mid_request(&p));
     assert_int_equal(http_parser_feed(&p, "G", 1, &used), HTTP_OK);
     assert_true(http_parser_mid_request(&p));
-    assert_int_equal(http_parser_feed(&p, "ET / HTTP/1.1\r\n\r", 16, &used), HTTP_OK);
+    assert_int_equal(http_parser_feed(&p, "ET / HTTP/1.1\r\nHost: h\r\n\r", 25, &used), HTTP_OK);
     assert_true(http_parser_mid_request(&p));
     assert_int_equal(http_parser_feed(&p, "\n", 1, &used), HTTP_OK);
     assert_false(http_parser_mid_request(&p));
     assert_int_equal(s.n, 1);
     /* A partial request, headers and body in the arena, freed by close (ASan checks). */
-    static const char part[] = "POST /x HTTP/1.1\r\nContent-Length: 10\r\nA: b\r\n\r\nabc";
+    static const char part[] =
+        "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\nA: b\r\n\r\nabc";
     assert_int_equal(http_parser_feed(&p, part, sizeof part - 1, &used), HTTP_OK);
     assert_true(http_parser_mid_request(&p));
     http_parser_close(&p);
@@ -538,7 +557,7 @@ static void test_arena_growth(void **state)
     size_t cap = 200000, len = 0;
     char *in = malloc(cap);
     assert_non_null(in);
-    len += (size_t)sprintf(in + len, "PUT /%0600d?q=%0600d HTTP/1.1\r\n", 1, 2);
+    len += (size_t)sprintf(in + len, "PUT /%0600d?q=%0600d HTTP/1.1\r\nHost: h\r\n", 1, 2);
     for (int i = 0; i < 300; i++)
         len += (size_t)sprintf(in + len, "X-Header-%d: value-%0100d\r\n", i, i);
     len += (size_t)sprintf(in + len, "Content-Length: 50000\r\n\r\n");
@@ -550,14 +569,14 @@ static void test_arena_growth(void **state)
         assert_int_equal(r.rc, HTTP_OK);
         assert_int_equal(s.n, 1);
         http_request_t *req = s.reqs[0];
-        assert_int_equal(req->n_headers, 301);
+        assert_int_equal(req->n_headers, 302);
         assert_int_equal(strlen(req->path), 601);
         assert_int_equal(strlen(req->query), 602);
         char name[32], value[128];
         for (int i = 0; i < 300; i += 37) {
             sprintf(name, "x-header-%d", i);
             sprintf(value, "value-%0100d", i);
-            assert_string_equal(req->headers[i].name, name);
+            assert_string_equal(req->headers[i + 1].name, name);
             assert_string_equal(http_request_header(req, name), value);
         }
         assert_int_equal(req->body_len, 50000);
@@ -572,9 +591,235 @@ static void test_null_consumed_and_no_callback(void **state)
 {
     http_parser_t p;
     http_parser_init(&p, &default_limits, NULL, NULL);
-    assert_int_equal(http_parser_feed(&p, "GET / HTTP/1.1\r\n\r\n", 18, NULL), HTTP_OK);
+    assert_int_equal(http_parser_feed(&p, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", 18, NULL), HTTP_OK);
     assert_int_equal(http_parser_feed(&p, "", 0, NULL), HTTP_OK);
     http_parser_close(&p);
+}
+
+/* RFC 9112 3.2: an HTTP/1.1 request without Host, and any request with two Host fields or a Host
+ * that is not uri-host[:port], gets 400. HTTP/1.0 may leave Host out. */
+static void test_host_rules(void **state)
+{
+    static const struct {
+        const char *in;
+        bool ok;
+        const char *detail;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nHost: node.example\r\n\r\n", true, NULL},
+        {"GET / HTTP/1.1\r\nHost: node.example:8443\r\n\r\n", true, NULL},
+        {"GET / HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n", true, NULL},
+        {"GET / HTTP/1.1\r\nHost: [::1]:443\r\n\r\n", true, NULL},
+        {"GET / HTTP/1.1\r\nhOST: a%2Db.example\r\n\r\n", true, NULL},
+        {"GET / HTTP/1.0\r\n\r\n", true, NULL},
+        {"GET / HTTP/1.0\r\nHost: a\r\n\r\n", true, NULL},
+        {"GET / HTTP/1.1\r\n\r\n", false, "HTTP/1.1 request without Host"},
+        {"GET / HTTP/1.1\r\nX-Host: a\r\n\r\n", false, "HTTP/1.1 request without Host"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", false, "more than one Host field"},
+        {"GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", false, "more than one Host field"},
+        {"GET / HTTP/1.1\r\nHost:\r\n\r\n", false, "Host is not a valid host[:port]"},
+        {"GET / HTTP/1.1\r\nHost:   \r\n\r\n", false, "Host is not a valid host[:port]"},
+        {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", false, "Host is not a valid host[:port]"},
+        {"GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n", false, "Host is not a valid host[:port]"},
+        {"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", false, "Host is not a valid host[:port]"},
+        {"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", false, "Host is not a valid host[:port]"},
+        {"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", false, "Host is not a valid host[:port]"},
+        {"GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", false, "Host is not a valid host[:port]"},
+        {"GET / HTTP/1.1\r\nHost: :443\r\n\r\n", false, "Host is not a valid host[:port]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (size_t step = 0; step <= 1; step++) {
+            sink_t s = {0};
+            result_t r = run_str(cases[i].in, step, &s);
+            if ((r.rc == HTTP_OK) != cases[i].ok)
+                print_error("case %zu: rc %d status %d (%s)\n", i, r.rc, r.status, r.detail);
+            if (cases[i].ok) {
+                assert_int_equal(r.rc, HTTP_OK);
+                assert_int_equal(s.n, 1);
+            } else {
+                assert_int_equal(r.rc, HTTP_ERROR);
+                assert_int_equal(r.status, 400);
+                assert_string_equal(r.slug, "invalid-host");
+                assert_string_equal(r.detail, cases[i].detail);
+                assert_int_equal(s.n, 0);
+            }
+            sink_free(&s);
+        }
+    }
+}
+
+/* A request line ended by a bare CR, or a malformed version, is a bad request (400); 505 is
+ * for a well-formed version that is not ours. */
+static void test_request_line_ends(void **state)
+{
+    static const struct {
+        const char *in;
+        int status;
+    } cases[] = {
+        {"GET / HTTP/1.1\rHost: a\r\n\r\n", 400},    {"GET / HTTP/1.1\r\r\nHost: a\r\n\r\n", 400},
+        {"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400}, {"GET / HTTP/1.1x\r\nHost: a\r\n\r\n", 400},
+        {"GET / HTTP/01.1\r\nHost: a\r\n\r\n", 400}, {"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505},
+        {"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (size_t step = 0; step <= 1; step++) {
+            sink_t s = {0};
+            result_t r = run_str(cases[i].in, step, &s);
+            if (r.status != cases[i].status)
+                print_error("case %zu: status %d (%s)\n", i, r.status, r.detail);
+            assert_int_equal(r.rc, HTTP_ERROR);
+            assert_int_equal(r.status, cases[i].status);
+            assert_int_equal(s.n, 0);
+        }
+    }
+}
+
+/* RFC 9112 3.2: origin-form, absolute-form (a server MUST accept it; the path comes from the
+ * URI), asterisk-form for OPTIONS only; a fragment is no part of a request target. */
+static void test_target_forms(void **state)
+{
+    static const struct {
+        const char *in, *path, *query;
+    } cases[] = {
+        {"GET /a/b?c=d HTTP/1.1\r\nHost: h\r\n\r\n", "/a/b", "c=d"},
+        {"GET http://node.example/v1/whoami?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", "/v1/whoami", "x=1"},
+        {"GET HTTPS://node.example:8443/healthz HTTP/1.1\r\nHost: h\r\n\r\n", "/healthz", ""},
+        {"GET https://node.example HTTP/1.1\r\nHost: h\r\n\r\n", "/", ""},
+        {"GET https://node.example?q HTTP/1.1\r\nHost: h\r\n\r\n", "/", "q"},
+        {"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "*", ""},
+        {"GET * HTTP/1.1\r\nHost: h\r\n\r\n", NULL, NULL},
+        {"GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n", NULL, NULL},
+        {"GET ftp://node.example/x HTTP/1.1\r\nHost: h\r\n\r\n", NULL, NULL},
+        {"GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", NULL, NULL},
+        {"GET http://u@node.example/x HTTP/1.1\r\nHost: h\r\n\r\n", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (size_t step = 0; step <= 1; step++) {
+            sink_t s = {0};
+            result_t r = run_str(cases[i].in, step, &s);
+            if (cases[i].path == NULL) {
+                if (r.rc != HTTP_ERROR)
+                    print_error("case %zu accepted\n", i);
+                assert_int_equal(r.rc, HTTP_ERROR);
+                assert_int_equal(r.status, 400);
+                assert_string_equal(r.slug, "bad-request");
+                continue;
+            }
+            if (r.rc != HTTP_OK)
+                print_error("case %zu: %d %s\n", i, r.status, r.detail);
+            assert_int_equal(r.rc, HTTP_OK);
+            assert_int_equal(s.n, 1);
+            assert_string_equal(s.reqs[0]->path, cases[i].path);
+            assert_string_equal(s.reqs[0]->query, cases[i].query);
+            sink_free(&s);
+        }
+    }
+}
+
+/* Feeds in two parts; returns whether a 100 Continue was owed after the first. */
+static bool continue_owed(const char *head, const char *rest, result_t *r, sink_t *s)
+{
+    http_parser_t p;
+    http_parser_init(&p, &default_limits, collect, s);
+    *r = (result_t){0};
+    r->rc = http_parser_feed(&p, head, strlen(head), NULL);
+    bool owed = http_parser_expects_continue(&p);
+    if (owed) {
+        http_parser_continue_sent(&p);
+        assert_false(http_parser_expects_continue(&p));
+    }
+    if (r->rc == HTTP_OK)
+        r->rc = http_parser_feed(&p, rest, strlen(rest), NULL);
+    assert_false(http_parser_expects_continue(&p));
+    const char *detail;
+    http_parser_error(&p, &r->status, &r->slug, &detail);
+    http_parser_close(&p);
+    return owed;
+}
+
+/* RFC 9110 10.1.1: 100-continue is answered once the header section is in and before any body
+ * byte; an expectation we do not know is 417; HTTP/1.0's Expect is ignored. */
+static void test_expect(void **state)
+{
+    static const struct {
+        const char *head, *rest;
+        bool owed;
+        int status; /* 0: the request is delivered */
+    } cases[] = {
+        {"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", "abc",
+         true, 0},
+        {"POST / HTTP/1.1\r\nHost: h\r\nEXPECT: 100-Continue\r\nTransfer-Encoding: chunked\r\n\r\n",
+         "3\r\nabc\r\n0\r\n\r\n", true, 0},
+        /* some of the body already here: no 100 */
+        {"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\na", "bc",
+         false, 0},
+        /* no body to wait for */
+        {"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n", "", false, 0},
+        {"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n", "",
+         false, 0},
+        /* HTTP/1.0: MUST ignore */
+        {"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", "abc", false, 0},
+        {"POST / HTTP/1.0\r\nExpect: " MARKER "\r\nContent-Length: 3\r\n\r\n", "abc", false, 0},
+        {"POST / HTTP/1.1\r\nHost: h\r\nExpect: " MARKER "\r\nContent-Length: 3\r\n\r\n", "abc",
+         false, 417},
+        {"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue, x\r\nContent-Length: 3\r\n\r\n",
+         "abc", false, 417},
+        {"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continuex\r\nContent-Length: 3\r\n\r\n", "abc",
+         false, 417},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        sink_t s = {0};
+        result_t r;
+        bool owed = continue_owed(cases[i].head, cases[i].rest, &r, &s);
+        if (owed != cases[i].owed || r.status != cases[i].status)
+            print_error("case %zu: owed %d status %d\n", i, owed, r.status);
+        assert_int_equal(owed, cases[i].owed);
+        assert_int_equal(r.status, cases[i].status);
+        if (cases[i].status == 0) {
+            assert_int_equal(r.rc, HTTP_OK);
+            assert_int_equal(s.n, 1);
+        } else {
+            assert_int_equal(r.rc, HTTP_ERROR);
+            assert_string_equal(r.slug, "expectation-failed");
+            assert_int_equal(s.n, 0);
+        }
+        sink_free(&s);
+    }
+}
+
+/* RFC 9110 8.3.1: type and subtype are case-insensitive tokens, then parameters. */
+static void test_media_type(void **state)
+{
+    static const struct {
+        const char *value;
+        bool is_json;
+    } cases[] = {
+        {"application/json", true},
+        {"APPLICATION/JSON", true},
+        {"Application/Json", true},
+        {"application/json; charset=utf-8", true},
+        {"application/json;charset=\"UTF-8\"", true},
+        {"application/json ; charset=utf-8 ; x=y", true},
+        {"application/jsonfoo", false},
+        {"application/json-seq", false},
+        {"application/json+x", false},
+        {"application/json;", false},
+        {"application/json; charset", false},
+        {"application/json; charset=latin1", false},
+        {"application/json; =x", false},
+        {"application/json; a=\"unterminated", false},
+        {"application/ json", false},
+        {"application /json", false},
+        {"text/json", false},
+        {"application", false},
+        {"", false},
+        {"application/json,text/plain", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        if (http_media_type_is(cases[i].value, "application/json") != cases[i].is_json)
+            print_error("case %zu: \"%s\"\n", i, cases[i].value);
+        assert_int_equal(http_media_type_is(cases[i].value, "application/json"), cases[i].is_json);
+    }
+    assert_false(http_media_type_is(NULL, "application/json"));
 }
 
 int main(void)
@@ -596,6 +841,11 @@ int main(void)
         cmocka_unit_test(test_mid_request),
         cmocka_unit_test(test_arena_growth),
         cmocka_unit_test(test_null_consumed_and_no_callback),
+        cmocka_unit_test(test_host_rules),
+        cmocka_unit_test(test_request_line_ends),
+        cmocka_unit_test(test_target_forms),
+        cmocka_unit_test(test_expect),
+        cmocka_unit_test(test_media_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -128,6 +128,22 @@ class PgCluster:
         self.close()
 
 
+def metric(text, name, **labels):
+    """The value of a metric in Prometheus text: the sum of its samples whose labels include
+    labels (all of them when none are given); None when no sample matches."""
+    total = None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)$', line)
+        if not m or m.group(1) != name:
+            continue
+        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(have.get(k) == str(v) for k, v in labels.items()):
+            total = (total or 0) + float(m.group(4))
+    return total
+
+
 class Checks:
     """Minimal assertion collector: every check prints a line; the script
     exits non-zero if any failed, with a 'N passed, N failed' summary."""

@@ -15,7 +15,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api, free_port
+from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api, free_port, metric
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "deploy"))
 import sample_data as sd  # noqa: E402
@@ -147,8 +147,12 @@ with PgCluster("forgery") as pg:
         t.check("Tampered on the way" not in log and "Genuine entry" not in log,
                 "refusals are logged without the record's body")
         _, _, metrics = c.curl("/metrics", agent=pki.agent(C, "office"))
-        t.check('trellis_fed_records_refused_total{reason="signature"}' in metrics,
-                "refusals are counted in /metrics")
+        # One of each: the altered body fails its signature, the unsigned one is unsigned, the
+        # one claiming another origin than its signer's is "other".
+        counted = {r: metric(metrics, "trellis_fed_records_refused_total", reason=r)
+                   for r in ("invalid", "unsigned", "signature", "other")}
+        t.equal(counted, {"invalid": 0, "unsigned": 1, "signature": 1, "other": 1},
+                "refusals are counted in /metrics: the three forged records, by reason")
 
         # A revoked node's records are refused.
         late = entry(A, "Signed after the revocation.")

@@ -6,8 +6,8 @@ number, so each record's number and the sequence's last value are checked):
   - kill -9 of the pulling node mid-batch, 20 times in a loop;
   - A's PostgreSQL stopped mid-sync, then started again, and A takes writes;
   - a partition: every connection between A and B frozen (a proxy the test
-    controls) for more than two long-poll periods while both take writes,
-    then healed;
+    controls) for 80 s, three long-poll periods, while both take writes, then
+    healed;
   - two trellisd on one database pulling from the same peer under load:
     no record applied twice, no cursor moving backwards."""
 
@@ -278,16 +278,16 @@ with PgCluster("faults-a") as pg_a, PgCluster("faults-b") as pg_b:
         ok, detail = converged(pg_a, pg_b, told)
         t.check(ok, "A's PostgreSQL stopped and started mid-sync: B converges", detail)
 
-        # A partition: every connection between A and B frozen for 60 s (more than two
-        # long-poll periods of 25 s, and past the pull's 40 s request timeout) while both
-        # take writes; then healed.
+        # A partition: every connection between A and B frozen for 80 s (three long-poll
+        # periods of 25 s, twice the pull's 40 s request timeout) while both take writes;
+        # then healed.
         before = (seqs(pg_a), seqs(pg_b))
         cut_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         to_a.cut()
         to_b.cut()
         wa = Writers(a, agent, 1, told, batch=10, pause=0.2)
         wb = Writers(b, agent_b, 1, told, batch=10, org=B, pause=0.2)
-        time.sleep(60)
+        time.sleep(80)
         wa.finish()
         wb.finish()
         from_a = {e for e in told.want if e not in before[0][0]} & {x.split(":")[0] for x in ids(pg_a)}

@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libuv1-dev libpq-dev libssl-dev libjansson-dev
       libcmocka-dev node-llhttp libinih-dev libpcre2-dev postgresql curl openssl python3
-      python3-jsonschema
+      python3-jsonschema clang-format
       ca-certificates)
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(nginx apache2-utils)

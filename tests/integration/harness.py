@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -19,6 +20,17 @@ import time
 SOURCE_DIR = os.environ.get("TRELLIS_SOURCE_DIR",
                             os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BUILD_DIR = os.environ.get("TRELLIS_BUILD_DIR", os.path.join(SOURCE_DIR, "build-test"))
+
+
+# What a trellisd process did wrong when it ended, found by Node's stop path (its exit status,
+# its log): Checks.finish() fails the test on any, so every test that stops a node checks both.
+PROBLEMS = []
+STOPS_CHECKED = [0]
+
+# AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer reports.
+SANITIZER_REPORT = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|"
+                              r"WARNING: (AddressSanitizer|LeakSanitizer)|"
+                              r"runtime error:|SUMMARY: \w+Sanitizer")
 
 
 def binary(name):
@@ -116,6 +128,22 @@ class PgCluster:
         self.close()
 
 
+def metric(text, name, **labels):
+    """The value of a metric in Prometheus text: the sum of its samples whose labels include
+    labels (all of them when none are given); None when no sample matches."""
+    total = None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)$', line)
+        if not m or m.group(1) != name:
+            continue
+        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(have.get(k) == str(v) for k, v in labels.items()):
+            total = (total or 0) + float(m.group(4))
+    return total
+
+
 class Checks:
     """Minimal assertion collector: every check prints a line; the script
     exits non-zero if any failed, with a 'N passed, N failed' summary."""
@@ -138,6 +166,11 @@ class Checks:
         return self.check(got == want, what, f"(got {got!r}, want {want!r})")
 
     def finish(self):
+        for problem in PROBLEMS:
+            self.check(False, "trellisd:", problem)
+        if STOPS_CHECKED[0] and not PROBLEMS:
+            self.check(True, f"{STOPS_CHECKED[0]} trellisd exits: the expected status, no "
+                       "sanitizer report in the logs")
         print(f"{self.name}: {self.passed} passed, {self.failed} failed", flush=True)
         sys.exit(1 if self.failed or not self.passed else 0)
 
@@ -198,6 +231,7 @@ class Node:
         self.config_path = os.path.join(self.dir, "trellisd.conf")
         self.log_path = os.path.join(self.dir, "trellisd.log")
         self.proc = None
+        self.scanned = 0  # how much of the log the sanitizer scan has read
         sections = {
             "node": {"listen": f"127.0.0.1:{self.port}", "log_level": "debug",
                      "shutdown_timeout": "5s"},
@@ -228,6 +262,7 @@ class Node:
         return f"https://127.0.0.1:{self.port}"
 
     def start(self, wait="ready"):
+        self.account()  # the previous process, if it ended without stop()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([binary("trellisd"), "--config", self.config_path],
                                      stdout=self.log, stderr=self.log)
@@ -294,21 +329,68 @@ class Node:
         self.proc.send_signal(sig)
 
     def stop(self, sig=None, timeout=20):
-        """Stop (SIGTERM by default) and return the exit code (None if it had to be killed)."""
+        """Stop (SIGTERM by default) and return the exit code (None if it had to be killed).
+        A SIGTERM or SIGINT must end the process with 0 within timeout, and its log must hold
+        no sanitizer report: otherwise the test fails (Checks.finish)."""
         sig = sig or signal.SIGTERM
         if not self.proc or self.proc.poll() is not None:
+            self.account()
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout)
+            code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+            self.account(f"did not exit within {timeout}s of signal {int(sig)}")
             return None
+        self.account(expect=0 if sig in (signal.SIGTERM, signal.SIGINT) else code)
+        return code
+
+    def kill(self):
+        """kill -9 (a deliberate crash): the status is not judged, the log still is."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.account()
+
+    def wait_exit(self, timeout):
+        """Wait for the process to end by itself (a refusal to start, say) and return its
+        status, None if it is still running. The test judges the status; the log is scanned."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.account(expect=code)
+        return code
+
+    def account(self, problem=None, expect=None):
+        """Judge a process that has ended, once: its exit status (expect, or 0 when the test
+        did not say; a kill -9 is deliberate) and the new part of its log."""
+        if not self.proc or self.proc.poll() is None or getattr(self.proc, "accounted", False):
+            return
+        self.proc.accounted = True
+        STOPS_CHECKED[0] += 1
+        code = self.proc.returncode
+        if problem:
+            PROBLEMS.append(f"{self.name}: {problem}")
+        elif expect is None and code == -signal.SIGKILL:
+            pass
+        elif code != (0 if expect is None else expect):
+            PROBLEMS.append(f"{self.name}: exit status {code}, want {expect or 0}")
+        log = self.read_log()
+        new, self.scanned = log[self.scanned:], len(log)
+        reports = [line for line in new.splitlines() if SANITIZER_REPORT.search(line)]
+        if reports:
+            at = new.find(reports[0])
+            PROBLEMS.append(f"{self.name}: sanitizer report in {self.log_path}:\n"
+                            + new[max(0, at - 200):at + 3000])
 
     def close(self):
         self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if PROBLEMS:  # keep the evidence
+            print(f"{self.name}: log kept in {self.log_path}", flush=True)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
         return self

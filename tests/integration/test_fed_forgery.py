@@ -13,7 +13,7 @@ import time
 import uuid
 
 from fakepeer import FakePeer
-from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api
+from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api, metric
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "deploy"))
 import sample_data as sd  # noqa: E402
@@ -70,7 +70,7 @@ with PgCluster("forgery") as pg:
         altered["body"]["summary"] = "Tampered on the way."
         other_origin = copy.deepcopy(signed[2])
         other_origin["origin"] = C  # claims C wrote it, signed by A's node
-        unsigned = entry(A, "Relayed without a signature.")
+        unsigned = dict(entry(A, "Relayed without a signature."), audience="consortium")
         honest = signed[0]
         # Sharing is not transitive: B relays to C what A shared with B only,
         # as signed, and with its audience widened.
@@ -111,8 +111,14 @@ with PgCluster("forgery") as pg:
         t.check("Tampered on the way" not in log and "Genuine entry" not in log,
                 "refusals are logged without the record's body")
         _, _, metrics = c.curl("/metrics", agent=pki.agent(C, "office"))
-        t.check('trellis_fed_records_refused_total{reason="signature"}' in metrics,
-                "refusals are counted in /metrics")
+        # The altered body and the widened audience fail their signatures, the unsigned one
+        # is unsigned, the one claiming another origin than its signer's has the wrong
+        # signer, and the one A shared with B alone is not shared with C.
+        counted = {r: metric(metrics, "trellis_fed_records_refused_total", reason=r)
+                   for r in ("invalid", "unsigned", "signature", "signer", "not_shared")}
+        t.equal(counted, {"invalid": 0, "unsigned": 1, "signature": 2, "signer": 1,
+                          "not_shared": 1},
+                "refusals are counted in /metrics: the five forged records, by reason")
 
         # A revoked node's records are refused.
         late = entry(A, "Signed after the revocation.")

@@ -1,15 +1,18 @@
 """Federation on real nodes: a mesh of five and a chain of three. Every
-record written anywhere ends everywhere it may go, exactly once (sets of
-record hashes compared, not counts); a chain relays verifiably; nodes resume
-from their stored cursors after a restart; a peer that is down is retried."""
+record a writer was told was stored ends everywhere it may go, unaltered
+(sets of records compared, not counts), and exactly once: no record takes a
+new sequence number, and the sequence does not move, when a batch comes
+again (records posted again, a restart, a backfill from cursor 0); a chain
+relays verifiably; nodes resume from their stored cursors after a restart."""
 
+import json
 import os
 import subprocess
 import sys
 import time
 import uuid
 
-from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api, binary
+from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api, binary, metric
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "deploy"))
 import sample_data as sd  # noqa: E402
@@ -17,23 +20,51 @@ import sample_data as sd  # noqa: E402
 t = Checks("test_fed_sync")
 ORGS = sd.ORGS
 MESH = ORGS + ["westmoor-rape-crisis", "southbank-outreach"]  # five members
-TABLES = ["directory_services", "pathway_referrals", "pathway_events", "feedback_entries",
-          "feedback_responses"]
+TABLES = {"directory.service": "directory_services", "pathway.referral": "pathway_referrals",
+          "pathway.event": "pathway_events", "feedback.entry": "feedback_entries",
+          "feedback.response": "feedback_responses"}
+
+
+def key(kind, rid, origin, version, body):
+    return (kind, rid, origin, int(version), json.dumps(body, sort_keys=True))
 
 
 def record_set(pg, db):
-    """(kind table, id, hash, origin) of every record a node holds."""
+    """(kind, id, origin, version, body) of every record a node holds."""
     rows = set()
-    for table in TABLES:
-        for r in pg.psql(f"SELECT id, hash, origin FROM {table}", db=db):
-            rows.add((table,) + r)
+    for kind, table in TABLES.items():
+        for rid, origin, version, body in pg.psql(
+                f"SELECT id, origin, version, doc->'body' FROM {table}", db=db):
+            rows.add(key(kind, rid, origin, version, json.loads(body)))
     return rows
 
 
-def dupes(pg, db):
-    """Change-log entries per record: must be exactly one each."""
-    return pg.psql("SELECT id, count(*) FROM trellis_changes GROUP BY id HAVING count(*) > 1",
-                   db=db)
+def hashes(pg, db):
+    return {(t, r[0]): r[1] for t in TABLES.values()
+            for r in pg.psql(f"SELECT id, hash FROM {t}", db=db)}
+
+
+def told_stored(records, reply):
+    """What the node told the writer it holds: each record answered stored or unchanged."""
+    out = set()
+    for r in reply.get("results", []) if isinstance(reply, dict) else []:
+        if r.get("result") in ("stored", "unchanged"):
+            rec = records[r["index"]]
+            out.add(key(rec["kind"], rec["id"], rec["origin"], rec["version"], rec["body"]))
+    return out
+
+
+def seqs(pg, db):
+    """Each record's sequence number, and the sequence's last value."""
+    per = {(t, r[0]): int(r[1]) for t in TABLES.values()
+           for r in pg.psql(f"SELECT id, seq FROM {t}", db=db)}
+    last = int(pg.psql("SELECT last_value FROM trellis_change_seq", db=db)[0][0])
+    return per, last
+
+
+def moved(before, after):
+    """Records whose sequence number changed (a re-applied record takes a new one)."""
+    return sorted(k for k, v in before[0].items() if after[0].get(k) != v)
 
 
 def wait_equal(pg, dbs, want, timeout=60):
@@ -78,7 +109,7 @@ with PgCluster("fed") as pg:
             n.start()
         agents = [pki.agent(org, "office") for org in MESH]
 
-        written = []
+        written, want, own = [], set(), []
         for n, agent, org in zip(nodes, agents, MESH):
             recs = sd.feedback(org)
             if org in sd.SERVICES:
@@ -87,17 +118,29 @@ with PgCluster("fed") as pg:
             ok, reply = post(n, agent, recs)
             t.check(ok, f"{org}: its records are stored on its own node", str(reply)[:200])
             written += recs
-        want = set().union(*(record_set(pg, db) for db in dbs))
-        t.equal(len({(r[0], r[1]) for r in want}), len(written),
-                "every record written is held by its origin node")
+            want |= told_stored(recs, reply)
+            own.append(len(recs))
+        t.equal(len(want), len(written), "every record written was answered stored")
         ok, got = wait_equal(pg, dbs, want)
-        t.check(ok, "mesh of 5: every node ends with every record",
+        t.check(ok, "mesh of 5: every node ends with every record the writers were told stored",
                 str([len(g) for g in got]) + f" want {len(want)}")
-        t.check(all(not dupes(pg, db) for db in dbs), "mesh: each record logged once per node")
+        t.check(all(hashes(pg, db) == hashes(pg, dbs[0]) for db in dbs),
+                "mesh: every node holds the same hash for each record")
+        # Each record took one sequence number on each node: the log of a node is exactly the
+        # records it holds (a record applied twice would have moved its own number on).
+        settled = [seqs(pg, db) for db in dbs]
+        t.check(all(len(set(per.values())) == len(want) and max(per.values()) <= last
+                    for per, last in settled),
+                "mesh: one sequence number per record on every node")
 
         # No echo, no storm: once settled, the change logs stop growing and
         # the nodes only hold idle long-polls (few requests, no stores).
         heads = [pg.psql("SELECT last_value FROM trellis_change_seq", db=db)[0][0] for db in dbs]
+        # Records posted again to their origin: unchanged, and nothing renumbered anywhere.
+        again = written[:own[0]]
+        ok, reply = post(nodes[0], agents[0], again)
+        t.check(ok and reply["unchanged"] == len(again) and reply["stored"] == 0,
+                "the same records posted again: all unchanged", str(reply)[:200])
         _, _, m1 = nodes[0].curl("/metrics", agent=agents[0])
         time.sleep(3)
         _, _, m2 = nodes[0].curl("/metrics", agent=agents[0])
@@ -111,6 +154,11 @@ with PgCluster("fed") as pg:
                 f"{fed_requests(m2) - fed_requests(m1)} feed requests in 3 s")
         heads2 = [pg.psql("SELECT last_value FROM trellis_change_seq", db=db)[0][0] for db in dbs]
         t.equal(heads2, heads, "mesh settles: no sequence numbers taken once everyone has all")
+        after = [seqs(pg, db) for db in dbs]
+        t.equal([moved(b, a) for b, a in zip(settled, after)], [[]] * len(dbs),
+                "redelivery: no record's sequence number moved on any node")
+        t.equal([a[1] for a in after], [b[1] for b in settled],
+                "redelivery: the sequence's last value unchanged on every node")
 
         # Status for IT leads.
         status, _, st = api(nodes[0], agents[0], "GET", "/v1/fed/status")
@@ -135,18 +183,57 @@ with PgCluster("fed") as pg:
         status, _, _ = api(nodes[0], agents[1], "GET", "/v1/fed/changes?since=0")
         t.equal(status, 403, "an agent cannot read the federation feed")
         _, _, metrics = nodes[0].curl("/metrics", agent=agents[0])
-        t.check('trellis_fed_records_stored_total{peer="mesh-1"}' in metrics and
-                "trellis_fed_lag_records" in metrics, "/metrics carries the federation figures")
+        # Node 0 stored each of the others' records once, from one peer or another.
+        stored = [metric(metrics, "trellis_fed_records_stored_total", peer=f"mesh-{i}")
+                  for i in range(1, len(MESH))]
+        t.check(None not in stored and sum(stored) == len(want) - own[0],
+                "/metrics: the records stored from peers add up to the others' records",
+                f"{stored}, want a sum of {len(want) - own[0]}")
+        t.equal([metric(metrics, "trellis_fed_lag_records", peer=f"mesh-{i}")
+                 for i in range(1, len(MESH))], [0] * (len(MESH) - 1),
+                "/metrics: no lag behind any peer once settled")
 
-        # A restart resumes from the stored cursor: nothing is pulled twice.
-        nodes[1].stop()
+        # A restart resumes from the stored cursor: nothing is pulled twice. The restarted
+        # node takes exactly one sequence number per new record, whoever relays it.
+        before = seqs(pg, dbs[1])
+        t.equal(nodes[1].stop(), 0, "node B stops cleanly")
         late = [fresh_entry(ORGS[0], f"Written while B was down {i}.") for i in range(20)]
-        post(nodes[0], agents[0], late)
+        ok, reply = post(nodes[0], agents[0], late)
+        t.check(ok and reply["stored"] == len(late), "20 records stored on A while B is down")
+        want |= told_stored(late, reply)
         nodes[1].start()
-        want = record_set(pg, dbs[0])
         ok, got = wait_equal(pg, dbs, want)
         t.check(ok, "a restarted node catches up from its cursor")
-        t.check(not dupes(pg, dbs[1]), "the restarted node logged nothing twice")
+        after = seqs(pg, dbs[1])
+        t.equal(moved(before, after), [], "after a restart: no record's sequence number moved")
+        t.equal(after[1] - before[1], len(late),
+                "after a restart: the sequence moved by the 20 new records, no more")
+
+        # Backfill from cursor 0: node C pulls every peer's whole feed again; everything is
+        # unchanged, and no sequence number is taken.
+        before = seqs(pg, dbs[2])
+        cursors = dict(pg.psql("SELECT peer, cursor FROM peer_cursors", db=dbs[2]))
+        t.equal(nodes[2].stop(), 0, "node C stops cleanly")
+        pg.psql("UPDATE peer_cursors SET cursor = 0", db=dbs[2])
+        nodes[2].start()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            now = dict(pg.psql("SELECT peer, cursor FROM peer_cursors", db=dbs[2]))
+            if all(int(now.get(p, 0)) >= int(c) for p, c in cursors.items()):
+                break
+            time.sleep(0.3)
+        t.check(all(int(now.get(p, 0)) >= int(c) for p, c in cursors.items()) and
+                len(cursors) == len(MESH) - 1,
+                "backfill: C read every peer's feed again from 0", f"{cursors} -> {now}")
+        status, _, st = api(nodes[2], agents[2], "GET", "/v1/fed/status")
+        again = sum(p["unchanged"] for p in st.get("peers", [])) if status == 200 else 0
+        others = sum(1 for r in want if r[2] != MESH[2])
+        t.check(again >= others, "backfill: every record of the others came again, unchanged",
+                f"{again} unchanged, {others} records of the others")
+        after = seqs(pg, dbs[2])
+        t.equal(moved(before, after), [], "backfill: no record's sequence number moved")
+        t.equal(after[1], before[1], "backfill: the sequence's last value unchanged")
+        t.equal(record_set(pg, dbs[2]), want, "backfill: C still holds exactly the set")
         for n in nodes:
             n.close()
 
@@ -171,11 +258,12 @@ with PgCluster("fed") as pg:
         # C starts late: B must hold A's records first, and serve A's certificate.
         a.start()
         b.start()
-        ok, _ = post(a, agents[0], sd.services(ORGS[0]) + sd.feedback(ORGS[0]))
-        t.check(ok, "chain: A's records stored on A")
+        recs = sd.services(ORGS[0]) + sd.feedback(ORGS[0])
+        ok, reply = post(a, agents[0], recs)
+        want = told_stored(recs, reply)
+        t.check(ok and len(want) == len(recs), "chain: A's records stored on A")
         c.start()
-        want = record_set(pg, "chain_a") | record_set(pg, "chain_b") | record_set(pg, "chain_c")
-        kept_back = {r for r in want if r[0] == "feedback_responses"}
+        kept_back = {r for r in want if r[0] == "feedback.response"}
         t.check(len(kept_back) > 0, "chain: A wrote feedback responses for its peers only")
         ok, got = wait_equal(pg, ["chain_a", "chain_b"], want)
         t.check(ok, "chain: B holds all of A's records", str([len(g) for g in got]))
@@ -194,8 +282,10 @@ with PgCluster("fed") as pg:
         t.check(from_c and from_c[0]["unchanged"] == 0 and from_c[0]["stored"] == 0,
                 "split horizon: C offers B nothing of what B relayed to it", str(from_c)[:300])
         # And C's records reach A.
-        ok, _ = post(c, agents[2], [fresh_entry(ORGS[2], "From the end of the chain.")])
-        want = record_set(pg, "chain_a") | record_set(pg, "chain_c")
+        recs = [fresh_entry(ORGS[2], "From the end of the chain.")]
+        ok, reply = post(c, agents[2], recs)
+        t.check(ok and told_stored(recs, reply), "chain: C's record stored on C")
+        want |= told_stored(recs, reply)
         ok, got = wait_equal(pg, ["chain_a", "chain_b"], want)
         t.check(ok, "chain: C's record reaches A through B")
         t.equal(record_set(pg, "chain_c") & kept_back, set(),

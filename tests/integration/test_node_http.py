@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from harness import Checks, Node, PgCluster, Pki, Reader, api, tls_connect, tls_context
+from harness import Checks, Node, PgCluster, Pki, Reader, api, metric, tls_connect, tls_context
 
 t = Checks("test_node_http")
 
@@ -245,12 +245,28 @@ with PgCluster("http") as pg:
         t.check(oks == 1500 and not errors, "500 concurrent keep-alive connections all served",
                 f"{oks} ok, {len(errors)} errors, first: {errors[:1]}")
 
-        _, _, metrics = node.curl("/metrics", agent=agent)
-        t.check('trellis_http_requests_total{route="whoami",status="200"}' in metrics,
-                "/metrics counts requests by route and status")
-        t.check("trellis_http_request_duration_seconds_bucket" in metrics,
-                "/metrics has the latency histogram")
-        t.check("trellis_db_pool_size" in metrics, "/metrics has the pool")
+        # The counters move by what is asked: 7 whoami and 3 not found, between two reads.
+        _, _, m1 = node.curl("/metrics", agent=agent)
+        for _ in range(7):
+            node.curl("/v1/whoami", agent=agent)
+        for _ in range(3):
+            node.curl("/nope", agent=agent)
+        _, _, m2 = node.curl("/metrics", agent=agent)
+
+        def moved(name, **labels):
+            return (metric(m2, name, **labels) or 0) - (metric(m1, name, **labels) or 0)
+
+        t.equal(moved("trellis_http_requests_total", route="whoami", status="200"), 7,
+                "/metrics counts requests by route and status: whoami 200 moved by 7")
+        t.equal(moved("trellis_http_requests_total", status="404"), 3,
+                "/metrics: 404s moved by 3")
+        # The histogram saw the 10 requests and the first /metrics read (counted once answered).
+        t.equal(moved("trellis_http_request_duration_seconds_count"), 11,
+                "/metrics: the latency histogram counted every request between the reads")
+        t.equal(metric(m2, "trellis_http_request_duration_seconds_bucket", le="+Inf"),
+                metric(m2, "trellis_http_request_duration_seconds_count"),
+                "/metrics: the histogram's +Inf bucket holds every request")
+        t.equal(metric(m2, "trellis_db_pool_size"), 4, "/metrics has the pool: its default size")
         t.check("X-Slow" not in node.read_log() and "aaaaaaaa" not in node.read_log(),
                 "logs never carry request bytes")
         reqs = [e for e in node.log_events() if e.get("event") == "request"]

@@ -134,10 +134,7 @@ with PgCluster("life") as pg:
         # A schema newer than the node knows: the node refuses to run.
         pg.psql("INSERT INTO trellis_schema_migrations (version, name) VALUES (999, '999_future.sql')")
         node.start(wait=None)
-        try:
-            code = node.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            code = None
+        code = node.wait_exit(20)
         t.check(code not in (0, None), "schema newer than the node: it refuses to run", str(code))
         t.check(any(e.get("event") == "database_fatal" and "newer" in e.get("error", "")
                     for e in node.log_events()), "the refusal is logged")

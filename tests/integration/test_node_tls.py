@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 
-from harness import Checks, Node, PgCluster, Pki, Reader, tls_connect
+from harness import Checks, Node, PgCluster, Pki, Reader, metric, tls_connect
 
 t = Checks("test_node_tls")
 
@@ -108,10 +108,18 @@ with PgCluster("tls") as pg:
         reasons = {e.get("reason") for e in fails}
         t.check({"no_certificate", "unknown_ca", "expired", "revoked"} <= reasons,
                 "handshake failures logged with their reason", str(reasons))
-        _, _, metrics = node.curl("/metrics", agent=agent)
-        t.check('trellis_tls_handshake_failures_total{reason="revoked"}' in metrics and
-                'trellis_tls_handshake_failures_total{reason="no_certificate"}' in metrics,
-                "handshake failures counted by reason in /metrics")
+        # The counters move by the refusals asked for: two more of each reason.
+        _, _, m1 = node.curl("/metrics", agent=agent)
+        for _ in range(2):
+            node.curl("/v1/whoami", agent=victim)
+            s_client_request(node, None, None)
+        _, _, m2 = node.curl("/metrics", agent=agent)
+        for reason in ("revoked", "no_certificate"):
+            got = [metric(m, "trellis_tls_handshake_failures_total", reason=reason) or 0
+                   for m in (m1, m2)]
+            t.check(got[0] >= 1 and got[1] - got[0] == 2,
+                    f"handshake failures counted by reason in /metrics: {reason} moved by 2",
+                    str(got))
 
         # The identity comes only from the certificate: headers cannot override it.
         status, _, body = node.curl("/v1/whoami", agent=agent,

@@ -377,15 +377,18 @@ def main():
 
     fixtures = {"refuge": refuge(), "helpline": helpline(), "young people": young_people(),
                 "every schema member": everything()}
-    # The demo federation's services (deploy/sample_data.py) are served too.
+    # The demo federation's services (deploy/sample_data.py) are served too:
+    # if they cannot be imported, that is a failure, not a smaller test.
     sys.path.insert(0, os.path.join(SOURCE_DIR, "deploy"))
     try:
         import sample_data
-        for org in sample_data.ORGS:
-            for record in sample_data.services(org):
-                fixtures[f"sample {record['body']['name']}"] = record
-    except ImportError:
-        print("note: deploy/sample_data.py not found; sample services not rendered")
+        samples = [r for org in sample_data.ORGS for r in sample_data.services(org)]
+    except ImportError as e:
+        samples = []
+        print(f"deploy/sample_data.py cannot be imported: {e}")
+    c.check(len(samples) > 0, "the demo's sample services are among the fixtures")
+    for record in samples:
+        fixtures[f"sample {record['body']['name']}"] = record
     for name, record in fixtures.items():
         for flags, label in (((), "full"), (("--public",), "public")):
             rc, out, err = render(record, *flags)

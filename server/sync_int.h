@@ -44,6 +44,7 @@ typedef struct sync_peer {
     uint64_t backoff_wait_ms;          /* of a back-off that waits for work in flight */
     uint64_t fetch_ns, apply_start_ns; /* uv_hrtime of the last ask, of the apply */
     int64_t cursor;                    /* -1: not read yet */
+    int64_t shown_cursor;              /* the last one read or stored, kept through back-offs */
     bool locked;                       /* this process holds the peer's pull lock */
     uint64_t lock_reconnects;          /* the lock connection's reconnects when it was taken */
     sync_batch_t batch;                /* fetched, being verified, or ready */

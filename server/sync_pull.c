@@ -79,7 +79,8 @@ static void fail(sync_peer_t *p, const char *what, const char *why)
     snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, why);
     log_event(LOG_WARN, "sync_error",
               json_pack("{s:s, s:s, s:s}", "peer", p->cfg->name, "step", what, "error", why));
-    /* Full jitter: peers that failed together do not retry together. */
+    /* Jitter (a wait between half the step and the whole step): peers that
+     * failed together do not retry together. */
     uint64_t wait = p->backoff_ms / 2 + (uint64_t)rand() % (p->backoff_ms / 2 + 1);
     p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
     restart(p, wait);
@@ -125,6 +126,7 @@ static void on_cursor(void *ud, const PGresult *res, const char *err)
         return;
     }
     p->cursor = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    p->shown_cursor = p->cursor;
     pull_next(p);
 }
 
@@ -251,7 +253,7 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
                             (p->apply_start_ns - b->verified_ns) / 1e6, "apply_ms",
                             (now_ns - p->apply_start_ns) / 1e6));
     }
-    p->cursor = p->applying.next_cursor;
+    p->cursor = p->shown_cursor = p->applying.next_cursor;
     p->head = p->applying.head;
     p->last_success = time(NULL);
     p->backoff_ms = BACKOFF_MIN_MS;
@@ -559,7 +561,7 @@ int sync_start(node_t *node, char *err, size_t err_len)
         sync_peer_t *p = &s->peers[s->n_peers++];
         p->sync = s;
         p->cfg = &cfg->peers[i];
-        p->cursor = -1;
+        p->cursor = p->shown_cursor = -1;
         p->backoff_ms = BACKOFF_MIN_MS;
         p->batch.cache = s->cache;
         snprintf(p->batch.peer_org, sizeof(p->batch.peer_org), "%s", p->cfg->org);

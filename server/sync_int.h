@@ -53,6 +53,7 @@ typedef struct sync_peer {
     /* status */
     int64_t head;
     time_t last_success, caught_up_at;
+    bool caught_up; /* the last batch left nothing behind, and nothing failed since */
     time_t last_error_at;
     char last_error[200];
     uint64_t stored, unchanged, refused, batches;

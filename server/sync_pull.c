@@ -76,6 +76,7 @@ static void restart(sync_peer_t *p, uint64_t wait_ms)
 static void fail(sync_peer_t *p, const char *what, const char *why)
 {
     p->last_error_at = time(NULL);
+    p->caught_up = false;
     snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, why);
     log_event(LOG_WARN, "sync_error",
               json_pack("{s:s, s:s, s:s}", "peer", p->cfg->name, "step", what, "error", why));
@@ -257,7 +258,8 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
     p->head = p->applying.head;
     p->last_success = time(NULL);
     p->backoff_ms = BACKOFF_MIN_MS;
-    if (!p->applying.more)
+    p->caught_up = !p->applying.more;
+    if (p->caught_up)
         p->caught_up_at = p->last_success;
     sync_batch_clear(&p->applying);
     if (stored)

@@ -48,11 +48,12 @@ json_t *sync_status(const node_t *node)
                                              ? p->head - p->shown_cursor
                                              : 0));
         put_time(o, "last_success", p->last_success);
-        /* Seconds since this node last had everything the peer had. */
+        /* Seconds since this node last had everything the peer had: 0 while
+         * it long-polls with everything, not while a retry is on its way. */
         json_object_set_new(
             o, "lag_seconds",
             p->caught_up_at
-                ? json_integer(p->state == P_FETCH && p->caught_up_at ? 0 : now - p->caught_up_at)
+                ? json_integer(p->caught_up && p->state == P_FETCH ? 0 : now - p->caught_up_at)
                 : json_null());
         json_object_set_new(o, "last_error",
                             p->last_error[0] ? json_string(p->last_error) : json_null());

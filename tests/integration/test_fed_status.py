@@ -23,11 +23,13 @@ A, B = sd.ORGS[0], sd.ORGS[1]
 
 
 class HangUp:
-    """Holds a port, accepts every connection and closes it at once,
-    recording when each came."""
+    """Holds a port, accepts every connection and closes it at once (or,
+    silent, keeps it open and never answers), recording when each came."""
 
-    def __init__(self, port):
+    def __init__(self, port, silent=False):
         self.times = []
+        self.silent = silent
+        self.held = []
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
@@ -44,11 +46,16 @@ class HangUp:
             except socket.timeout:
                 continue
             self.times.append(time.monotonic())
-            conn.close()
+            if self.silent:
+                self.held.append(conn)
+            else:
+                conn.close()
 
     def close(self):
         self.done.set()
         self.thread.join()
+        for c in self.held:
+            c.close()
         self.sock.close()
 
 
@@ -145,6 +152,17 @@ with PgCluster("status") as pg:
                 f"{st['lag_seconds']} (B down {now - down_at:.1f} s ago, written "
                 f"{now - up_at:.1f} s ago)")
         t.equal(st["cursor"], cursor_db, "status: the cursor is still shown while B is down")
+
+        # A retry that hangs (B's address answers nothing): while it is in
+        # flight the loop is fetching again, but A is no less behind.
+        fake = HangUp(b.port, silent=True)
+        hung = fk.wait_for(lambda: fake.times, 10, 0.05)
+        st = fk.fed_status(a, agent_a)["b"]
+        now = time.time()
+        fake.close()
+        t.check(hung and st["state"] == "fetching" and st["lag_seconds"] is not None and
+                st["lag_seconds"] >= now - down_at - 1,
+                "status: a retry in flight does not show lag 0 s", str(st))
 
         fk.stop_checked(t, a)
     finally:

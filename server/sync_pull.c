@@ -255,7 +255,6 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
                             (now_ns - p->apply_start_ns) / 1e6));
     }
     p->cursor = p->shown_cursor = p->applying.next_cursor;
-    p->head = p->applying.head;
     p->last_success = time(NULL);
     p->backoff_ms = BACKOFF_MIN_MS;
     p->caught_up = !p->applying.more;
@@ -418,6 +417,9 @@ static void verify_done(uv_work_t *w, int status)
         fail(p, "reading the batch", p->batch.error);
         return;
     }
+    /* The peer's head as of this reply, shown (lag in records) before the
+     * batch is stored: an apply that is slow or stuck is lag, not lag 0. */
+    p->head = p->batch.head;
     if (json_array_size(p->batch.missing)) {
         /* Fetch each unknown signer once, then verify the batch again. */
         p->state = P_CERTS;

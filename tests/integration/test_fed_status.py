@@ -11,6 +11,7 @@ when A last had everything."""
 
 import calendar
 import socket
+import subprocess
 import threading
 import time
 
@@ -120,6 +121,39 @@ with PgCluster("status") as pg:
         t.check(epoch(st["last_error_at"]) <= epoch(st["last_success"]),
                 "status: the last error is kept, older than the last success", str(st))
         t.equal(st["stored"], len(recs), "status: stored counts B's records")
+
+        # ---- A behind: its applies held by a lock the test takes ----
+        # A fetches B's new records but cannot store them: the status must
+        # show how far behind it is (B's head from B's database, A's cursor
+        # from A's), not lag 0.
+        held = subprocess.Popen(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port),
+                                 "-U", "trellis", "-d", "a"], stdin=subprocess.PIPE, text=True)
+        held.stdin.write("BEGIN; LOCK TABLE peer_cursors IN SHARE ROW EXCLUSIVE MODE;\n")
+        held.stdin.flush()
+        locked = fk.wait_for(lambda: pg.psql(
+            "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE "
+            "c.relname = 'peer_cursors' AND l.mode = 'ShareRowExclusiveLock' AND l.granted",
+            db="a"), 10, 0.05)
+        t.check(locked, "the test holds a lock on A's peer_cursors")
+        more = [fk.entry(B, f"Behind {i}.") for i in range(9)]
+        fk.post(b, agent_b, more)
+        head_b = fk.seq_last(pg, "b")
+        st = fk.wait_for(lambda: (lambda s: s if s["state"] == "applying" else None)(
+            fk.fed_status(a, agent_a)["b"]), 10)
+        time.sleep(0.5)
+        st = fk.fed_status(a, agent_a)["b"]
+        t.equal((st["state"], st["cursor"], st["peer_head"], st["lag_records"]),
+                ("applying", cursor_db, head_b, head_b - cursor_db),
+                "status while A cannot store B's batch: B's head and the lag in records")
+        held.stdin.write("COMMIT;\n")
+        held.stdin.close()
+        held.wait(10)
+        got = fk.wait_for(lambda: (lambda s: s if s["cursor"] == head_b else None)(
+            fk.fed_status(a, agent_a)["b"]), 15)
+        t.check(got and got["lag_records"] == 0 and fk.keys(more) <= set(fk.held(pg, "a")),
+                "once the lock goes, A stores them and its lag is 0 again", str(got))
+        cursor_db = head_b
+        up_at = time.time()
 
         # ---- B goes down: the back-off starts again from 200 ms ----
         # (Its first retries meet a closed port before any listener of ours

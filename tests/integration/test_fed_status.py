@@ -190,7 +190,7 @@ with PgCluster("status") as pg:
         # A retry that hangs (B's address answers nothing): while it is in
         # flight the loop is fetching again, but A is no less behind.
         fake = HangUp(b.port, silent=True)
-        hung = fk.wait_for(lambda: fake.times, 10, 0.05)
+        hung = fk.wait_for(lambda: fake.times, 15, 0.05)
         st = fk.fed_status(a, agent_a)["b"]
         now = time.time()
         fake.close()

@@ -49,7 +49,9 @@ with PgCluster("views") as pg:
         a.add_peer(b, share="all")
         a.add_peer(c, share="none")
         b.add_peer(a, share="all")
+        b.add_peer(c, share="none")
         c.add_peer(a, share="all")
+        c.add_peer(b, share="all")
         for n in (a, b, c):
             n.start()
         ag = {o: pki.agent(o, "office") for o in (A, B, C)}
@@ -104,6 +106,15 @@ with PgCluster("views") as pg:
         got2 = by_id.get(r2["id"], {})
         t.equal((got2.get("status"), got2.get("events")), ("sent", 1),
                 "r2: only sent by A -- C's 'received' and 'declined' are not counted")
+
+        want = fk.keys(forged)
+        got = fk.wait_for(lambda: want <= set(fk.held(pg, "b")), 30)
+        t.check(got, "B, the receiver, holds C's events too")
+        status, _, view = api(b, ag[B], "GET", "/v1/referrals?direction=in")
+        by_id = {x["referral"]["id"]: x for x in view.get("referrals", [])} if status == 200 else {}
+        t.equal({k: (v["status"], v["events"]) for k, v in by_id.items()},
+                {r1["id"]: ("accepted", 3), r2["id"]: ("sent", 1)},
+                "B's in view: the same folds, C's events not counted")
 
         status, _, view = api(a, ag[A], "GET", "/v1/feedback")
         items = {x["entry"]["id"]: x for x in view.get("feedback", [])} if status == 200 else {}

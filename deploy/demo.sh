@@ -6,13 +6,15 @@
 #   ./deploy/demo.sh down     stop every process it started
 #   ./deploy/demo.sh status   show what runs
 # State: $TRELLIS_DEMO_DIR (default ./.demo/), with federation.json.
+# TRELLIS_DEMO_BUILD_DIR: take trellisd and trellis from this existing build
+# folder and build nothing (the tests use their sanitizer build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 demo=${TRELLIS_DEMO_DIR:-$root/.demo}
 mkdir -p "$demo"
 demo=$(cd "$demo" && pwd)
-build=$root/build
+build=${TRELLIS_DEMO_BUILD_DIR:-$root/build}
 orgs=(northside-womens-aid riverside-sv-centre eastgate-youth-project)
 
 say() { printf 'demo: %s\n' "$*" >&2; }
@@ -37,23 +39,53 @@ down() {
         local d=$demo/$org
         if alive "$d/trellisd.pid"; then
             kill -TERM "$(cat "$d/trellisd.pid")" 2>/dev/null || true
-            for _ in $(seq 50); do alive "$d/trellisd.pid" || break; sleep 0.1; done
-            say "stopped trellisd of $org"
+            # It drains for up to shutdown_timeout (5s below); one that is
+            # still there after that is hung: kill it rather than leave it
+            # running with its pid file gone.
+            for _ in $(seq 70); do alive "$d/trellisd.pid" || break; sleep 0.1; done
+            if alive "$d/trellisd.pid"; then
+                kill -KILL "$(cat "$d/trellisd.pid")" 2>/dev/null || true
+                say "trellisd of $org did not stop on SIGTERM: killed"
+            else
+                say "stopped trellisd of $org"
+            fi
         fi
         rm -f "$d/trellisd.pid"
-        if [[ -f $d/pg/data/postmaster.pid ]]; then
-            as_pg "$(pg_bin)/pg_ctl" -D "$d/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+        local pgd; pgd=$(readlink -f "$d/pg") # PostgreSQL's tools get the real path
+        if [[ -f $pgd/data/postmaster.pid ]]; then
+            as_pg "$(pg_bin)/pg_ctl" -D "$pgd/data" -m fast -w stop >/dev/null 2>&1 || true
             say "stopped PostgreSQL of $org"
         fi
     done
 }
 
-start_pg() {
+# As root, PostgreSQL runs as the postgres user, which must reach its data
+# folder: a demo folder under /root or made by mktemp (mode 0700) is out of
+# its reach. Then each cluster lives in a folder of its own under /var/tmp,
+# linked from the demo folder as $demo/ORG/pg (remove both when done).
+place_pg() {
     local org=$1 d=$demo/$1/pg
-    mkdir -p "$d"
-    [[ $(id -u) -eq 0 ]] && chown postgres: "$d"
+    [[ -L $d && ! -e $d ]] && rm -f "$d" # its folder was cleaned away
+    [[ -e $d ]] && return 0
+    if [[ $(id -u) -eq 0 ]] && ! runuser -u postgres -- test -x "$demo/$org"; then
+        local away
+        away=$(mktemp -d /var/tmp/trellis-demo-pg.XXXXXX)
+        chown postgres: "$away"
+        ln -s "$away" "$d"
+        say "$org: PostgreSQL cannot reach $demo: its cluster is in $away"
+    else
+        mkdir -p "$d"
+        if [[ $(id -u) -eq 0 ]]; then chown postgres: "$d"; fi
+    fi
+}
+
+start_pg() {
+    local org=$1 d
+    place_pg "$org"
+    d=$(readlink -f "$demo/$org/pg") # PostgreSQL's tools get the real path
     if [[ ! -f $d/data/PG_VERSION ]]; then
-        as_pg "$(pg_bin)/initdb" -D "$d/data" -U trellis --auth=trust -E UTF8 --locale=C >/dev/null
+        as_pg "$(pg_bin)/initdb" -D "$d/data" -U trellis --auth=trust -E UTF8 --locale=C \
+            --no-sync >/dev/null
         local port; port=$(free_port)
         printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" \
             "$port" "$d" | as_pg tee -a "$d/data/postgresql.conf" >/dev/null
@@ -91,6 +123,7 @@ start_node() {
 [node]
 listen = 127.0.0.1:$port
 log_requests = all
+shutdown_timeout = 5s
 
 [tls]
 cert = $pki/orgs/$org/nodes/node.chain.crt
@@ -195,9 +228,13 @@ up) ;;
 esac
 
 ./deploy/install-deps.sh
-say "building into $build"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRELLIS_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" >/dev/null
+if [[ -n ${TRELLIS_DEMO_BUILD_DIR:-} ]]; then
+    say "using the build in $build"
+else
+    say "building into $build"
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRELLIS_TESTS=OFF >/dev/null
+    cmake --build "$build" -j"$(nproc)" >/dev/null
+fi
 make_pki
 for org in "${orgs[@]}"; do
     mkdir -p "$demo/$org"

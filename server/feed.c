@@ -159,7 +159,7 @@ static void feed_query(struct changes_wait *cw)
     req_t *req = cw->req;
     int rc;
     /* head: the node's latest sequence number, so a reader can tell its lag. */
-    if (cw->filter.kinds) {
+    if (cw->filter.peer_org[0]) { /* a peer: the kinds shared with it, maybe none */
         const char *params[4] = {since, limit, cw->kinds, cw->filter.peer_org};
         rc = db_query(cw->node->db,
                       "SELECT CASE WHEN h.is_called THEN h.last_value ELSE 0 END, c.seq, c.doc, "

@@ -10,8 +10,10 @@ typedef struct {
     /* Agents: "" for everything this node holds, else an organisation that
      * sees the shared directory and its own records. */
     char vis_org[TR_NAME_MAX + 1];
-    /* Peers: the kinds shared with it (bit per tr_kind_t); 0 for an agent
-     * feed. Records of the peer's own origin are not sent back to it. */
+    /* Peers: peer_org is the calling peer's organisation ("" for an agent
+     * feed) and kinds the kinds shared with it (bit per tr_kind_t; 0 for
+     * none: empty pages, still long-polled). Records of the peer's own
+     * origin are not sent back to it. */
     unsigned kinds;
     char peer_org[TR_NAME_MAX + 1];
     int max_limit; /* largest limit= this reader may ask for; 0: 1000 */

@@ -46,6 +46,7 @@ typedef struct sync_peer {
     uint64_t fetch_ns, apply_start_ns; /* uv_hrtime of the last ask, of the apply */
     int64_t cursor;                    /* -1: not read yet */
     int64_t fetch_since;               /* the cursor the request in flight asked from */
+    int64_t shown_cursor;              /* the last one read or stored, kept through back-offs */
     bool locked;                       /* this process holds the peer's pull lock */
     uint64_t lock_reconnects;          /* the lock connection's reconnects when it was taken */
     sync_batch_t batch;                /* fetched, being verified, or ready */
@@ -54,6 +55,7 @@ typedef struct sync_peer {
     /* status */
     int64_t head;
     time_t last_success, caught_up_at;
+    bool caught_up; /* the last batch left nothing behind, and nothing failed since */
     time_t last_error_at;
     char last_error[200];
     uint64_t stored, unchanged, refused, batches;

@@ -81,10 +81,12 @@ static void restart(sync_peer_t *p, uint64_t wait_ms)
 static void fail(sync_peer_t *p, const char *what, const char *why)
 {
     p->last_error_at = time(NULL);
+    p->caught_up = false;
     snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, why);
     log_event(LOG_WARN, "sync_error",
               json_pack("{s:s, s:s, s:s}", "peer", p->cfg->name, "step", what, "error", why));
-    /* Full jitter: peers that failed together do not retry together. */
+    /* Jitter (a wait between half the step and the whole step): peers that
+     * failed together do not retry together. */
     uint64_t wait = p->backoff_ms / 2 + (uint64_t)rand() % (p->backoff_ms / 2 + 1);
     p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
     restart(p, wait);
@@ -130,6 +132,7 @@ static void on_cursor(void *ud, const PGresult *res, const char *err)
         return;
     }
     p->cursor = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    p->shown_cursor = p->cursor;
     pull_next(p);
 }
 
@@ -256,11 +259,11 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
                             (p->apply_start_ns - b->verified_ns) / 1e6, "apply_ms",
                             (now_ns - p->apply_start_ns) / 1e6));
     }
-    p->cursor = p->applying.next_cursor;
-    p->head = p->applying.head;
+    p->cursor = p->shown_cursor = p->applying.next_cursor;
     p->last_success = time(NULL);
     p->backoff_ms = BACKOFF_MIN_MS;
-    if (!p->applying.more)
+    p->caught_up = !p->applying.more;
+    if (p->caught_up)
         p->caught_up_at = p->last_success;
     sync_batch_clear(&p->applying);
     if (stored)
@@ -447,6 +450,9 @@ static void verify_done(uv_work_t *w, int status)
         fail(p, "reading the batch", p->batch.error);
         return;
     }
+    /* The peer's head as of this reply, shown (lag in records) before the
+     * batch is stored: an apply that is slow or stuck is lag, not lag 0. */
+    p->head = p->batch.head;
     if (json_array_size(p->batch.missing)) {
         /* Fetch each unknown signer once, then verify the batch again. */
         p->state = P_CERTS;
@@ -599,7 +605,7 @@ int sync_start(node_t *node, char *err, size_t err_len)
         sync_peer_t *p = &s->peers[s->n_peers++];
         p->sync = s;
         p->cfg = &cfg->peers[i];
-        p->cursor = -1;
+        p->cursor = p->shown_cursor = -1;
         p->backoff_ms = BACKOFF_MIN_MS;
         sync_batch_init(&p->batch, s->cache, p->cfg->org, node->org);
         uv_timer_init(node->loop, &p->timer);

@@ -39,17 +39,21 @@ json_t *sync_status(const node_t *node)
         const sync_peer_t *p = &s->peers[i];
         json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "peer", p->cfg->name, "org", p->cfg->org,
                               "url", p->cfg->url, "state", state_names[p->state]);
-        json_object_set_new(o, "cursor", p->cursor >= 0 ? json_integer(p->cursor) : json_null());
+        /* Not p->cursor, which a back-off forgets until it reads it again. */
+        json_object_set_new(o, "cursor",
+                            p->shown_cursor >= 0 ? json_integer(p->shown_cursor) : json_null());
         json_object_set_new(o, "peer_head", json_integer(p->head));
-        json_object_set_new(
-            o, "lag_records",
-            json_integer(p->cursor >= 0 && p->head > p->cursor ? p->head - p->cursor : 0));
+        json_object_set_new(o, "lag_records",
+                            json_integer(p->shown_cursor >= 0 && p->head > p->shown_cursor
+                                             ? p->head - p->shown_cursor
+                                             : 0));
         put_time(o, "last_success", p->last_success);
-        /* Seconds since this node last had everything the peer had. */
+        /* Seconds since this node last had everything the peer had: 0 while
+         * it long-polls with everything, not while a retry is on its way. */
         json_object_set_new(
             o, "lag_seconds",
             p->caught_up_at
-                ? json_integer(p->state == P_FETCH && p->caught_up_at ? 0 : now - p->caught_up_at)
+                ? json_integer(p->caught_up && p->state == P_FETCH ? 0 : now - p->caught_up_at)
                 : json_null());
         json_object_set_new(o, "last_error",
                             p->last_error[0] ? json_string(p->last_error) : json_null());
@@ -90,7 +94,9 @@ void sync_metrics(const node_t *node, strbuf_t *out)
     for (size_t i = 0; i < s->n_peers; i++) {
         const sync_peer_t *p = &s->peers[i];
         strbuf_printf(out, "trellis_fed_lag_records{peer=\"%s\"} %lld\n", p->cfg->name,
-                      (long long)(p->cursor >= 0 && p->head > p->cursor ? p->head - p->cursor : 0));
+                      (long long)(p->shown_cursor >= 0 && p->head > p->shown_cursor
+                                      ? p->head - p->shown_cursor
+                                      : 0));
     }
     strbuf_puts(out, "# HELP trellis_fed_last_success_seconds Unix time of the last batch "
                      "applied.\n# TYPE trellis_fed_last_success_seconds gauge\n");

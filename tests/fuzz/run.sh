@@ -41,7 +41,7 @@ for t in "${run[@]}"; do
     artifacts=$build/artifacts/$t
     mkdir -p "$corpus" "$artifacts"
     dict=()
-    [[ -f tests/fuzz/$t.dict ]] && dict=(-dict="tests/fuzz/$t.dict")
+    [[ -f $root/tests/fuzz/$t.dict ]] && dict=(-dict="$root/tests/fuzz/$t.dict")
     log=$build/fuzz_$t.log
     echo "== fuzz_$t for ${secs}s (log: $log)"
     # Work in a scratch folder: a target may write files (config) next to itself.

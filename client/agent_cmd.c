@@ -6,6 +6,7 @@
 #include "agent_secret.h"
 #include "cli.h"
 #include "node_http.h"
+#include "spool.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void usage(FILE *out)
@@ -156,6 +158,27 @@ static int cmd_status(int argc, char **argv)
         json_object_set_new(out, "certificate", json_pack("{s:s}", "error", err));
         rc = CLI_EXIT_LOCAL;
     }
+    spool_t *sp = spool_open(c.spool, err, sizeof(err));
+    spool_counts_t counts;
+    if (sp && spool_counts(sp, &counts, err, sizeof(err)) == 0) {
+        json_t *spj = json_pack("{s:s, s:I, s:I, s:I}", "folder", c.spool, "queued",
+                                (json_int_t)counts.queued, "refused", (json_int_t)counts.refused,
+                                "quarantined", (json_int_t)counts.quarantined);
+        static const char *const keys[] = {"last_push_at", "last_push_result", "last_success_at"};
+        for (size_t i = 0; i < 3; i++) {
+            char *v = spool_state_get(sp, keys[i]);
+            if (v && i != 1)
+                json_object_set_new(spj, keys[i], json_integer(strtoll(v, NULL, 10)));
+            else if (v)
+                json_object_set_new(spj, keys[i], json_string(v));
+            free(v);
+        }
+        json_object_set_new(out, "spool", spj);
+    } else {
+        json_object_set_new(out, "spool", json_pack("{s:s}", "error", err));
+        rc = CLI_EXIT_LOCAL;
+    }
+    spool_close(sp);
     json_t *node = json_object();
     json_object_set_new(out, "node", node);
     if (agent_config_require_node(&c, err, sizeof(err)) != 0) {
@@ -185,6 +208,27 @@ static int cmd_status(int argc, char **argv)
         putchar('\n');
     } else {
         printf("config:      %s\n", c.config_path ? c.config_path : "(none: flags and TRELLIS_*)");
+        json_t *spj = json_object_get(out, "spool");
+        if (json_object_get(spj, "error")) {
+            printf("spool:       %s\n", json_string_value(json_object_get(spj, "error")));
+        } else {
+            printf("spool:       %s: %lld queued, %lld refused, %lld quarantined\n", c.spool,
+                   (long long)json_integer_value(json_object_get(spj, "queued")),
+                   (long long)json_integer_value(json_object_get(spj, "refused")),
+                   (long long)json_integer_value(json_object_get(spj, "quarantined")));
+            json_t *at = json_object_get(spj, "last_push_at");
+            if (at) {
+                char when[32] = "";
+                time_t t = (time_t)json_integer_value(at);
+                struct tm tm;
+                if (localtime_r(&t, &tm))
+                    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+                printf("last push:   %s: %s\n", when,
+                       json_string_value(json_object_get(spj, "last_push_result")));
+            } else {
+                printf("last push:   never\n");
+            }
+        }
         json_t *cert = json_object_get(out, "certificate");
         if (json_object_get(cert, "error"))
             printf("certificate: %s\n", json_string_value(json_object_get(cert, "error")));

@@ -2,6 +2,8 @@
  * (agent, push, quarantine, pki, status) is its own module. */
 #include "agent_cmd.h"
 #include "cli.h"
+#include "held_cmd.h"
+#include "push.h"
 #include "pki.h"
 #include "status.h"
 
@@ -19,6 +21,10 @@ static const struct {
     int (*run)(int argc, char **argv);
 } groups[] = {
     {"agent", "set the agent up (init), see how it is doing (status), run it (run)", agent_main},
+    {"push", "read exports with a mapping, anonymise, spool and send them to the node", push_main},
+    {"sync", "send what the spool holds (after an interruption or a node outage)", sync_main},
+    {"quarantine", "rows held here because their free text carries personal data", quarantine_main},
+    {"refused", "records the node refused, with its errors", refused_main},
     {"pki", "make and manage the consortium's certificates and CRLs", pki_main},
     {"status", "a node's federation: per peer cursor, lag, last success and error", status_main},
 };

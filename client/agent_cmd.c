@@ -3,6 +3,7 @@
 
 #include "agent_config.h"
 #include "agent_identity.h"
+#include "agent_run.h"
 #include "agent_secret.h"
 #include "cli.h"
 #include "node_http.h"
@@ -22,7 +23,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: trellis agent init [--dir DIR] [--force] [SETTINGS]\n"
             "       trellis agent status [--json] [SETTINGS]\n"
-            "       trellis agent run [SETTINGS]\n\n"
+            "       trellis agent run [--once] [SETTINGS]\n\n"
             "init    write DIR/agent.conf (default DIR: /etc/trellis), commented, with the\n"
             "        settings given as flags; create the local secret ([agent] secret, 32\n"
             "        random bytes, mode 0600, never replaced) and the spool, inbox and outbox\n"
@@ -31,7 +32,10 @@ static void usage(FILE *out)
             "        health and the identity the node sees for this agent.\n"
             "run     the long-running agent (systemd: deploy/trellis-agent.service): push\n"
             "        each complete export that appears in the inbox, moving it to done/ or\n"
-            "        failed/ (with a .why file), and send what is spooled.\n\n");
+            "        failed/ (with a .why file), and send what is spooled. A file is taken\n"
+            "        once its size and time stay the same for [agent] settle seconds; names\n"
+            "        starting with '.' or ending in .tmp, .part or ~ are left alone.\n"
+            "        --once: one look at the inbox, send, exit.\n\n");
     agent_config_usage(out);
     fprintf(out, "\nexit status: 0 ok, 2 usage, 3 some records refused or quarantined,\n"
                  "4 node unreachable, 5 local error.\n");
@@ -267,6 +271,8 @@ int agent_main(int argc, char **argv)
         return cmd_init(argc - 2, argv + 2);
     if (strcmp(sub, "status") == 0)
         return cmd_status(argc - 2, argv + 2);
+    if (strcmp(sub, "run") == 0)
+        return agent_run_main(argc - 2, argv + 2);
     cli_error("unknown subcommand '%s' (see trellis agent --help)", sub);
     return CLI_EXIT_USAGE;
 }

@@ -208,11 +208,22 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static volatile int *stop_flag;
+
+void node_http_set_stop_flag(volatile int *flag)
+{
+    stop_flag = flag;
+}
+
+/* Sleep in steps of at most 0.2 s, so that a stop request is seen soon. */
 static void sleep_s(double s)
 {
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
+    while (s > 0 && !(stop_flag && *stop_flag)) {
+        double step = s > 0.2 ? 0.2 : s;
+        struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
+        nanosleep(&ts, NULL);
+        s -= step;
+    }
 }
 
 int node_http_call(node_http_t *h, const char *method, const char *path, const char *body,
@@ -238,7 +249,7 @@ int node_http_call(node_http_t *h, const char *method, const char *path, const c
             snprintf(why, sizeof(why), "the node is unreachable");
         }
         double wait = node_backoff(attempt, ra, unit_random());
-        if (now_s() + wait > deadline)
+        if (now_s() + wait > deadline || (stop_flag && *stop_flag))
             return NODE_E_UNREACHABLE;
         if (on_wait)
             on_wait(wait, why);

@@ -45,6 +45,10 @@ int node_http_call(node_http_t *h, const char *method, const char *path, const c
 
 void node_reply_free(node_reply_t *r);
 
+/* A flag (set by a signal handler) that cuts retry waits short: node_http_call
+ * returns NODE_E_UNREACHABLE as soon as it is set. NULL: none. */
+void node_http_set_stop_flag(volatile int *flag);
+
 /* The wait before retry number attempt (0-based): full jitter over an
  * exponential ceiling from 0.5 s to 30 s, or retry_after (capped at 300 s)
  * when the node gave one. Exposed for tests. */

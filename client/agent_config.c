@@ -65,6 +65,13 @@ static const setting_t settings[] = {
      "/var/lib/trellis/inbox"},
     {"agent", "outbox", "--outbox", "TRELLIS_OUTBOX", T_PATH, OFF(outbox), NULL, 0, 0,
      "Folder the agent writes the directory and inbound referrals to", "/var/lib/trellis/outbox"},
+    {"agent", "directory_out", NULL, "TRELLIS_DIRECTORY_OUT", T_PATH, OFF(directory_out), NULL, 0,
+     0,
+     "`trellis agent run` keeps the shared directory in this file (as `trellis directory\n"
+     "watch` does), refreshed at each look at the inbox; unset: not written",
+     "/var/lib/trellis/outbox/directory.json"},
+    {"agent", "directory_format", NULL, "TRELLIS_DIRECTORY_FORMAT", T_STR, OFF(directory_format),
+     "json", 0, 0, "json or csv, for directory_out", NULL},
     {"agent", "poll", NULL, "TRELLIS_POLL", T_SECONDS, OFF(poll), "10", 1, 3600,
      "Seconds between two looks at the inbox", NULL},
     {"agent", "settle", NULL, "TRELLIS_SETTLE", T_SECONDS, OFF(settle), "5", 0, 3600,

@@ -24,7 +24,7 @@ typedef struct {
     char *node_url, *ca, *cert, *key, *proxy;
     long timeout, connect_timeout, retry_for, batch;
     /* [agent] */
-    char *spool, *secret, *inbox, *outbox;
+    char *spool, *secret, *inbox, *outbox, *directory_out, *directory_format;
     long poll, settle;
     /* [mappings] */
     agent_mapping_rule_t mappings[AGENT_MAX_MAPPINGS];

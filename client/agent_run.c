@@ -4,6 +4,7 @@
 #include "agent_config.h"
 #include "agent_identity.h"
 #include "cli.h"
+#include "directory.h"
 #include "node_http.h"
 #include "push.h"
 #include "send.h"
@@ -46,6 +47,9 @@ typedef struct {
     progress_t progress;
     watched_t w[MAX_WATCHED];
     size_t n_w;
+    dir_state_t dir; /* with [agent] directory_out */
+    dir_format_t dir_format;
+    bool dir_written;
 } run_t;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -226,6 +230,26 @@ static void send_spool(run_t *r)
             (long long)(r->progress.refused - before));
 }
 
+/* Refresh the directory file from the change feed, without waiting. */
+static void refresh_directory(run_t *r)
+{
+    char err[512];
+    bool changed = false;
+    if (dir_fetch(&r->dir, r->h, 0, &changed, err, sizeof(err)) != NODE_OK) {
+        say("directory: %s (the file keeps its last copy)", err);
+        return;
+    }
+    if (!changed && r->dir_written)
+        return;
+    if (dir_write(&r->dir, r->c->directory_out, r->dir_format, err, sizeof(err)) != 0) {
+        say("directory: %s", err);
+        return;
+    }
+    r->dir_written = true;
+    say("directory: wrote %s (%zu services)", r->c->directory_out,
+        json_object_size(r->dir.services));
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: trellis agent run [--once] [SETTINGS]\n\n"
@@ -278,6 +302,11 @@ int agent_run_main(int argc, char **argv)
         cli_error("%s", err);
         goto done;
     }
+    if (c.directory_out && dir_format_parse(c.directory_format, &r->dir_format) != 0) {
+        cli_error("[agent] directory_format must be json or csv");
+        goto done;
+    }
+    dir_state_init(&r->dir);
     r->x.origin = me.org;
     progress_init(&r->progress, false);
     r->progress.tty = false; /* a daemon: plain lines */
@@ -292,6 +321,8 @@ int agent_run_main(int argc, char **argv)
         scan(r);
         if (!stopping)
             send_spool(r);
+        if (!stopping && c.directory_out)
+            refresh_directory(r);
         if (once)
             break;
         for (long s = 0; s < c.poll * 10 && !stopping; s++) {
@@ -303,6 +334,7 @@ int agent_run_main(int argc, char **argv)
     rc = CLI_EXIT_OK;
 done:
     node_http_set_stop_flag(NULL);
+    dir_state_free(&r->dir);
     node_http_free(r->h);
     spool_close(r->x.spool);
     free(r);

@@ -22,6 +22,7 @@ struct anon {
     long idx[MAX_COLS];
     const char *const *bound; /* the names array idx was computed for */
     size_t bound_n;
+    char *buf; /* one value at a time, SRC_MAX_FIELD + 1 bytes */
 };
 
 static void add_col(anon_t *a, const char *name)
@@ -43,6 +44,9 @@ anon_t *anon_new(const mapping_t *m, const uint8_t secret[AGENT_SECRET_LEN], con
     a->m = m;
     memcpy(a->secret, secret, AGENT_SECRET_LEN);
     a->origin = origin;
+    a->buf = malloc(SRC_MAX_FIELD + 1);
+    if (!a->buf)
+        abort();
     add_col(a, m->case_reference);
     add_col(a, m->date_column);
     for (size_t i = 0; i < m->n_fields; i++)
@@ -61,6 +65,7 @@ void anon_free(anon_t *a)
     if (!a)
         return;
     OPENSSL_cleanse(a->secret, sizeof(a->secret));
+    free(a->buf);
     free(a);
 }
 
@@ -428,9 +433,7 @@ anon_result_t anon_row(anon_t *a, const src_row_t *row, anon_out_t *out)
     bool quarantine = false;
     for (size_t i = 0; i < m->n_fields && !x.failed; i++) {
         const map_field_t *f = &m->fields[i];
-        char *buf = malloc(SRC_MAX_FIELD + 1);
-        if (!buf)
-            abort();
+        char *buf = a->buf;
         const char *v =
             f->rule == RULE_CONST ? f->value : cell(&x, f->column, buf, SRC_MAX_FIELD + 1);
         if (v && !v[0]) {
@@ -446,7 +449,6 @@ anon_result_t anon_row(anon_t *a, const src_row_t *row, anon_out_t *out)
             if (jv)
                 json_object_set_new(body, f->member, jv);
         }
-        free(buf);
     }
     for (size_t i = 0; i < n_pii; i++)
         free(pii_bufs[i]);

@@ -2,6 +2,7 @@
  * (agent, push, quarantine, pki, status) is its own module. */
 #include "agent_cmd.h"
 #include "cli.h"
+#include "directory.h"
 #include "held_cmd.h"
 #include "push.h"
 #include "pki.h"
@@ -25,6 +26,8 @@ static const struct {
     {"sync", "send what the spool holds (after an interruption or a node outage)", sync_main},
     {"quarantine", "rows held here because their free text carries personal data", quarantine_main},
     {"refused", "records the node refused, with its errors", refused_main},
+    {"directory", "the shared directory out to a file (pull), kept current (watch)",
+     directory_main},
     {"pki", "make and manage the consortium's certificates and CRLs", pki_main},
     {"status", "a node's federation: per peer cursor, lag, last success and error", status_main},
 };

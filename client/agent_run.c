@@ -7,6 +7,7 @@
 #include "directory.h"
 #include "node_http.h"
 #include "push.h"
+#include "referral_cmd.h"
 #include "send.h"
 
 #include <dirent.h>
@@ -323,6 +324,14 @@ int agent_run_main(int argc, char **argv)
             send_spool(r);
         if (!stopping && c.directory_out)
             refresh_directory(r);
+        if (!stopping && c.outbox) {
+            size_t written;
+            if (outbox_write(&c, r->x.spool, &written, err, sizeof(err)) != 0)
+                say("outbox: %s", err);
+            else if (written)
+                say("outbox: %zu new inbound referral%s written to %s", written,
+                    written == 1 ? "" : "s", c.outbox);
+        }
         if (once)
             break;
         for (long s = 0; s < c.poll * 10 && !stopping; s++) {

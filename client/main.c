@@ -3,6 +3,8 @@
 #include "agent_cmd.h"
 #include "cli.h"
 #include "directory.h"
+#include "feedback_cmd.h"
+#include "referral_cmd.h"
 #include "held_cmd.h"
 #include "push.h"
 #include "pki.h"
@@ -26,6 +28,12 @@ static const struct {
     {"sync", "send what the spool holds (after an interruption or a node outage)", sync_main},
     {"quarantine", "rows held here because their free text carries personal data", quarantine_main},
     {"refused", "records the node refused, with its errors", refused_main},
+    {"refer", "make a referral to another service; prints its id", refer_main},
+    {"referral", "record what happened to a referral (update ID --status S)", referral_main},
+    {"referrals", "referrals sent (--out) or received (--in), with status and days waited",
+     referrals_main},
+    {"feedback", "\"you said, we did\": add feedback, respond to it, list it", feedback_main},
+    {"outbox", "write new inbound referrals to the outbox folder as CSV, once each", outbox_main},
     {"directory", "the shared directory out to a file (pull), kept current (watch)",
      directory_main},
     {"pki", "make and manage the consortium's certificates and CRLs", pki_main},

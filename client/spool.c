@@ -31,7 +31,9 @@ static const char schema[] =
     "  kind TEXT NOT NULL, id TEXT NOT NULL, records TEXT NOT NULL,"
     "  file TEXT, line INTEGER, column_name TEXT, why TEXT NOT NULL, at INTEGER NOT NULL,"
     "  UNIQUE (kind, id));"
-    "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);";
+    "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS outbox_written (id TEXT PRIMARY KEY, at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS made_here (id TEXT PRIMARY KEY, day INTEGER NOT NULL);";
 
 static int db_fail(spool_t *s, const char *what, char *err, size_t err_len)
 {
@@ -249,6 +251,66 @@ int spool_refused(spool_t *s, int64_t seq, const char *errors, char *err, size_t
     if (step_done(s, s->refuse, "refused", err, err_len) != 0)
         return -1;
     return spool_done(s, seq, err, err_len);
+}
+
+static int simple(spool_t *s, const char *sql, const char *text, int64_t num)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, num);
+        int r = sqlite3_step(st);
+        rc = r == SQLITE_ROW ? (int)sqlite3_column_int64(st, 0) : r == SQLITE_DONE ? 0 : -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+bool spool_outbox_written(spool_t *s, const char *id)
+{
+    return simple(s, "SELECT count(*) FROM outbox_written WHERE id = ?1 AND ?2 = ?2", id, 0) > 0;
+}
+
+int spool_outbox_mark(spool_t *s, const char *id)
+{
+    return simple(s, "INSERT OR IGNORE INTO outbox_written (id, at) VALUES (?1, ?2)", id,
+                  (int64_t)time(NULL));
+}
+
+int spool_made_here(spool_t *s, const char *id, long day)
+{
+    return simple(s, "INSERT OR IGNORE INTO made_here (id, day) VALUES (?1, ?2)", id, day);
+}
+
+long spool_made_day(spool_t *s, const char *id)
+{
+    sqlite3_stmt *st = NULL;
+    long day = -1;
+    if (sqlite3_prepare_v2(s->db, "SELECT day FROM made_here WHERE id = ?1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            day = (long)sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return day;
+}
+
+char *spool_refused_errors(spool_t *s, const char *kind, const char *id)
+{
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (kind && id &&
+        sqlite3_prepare_v2(s->db, "SELECT errors FROM refused WHERE kind = ?1 AND id = ?2", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            out = strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return out;
 }
 
 static int64_t count(spool_t *s, const char *sql)

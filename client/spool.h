@@ -51,6 +51,18 @@ void spool_items_free(spool_item_t *items, size_t n);
 int spool_done(spool_t *s, int64_t seq, char *err, size_t err_len);
 int spool_refused(spool_t *s, int64_t seq, const char *errors, char *err, size_t err_len);
 
+/* Inbound referrals already written to the outbox (once each). */
+bool spool_outbox_written(spool_t *s, const char *id);
+int spool_outbox_mark(spool_t *s, const char *id);
+
+/* Referrals made here, with the day (days since 1970) they were made, so
+ * that an update knows its whole days since the referral. */
+int spool_made_here(spool_t *s, const char *id, long day);
+long spool_made_day(spool_t *s, const char *id); /* -1 if not made here */
+
+/* The node's errors (JSON text, caller frees) for a refused record, or NULL. */
+char *spool_refused_errors(spool_t *s, const char *kind, const char *id);
+
 typedef struct {
     int64_t queued, refused, quarantined;
 } spool_counts_t;

@@ -52,6 +52,8 @@ static const setting_t settings[] = {
      NULL},
     {"node", "batch", "--batch", "TRELLIS_BATCH", T_INT, OFF(batch), "500", 1, 10000,
      "Records per request (at most the node's [limits] max_batch_records)", NULL},
+    {"node", "parallel", "--parallel", "TRELLIS_PARALLEL", T_INT, OFF(parallel), "2", 1, 8,
+     "Batches in flight at once, each on its own connection", NULL},
     {"agent", "spool", "--spool", "TRELLIS_SPOOL", T_PATH, OFF(spool), "/var/lib/trellis", 0, 0,
      "Folder of the spool (spool.db: records waiting for the node, refused, quarantined)", NULL},
     {"agent", "secret", "--secret", "TRELLIS_SECRET", T_PATH, OFF(secret),

@@ -22,7 +22,7 @@ typedef struct {
     char *config_path; /* the file read, NULL if none */
     /* [node] */
     char *node_url, *ca, *cert, *key, *proxy;
-    long timeout, connect_timeout, retry_for, batch;
+    long timeout, connect_timeout, retry_for, batch, parallel;
     /* [agent] */
     char *spool, *secret, *inbox, *outbox, *directory_out, *directory_format;
     long poll, settle;

@@ -13,6 +13,8 @@
 
 typedef struct node_http node_http_t;
 
+#define NODE_MAX_PARALLEL 8
+
 typedef struct {
     long status; /* HTTP status */
     char *body;  /* NUL-terminated (caller frees with node_reply_free) */
@@ -44,6 +46,22 @@ int node_http_call(node_http_t *h, const char *method, const char *path, const c
                    node_reply_t *r, char *err, size_t err_len);
 
 void node_reply_free(node_reply_t *r);
+
+/* One POST of node_http_post_many. */
+typedef struct {
+    const char *body; /* in: borrowed */
+    size_t len;
+    int rc; /* out: NODE_OK (reply set, any status) or NODE_E_* (err set) */
+    node_reply_t reply;
+    char err[256];
+} node_job_t;
+
+/* POST each job's body to path, all at once (n <= NODE_MAX_PARALLEL), each
+ * on a kept-alive connection of its own, each retried as node_http_call
+ * retries, for up to retry_for seconds. Returns when every job has its
+ * answer or has given up. */
+void node_http_post_many(node_http_t *h, const char *path, node_job_t *jobs, size_t n,
+                         long retry_for, void (*on_wait)(double, const char *));
 
 /* A flag (set by a signal handler) that cuts retry waits short: node_http_call
  * returns NODE_E_UNREACHABLE as soon as it is set. NULL: none. */

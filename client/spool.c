@@ -75,7 +75,7 @@ spool_t *spool_open(const char *dir, char *err, size_t err_len)
     /* WAL with synchronous=FULL: a commit is on disk when it returns. A
      * small page cache: the spool may hold a million records, memory not. */
     if (sqlite3_exec(s->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-2048;"
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-1024;"
                      "PRAGMA foreign_keys=ON;",
                      NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {

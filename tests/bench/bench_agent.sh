@@ -79,18 +79,31 @@ done
 
 python3 tests/bench/bench_agent_data.py "$rows" "$work/export.csv"
 echo "agent benchmark: $rows-row referral CSV ($(du -h "$work/export.csv" | cut -f1)), $(nproc) cores"
+# One push, CSV to stored; then the same split in its two phases (spooling
+# with the node out of reach, then `trellis sync`), to show where time goes.
 /usr/bin/time -v -o "$work/time.txt" $trellis push --config "$work/agent/agent.conf" --quiet \
     --mapping deploy/examples/referrals.map "$work/export.csv" >"$work/push.out" 2>"$work/push.err" || {
     cat "$work/push.out" "$work/push.err"; exit 1; }
 stored=$(psql -d trellis -tAc "SELECT count(*) FROM pathway_referrals")
 [[ $stored -eq $rows ]] || { echo "only $stored of $rows records stored"; exit 1; }
-secs=$(grep 'Elapsed (wall clock)' "$work/time.txt" | awk '{print $NF}' | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-rss=$(grep 'Maximum resident set size' "$work/time.txt" | awk '{print $NF}')
-cpu=$(grep -E 'User time|System time' "$work/time.txt" | awk '{s += $NF} END {print s}')
+wall() { grep 'Elapsed (wall clock)' "$1" | awk '{print $NF}' | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
+cpu() { grep -E 'User time|System time' "$1" | awk '{s += $NF} END {print s}'; }
+maxrss() { grep 'Maximum resident set size' "$1" | awk '{print $NF}'; }
+secs=$(wall "$work/time.txt")
+rss=$(maxrss "$work/time.txt")
 rate=$(python3 -c "print(int($rows / $secs))")
+psql -d trellis -c "TRUNCATE pathway_referrals, pathway_events" >/dev/null
+rm -rf "$work/agent/spool"
+/usr/bin/time -v -o "$work/time1.txt" $trellis push --config "$work/agent/agent.conf" --quiet \
+    --node https://127.0.0.1:1 --retry-for 0 --mapping deploy/examples/referrals.map \
+    "$work/export.csv" >/dev/null 2>&1 || true
+/usr/bin/time -v -o "$work/time2.txt" $trellis sync --config "$work/agent/agent.conf" --quiet \
+    >/dev/null 2>"$work/sync.err" || { cat "$work/sync.err"; exit 1; }
 printf '%-44s %12s\n' "trellis push (CSV to stored, 1 process)" "$rate records/s"
-printf '%-44s %12s\n' "  wall / agent CPU" "${secs} s / ${cpu} s"
+printf '%-44s %12s\n' "  wall / agent CPU" "${secs} s / $(cpu "$work/time.txt") s"
 printf '%-44s %12s\n' "  peak RSS" "$((rss / 1024)) MiB ($rss KiB)"
+printf '%-44s %12s\n' "  read, anonymise, spool: wall / CPU / RSS" "$(wall "$work/time1.txt") s / $(cpu "$work/time1.txt") s / $(maxrss "$work/time1.txt") KiB"
+printf '%-44s %12s\n' "  send the spool: wall / CPU / RSS" "$(wall "$work/time2.txt") s / $(cpu "$work/time2.txt") s / $(maxrss "$work/time2.txt") KiB"
 if [[ -n "$ingest_rate" ]]; then
     python3 -c "print('%-44s %11.0f%%' % ('trellis push / trellisd POST', 100.0 * $rate / $ingest_rate))"
 fi

@@ -95,6 +95,9 @@ with PgCluster("durable") as pg:
         t.check({(k, i) for k, i in got} == want, "every record on the node is one of the "
                 "export's, and every one of the export's is there")
         t.equal(agent.spool_sql("SELECT count(*) FROM queue")[0][0], 0, "the spool is empty")
+        t.equal(agent.spool_sql("SELECT count(*) FROM refused")[0][0], 0,
+                "nothing refused: an event that overtook its referral in a parallel batch was "
+                "held back and sent again")
 
         # --- the node killed mid-push, 5 times ---
         second = os.path.join(agent.dir, "second.csv")

@@ -21,7 +21,7 @@ SRC = os.environ.get("TRELLIS_SOURCE_DIR",
 EX = os.path.join(SRC, "deploy", "examples")
 
 
-def wait_for(cond, timeout=30):
+def wait_for(cond, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if cond():
@@ -43,7 +43,7 @@ with PgCluster("inbox") as pg:
         os.makedirs(agent.inbox, exist_ok=True)
         with open(agent.conf, "a") as f:
             f.write(f"referrals*.csv = {EX}/referrals.map\nfeedback*.csv = {EX}/feedback.map\n")
-        env = {"TRELLIS_POLL": "1", "TRELLIS_SETTLE": "2"}
+        env = {"TRELLIS_POLL": "1", "TRELLIS_SETTLE": "4"}
         log = open(os.path.join(agent.dir, "run.log"), "w")
         run = agent.popen("agent", "run", env=env, stdout=log, stderr=subprocess.STDOUT)
         inbox = agent.inbox
@@ -57,7 +57,7 @@ with PgCluster("inbox") as pg:
             for i, line in enumerate(lines):
                 f.write(line + ("\r\n" if i < len(lines) - 1 else ""))
                 f.flush()
-                time.sleep(0.7)
+                time.sleep(0.5)
                 if os.path.exists(os.path.join(done, "referrals-2026-11-20.csv")):
                     break
         t.check(not os.path.exists(os.path.join(done, "referrals-2026-11-20.csv"))
@@ -71,7 +71,7 @@ with PgCluster("inbox") as pg:
         # A temporary name is never taken; renamed, it is.
         part = os.path.join(inbox, "feedback-nov.csv.part")
         shutil.copy(os.path.join(EX, "feedback.csv"), part)
-        time.sleep(4)
+        time.sleep(6)
         t.check(os.path.exists(part), "a .part file is left alone")
         os.rename(part, os.path.join(inbox, "feedback-nov.csv"))
         why = os.path.join(done, "feedback-nov.csv.why")
@@ -103,7 +103,7 @@ with PgCluster("inbox") as pg:
         t.check(wait_for(lambda: agent.spool_sql("SELECT count(*) FROM queue")[0][0] == 3),
                 "its records wait in the spool")
         node.start()
-        t.check(wait_for(lambda: count(pg, "feedback_entries") == 6, timeout=60),
+        t.check(wait_for(lambda: count(pg, "feedback_entries") == 6, timeout=180),
                 "node back: the running agent sends them")
 
         run.send_signal(signal.SIGTERM)

@@ -117,6 +117,7 @@ typedef struct {
     const src_row_t *row;
     anon_out_t *out;
     bool failed;
+    const char *case_ref; /* the row's, for the shape of other cases' references */
 } ctx_t;
 
 static bool row_fail(ctx_t *x, const char *column, const char *fmt, ...)
@@ -279,6 +280,8 @@ static json_t *one_value(ctx_t *x, const map_field_t *f, const char *v, const ch
         unsigned pii = 0;
         size_t which = 0;
         tr_anon_finding_t found = tr_anon_scan_text(v, strlen(v), pii_cols, n_pii, &pii, &which);
+        if (found == TR_ANON_CLEAN && x->case_ref && tr_anon_has_shape(v, strlen(v), x->case_ref))
+            found = TR_ANON_REFERENCE;
         if (found != TR_ANON_CLEAN && !*quarantine) {
             *quarantine = true;
             snprintf(x->out->column, sizeof(x->out->column), "%s", f->column);
@@ -396,7 +399,7 @@ anon_result_t anon_row(anon_t *a, const src_row_t *row, anon_out_t *out)
 {
     const mapping_t *m = a->m;
     memset(out, 0, sizeof(*out));
-    ctx_t x = {a, row, out, false};
+    ctx_t x = {a, row, out, false, NULL};
     char ref[256];
     if (!cell(&x, m->case_reference, ref, sizeof(ref)))
         return ANON_ROW_ERROR;
@@ -404,6 +407,7 @@ anon_result_t anon_row(anon_t *a, const src_row_t *row, anon_out_t *out)
         row_fail(&x, m->case_reference, "the case reference is empty");
         return ANON_ROW_ERROR;
     }
+    x.case_ref = ref;
     /* What free text must not repeat: the identifying columns, the case
      * reference and every other mapped value of the row that is not text. */
     const char *pii_vals[MAX_COLS];

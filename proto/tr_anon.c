@@ -387,6 +387,42 @@ tr_anon_finding_t tr_anon_scan_text(const char *text, size_t len, const char *co
     return TR_ANON_CLEAN;
 }
 
+static char shape_of(char c)
+{
+    if (isdigit((unsigned char)c))
+        return '9';
+    if (isalpha((unsigned char)c))
+        return 'A';
+    return c;
+}
+
+bool tr_anon_has_shape(const char *text, size_t len, const char *example)
+{
+    char shape[64];
+    size_t n = 0, digits = 0, letters = 0;
+    for (const char *p = example; *p && n < sizeof(shape); p++) {
+        if (*p == ' ')
+            continue;
+        shape[n++] = shape_of(*p);
+        digits += isdigit((unsigned char)*p) != 0;
+        letters += isalpha((unsigned char)*p) != 0;
+    }
+    if (n == 0 || n >= sizeof(shape) || !((digits && letters) || digits >= 6))
+        return false;
+    for (size_t i = 0; i + n <= len; i++) {
+        if (i > 0 && word_char((unsigned char)text[i - 1]))
+            continue;
+        if (i + n < len && word_char((unsigned char)text[i + n]))
+            continue;
+        size_t k;
+        for (k = 0; k < n && shape_of(text[i + k]) == shape[k]; k++)
+            ;
+        if (k == n)
+            return true;
+    }
+    return false;
+}
+
 const char *tr_anon_finding_name(tr_anon_finding_t f)
 {
     switch (f) {
@@ -400,6 +436,8 @@ const char *tr_anon_finding_name(tr_anon_finding_t f)
         return "a title followed by a name";
     case TR_ANON_ADDRESS:
         return "a street address";
+    case TR_ANON_REFERENCE:
+        return "something shaped like a case reference";
     }
     return "personal data";
 }

@@ -64,6 +64,7 @@ typedef enum {
     TR_ANON_ROW_VALUE,  /* a value of one of the row's identifying columns (a name) */
     TR_ANON_TITLE_NAME, /* a title followed by a name: "Mrs Okafor" */
     TR_ANON_ADDRESS,    /* a street address: "14 Acacia Avenue" */
+    TR_ANON_REFERENCE,  /* a token shaped like the row's case reference */
 } tr_anon_finding_t;
 
 /* Compile the patterns (after tr_pii_init; idempotent). 0 or TR_E_NOMEM. */
@@ -78,6 +79,13 @@ void tr_anon_shutdown(void);
  * for TR_ANON_ROW_VALUE (either may be NULL). Never keeps the text. */
 tr_anon_finding_t tr_anon_scan_text(const char *text, size_t len, const char *const *row_values,
                                     size_t n_values, unsigned *pii, size_t *which);
+
+/* True if text holds a token shaped like example (digits as digits, letters
+ * as letters, other characters as they are, case ignored): another case's
+ * reference in a note, "NWA-2026-0777" when the row's own is "NWA-2026-0013".
+ * Only for an example with both a letter and a digit, or six digits or more,
+ * so that ordinary numbers never match. */
+bool tr_anon_has_shape(const char *text, size_t len, const char *example);
 
 /* People's words for a finding ("a name from column ...", "a street
  * address"): never the value. */

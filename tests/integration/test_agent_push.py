@@ -139,9 +139,46 @@ with PgCluster("agent") as pg:
         t.check(not leaked and text.count("pathway.referral") == 4,
                 "nothing identifying is in the node's database", str(leaked))
 
-        # --- a record the node refuses goes to the refused list with its errors ---
+        # --- a corpus with identifiers planted in free text, as NDJSON ---
         work = os.path.join(agent.dir, "work")
         os.makedirs(work)
+        planted = ["Leila said the refuge was the first place she felt safe",
+                   "spoke to LEILA HASSAN on the phone", "Mrs Hassan was grateful",
+                   "her son Idris needs a school place", "DOB 03/04/1990, worried",
+                   "born 3rd April 1990", "lives at 27 Rosemary Gardens",
+                   "moved to LS7 3QB last month", "ring 0113 496 0123", "call +44 7700 900321",
+                   "email leila.h@example.com", "NHS no 943 476 5919", "NI AB123456C",
+                   "case NWA-2026-0777 reopened"]
+        clean = ["The group on Wednesdays helped a lot.",
+                 "We would like longer opening hours on Saturdays.",
+                 "Please have leaflets in Arabic and Urdu.",
+                 "It took 3 weeks to get a first appointment."]
+        corpus = os.path.join(work, "feedback-corpus.ndjson")
+        with open(corpus, "w") as f:
+            for i, text in enumerate(planted + clean):
+                f.write(json.dumps({"Feedback ID": f"NWA-2026-{i:04d}" if i else "NWA-2026-0777",
+                                    "Date Received": "20/11/2026", "Name": "Leila Hassan",
+                                    "Contact": "Idris", "Who": "Client", "Themes": ["Safety"],
+                                    "What They Said": text, "Easy Read": "Short and clear.",
+                                    "Involvement": "Consultation"}) + "\n")
+        auto_map = os.path.join(work, "feedback-auto.map")
+        with open(FB_MAP) as f:
+            open(auto_map, "w").write(f.read().replace("format = csv", "format = auto"))
+        r = agent.run("push", "--mapping", auto_map, corpus)
+        t.check(r.returncode == 3 and f"{len(planted)} quarantined" in r.stdout
+                and f"{len(clean)} records spooled" in r.stdout,
+                "NDJSON corpus: every planted identifier quarantined, clean text sent",
+                r.stdout + r.stderr[-800:])
+        text = node_text(pg)
+        leaked = [w for w in ("Leila", "Hassan", "Idris", "Rosemary", "LS7 3QB", "0113 496",
+                              "7700 900321", "example.com", "943 476", "AB123456C", "1990",
+                              "NWA-2026") if w in text]
+        t.check(not leaked and all(c in text for c in clean),
+                "the node's database holds the clean feedback and none of the planted data",
+                str(leaked))
+        agent.run("quarantine", "drop", "--all")
+
+        # --- a record the node refuses goes to the refused list with its errors ---
         changed = os.path.join(work, "referrals.csv")
         with open(REF_CSV, newline="") as f:
             data = f.read()

@@ -196,6 +196,22 @@ static void test_scan_finds(void **state)
     assert_int_equal(which, 0);
 }
 
+static void test_reference_shapes(void **state)
+{
+    const char *t1 = "see also NWA-2026-0777 from last year";
+    assert_true(tr_anon_has_shape(t1, strlen(t1), "NWA-2026-0013"));
+    assert_true(tr_anon_has_shape(t1, strlen(t1), "abc-1234-5678"));
+    const char *t2 = "case 00481234 reopened";
+    assert_true(tr_anon_has_shape(t2, strlen(t2), "00512399"));
+    /* Ordinary numbers never look like a reference of digits alone under six. */
+    const char *t3 = "after 100 days, 3 of 8 sessions, call 12345";
+    assert_false(tr_anon_has_shape(t3, strlen(t3), "12345"));
+    assert_false(tr_anon_has_shape(t3, strlen(t3), "123"));
+    const char *t4 = "The group on Wednesdays helped a lot.";
+    assert_false(tr_anon_has_shape(t4, strlen(t4), "NWA-2026-0013"));
+    assert_false(tr_anon_has_shape(t1, strlen(t1), "CMS48213")); /* another shape */
+}
+
 /* Ordinary feedback: none of it may be quarantined. */
 static void test_scan_passes_clean_text(void **state)
 {
@@ -227,9 +243,13 @@ static void test_scan_passes_clean_text(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dates),      cmocka_unit_test(test_weeks_days_ages),
-        cmocka_unit_test(test_districts),  cmocka_unit_test(test_hmac_uuid),
-        cmocka_unit_test(test_scan_finds), cmocka_unit_test(test_scan_passes_clean_text),
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_weeks_days_ages),
+        cmocka_unit_test(test_districts),
+        cmocka_unit_test(test_hmac_uuid),
+        cmocka_unit_test(test_scan_finds),
+        cmocka_unit_test(test_scan_passes_clean_text),
+        cmocka_unit_test(test_reference_shapes),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tr_anon_shutdown();

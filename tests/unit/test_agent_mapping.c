@@ -285,6 +285,7 @@ static void test_planted_corpus(void **state)
         "NI number AB123456C given",
         "case NWA-2026-0777 reopened",
         "see ref nwa-2026-0777",
+        "linked to NWA-2025-1234 (her sister)",
     };
     static const char *const clean[] = {
         "The group on Wednesdays helped a lot.",

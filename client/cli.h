@@ -5,10 +5,14 @@
 
 #include <stdio.h>
 
+/* Documented in `trellis --help` and docs/agent.md; scripts rely on them. */
 enum {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_FAIL = 1,  /* the command ran and failed */
-    CLI_EXIT_USAGE = 2, /* the command line itself is wrong */
+    CLI_EXIT_FAIL = 1,        /* the command ran and failed (admin commands) */
+    CLI_EXIT_USAGE = 2,       /* the command line itself is wrong */
+    CLI_EXIT_REFUSED = 3,     /* some records were refused or quarantined */
+    CLI_EXIT_UNREACHABLE = 4, /* the node could not be reached (what is spooled stays) */
+    CLI_EXIT_LOCAL = 5,       /* a local error: a file, the spool, the configuration */
 };
 
 /* Print "trellis: <message>" as exactly one line on stderr. Control characters

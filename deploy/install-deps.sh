@@ -6,6 +6,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libpq-dev libssl-dev libjansson-dev
       libcmocka-dev node-llhttp libinih-dev libpcre2-dev postgresql curl openssl python3
       python3-jsonschema clang-format
+      libcurl4-openssl-dev libsqlite3-dev libcsv-dev
+      tinyproxy
       ca-certificates)
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(nginx apache2-utils)

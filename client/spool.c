@@ -1,0 +1,443 @@
+/* The SQLite spool (spool.h). */
+#include "spool.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct spool {
+    sqlite3 *db;
+    sqlite3_stmt *queue, *unquarantine, *quarantine, *next, *done, *refuse, *unrefuse;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS queue ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
+    "  file TEXT, line INTEGER, queued_at INTEGER NOT NULL,"
+    "  UNIQUE (kind, id));"
+    "CREATE TABLE IF NOT EXISTS refused ("
+    "  rid INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, errors TEXT NOT NULL,"
+    "  file TEXT, line INTEGER, at INTEGER NOT NULL,"
+    "  UNIQUE (kind, id));"
+    "CREATE TABLE IF NOT EXISTS quarantine ("
+    "  qid INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind TEXT NOT NULL, id TEXT NOT NULL, records TEXT NOT NULL,"
+    "  file TEXT, line INTEGER, column_name TEXT, why TEXT NOT NULL, at INTEGER NOT NULL,"
+    "  UNIQUE (kind, id));"
+    "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS outbox_written (id TEXT PRIMARY KEY, at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS made_here (id TEXT PRIMARY KEY, day INTEGER NOT NULL);";
+
+static int db_fail(spool_t *s, const char *what, char *err, size_t err_len)
+{
+    snprintf(err, err_len, "spool: %s: %s", what, sqlite3_errmsg(s->db));
+    return -1;
+}
+
+static sqlite3_stmt *prepare(spool_t *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return NULL;
+    return st;
+}
+
+spool_t *spool_open(const char *dir, char *err, size_t err_len)
+{
+    if (!dir) {
+        snprintf(err, err_len, "no spool folder configured ([agent] spool)");
+        return NULL;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, err_len, "cannot create the spool folder %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/spool.db", dir);
+    spool_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        abort();
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, err_len, "cannot open the spool %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        spool_close(s);
+        return NULL;
+    }
+    sqlite3_busy_timeout(s->db, 30000);
+    /* WAL with synchronous=FULL: a commit is on disk when it returns. A
+     * small page cache: the spool may hold a million records, memory not. */
+    if (sqlite3_exec(s->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-1024;"
+                     "PRAGMA foreign_keys=ON;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(s, path, err, err_len);
+        spool_close(s);
+        return NULL;
+    }
+    s->queue = prepare(s, "INSERT INTO queue (kind, id, doc, file, line, queued_at) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (kind, id) DO UPDATE "
+                          "SET doc = excluded.doc, file = excluded.file, line = excluded.line");
+    s->unquarantine = prepare(s, "DELETE FROM quarantine WHERE kind = ?1 AND id = ?2");
+    s->quarantine = prepare(s, "INSERT OR REPLACE INTO quarantine (kind, id, records, file, line, "
+                               "column_name, why, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    s->next = prepare(s, "SELECT seq, doc FROM queue ORDER BY seq LIMIT ?1");
+    s->done = prepare(s, "DELETE FROM queue WHERE seq = ?1");
+    s->refuse = prepare(s, "INSERT OR REPLACE INTO refused (kind, id, doc, errors, file, line, "
+                           "at) SELECT kind, id, doc, ?2, file, line, ?3 FROM queue "
+                           "WHERE seq = ?1");
+    s->unrefuse = prepare(s, "DELETE FROM refused WHERE kind = ?1 AND id = ?2");
+    if (!s->queue || !s->unquarantine || !s->quarantine || !s->next || !s->done || !s->refuse ||
+        !s->unrefuse) {
+        db_fail(s, "preparing statements", err, err_len);
+        spool_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void spool_close(spool_t *s)
+{
+    if (!s)
+        return;
+    sqlite3_stmt *all[] = {s->queue, s->unquarantine, s->quarantine, s->next,
+                           s->done,  s->refuse,       s->unrefuse};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        sqlite3_finalize(all[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+int spool_begin(spool_t *s, char *err, size_t err_len)
+{
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, "begin", err, err_len);
+    return 0;
+}
+
+int spool_commit(spool_t *s, char *err, size_t err_len)
+{
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, "commit", err, err_len);
+    return 0;
+}
+
+void spool_rollback(spool_t *s)
+{
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int step_done(spool_t *s, sqlite3_stmt *st, const char *what, char *err, size_t err_len)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, what, err, err_len);
+    return 0;
+}
+
+int spool_queue(spool_t *s, json_t *records, const char *file, long line, char *err, size_t err_len)
+{
+    size_t i;
+    json_t *doc;
+    json_array_foreach(records, i, doc)
+    {
+        const char *kind = json_string_value(json_object_get(doc, "kind"));
+        const char *id = json_string_value(json_object_get(doc, "id"));
+        char *text = json_dumps(doc, JSON_COMPACT);
+        if (!text || !kind || !id) {
+            free(text);
+            snprintf(err, err_len, "spool: a record without kind or id");
+            return -1;
+        }
+        sqlite3_bind_text(s->queue, 1, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->queue, 2, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->queue, 3, text, -1, free);
+        sqlite3_bind_text(s->queue, 4, file, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->queue, 5, line);
+        sqlite3_bind_int64(s->queue, 6, (sqlite3_int64)time(NULL));
+        if (step_done(s, s->queue, "queue", err, err_len) != 0)
+            return -1;
+        if (i == 0) {
+            sqlite3_bind_text(s->unquarantine, 1, kind, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s->unquarantine, 2, id, -1, SQLITE_STATIC);
+            if (step_done(s, s->unquarantine, "quarantine", err, err_len) != 0)
+                return -1;
+        }
+        sqlite3_bind_text(s->unrefuse, 1, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->unrefuse, 2, id, -1, SQLITE_STATIC);
+        if (step_done(s, s->unrefuse, "refused", err, err_len) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int spool_quarantine(spool_t *s, json_t *records, const char *file, long line, const char *column,
+                     const char *why, char *err, size_t err_len)
+{
+    json_t *first = json_array_get(records, 0);
+    const char *kind = json_string_value(json_object_get(first, "kind"));
+    const char *id = json_string_value(json_object_get(first, "id"));
+    char *text = json_dumps(records, JSON_COMPACT);
+    if (!text || !kind || !id) {
+        free(text);
+        snprintf(err, err_len, "spool: a quarantined row without a record");
+        return -1;
+    }
+    sqlite3_stmt *st = s->quarantine;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, text, -1, free);
+    sqlite3_bind_text(st, 4, file, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, line);
+    sqlite3_bind_text(st, 6, column, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, why, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, (sqlite3_int64)time(NULL));
+    return step_done(s, st, "quarantine", err, err_len);
+}
+
+int spool_next(spool_t *s, size_t max, spool_item_t **items, size_t *n, char *err, size_t err_len)
+{
+    *items = calloc(max ? max : 1, sizeof(**items));
+    *n = 0;
+    if (!*items)
+        abort();
+    sqlite3_bind_int64(s->next, 1, (sqlite3_int64)max);
+    int rc;
+    while ((rc = sqlite3_step(s->next)) == SQLITE_ROW) {
+        spool_item_t *it = &(*items)[(*n)++];
+        it->seq = sqlite3_column_int64(s->next, 0);
+        it->doc = strdup((const char *)sqlite3_column_text(s->next, 1));
+        if (!it->doc)
+            abort();
+    }
+    sqlite3_reset(s->next);
+    if (rc != SQLITE_DONE) {
+        spool_items_free(*items, *n);
+        *items = NULL;
+        *n = 0;
+        return db_fail(s, "reading the queue", err, err_len);
+    }
+    return 0;
+}
+
+void spool_items_free(spool_item_t *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(items[i].doc);
+    free(items);
+}
+
+int spool_done(spool_t *s, int64_t seq, char *err, size_t err_len)
+{
+    sqlite3_bind_int64(s->done, 1, seq);
+    return step_done(s, s->done, "dequeue", err, err_len);
+}
+
+int spool_refused(spool_t *s, int64_t seq, const char *errors, char *err, size_t err_len)
+{
+    sqlite3_bind_int64(s->refuse, 1, seq);
+    sqlite3_bind_text(s->refuse, 2, errors, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->refuse, 3, (sqlite3_int64)time(NULL));
+    if (step_done(s, s->refuse, "refused", err, err_len) != 0)
+        return -1;
+    return spool_done(s, seq, err, err_len);
+}
+
+static int simple(spool_t *s, const char *sql, const char *text, int64_t num)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, num);
+        int r = sqlite3_step(st);
+        rc = r == SQLITE_ROW ? (int)sqlite3_column_int64(st, 0) : r == SQLITE_DONE ? 0 : -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+bool spool_outbox_written(spool_t *s, const char *id)
+{
+    return simple(s, "SELECT count(*) FROM outbox_written WHERE id = ?1 AND ?2 = ?2", id, 0) > 0;
+}
+
+int spool_outbox_mark(spool_t *s, const char *id)
+{
+    return simple(s, "INSERT OR IGNORE INTO outbox_written (id, at) VALUES (?1, ?2)", id,
+                  (int64_t)time(NULL));
+}
+
+int spool_made_here(spool_t *s, const char *id, long day)
+{
+    return simple(s, "INSERT OR IGNORE INTO made_here (id, day) VALUES (?1, ?2)", id, day);
+}
+
+long spool_made_day(spool_t *s, const char *id)
+{
+    sqlite3_stmt *st = NULL;
+    long day = -1;
+    if (sqlite3_prepare_v2(s->db, "SELECT day FROM made_here WHERE id = ?1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            day = (long)sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return day;
+}
+
+char *spool_refused_errors(spool_t *s, const char *kind, const char *id)
+{
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (kind && id &&
+        sqlite3_prepare_v2(s->db, "SELECT errors FROM refused WHERE kind = ?1 AND id = ?2", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            out = strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+static int64_t count(spool_t *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+int spool_counts(spool_t *s, spool_counts_t *c, char *err, size_t err_len)
+{
+    c->queued = count(s, "SELECT count(*) FROM queue");
+    c->refused = count(s, "SELECT count(*) FROM refused");
+    c->quarantined = count(s, "SELECT count(*) FROM quarantine");
+    if (c->queued < 0 || c->refused < 0 || c->quarantined < 0)
+        return db_fail(s, "counting", err, err_len);
+    return 0;
+}
+
+int spool_state_set(spool_t *s, const char *key, const char *value)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO state (key, value) VALUES (?1, ?2)", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+char *spool_state_get(spool_t *s, const char *key)
+{
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM state WHERE key = ?1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            out = strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* Only these two tables are listed or dropped; the names never come from input. */
+static int held_table(const char *table, const char **key, const char **what, const char **why,
+                      const char **doc)
+{
+    if (strcmp(table, "quarantine") == 0) {
+        *key = "qid";
+        *what = "column_name";
+        *why = "why";
+        *doc = "records";
+        return 0;
+    }
+    if (strcmp(table, "refused") == 0) {
+        *key = "rid";
+        *what = "kind";
+        *why = "errors";
+        *doc = "doc";
+        return 0;
+    }
+    return -1;
+}
+
+int spool_list(spool_t *s, const char *table, spool_list_fn fn, void *ctx, char *err,
+               size_t err_len)
+{
+    const char *key, *what, *why, *doc;
+    if (held_table(table, &key, &what, &why, &doc) != 0)
+        return -1;
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT %s, file, line, %s, %s, at FROM %s ORDER BY %s", key, what,
+             why, table, key);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, table, err, err_len);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+           (long)sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3),
+           (const char *)sqlite3_column_text(st, 4), sqlite3_column_int64(st, 5));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(s, table, err, err_len);
+}
+
+char *spool_show(spool_t *s, const char *table, int64_t id)
+{
+    const char *key, *what, *why, *doc;
+    if (held_table(table, &key, &what, &why, &doc) != 0)
+        return NULL;
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s = ?1", doc, table, key);
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            out = strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+int64_t spool_drop(spool_t *s, const char *table, int64_t id, char *err, size_t err_len)
+{
+    const char *key, *what, *why, *doc;
+    if (held_table(table, &key, &what, &why, &doc) != 0)
+        return -1;
+    char sql[160];
+    snprintf(sql, sizeof(sql), "DELETE FROM %s%s%s%s", table, id >= 0 ? " WHERE " : "",
+             id >= 0 ? key : "", id >= 0 ? " = ?1" : "");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, table, err, err_len);
+    if (id >= 0)
+        sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, table, err, err_len);
+    return sqlite3_changes64(s->db);
+}

@@ -141,6 +141,12 @@ static const struct {
 
 static const char dir_help[] =
     "  --dir DIR        the PKI folder (default $TRELLIS_PKI_DIR, else ./pki)\n"
+    "  --passphrase-file FILE\n"
+    "                   encrypt the CA keys this command writes (AES-256) with the passphrase\n"
+    "                   in FILE, and read encrypted CA keys with it (default\n"
+    "                   $TRELLIS_PKI_PASSPHRASE_FILE; without either, an encrypted key asks\n"
+    "                   on the terminal). Node and agent keys are never encrypted: their\n"
+    "                   services start unattended. Keep the root's folder offline.\n"
     "  -h, --help       this help\n";
 
 static const char profile_line[] =
@@ -192,13 +198,10 @@ static bool display_name_valid(const char *s)
 static int parse_args(const command_t *cmd, int argc, char **argv, pki_args_t *a)
 {
     static const struct option longopts[] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"name", required_argument, NULL, 'n'},
-        {"host", required_argument, NULL, 'H'},
-        {"days", required_argument, NULL, 'D'},
-        {"backdate", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"dir", required_argument, NULL, 'd'},  {"passphrase-file", required_argument, NULL, 'P'},
+        {"name", required_argument, NULL, 'n'}, {"host", required_argument, NULL, 'H'},
+        {"days", required_argument, NULL, 'D'}, {"backdate", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     long v;
     int c, idx = 0;
@@ -219,6 +222,9 @@ static int parse_args(const command_t *cmd, int argc, char **argv, pki_args_t *a
         switch (c) {
         case 'd':
             a->dir = optarg;
+            break;
+        case 'P':
+            pki_set_passphrase_file(optarg);
             break;
         case 'n':
             if (!display_name_valid(optarg)) {
@@ -305,6 +311,9 @@ int pki_main(int argc, char **argv)
     const command_t *cmd = NULL;
     int i, rc;
 
+    const char *pass = getenv("TRELLIS_PKI_PASSPHRASE_FILE");
+    if (pass && pass[0])
+        pki_set_passphrase_file(pass);
     a.dir = getenv("TRELLIS_PKI_DIR");
     if (!a.dir || !a.dir[0])
         a.dir = "./pki";
@@ -313,6 +322,8 @@ int pki_main(int argc, char **argv)
         if (is_help(argv[i])) {
             pki_help(stdout);
             return CLI_EXIT_OK;
+        } else if (strcmp(argv[i], "--passphrase-file") == 0 && i + 1 < argc) {
+            pki_set_passphrase_file(argv[++i]);
         } else if (strncmp(argv[i], "--dir=", 6) == 0) {
             a.dir = argv[i] + 6;
         } else if (strcmp(argv[i], "--dir") == 0) {

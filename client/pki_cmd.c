@@ -68,7 +68,7 @@ static int write_new_ca(const pki_ca_t *ca, pki_undo_t *undo, pki_err_t *err)
         (rc = pki_path(crl, sizeof(crl), err, "%s/crl.pem", ca->dir)) != 0 ||
         (rc = pki_path(rev, sizeof(rev), err, "%s/revoked.json", ca->dir)) != 0)
         goto fail;
-    if ((rc = pki_write_file(key, 0600, false, pki_emit_key, ca->key, err)) != 0)
+    if ((rc = pki_write_file(key, 0600, false, pki_emit_ca_key, ca->key, err)) != 0)
         goto fail;
     pki_undo_add(undo, key);
     if ((rc = pki_write_file(crt, 0644, false, pki_emit_cert, ca->cert, err)) != 0)
@@ -209,6 +209,23 @@ static void san_str(X509 *cert, char *out, size_t len)
     GENERAL_NAMES_free(gens);
 }
 
+/* An organisation CA the root has revoked issues nothing more: every
+ * certificate it signed would be refused at the first handshake anyway. */
+static int refuse_revoked_ca(const pki_ca_t *root, const pki_ca_t *ca, const char *org,
+                             pki_err_t *err)
+{
+    pki_revoked_list_t list = {0};
+    char serial[80];
+    size_t idx;
+    int rc = pki_revoked_load(root->dir, &list, err);
+    if (rc == 0 && pki_serial_hex(ca->cert, serial, sizeof(serial)) == 0 &&
+        pki_revoked_find(&list, serial, &idx))
+        rc = pki_fail(err, TR_E_INVAL,
+                      "organisation %s's CA is revoked: it can issue no more certificates", org);
+    pki_revoked_free(&list);
+    return rc;
+}
+
 static int issue_leaf(const pki_args_t *a, pki_kind_t kind, pki_err_t *err)
 {
     int rc, lock = -1;
@@ -244,8 +261,9 @@ static int issue_leaf(const pki_args_t *a, pki_kind_t kind, pki_err_t *err)
     if ((rc = pki_path(root.dir, sizeof(root.dir), err, "%s/root", a->dir)) != 0 ||
         (rc = pki_ca_load(&root, root.dir, false, err)) != 0 ||
         (rc = pki_path(ca.dir, sizeof(ca.dir), err, "%s/orgs/%s", a->dir, org)) != 0 ||
-        (rc = pki_ca_load(&ca, ca.dir, true, err)) != 0 || (rc = pki_mkdirs(folder, err)) != 0 ||
-        (rc = pki_key_new(&key, err)) != 0 ||
+        (rc = pki_ca_load(&ca, ca.dir, true, err)) != 0 ||
+        (rc = refuse_revoked_ca(&root, &ca, org, err)) != 0 ||
+        (rc = pki_mkdirs(folder, err)) != 0 || (rc = pki_key_new(&key, err)) != 0 ||
         (rc = pki_cert_issue(&req, key, ca.cert, ca.key, &leaf, err)) != 0 ||
         (rc = pki_check_chain(leaf, ca.cert, root.cert, org, name, role, err)) != 0)
         goto fail;

@@ -135,6 +135,10 @@ void pki_unlock(int fd);
 /* What pki_write_file writes: 0 or a negative code (the writer adds context). */
 typedef int (*pki_emit_fn)(BIO *out, const void *arg);
 int pki_emit_key(BIO *out, const void *evp_pkey);
+/* A CA's key: encrypted (AES-256-CBC) when a passphrase file is set. */
+int pki_emit_ca_key(BIO *out, const void *evp_pkey);
+/* The file holding the CA keys' passphrase (borrowed; NULL: none). */
+void pki_set_passphrase_file(const char *path);
 int pki_emit_cert(BIO *out, const void *x509);
 int pki_emit_certs(BIO *out, const void *stack_of_x509);
 int pki_emit_crl(BIO *out, const void *x509_crl);

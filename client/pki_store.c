@@ -91,6 +91,45 @@ void pki_unlock(int fd)
         close(fd); /* closing releases the flock */
 }
 
+static const char *passphrase_file;
+
+void pki_set_passphrase_file(const char *path)
+{
+    passphrase_file = path;
+}
+
+/* The passphrase from its file, without the line end: its length, or -1. */
+static int read_passphrase(char *buf, int size)
+{
+    FILE *f = passphrase_file ? fopen(passphrase_file, "r") : NULL;
+    if (!f)
+        return -1;
+    int n = fgets(buf, size, f) ? (int)strcspn(buf, "\r\n") : -1;
+    fclose(f);
+    if (n >= 0)
+        buf[n] = '\0';
+    return n >= 4 ? n : -1;
+}
+
+static int passphrase_cb(char *buf, int size, int rwflag, void *u)
+{
+    if (passphrase_file)
+        return read_passphrase(buf, size);
+    return isatty(STDIN_FILENO) ? PEM_def_callback(buf, size, rwflag, u) : -1;
+}
+
+int pki_emit_ca_key(BIO *out, const void *evp_pkey)
+{
+    char pass[1024];
+    if (!passphrase_file)
+        return pki_emit_key(out, evp_pkey);
+    int n = read_passphrase(pass, sizeof(pass));
+    int ok = n > 0 && PEM_write_bio_PrivateKey(out, evp_pkey, EVP_aes_256_cbc(),
+                                               (unsigned char *)pass, n, NULL, NULL);
+    OPENSSL_cleanse(pass, sizeof(pass));
+    return ok ? 0 : TR_E_IO;
+}
+
 int pki_emit_key(BIO *out, const void *evp_pkey)
 {
     /* PKCS#8, unencrypted: trellisd reads it unattended at start-up. */
@@ -277,10 +316,13 @@ static int read_key(const char *path, EVP_PKEY **out, pki_err_t *err)
     FILE *f = open_read(path, &rc, err);
     if (!f)
         return rc;
-    *out = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+    *out = PEM_read_PrivateKey(f, NULL, passphrase_cb, NULL);
     fclose(f);
     if (!*out)
-        return pki_fail_ssl(err, TR_E_CERT, "%s holds no unencrypted PEM private key", path);
+        return pki_fail_ssl(err, TR_E_CERT,
+                            "%s holds no PEM private key, or it is encrypted and its passphrase "
+                            "is wrong or missing (--passphrase-file)",
+                            path);
     return 0;
 }
 

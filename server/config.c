@@ -52,6 +52,10 @@ static const key_t_ keys[] = {
      "PEM bundle of every CA's CRL (trellis pki writes crl.pem); empty: no revocation check"},
     {"tls", "handshake_timeout", T_DURATION, OFF(handshake_timeout_ms), "10s", 100, 600000, false,
      "time allowed for the TLS handshake"},
+    {"tls", "expiry_warning", T_DURATION, OFF(expiry_warning_ms), "240h", 0, 8760ull * 3600000,
+     false,
+     "how long before a CRL's next update or a certificate's expiry the node logs a warning "
+     "(hourly); /metrics shows the seconds left for each (trellis_tls_expiry_seconds)"},
 
     {"database", "url", T_STR, OFF(db_url), NULL, 0, 0, true,
      "libpq connection string or postgresql:// URL"},

@@ -4,10 +4,12 @@
 #include "router.h"
 #include "strbuf.h"
 #include "sync_pull.h"
+#include "tls_expiry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const int statuses[] = {
 #define M_STATUS(s) s,
@@ -73,6 +75,15 @@ char *metrics_render(const node_t *node, size_t *len)
             "counter", m->public_connections_refused);
     counter(&s, "trellis_tls_handshakes_total", "Mutual-TLS handshakes completed.", "counter",
             m->handshakes);
+    tls_expiry_t items[TLS_EXPIRY_MAX];
+    size_t n_items = tls_expiry_list(node->ssl_ctx, items, TLS_EXPIRY_MAX);
+    time_t now = time(NULL);
+    strbuf_puts(&s, "# HELP trellis_tls_expiry_seconds Seconds until each CRL's next update "
+                    "and each certificate's expiry (negative: past).\n"
+                    "# TYPE trellis_tls_expiry_seconds gauge\n");
+    for (size_t i = 0; i < n_items; i++)
+        strbuf_printf(&s, "trellis_tls_expiry_seconds{what=\"%s\",name=\"%s\"} %lld\n",
+                      items[i].what, items[i].name, (long long)(items[i].at - now));
     strbuf_printf(&s,
                   "# HELP trellis_tls_handshake_failures_total TLS handshakes refused, by reason.\n"
                   "# TYPE trellis_tls_handshake_failures_total counter\n");

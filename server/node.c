@@ -11,6 +11,7 @@
 #include "peer_client.h"
 #include "sync_pull.h"
 #include "tls.h"
+#include "tls_expiry.h"
 #include "tr_error.h"
 #include "tr_pii.h"
 
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static unsigned ident_bucket(const char *key)
 {
@@ -62,6 +64,35 @@ void node_ident_release(node_t *node, node_ident_t *ident)
 }
 
 static void keep_own_cert(node_t *node);
+
+/* ---- what is about to lapse ---- */
+
+/* A CRL past its nextUpdate stops every handshake of its organisation, and
+ * refresh-crls is a monthly chore: say so well before, once an hour, from
+ * [tls] expiry_warning ahead (and at start and after every reload). */
+static void check_expiry(node_t *node)
+{
+    tls_expiry_t items[TLS_EXPIRY_MAX];
+    size_t n = tls_expiry_list(node->ssl_ctx, items, TLS_EXPIRY_MAX);
+    time_t now = time(NULL);
+    for (size_t i = 0; i < n; i++) {
+        long long left = (long long)(items[i].at - now);
+        if (left > (long long)(node->cfg.expiry_warning_ms / 1000))
+            continue;
+        bool crl = strcmp(items[i].what, "crl") == 0;
+        log_event(left <= 0 ? LOG_ERROR : LOG_WARN, left <= 0 ? "tls_expired" : "tls_expiry_near",
+                  json_pack("{s:s, s:s, s:I, s:s}", "what", items[i].what, "name", items[i].name,
+                            "seconds_left", (json_int_t)left, "action",
+                            crl ? "run trellis pki refresh-crls, copy crl.pem to every node and "
+                                  "reload them (SIGHUP)"
+                                : "renew the certificate with trellis pki and reload (SIGHUP)"));
+    }
+}
+
+static void on_expiry_check(uv_timer_t *t)
+{
+    check_expiry(t->data);
+}
 
 /* ---- certificate reload (SIGHUP) ---- */
 
@@ -129,6 +160,7 @@ static void reload_done(uv_work_t *w, int status)
             }
         }
         log_event(LOG_INFO, "tls_reloaded", json_pack("{s:I}", "revoked_connections_closed", cut));
+        check_expiry(node);
     } else {
         log_event(LOG_ERROR, "tls_reload_failed",
                   json_pack("{s:s, s:s}", "error", status ? uv_strerror(status) : r->err, "action",
@@ -212,6 +244,7 @@ static void on_db_closed(void *ud)
     uv_close((uv_handle_t *)&node->sig_hup, on_closed_nothing);
     uv_close((uv_handle_t *)&node->drain_timer, on_closed_nothing);
     uv_close((uv_handle_t *)&node->cert_timer, on_closed_nothing);
+    uv_close((uv_handle_t *)&node->expiry_timer, on_closed_nothing);
     uv_close((uv_handle_t *)&node->listen_timer, on_closed_nothing);
 }
 
@@ -219,6 +252,7 @@ static void finish_shutdown(node_t *node)
 {
     uv_timer_stop(&node->drain_timer);
     uv_timer_stop(&node->cert_timer);
+    uv_timer_stop(&node->expiry_timer);
     uv_timer_stop(&node->listen_timer);
     log_event(LOG_INFO, "stopping", json_pack("{s:s}", "step", "closing database pool"));
     if (node->db)
@@ -366,6 +400,9 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
     uv_timer_init(loop, &node->cert_timer);
     node->cert_timer.data = node;
     keep_own_cert(node);
+    uv_timer_init(loop, &node->expiry_timer);
+    node->expiry_timer.data = node;
+    uv_timer_start(&node->expiry_timer, on_expiry_check, 0, 3600 * 1000);
     uv_timer_init(loop, &node->listen_timer);
     node->listen_timer.data = node;
     uv_timer_start(&node->listen_timer, on_listen_check, 200, 1000);

@@ -37,8 +37,9 @@ typedef struct node {
     bool listening, public_listening;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
-    uv_timer_t cert_timer; /* retries keeping our certificate in signer_certs */
-    char *own_cert_pem;    /* this node's certificate, as served to peers */
+    uv_timer_t cert_timer;   /* retries keeping our certificate in signer_certs */
+    uv_timer_t expiry_timer; /* hourly: warns of CRLs and certificates about to lapse */
+    char *own_cert_pem;      /* this node's certificate, as served to peers */
     bool draining;
     bool reloading;
     int exit_code;

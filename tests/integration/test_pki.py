@@ -372,6 +372,17 @@ def check_refusals(c, pki, other):
                    "init-consortium over an existing consortium is refused", "already exists")
     one_line_error(c, trellis("pki", "--dir", pki, "issue-node", "nobody", "n1"), 1,
                    "issuing for an unknown organisation fails", "add-org")
+    # An organisation CA the root revoked issues nothing more.
+    r = trellis("pki", "--dir", pki, "add-org", "gone-away-trust")
+    c.equal(r.returncode, 0, "add-org gone-away-trust")
+    r = trellis("pki", "--dir", pki, "revoke", os.path.join(pki, "orgs", "gone-away-trust",
+                                                             "ca.crt"))
+    c.equal(r.returncode, 0, "the root revokes gone-away-trust's CA")
+    for cmd in ("issue-node", "issue-agent"):
+        one_line_error(c, trellis("pki", "--dir", pki, cmd, "gone-away-trust", "n1"), 1,
+                       f"{cmd} under a revoked organisation CA is refused", "revoked")
+    c.check(not os.path.exists(os.path.join(pki, "orgs", "gone-away-trust", "nodes", "n1.key")),
+            "and no key was left behind")
     # A certificate from another consortium has no issuer here.
     one_line_error(c, trellis("pki", "--dir", pki, "revoke", os.path.join(other, "ca.crt")), 1,
                    "revoking a stranger's certificate fails", "no CA")
@@ -418,6 +429,41 @@ def check_revoke_org(c, pki):
             "a revoked organisation CA takes its agents with it (root CRL)", out)
 
 
+def check_passphrase(c, tmp):
+    """CA keys under a passphrase: the root and the organisation CAs encrypted,
+    usable only with it; node and agent keys never (their services start
+    unattended)."""
+    pki = os.path.join(tmp, "locked")
+    secret = os.path.join(tmp, "passphrase")
+    with open(secret, "w") as f:
+        f.write("correct horse battery staple\n")
+    r = trellis("pki", "--dir", pki, "--passphrase-file", secret, "init-consortium")
+    c.check(r.returncode == 0, "init-consortium --passphrase-file exits 0", r.stderr)
+    c.check(read(os.path.join(pki, "root", "ca.key")).startswith(
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----"), "the root key is written encrypted")
+    r = openssl("pkey", "-in", os.path.join(pki, "root", "ca.key"), "-passin", f"file:{secret}",
+                "-noout")
+    c.check(r.returncode == 0, "openssl opens it with the passphrase", r.stderr)
+    one_line_error(c, trellis("pki", "--dir", pki, "add-org", "northside-refuge"), 1,
+                   "without the passphrase (and no terminal), the root key cannot be used",
+                   "passphrase")
+    c.check(not os.path.exists(os.path.join(pki, "orgs", "northside-refuge", "ca.crt")),
+            "and nothing was made")
+    env = {"TRELLIS_PKI_PASSPHRASE_FILE": secret}
+    r = trellis("pki", "--dir", pki, "add-org", "northside-refuge", env=env)
+    c.check(r.returncode == 0, "add-org with $TRELLIS_PKI_PASSPHRASE_FILE exits 0", r.stderr)
+    c.check(read(os.path.join(pki, "orgs", "northside-refuge", "ca.key")).startswith(
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----"), "the organisation CA's key is encrypted too")
+    r = trellis("pki", "--dir", pki, "issue-node", "northside-refuge", "node1", env=env)
+    c.check(r.returncode == 0, "issue-node with the passphrase exits 0", r.stderr)
+    c.check(read(os.path.join(pki, "orgs", "northside-refuge", "nodes", "node1.key")).startswith(
+        "-----BEGIN PRIVATE KEY-----"), "the node's key is not encrypted")
+    with open(secret, "w") as f:
+        f.write("wrong horse\n")
+    one_line_error(c, trellis("pki", "--dir", pki, "refresh-crls", env=env), 1,
+                   "a wrong passphrase is refused", "passphrase")
+
+
 def main():
     c = Checks("test_pki")
     tmp = tempfile.mkdtemp(prefix="trellis-pki-")
@@ -450,6 +496,7 @@ def main():
         check_expired(c, pki)
         check_list_and_refresh(c, pki)
         check_revoke_org(c, pki)
+        check_passphrase(c, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     c.finish()

@@ -100,3 +100,11 @@ def stop_checked(t, node, what=None):
     t.equal(rc, 0, f"{what}: trellisd exits 0 on SIGTERM")
     reports = [line for line in node.read_log().splitlines() if SANITIZER.search(line)]
     t.equal(reports, [], f"{what}: no sanitizer report in its log")
+
+
+def close_nodes(*nodes):
+    """For a test's finally: stop whatever still runs (a failed check or an
+    exception must not leave trellisd behind) and remove the nodes' folders."""
+    for n in nodes:
+        if n is not None:
+            n.close()

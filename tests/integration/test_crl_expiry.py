@@ -51,6 +51,7 @@ def failures(node, agent, reason):
 
 with PgCluster("crl") as pg:
     pki = Pki()
+    a = x = None
     try:
         for org in (A, X, Y):
             pki.add_org(org)
@@ -112,6 +113,7 @@ with PgCluster("crl") as pg:
         fk.stop_checked(t, a)
         fk.stop_checked(t, x)
     finally:
+        fk.close_nodes(a, x)
         pki.close()
 
 t.finish()

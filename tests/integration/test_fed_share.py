@@ -23,6 +23,7 @@ def fed_requests(node, ident_part):
 
 with PgCluster("share") as pg:
     pki = Pki()
+    a = b = c = d = None
     try:
         for db in ("a", "b", "c", "d"):
             pg.create_db(db)
@@ -139,6 +140,7 @@ with PgCluster("share") as pg:
         for n in (a, b, c, d):
             fk.stop_checked(t, n)
     finally:
+        fk.close_nodes(a, b, c, d)
         pki.close()
 
 t.finish()

@@ -24,6 +24,7 @@ def states(nodes, agent):
 
 with PgCluster("standby") as pg:
     pki = Pki()
+    a = b1 = b2 = None
     try:
         pg.create_db("a")
         pg.create_db("b")
@@ -112,6 +113,7 @@ with PgCluster("standby") as pg:
         fk.stop_checked(t, b2)
         fk.stop_checked(t, a)
     finally:
+        fk.close_nodes(a, b1, b2)
         pki.close()
 
 t.finish()

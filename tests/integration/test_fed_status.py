@@ -37,7 +37,7 @@ class HangUp:
         self.sock.listen(16)
         self.sock.settimeout(0.2)
         self.done = threading.Event()
-        self.thread = threading.Thread(target=self.run)
+        self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self):
@@ -70,6 +70,7 @@ def epoch(ts):
 
 with PgCluster("status") as pg:
     pki = Pki()
+    a = b = None
     try:
         pg.create_db("a")
         pg.create_db("b")
@@ -200,6 +201,7 @@ with PgCluster("status") as pg:
 
         fk.stop_checked(t, a)
     finally:
+        fk.close_nodes(a, b)
         pki.close()
 
 t.finish()

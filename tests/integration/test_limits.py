@@ -36,6 +36,7 @@ def metric(node, agent, name):
 
 with PgCluster("limits") as pg:
     pki = Pki()
+    node = None
     try:
         agent = pki.agent(ORG, "office")
         node = Node(pki, pg, org=ORG, config={"limits": {"max_connections": "5",
@@ -80,6 +81,7 @@ with PgCluster("limits") as pg:
             c.close()
         fk.stop_checked(t, node)
     finally:
+        fk.close_nodes(node)
         pki.close()
 
 t.finish()

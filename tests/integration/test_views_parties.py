@@ -40,6 +40,7 @@ def forge_on_c(pg, rec, table, cols):
 
 with PgCluster("views") as pg:
     pki = Pki()
+    a = b = c = None
     try:
         for db in ("a", "b", "c"):
             pg.create_db(db)
@@ -129,6 +130,7 @@ with PgCluster("views") as pg:
         for n in (a, b, c):
             fk.stop_checked(t, n)
     finally:
+        fk.close_nodes(a, b, c)
         pki.close()
 
 t.finish()

@@ -6,7 +6,9 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libpq-dev libssl-dev libjansson-dev
       libcmocka-dev node-llhttp libinih-dev libpcre2-dev postgresql curl openssl python3
       python3-jsonschema
-      ca-certificates)
+      ca-certificates
+      clang libclang-rt-14-dev clang-format  # tests/fuzz/run.sh (libFuzzer), the format check
+      sslscan testssl.sh)                    # tests/integration/test_tls_scan.py
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(nginx apache2-utils)
 fi

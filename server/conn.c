@@ -412,6 +412,8 @@ static void send_continue(conn_t *conn)
 static bool count_partial_body(conn_t *conn)
 {
     node_t *node = conn->node;
+    if (conn->closing)
+        return false; /* conn_close gave its bytes back; the parser is done with */
     size_t now = http_parser_partial_body(&conn->http);
     node->queued_body_bytes = node->queued_body_bytes - conn->partial_body + now;
     conn->partial_body = now;

@@ -5,10 +5,12 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libuv1-dev libpq-dev libssl-dev libjansson-dev
       libcmocka-dev node-llhttp libinih-dev libpcre2-dev postgresql curl openssl python3
-      python3-jsonschema clang-format
-      libcurl4-openssl-dev libsqlite3-dev libcsv-dev
-      tinyproxy
-      ca-certificates)
+      python3-jsonschema
+      libcurl4-openssl-dev libsqlite3-dev libcsv-dev  # the agent (client/)
+      tinyproxy                                       # the agent's proxy test
+      ca-certificates
+      clang libclang-rt-14-dev clang-format  # tests/fuzz/run.sh (libFuzzer), the format check
+      sslscan testssl.sh)                    # tests/integration/test_tls_scan.py
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(nginx apache2-utils)
 fi

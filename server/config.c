@@ -121,8 +121,9 @@ static const key_t_ keys[] = {
      "takes the node's whole queue; past it 503 with Retry-After"},
     {"limits", "max_queued_body_bytes", T_SIZE, OFF(max_queued_body_bytes), "256M", 0,
      64 * 1024 * MIB, false,
-     "request bodies held by those requests, and by batches still being stored after their "
-     "client left; past it 503 with Retry-After (at least max_body_bytes)"},
+     "request bodies held by those requests, by requests still arriving, and by batches still "
+     "being stored after their client left; past it 503 with Retry-After (a body still "
+     "arriving: and close); at least max_body_bytes"},
     {"limits", "max_batch_records", T_UINT, OFF(max_batch_records), "1000", 1, 100000, false,
      "records in one POST /v1/records; past it 413"},
     {"limits", "max_wait", T_DURATION, OFF(max_wait_ms), "60s", 0, 600000, false,

@@ -216,6 +216,8 @@ void conn_close(conn_t *conn, bool graceful, const char *reason)
         return;
     }
     conn->closing = true;
+    conn->node->queued_body_bytes -= conn->partial_body;
+    conn->partial_body = 0;
     if (reason)
         log_conn(conn, LOG_DEBUG, "conn_close", reason);
     if (conn->reading)
@@ -342,6 +344,9 @@ static int on_request(http_parser_t *p, http_request_t *http, void *ud)
 {
     conn_t *conn = ud;
     conn->mid_start_ns = 0;
+    /* Its body is counted as the request's from now on (queue_request). */
+    conn->node->queued_body_bytes -= conn->partial_body;
+    conn->partial_body = 0;
     if (conn->stop_parsing) {
         http_request_free(http);
         return 1;
@@ -400,6 +405,33 @@ static void send_continue(conn_t *conn)
         conn_close(conn, false, "tls write");
 }
 
+/* A body still arriving holds memory as surely as a queued one: its bytes count in
+ * max_queued_body_bytes as they come. Past it the request is answered 503 and the connection
+ * closed (the rest of the body will not be read); requests before it are answered first.
+ * Returns true if it was refused. */
+static bool count_partial_body(conn_t *conn)
+{
+    node_t *node = conn->node;
+    if (conn->closing)
+        return false; /* conn_close gave its bytes back; the parser is done with */
+    size_t now = http_parser_partial_body(&conn->http);
+    node->queued_body_bytes = node->queued_body_bytes - conn->partial_body + now;
+    conn->partial_body = now;
+    if (now == 0 || node->queued_body_bytes <= node->cfg.max_queued_body_bytes ||
+        conn->stop_parsing)
+        return false;
+    node->metrics.requests_shed++;
+    conn->stop_parsing = true;
+    log_conn(conn, LOG_INFO, "request_shed", "max_queued_body_bytes");
+    req_t *req = enqueue(conn, NULL);
+    req->close_after = true;
+    response_problem_h(req, 503, "overloaded",
+                       "the node holds [limits] max_queued_body_bytes of request bodies; "
+                       "try again shortly",
+                       "Retry-After: 1\r\n");
+    return true;
+}
+
 /* Parse plaintext; what the parser could not take yet (pipeline cap) is kept. */
 static void parse(conn_t *conn, const char *data, size_t len)
 {
@@ -415,6 +447,8 @@ static void parse(conn_t *conn, const char *data, size_t len)
         }
         size_t used = 0;
         int rc = http_parser_feed(&conn->http, data, len, &used);
+        if (count_partial_body(conn))
+            return;
         if (rc == HTTP_ERROR) {
             protocol_error(conn);
             return;

@@ -62,6 +62,7 @@ struct conn {
     unsigned in_flight;
     uint64_t requests_seen;
     uint64_t mid_start_ns; /* when the request being received began arriving, 0 if none */
+    size_t partial_body;   /* its body bytes so far, counted in the node's queued_body_bytes */
     uint64_t completed;    /* bumps the request deadline when requests finish */
     uint64_t timer_epoch;
     timer_mode_t timer_mode;

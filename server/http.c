@@ -689,6 +689,11 @@ bool http_parser_mid_request(const http_parser_t *p)
     return p->cur != NULL;
 }
 
+size_t http_parser_partial_body(const http_parser_t *p)
+{
+    return p->cur ? p->cur->body_len : 0;
+}
+
 bool http_parser_expects_continue(const http_parser_t *p)
 {
     return p->continue_owed && p->error_status == 0;

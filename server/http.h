@@ -108,6 +108,8 @@ void http_parser_error(const http_parser_t *p, int *status, const char **slug, c
 
 /* True if the parser is in the middle of a request (some bytes of it seen). */
 bool http_parser_mid_request(const http_parser_t *p);
+/* Body bytes of the request in the middle of being received (0 if none). */
+size_t http_parser_partial_body(const http_parser_t *p);
 
 /* RFC 9110 10.1.1: the request being received asked for 100-continue, its header section is
  * complete, a body is to follow and none of it has arrived. The caller sends

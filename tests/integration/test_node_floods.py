@@ -191,6 +191,25 @@ with PgCluster("floods") as pg:
                 "a second 1 MiB body past max_queued_body_bytes: 503")
         t.check(got[2] and "max_queued_body_bytes" in got[2][2], "the 503 names the limit")
         s.close()
+        # Bodies still arriving count too: two slow uploads of 800 KiB each would pass 1.5 MiB,
+        # so the second is answered 503 and closed, and the first goes on.
+        head = (b"POST /v1/whoami HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                % len(big))
+        first, second = tls_connect(node, agent), tls_connect(node, agent2)
+        first.sendall(head + big[:800 * 1024])
+        time.sleep(0.5)
+        second.sendall(head + big[:800 * 1024])
+        r2 = Reader(second)
+        resp = r2.response()
+        t.check(resp and resp[0] == 503 and resp[1].get("retry-after") == "1" and r2.closed() and
+                "max_queued_body_bytes" in resp[2],
+                "a second body arriving past max_queued_body_bytes: 503 and close", repr(resp)[:300])
+        first.sendall(big[800 * 1024:])
+        resp = Reader(first).response()
+        t.check(resp and resp[0] == 405, "the first upload goes on to its answer", repr(resp)[:200])
+        first.close()
+        second.close()
+
         # A batch's body is counted while it is being stored too (the job may outlive its
         # client); every byte is given back after.
         for _ in range(3):
@@ -198,7 +217,7 @@ with PgCluster("floods") as pg:
                                body='{"records":[' + ",".join(["{}"] * 1000) + "]}")
         t.equal(status, 200, "a batch is stored meanwhile")
         status, _, metrics = node.curl("/metrics", agent=agent)
-        t.check("trellis_requests_shed_total 5" in metrics and
+        t.check("trellis_requests_shed_total 6" in metrics and
                 "trellis_requests_queued 1" in metrics and
                 "trellis_queued_body_bytes 0" in metrics,
                 "metrics: requests shed, the queue now (this request) and its bytes",

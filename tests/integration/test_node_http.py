@@ -133,8 +133,9 @@ with PgCluster("http") as pg:
         s.close()
         resp, closed = exchange(node, agent, b"POST /v1/records HTTP/1.1\r\nHost: x\r\n"
                                 b"Expect: pony\r\nContent-Length: 2\r\n\r\n")
-        t.check(resp and resp[0] == 417 and closed, "Expect: unknown: 417 and close",
-                repr(resp)[:200])
+        t.check(resp and resp[0] == 417 and closed and
+                problem(resp).get("title") == "Expectation Failed",
+                "Expect: unknown: 417 Expectation Failed and close", repr(resp)[:200])
 
         # HEAD (RFC 9110 9.1: a server MUST support it): GET's headers, no body, and the
         # connection goes on with the next request.

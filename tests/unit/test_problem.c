@@ -55,13 +55,15 @@ static void test_reasons(void **state)
     static const struct {
         int status;
         const char *reason;
-    } rows[] = {{200, "OK"},
+    } rows[] = {{100, "Continue"},
+                {200, "OK"},
                 {400, "Bad Request"},
                 {404, "Not Found"},
                 {405, "Method Not Allowed"},
                 {408, "Request Timeout"},
                 {413, "Content Too Large"},
                 {414, "URI Too Long"},
+                {417, "Expectation Failed"},
                 {503, "Service Unavailable"},
                 {299, "Unknown"}};
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)

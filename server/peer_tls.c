@@ -2,6 +2,7 @@
  * "modern", our node chain, the consortium root and its CRLs), the name or IP check and the
  * organisation read from the peer's verified chain; and the strict response parser. */
 #include "peer_client.h"
+#include "tls.h"
 #include "tr_error.h"
 
 #include <arpa/inet.h>
@@ -12,8 +13,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define MODERN_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-#define MODERN_GROUPS "X25519:prime256v1:secp384r1"
 #define MAX_HEADER_BYTES (32 * 1024) /* status line, fields, values, chunk extensions */
 #define MAX_HEADER_FIELDS 100
 
@@ -124,21 +123,6 @@ int peer_client_parse_url(const char *url, peer_url_t *out, char *err, size_t er
 
 /* ---- context ---- */
 
-static int fail_ctx(SSL_CTX *ctx, char *err, size_t err_len, int code, const char *what,
-                    const char *path)
-{
-    char why[200];
-    unsigned long e = ERR_peek_last_error();
-    if (e)
-        ERR_error_string_n(e, why, sizeof(why));
-    else
-        snprintf(why, sizeof(why), "unknown error");
-    ERR_clear_error();
-    snprintf(err, err_len, "%s %s: %s", what, path, why);
-    SSL_CTX_free(ctx);
-    return code;
-}
-
 int peer_tls_client_ctx(const char *cert_chain, const char *key, const char *ca, const char *crl,
                         SSL_CTX **out, char *err, size_t err_len)
 {
@@ -147,43 +131,15 @@ int peer_tls_client_ctx(const char *cert_chain, const char *key, const char *ca,
         snprintf(err, err_len, "peer TLS needs a certificate chain, a key and a CA");
         return TR_E_INVAL;
     }
-    ERR_clear_error();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx)
-        return fail_ctx(NULL, err, err_len, TR_E_TLS, "cannot create", "TLS client context");
-    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-    if (!SSL_CTX_set_ciphersuites(ctx, MODERN_SUITES) ||
-        !SSL_CTX_set1_groups_list(ctx, MODERN_GROUPS))
-        return fail_ctx(ctx, err, err_len, TR_E_TLS, "cannot set", "TLS 1.3 suites");
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-    /* One long-lived connection per peer: resumption would save little and adds state. */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_chain) != 1)
-        return fail_ctx(ctx, err, err_len, TR_E_CERT, "peer cert: cannot use", cert_chain);
-    bool key_ok = SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1;
-    if (!key_ok && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
-        return fail_ctx(ctx, err, err_len, TR_E_CERT, "peer key: cannot use", key);
-    if (!key_ok || SSL_CTX_check_private_key(ctx) != 1) {
-        ERR_clear_error();
-        snprintf(err, err_len, "peer key %s does not match the certificate in %s", key, cert_chain);
+    /* The same suites, groups, key checks and CRL policy as the node's own
+     * listener (tls.c). */
+    SSL_CTX *ctx;
+    int rc = tls_ctx_new(false, cert_chain, key, &ctx, err, err_len);
+    if (rc == 0 && (rc = tls_ctx_trust(ctx, ca, crl, X509_PURPOSE_SSL_SERVER, err, err_len)) != 0)
         SSL_CTX_free(ctx);
-        return TR_E_CERT;
-    }
-
-    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    if (X509_STORE_load_file(store, ca) != 1)
-        return fail_ctx(ctx, err, err_len, TR_E_CERT, "peer ca: cannot load", ca);
-    if (crl && crl[0]) {
-        X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
-        if (!lookup || X509_load_crl_file(lookup, crl, X509_FILETYPE_PEM) <= 0)
-            return fail_ctx(ctx, err, err_len, TR_E_CERT, "peer crl: cannot load", crl);
-        /* As on the server side: every CA of the chain must have a CRL. */
-        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-    }
-    X509_STORE_set_purpose(store, X509_PURPOSE_SSL_SERVER);
+    if (rc != 0)
+        return rc;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_verify_depth(ctx, 2); /* leaf, organisation CA, consortium root */
     *out = ctx;
     return 0;
 }

@@ -58,62 +58,84 @@ static int fail_build(SSL_CTX *ctx, char *err, size_t err_len, int code, const c
     return code;
 }
 
-static int build(const config_t *cfg, bool for_public, SSL_CTX **out, char *err, size_t err_len)
+int tls_ctx_new(bool server, const char *cert, const char *key, SSL_CTX **out, char *err,
+                size_t err_len)
 {
-    if (conn_index < 0)
-        conn_index = SSL_get_ex_new_index(0, "trellis tls_conn", NULL, NULL, NULL);
+    *out = NULL;
     ERR_clear_error();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (!ctx)
         return fail_build(NULL, err, err_len, TR_E_TLS, "cannot create", "TLS context");
-
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     if (!SSL_CTX_set_ciphersuites(ctx, MODERN_SUITES) ||
         !SSL_CTX_set1_groups_list(ctx, MODERN_GROUPS))
         return fail_build(ctx, err, err_len, TR_E_TLS, "cannot set", "TLS 1.3 suites");
-    /* Idle connections give their read/write buffers back: memory per idle
-     * connection is what lets one node hold thousands of agents. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    /* Long-lived connections: resumption would save little and adds state. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_num_tickets(ctx, 0);
 
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1)
-        return fail_build(ctx, err, err_len, TR_E_CERT, "[tls] cert: cannot use", cfg->tls_cert);
-    bool key_ok = SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) == 1;
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        return fail_build(ctx, err, err_len, TR_E_CERT, "[tls] cert: cannot use", cert);
+    bool key_ok = SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1;
     if (!key_ok && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
-        return fail_build(ctx, err, err_len, TR_E_CERT, "[tls] key: cannot use", cfg->tls_key);
+        return fail_build(ctx, err, err_len, TR_E_CERT, "[tls] key: cannot use", key);
     if (!key_ok || SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
-        snprintf(err, err_len, "[tls] key %s does not match the certificate in %s", cfg->tls_key,
-                 cfg->tls_cert);
+        snprintf(err, err_len, "[tls] key %s does not match the certificate in %s", key, cert);
         SSL_CTX_free(ctx);
         return TR_E_CERT;
     }
+    *out = ctx;
+    return 0;
+}
+
+int tls_ctx_trust(SSL_CTX *ctx, const char *ca, const char *crl, int purpose, char *err,
+                  size_t err_len)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    if (X509_STORE_load_file(store, ca) != 1)
+        return fail_build(NULL, err, err_len, TR_E_CERT, "[tls] ca: cannot load", ca);
+    if (crl && crl[0]) {
+        X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+        if (!lookup || X509_load_crl_file(lookup, crl, X509_FILETYPE_PEM) <= 0)
+            return fail_build(NULL, err, err_len, TR_E_CERT, "[tls] crl: cannot load", crl);
+        /* Every CA of the chain must have a CRL: `trellis pki` always writes one. */
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    }
+    X509_STORE_set_purpose(store, purpose);
+    SSL_CTX_set_verify_depth(ctx, 2); /* leaf, organisation CA, consortium root */
+    return 0;
+}
+
+static int build(const config_t *cfg, bool for_public, SSL_CTX **out, char *err, size_t err_len)
+{
+    if (conn_index < 0)
+        conn_index = SSL_get_ex_new_index(0, "trellis tls_conn", NULL, NULL, NULL);
+    SSL_CTX *ctx;
+    int rc = tls_ctx_new(true, cfg->tls_cert, cfg->tls_key, &ctx, err, err_len);
+    if (rc != 0)
+        return rc;
+    /* Idle connections give their read/write buffers back: memory per idle
+     * connection is what lets one node hold thousands of agents. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_num_tickets(ctx, 0);
 
     if (for_public) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
         *out = ctx;
         return 0;
     }
-    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    if (X509_STORE_load_file(store, cfg->tls_ca) != 1)
-        return fail_build(ctx, err, err_len, TR_E_CERT, "[tls] ca: cannot load", cfg->tls_ca);
+    if ((rc = tls_ctx_trust(ctx, cfg->tls_ca, cfg->tls_crl, X509_PURPOSE_SSL_CLIENT, err,
+                            err_len)) != 0) {
+        SSL_CTX_free(ctx);
+        return rc;
+    }
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->tls_ca);
     if (!names)
         return fail_build(ctx, err, err_len, TR_E_CERT, "[tls] ca: no certificate in", cfg->tls_ca);
     SSL_CTX_set_client_CA_list(ctx, names);
-
-    if (cfg->tls_crl && cfg->tls_crl[0]) {
-        X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
-        if (!lookup || X509_load_crl_file(lookup, cfg->tls_crl, X509_FILETYPE_PEM) <= 0)
-            return fail_build(ctx, err, err_len, TR_E_CERT, "[tls] crl: cannot load", cfg->tls_crl);
-        /* Every CA of the chain must have a CRL: `trellis pki` always writes one. */
-        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-    }
-    X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, on_verify);
-    SSL_CTX_set_verify_depth(ctx, 2);
     *out = ctx;
     return 0;
 }

@@ -14,6 +14,18 @@
 
 /* Build a complete server context from cfg (reads files: call it before the
  * loop runs or on the thread pool). 0, or TR_E_TLS/TR_E_CERT with one line in err. */
+/* The one place the suites, groups, protocol version and key checks are set,
+ * for the node's listeners and for the client it pulls from peers with: a
+ * context for cert and its key (a server's or a client's). 0, or a code
+ * with one line in err naming the file. */
+int tls_ctx_new(bool server, const char *cert, const char *key, SSL_CTX **out, char *err,
+                size_t err_len);
+/* Trust the consortium root in ca and, if crl is given, require every CA's
+ * CRL from it; purpose X509_PURPOSE_SSL_CLIENT or _SSL_SERVER. 0, or a code
+ * with one line in err (ctx is not freed). */
+int tls_ctx_trust(SSL_CTX *ctx, const char *ca, const char *crl, int purpose, char *err,
+                  size_t err_len);
+
 int tls_ctx_build(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len);
 /* The public listener's context: same certificate, no client certificate asked. */
 int tls_ctx_build_public(const config_t *cfg, SSL_CTX **out, char *err, size_t err_len);

@@ -35,6 +35,14 @@
 
 #define STANDBY_MS 2000
 
+/* A signer's chain (node, organisation CA) is two PEM certificates, about
+ * 2 KiB: anything much larger is not parsed on the loop. */
+#define MAX_CERT_CHAIN_BYTES (16 * 1024)
+
+/* Refusals logged one line each per batch; the rest are counted in one
+ * line, so that a hostile peer cannot flood the journal. */
+#define MAX_REFUSALS_LOGGED 20
+
 static void pull_next(sync_peer_t *p);
 static void read_cursor(sync_peer_t *p);
 static int make_client(sync_peer_t *p, char *err, size_t err_len);
@@ -365,6 +373,8 @@ static void on_cert(void *ud, const peer_response_t *res, const char *err)
     }
     if (res->status == 404)
         snprintf(why, sizeof(why), "the peer does not have it");
+    else if (res->body_len > MAX_CERT_CHAIN_BYTES)
+        snprintf(why, sizeof(why), "the peer's answer is larger than a certificate chain");
     else if (signer_cache_add_pem(p->sync->cache, SSL_CTX_get_cert_store(p->sync->client_ctx),
                                   res->body, res->body_len, fp, org, why, sizeof(why)) == 0) {
         char *pem = strndup(res->body, res->body_len);
@@ -418,13 +428,19 @@ static void verify_work(uv_work_t *w)
 
 static void log_refused(sync_peer_t *p)
 {
-    size_t i;
+    size_t i, n = json_array_size(p->batch.refused);
     json_t *r;
+    if (n > MAX_REFUSALS_LOGGED)
+        log_event(LOG_WARN, "sync_records_refused",
+                  json_pack("{s:s, s:I, s:i}", "peer", p->cfg->name, "refused", (json_int_t)n,
+                            "logged", MAX_REFUSALS_LOGGED));
     json_array_foreach(p->batch.refused, i, r)
     {
-        json_t *f = json_deep_copy(r);
-        json_object_set_new(f, "peer", json_string(p->cfg->name));
-        log_event(LOG_WARN, "sync_record_refused", f);
+        if (i < MAX_REFUSALS_LOGGED) {
+            json_t *f = json_deep_copy(r);
+            json_object_set_new(f, "peer", json_string(p->cfg->name));
+            log_event(LOG_WARN, "sync_record_refused", f);
+        }
         const char *code = json_string_value(json_object_get(r, "code"));
         for (int why = 0; why < SYNC_REFUSED_COUNT_; why++)
             if (strcmp(code, sync_refusal_name((sync_refusal_t)why)) == 0)
@@ -454,19 +470,21 @@ static void verify_done(uv_work_t *w, int status)
      * batch is stored: an apply that is slow or stuck is lag, not lag 0. */
     p->head = p->batch.head;
     if (json_array_size(p->batch.missing)) {
-        /* Fetch each unknown signer once, then verify the batch again. */
+        /* Fetch each unknown signer once, then verify the batch again
+         * (distinct through a set: a batch may name thousands). */
         p->state = P_CERTS;
         p->certs_todo = json_array();
+        json_t *seen = json_object();
         size_t i;
         json_t *fp;
         json_array_foreach(p->batch.missing, i, fp)
         {
-            bool seen = false;
-            for (size_t j = 0; j < json_array_size(p->certs_todo) && !seen; j++)
-                seen = json_equal(fp, json_array_get(p->certs_todo, j));
-            if (!seen)
-                json_array_append(p->certs_todo, fp);
+            if (json_object_get(seen, json_string_value(fp)))
+                continue;
+            json_object_set_new(seen, json_string_value(fp), json_true());
+            json_array_append(p->certs_todo, fp);
         }
+        json_decref(seen);
         fetch_next_cert(p);
         return;
     }
@@ -679,7 +697,9 @@ static int make_client(sync_peer_t *p, char *err, size_t err_len)
         .expect_org = p->cfg->org,
         .connect_timeout_ms = 10000,
         .request_timeout_ms = 30000,
-        .max_body = 64u << 20,
+        /* Bounded by what is asked for: BATCH_LIMIT records at 16 KiB each on
+         * average (a POST allows 8 MiB for 1,000), not whatever a peer sends. */
+        .max_body = BATCH_LIMIT * 16u * 1024,
     };
     return peer_client_new(p->sync->node->loop, &pc, &p->client, err, err_len);
 }

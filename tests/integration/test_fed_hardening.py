@@ -154,6 +154,23 @@ with PgCluster("hardening") as pg:
         t.check(not has(pg, "hard_c", after_expiry["id"]) and
                 not has(pg, "hard_c", in_future["id"]), "neither is stored")
 
+        # A hostile peer's flood of bad records: each refused and counted, but
+        # the journal takes at most 20 lines of them a batch, and a summary.
+        before = len(refused_events(c))
+        junk = [dict(entry(A, f"Junk {i}."), colour="blue") for i in range(30)]
+        base = len(fake.feed)
+        fake.feed += [{"seq": base + i + 1, "record": r} for i, r in enumerate(junk)]
+        def summaries():
+            return [e for e in c.log_events() if e.get("event") == "sync_records_refused"]
+
+        wait_for(summaries)
+        summary = summaries()
+        t.check(summary and summary[-1].get("refused") == 30,
+                "30 refusals in a batch: one summary line counts them all", str(summary)[-300:])
+        t.equal(len(refused_events(c)) - before, 20, "and 20 are logged one by one")
+        cursor = pg.psql("SELECT cursor FROM peer_cursors WHERE peer = 'node-b'", db="hard_c")
+        t.equal(int(cursor[0][0]), len(fake.feed), "the feed moves past them")
+
         # A cursor that goes backwards: an error with back-off, not a loop.
         def backwards(since):
             return [{"seq": since + 1, "record": signed[0]}], max(0, since - 1)

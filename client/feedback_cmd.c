@@ -39,7 +39,8 @@ static void usage(FILE *out)
             "e-mail addresses, postcodes, NHS and NI numbers, dates of birth) and refused\n"
             "here if it has any: write about what was said, not who said it.\n\n"
             "exit status: 0 ok, 2 a value is wrong, 3 refused by the node, 4 node\n"
-            "unreachable (kept and sent later), 5 local error.\n");
+            "unreachable (kept and sent later), 5 local error.\n"
+            "Settings (--config, --node, --cert ...): trellis agent --help.\n");
 }
 
 /* 0 if clean; else prints why (never the text) and returns 2. */

@@ -85,7 +85,8 @@ static void usage_refer(FILE *out)
             "  --route     self, professional, marac, police, health, other\n"
             "  --week      the ISO week of the referral (default: this week)\n\n"
             "exit status: 0 ok, 2 a value is wrong (each named), 3 refused by the node,\n"
-            "4 node unreachable (the referral is kept and sent later), 5 local error.\n");
+            "4 node unreachable (the referral is kept and sent later), 5 local error.\n"
+            "Settings (--config, --node, --cert ...): trellis agent --help.\n");
 }
 
 /* The organisation whose directory service id is, as the node knows it,
@@ -201,7 +202,8 @@ static void usage_update(FILE *out)
             "--days: whole days since the referral (default: counted from the day it was\n"
             "made here, else from the Monday of its week).\n\n"
             "exit status: 0 ok, 2 a value is wrong, 3 refused by the node, 4 node\n"
-            "unreachable (kept and sent later), 5 local error.\n");
+            "unreachable (kept and sent later), 5 local error.\n"
+            "Settings (--config, --node, --cert ...): trellis agent --help.\n");
 }
 
 int referral_main(int argc, char **argv)
@@ -351,7 +353,8 @@ static void usage_referrals(FILE *out)
                  "List referrals this charity sent (--out) or that were sent to its services\n"
                  "(--in), with their current status folded from their events, the days at which\n"
                  "it was set, and for open referrals how many days each has waited since the\n"
-                 "week it was made.\n");
+                 "week it was made.\n"
+                 "Settings (--config, --node, --cert ...): trellis agent --help.\n");
 }
 
 int referrals_main(int argc, char **argv)
@@ -494,7 +497,8 @@ int outbox_main(int argc, char **argv)
                "([agent] outbox) has not had yet into one new CSV there,\n"
                "referrals-in-YYYYMMDD-HHMMSS.csv (each referral once, with its id for\n"
                "`trellis referral update`). The running agent does this at each look at the\n"
-               "inbox.\n");
+               "inbox.\n"
+               "Settings (--config, --node, --cert ...): trellis agent --help.\n");
         return CLI_EXIT_OK;
     }
     agent_config_t c;

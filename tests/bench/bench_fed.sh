@@ -140,19 +140,31 @@ python3 "$root/tests/bench/bench_ingest_data.py" "$((records + stream))" "$work"
 python3 - "$work" "$records" <<'PY'
 import glob, json, os, sys
 work, n = sys.argv[1], int(sys.argv[2])
-recs = []
-for f in sorted(glob.glob(os.path.join(work, "batches", "*.json"))):
-    recs += json.load(open(f))["records"]
-for name, part in (("boot", recs[:n]), ("stream", recs[n:])):
+def records():  # file by file: a million records at once would take gigabytes
+    for f in sorted(glob.glob(os.path.join(work, "batches", "*.json"))):
+        yield from json.load(open(f))["records"]
+def write(name, batch, i):
+    with open(os.path.join(work, "batches-" + name, "%06d.json" % i), "w") as f:
+        json.dump({"records": batch}, f, separators=(",", ":"))
+def split(name, recs):  # all but the last in batches of 1,000; the last, alone
     os.makedirs(os.path.join(work, "batches-" + name))
-    body, marker = part[:-1], part[-1]
-    for i in range(0, len(body), 1000):
-        with open(os.path.join(work, "batches-" + name, "%06d.json" % (i // 1000)), "w") as f:
-            json.dump({"records": body[i:i + 1000]}, f, separators=(",", ":"))
+    batch, i, last = [], 0, None
+    for r in recs:
+        if last is not None:
+            batch.append(last)
+            if len(batch) == 1000:
+                write(name, batch, i)
+                batch, i = [], i + 1
+        last = r
+    if batch:
+        write(name, batch, i)
     with open(os.path.join(work, "marker-%s.json" % name), "w") as f:
-        json.dump({"records": [marker]}, f)
+        json.dump({"records": [last]}, f)
     with open(os.path.join(work, "marker-%s.id" % name), "w") as f:
-        f.write(marker["id"])
+        f.write(last["id"])
+it = records()
+split("boot", (r for _, r in zip(range(n), it)))
+split("stream", it)
 PY
 boot_marker=$(cat "$work/marker-boot.id")
 stream_marker=$(cat "$work/marker-stream.id")

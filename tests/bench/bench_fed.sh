@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Federation benchmark, side by side in one run on this machine:
-#   bootstrap: N pathway records on node A; a new node B pulls them all,
-#              next to PostgreSQL's logical replication copying the same table
-#              between the same two clusters (initial sync) and psql \copy;
-#   streaming: A takes the same rows in INSERT batches of 1,000 while both B
-#              (through trellisd) and a logical-replication subscriber catch up.
+#   bootstrap: N pathway records on node A, taken through its API as real
+#              agents send them (POST /v1/records with A's agent certificate,
+#              so A signs each with its audience and signed_at); a new node B
+#              pulls them all (validating each and its audience; pulled from
+#              their origin, A's TLS identity proves where they come from),
+#              next to PostgreSQL's logical replication copying the same
+#              table, the same signed rows, between the same two clusters
+#              (initial sync) and psql \copy of those rows;
+#   streaming: A takes N/10 more records through its API while both B
+#              (through trellisd) and a logical-replication subscriber catch
+#              up, both waited for at once from the same start, so either may
+#              come out ahead.
 #   tests/bench/bench_fed.sh                 1,000,000 records
 #   BENCH_RECORDS=200000 tests/bench/bench_fed.sh
 #   BENCH_QUICK=1 tests/bench/bench_fed.sh   20,000 records, a smoke run
@@ -18,8 +25,11 @@ stream=$((records / 10))
 ./deploy/install-deps.sh
 build=$root/build-bench
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTRELLIS_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" >/dev/null
+cmake --build "$build" -j2 >/dev/null
 trellis=$build/client/trellis
+cc -O2 -Wall -o "$build/bench_ingest_post" tests/bench/bench_ingest_post.c -lssl -lcrypto -lpthread
+clients=${BENCH_CLIENTS:-4}            # A's agents posting at once
+timeout_s=${BENCH_TIMEOUT:-3600}       # give up waiting for a side after this
 
 work=$(mktemp -d /tmp/trellis-bench-fed-XXXXXX)
 chmod 755 "$work" # PostgreSQL runs as postgres when we are root
@@ -30,8 +40,9 @@ now() { date +%s.%N; }
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    # the clusters first: a waiter's psql ends with its server
     for c in a b; do as_pg "$pgbin/pg_ctl" -D "$work/pg-$c/data" -m immediate -w stop >/dev/null 2>&1 || true; done
+    wait 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -49,6 +60,8 @@ done
 psql_a() { command psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${pgport[a]}" -U trellis "$@"; }
 psql_b() { command psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${pgport[b]}" -U trellis "$@"; }
 psql_a -d postgres -c "CREATE DATABASE trellis"
+psql_a -d postgres -c "CREATE DATABASE copyref"
+for f in "$root"/sql/*.sql; do psql_a -d copyref -f "$f" >/dev/null; done
 psql_b -d postgres -c "CREATE DATABASE trellis"
 psql_b -d postgres -c "CREATE DATABASE lr"
 for f in "$root"/sql/*.sql; do psql_b -d lr -f "$f" >/dev/null; done
@@ -93,16 +106,19 @@ start_node() {
     echo "node $1 not ready"; cat "$work/$1.log"; exit 1
 }
 # Seconds from START until DB holds WANT rows. One session polls, inside the
-# server, for the last row expected (an index lookup every 10 ms: a psql
-# started that often, or a count(*) of the growing table, would itself take
-# a good part of the machine from both sides), then counts once. Both sides
-# apply in order, in whole transactions: when the last row is there, so is
-# everything before it.
-wait_until() { # PSQL_FN DB LAST_ID WANT START
-    $1 -d "$2" -c "DO \$\$ BEGIN
+# server, for the marker: a record A took alone, after every other one had
+# been committed (an index lookup every 10 ms: a psql started that often, or
+# a count(*) of the growing table, would itself take a good part of the
+# machine from both sides), then counts once. Both sides apply in order, in
+# whole transactions (logical replication in A's commit order, trellisd in
+# A's sequence order): when the marker is there, so is everything before it.
+wait_until() { # PSQL_FN DB MARKER_ID WANT START
+    $1 -d "$2" -c "DO \$\$ DECLARE deadline timestamptz := clock_timestamp() + interval '$timeout_s s';
+        BEGIN
         WHILE NOT EXISTS (SELECT 1 FROM pathway_referrals WHERE id = '$3') LOOP
+            IF clock_timestamp() > deadline THEN RAISE EXCEPTION 'marker not there after $timeout_s s'; END IF;
             PERFORM pg_sleep(0.01);
-        END LOOP; END \$\$"
+        END LOOP; END \$\$" >&2
     local at; at=$(now)
     while :; do
         local n; n=$($1 -d "$2" -tAc "SELECT count(*) FROM pathway_referrals")
@@ -115,57 +131,114 @@ wait_until() { # PSQL_FN DB LAST_ID WANT START
 
 echo "federation benchmark: $records records (stream $stream), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
-# A's records: generated rows for bench-a, loaded into A's own table.
+# A's records: generated referrals between A's own 50 services (published
+# first: a referral leaves from a service of its origin), regrouped into the
+# bootstrap's and the stream's batches of 1,000; the last record of each set
+# is held back as its marker, posted alone once the rest is committed.
 start_node a
 python3 "$root/tests/bench/bench_ingest_data.py" "$((records + stream))" "$work" bench-a
-head -n "$records" "$work/rows.csv" >"$work/boot.csv"
-tail -n "$stream" "$work/rows.csv" >"$work/stream.csv"
-boot_last=$(tail -n 1 "$work/boot.csv" | cut -d, -f1)
-stream_last=$(tail -n 1 "$work/stream.csv" | cut -d, -f1)
+python3 - "$work" "$records" <<'PY'
+import glob, json, os, sys
+work, n = sys.argv[1], int(sys.argv[2])
+def records():  # file by file: a million records at once would take gigabytes
+    for f in sorted(glob.glob(os.path.join(work, "batches", "*.json"))):
+        yield from json.load(open(f))["records"]
+def write(name, batch, i):
+    with open(os.path.join(work, "batches-" + name, "%06d.json" % i), "w") as f:
+        json.dump({"records": batch}, f, separators=(",", ":"))
+def split(name, recs):  # all but the last in batches of 1,000; the last, alone
+    os.makedirs(os.path.join(work, "batches-" + name))
+    batch, i, last = [], 0, None
+    for r in recs:
+        if last is not None:
+            batch.append(last)
+            if len(batch) == 1000:
+                write(name, batch, i)
+                batch, i = [], i + 1
+        last = r
+    if batch:
+        write(name, batch, i)
+    with open(os.path.join(work, "marker-%s.json" % name), "w") as f:
+        json.dump({"records": [last]}, f)
+    with open(os.path.join(work, "marker-%s.id" % name), "w") as f:
+        f.write(last["id"])
+it = records()
+split("boot", (r for _, r in zip(range(n), it)))
+split("stream", it)
+PY
+boot_marker=$(cat "$work/marker-boot.id")
+stream_marker=$(cat "$work/marker-stream.id")
+post_a() { # JSON file: one POST by A's agent; every record must be stored
+    local out
+    out=$(curl -fsS --cacert "$work/pki/ca.crt" --cert "$work/pki/orgs/bench-a/agents/agent.chain.crt" \
+        --key "$work/pki/orgs/bench-a/agents/agent.key" -H 'Content-Type: application/json' \
+        --data-binary @"$1" "https://127.0.0.1:${port[a]}/v1/records")
+    posted_at=$(now) # the reply read: the records are committed
+    python3 -c 'import json, sys
+r = json.loads(sys.argv[1]); n = len(json.load(open(sys.argv[2]))["records"])
+ok = r["stored"]
+sys.exit(0 if ok == n else "%s: %d of %d stored: %s" % (sys.argv[2], ok, n, sys.argv[1][:300]))' "$out" "$1"
+}
+post_batches() { # folder: A's agents post it, CLIENTS at once; prints the rate line
+    "$build/bench_ingest_post" "$work" "${port[a]}" "$clients" bench-a "$1" >"$work/$1.out" ||
+        { cat "$work/$1.out" >&2; echo "posting $1 to A failed" >&2; exit 1; }
+}
+post_a "$work/services.json"
+
+# A takes the bootstrap records through its API, then the marker alone.
 start=$(now)
-psql_a -d trellis -c "\\copy pathway_referrals (id, origin, version, hash, seq, doc, from_service, to_service, week, needs, risk, age_band, district, route) FROM '$work/boot.csv' WITH (FORMAT csv)"
+post_batches batches-boot
+post_a "$work/marker-boot.json"
+api_s=$(python3 -c "print($posted_at - $start)")
+n=$(psql_a -d trellis -tAc "SELECT count(*) FROM pathway_referrals WHERE doc ? 'sig' AND doc ? 'signed_at' AND doc ? 'audience'")
+[[ $n -eq $records ]] || { echo "A holds $n signed referrals, not $records"; exit 1; }
+
+# Reference: psql \copy of the same signed rows into an empty copy of the
+# schema on A's cluster.
+psql_a -d trellis -c "\\copy pathway_referrals TO '$work/boot.csv' WITH (FORMAT csv)"
+start=$(now)
+psql_a -d copyref -c "\\copy pathway_referrals FROM '$work/boot.csv' WITH (FORMAT csv)"
 copy_s=$(python3 -c "print($(now) - $start)")
-psql_a -d trellis -c "SELECT setval('trellis_change_seq', (SELECT max(seq) FROM pathway_referrals))" >/dev/null
+psql_a -d postgres -c "DROP DATABASE copyref"
 
 # Bootstrap: B pulls everything from A.
 start=$(now)
 start_node b
-boot_s=$(wait_until psql_b trellis "$boot_last" "$records" "$start")
+boot_s=$(wait_until psql_b trellis "$boot_marker" "$records" "$start")
 
 # Logical replication's initial sync of the same table between the same clusters.
 psql_a -d trellis -c "CREATE PUBLICATION bench FOR TABLE pathway_referrals"
 start=$(now)
 psql_b -d lr -c "CREATE SUBSCRIPTION bench CONNECTION 'host=127.0.0.1 port=${pgport[a]} dbname=trellis user=trellis' PUBLICATION bench"
-lr_boot_s=$(wait_until psql_b lr "$boot_last" "$records" "$start")
+lr_boot_s=$(wait_until psql_b lr "$boot_marker" "$records" "$start")
 
-# Streaming: the same rows inserted on A in batches of 1,000; both catch up.
-python3 - "$work/stream.csv" "$work/stream.sql" <<'PY'
-import csv, sys
-def q(v):
-    return "'" + v.replace("'", "''") + "'"
-rows = list(csv.reader(open(sys.argv[1])))
-with open(sys.argv[2], "w") as out:
-    for i in range(0, len(rows), 1000):
-        vals = ",".join("(" + ",".join(q(v) for v in r) + ")" for r in rows[i:i + 1000])
-        out.write("INSERT INTO pathway_referrals (id, origin, version, hash, seq, doc, from_service,"
-                  " to_service, week, needs, risk, age_band, district, route) VALUES %s;\n" % vals)
-PY
-start=$(now)
-psql_a -d trellis -f "$work/stream.sql" >/dev/null
-insert_s=$(python3 -c "print($(now) - $start)")
-psql_a -d trellis -c "SELECT setval('trellis_change_seq', (SELECT max(seq) FROM pathway_referrals))" >/dev/null
-# Wake A's long-polls: rows written straight into the table skip trellis_store's NOTIFY.
-psql_a -d trellis -c "NOTIFY trellis_changes" >/dev/null
+# Streaming: A's agents post N/10 more records, then the marker alone; B's
+# trellisd and the subscriber are waited for at once, from the same start.
 total=$((records + stream))
-b_stream_s=$(wait_until psql_b trellis "$stream_last" "$total" "$start")
-lr_stream_s=$(wait_until psql_b lr "$stream_last" "$total" "$start")
+start=$(now)
+wait_until psql_b trellis "$stream_marker" "$total" "$start" >"$work/b_stream.s" &
+b_wait=$!
+wait_until psql_b lr "$stream_marker" "$total" "$start" >"$work/lr_stream.s" &
+lr_wait=$!
+pids+=("$b_wait" "$lr_wait")
+post_batches batches-stream
+batches_at=$(now)
+post_a "$work/marker-stream.json"
+insert_s=$(python3 -c "print($posted_at - $start)")
+wait "$b_wait" || { echo "trellisd B did not catch up"; exit 1; }
+wait "$lr_wait" || { echo "logical replication did not catch up"; exit 1; }
+b_stream_s=$(cat "$work/b_stream.s")
+lr_stream_s=$(cat "$work/lr_stream.s")
 
 rate() { python3 -c "print(int($1 / max($2, 1e-9)))"; }
-printf '\n%-58s %12s\n' "measure" "records/s"
-printf '%-58s %12s\n' "psql \\copy into A (reference)" "$(rate "$records" "$copy_s")"
-printf '%-58s %12s\n' "logical replication, initial sync A -> B" "$(rate "$records" "$lr_boot_s")"
-printf '%-58s %12s\n' "trellisd B bootstrap from A (verify, apply, cursor)" "$(rate "$records" "$boot_s")"
-printf '%-58s %12s\n' "A takes the stream (INSERT, 1,000 per statement)" "$(rate "$stream" "$insert_s")"
-printf '%-58s %12s\n' "logical replication, stream caught up (from stream start)" "$(rate "$stream" "$lr_stream_s")"
-printf '%-58s %12s\n' "trellisd B, stream caught up (from stream start)" "$(rate "$stream" "$b_stream_s")"
-python3 -c "print('%-58s %11.0f%%' % ('trellisd bootstrap / logical replication initial sync', 100.0 * $lr_boot_s / $boot_s))"
+printf '\n%-62s %12s\n' "measure" "records/s"
+printf '%-62s %12s\n' "A takes the records, POST /v1/records ($clients agents, signed)" "$(rate "$records" "$api_s")"
+printf '%-62s %12s\n' "psql \\copy of the same signed rows (reference)" "$(rate "$records" "$copy_s")"
+printf '%-62s %12s\n' "logical replication, initial sync A -> B" "$(rate "$records" "$lr_boot_s")"
+printf '%-62s %12s\n' "trellisd B bootstrap from A (verify, apply, cursor)" "$(rate "$records" "$boot_s")"
+printf '%-62s %12s\n' "A takes the stream, POST /v1/records ($clients agents)" "$(rate "$stream" "$insert_s")"
+printf '%-62s %12s\n' "logical replication, stream caught up (from stream start)" "$(rate "$stream" "$lr_stream_s")"
+printf '%-62s %12s\n' "trellisd B, stream caught up (from stream start)" "$(rate "$stream" "$b_stream_s")"
+python3 -c "print('%-62s %11.0f%%' % ('trellisd bootstrap / logical replication initial sync', 100.0 * $lr_boot_s / $boot_s))"
+python3 -c "print('%-62s %11.0f%%' % ('trellisd catch-up / logical replication catch-up', 100.0 * $lr_stream_s / $b_stream_s))"
+python3 -c "print('stream, seconds from its start: A had the batches %.2f, the marker %.2f; logical replication caught up %.2f, trellisd B %.2f' % ($batches_at - $start, $insert_s, $lr_stream_s, $b_stream_s))"

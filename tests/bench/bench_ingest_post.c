@@ -4,9 +4,10 @@
  * is psql, a C client; a Python client would spend the same two cores' time
  * on itself (about 3 us a record, measured) and hold a global lock.
  *
- *   bench_ingest_post WORKDIR PORT CLIENTS
+ *   bench_ingest_post WORKDIR PORT CLIENTS [ORG [BATCHES]]
  *
- * Reads WORKDIR/batches/ *.json and the agent certificate of WORKDIR/pki.
+ * Reads WORKDIR/BATCHES/ *.json (default WORKDIR/batches) and the agent
+ * certificate of organisation ORG (default bench) in WORKDIR/pki.
  * Prints "rate N" (records stored per second) and a batch-latency line. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -194,14 +195,16 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: bench_ingest_post WORKDIR PORT CLIENTS\n");
+    if (argc < 4 || argc > 6) {
+        fprintf(stderr, "usage: bench_ingest_post WORKDIR PORT CLIENTS [ORG [BATCHES]]\n");
         return 2;
     }
+    const char *org = argc > 4 ? argv[4] : "bench";
+    const char *batches = argc > 5 ? argv[5] : "batches";
     char path[4096], cert[4096], key[4096], ca[4096];
-    snprintf(path, sizeof(path), "%s/batches", argv[1]);
-    snprintf(cert, sizeof(cert), "%s/pki/orgs/bench/agents/agent.chain.crt", argv[1]);
-    snprintf(key, sizeof(key), "%s/pki/orgs/bench/agents/agent.key", argv[1]);
+    snprintf(path, sizeof(path), "%s/%s", argv[1], batches);
+    snprintf(cert, sizeof(cert), "%s/pki/orgs/%s/agents/agent.chain.crt", argv[1], org);
+    snprintf(key, sizeof(key), "%s/pki/orgs/%s/agents/agent.key", argv[1], org);
     snprintf(ca, sizeof(ca), "%s/pki/ca.crt", argv[1]);
     port = atoi(argv[2]);
     int clients = atoi(argv[3]);

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of trellisd and nginx on this machine, both serving
-# a tiny reply over mutual TLS 1.3 with the same certificates:
+# Side-by-side benchmark of trellisd and nginx on this machine, both answering
+# /healthz from memory with the same 15 bytes (nginx: return 200, no file) over
+# mutual TLS 1.3 with the same certificates and the same logging (none per
+# request, warnings only):
 #   1. requests/s over keep-alive TLS, 50 connections: ab -k (HTTP/1.0
 #      keep-alive) and bench_node_load (HTTP/1.1 keep-alive), with requests per
 #      server CPU-second (utime+stime from /proc/PID/stat);
 #   2. new mutual-TLS handshakes/s: openssl s_time -new, 1 and 2 processes;
-#   3. resident memory per idle TLS connection at 1,000 and 10,000 connections.
+#   3. memory per idle TLS connection at 1,000 and 10,000 connections, as PSS
+#      (/proc/PID/smaps_rollup, summed over the server's processes: pages the
+#      nginx master and workers share are counted once, not once per process).
 # Servers: trellisd (one libuv loop), nginx worker_processes 1 (the fair
 # single-core comparison) and nginx worker_processes auto, all three up at
-# once; each measurement goes round the three before the next one. For every
+# once. Each rate is measured BENCH_ROUNDS times (default 3), the servers
+# alternated within each round (the order rotating from round to round), and
+# reported as the median with the spread (lowest-highest); the ratio column
+# is the ratio of the medians with the spread of the per-round ratios. For every
 # run the table also gives the server's CPU use and how much of the machine
 # other work took meanwhile (then the rates are not to be trusted; the
 # per-CPU-second figures suffer less). Everything runs on 127.0.0.1 with a
@@ -20,7 +27,8 @@
 #
 # Knobs (environment): BENCH_N (ab -n, default 300000), BENCH_SECONDS (time
 # cap of each ab and bench_node_load run, default 8), BENCH_STIME_SECONDS
-# (s_time -time, default 10), BENCH_CONNS (default 50), BENCH_IDLE
+# (s_time -time, default 10), BENCH_CONNS (default 50), BENCH_ROUNDS (rounds of
+# every rate measurement, default 3; at least 3 for a figure), BENCH_IDLE
 # (idle connection counts, default 1000,10000), BENCH_IDLE_AUTO (those for
 # nginx auto, default the smallest: its memory per connection is nginx 1
 # worker's, and 10,000 more handshakes cost 30 s), BENCH_CRL=0 (no CRL check on
@@ -44,6 +52,7 @@ else
     idle_counts=${BENCH_IDLE:-1000,10000}
 fi
 conns=${BENCH_CONNS:-50}
+rounds=${BENCH_ROUNDS:-3}
 idle_auto=${BENCH_IDLE_AUTO:-$(tr ',' '\n' <<<"$idle_counts" | sort -n | head -1)}
 use_crl=${BENCH_CRL:-1}
 t_start=$(date +%s)
@@ -187,10 +196,7 @@ max_connections_per_identity = 20000
 max_requests_per_conn = 10000
 CONF
 
-mkdir -p "$work/nginx-www" "$work/nginx-tmp"
-chmod 755 "$work/nginx-www"
-printf '{"status":"ok"}' >"$work/nginx-www/healthz" # the same 15 bytes as trellisd's /healthz
-chmod 644 "$work/nginx-www/healthz"
+mkdir -p "$work/nginx-tmp"
 nginx_conf() { # name workers port
     local crl=""
     [[ $use_crl == 1 ]] && crl="ssl_crl $pki/crl.pem;"
@@ -222,8 +228,16 @@ http {
         ssl_session_cache off;
         ssl_session_tickets off;
         ssl_conf_command NumTickets 0;
-        root $work/nginx-www;
-        location = /healthz { }
+        # = trellisd's /healthz: the same 15 bytes from memory. Serving a file
+        # instead would cost nginx an open, fstat, read and close per request
+        # and add Last-Modified, ETag and Accept-Ranges to every reply.
+        # trellisd also sends these two on every reply; nginx adds Server and
+        # Connection, which it cannot leave out.
+        location = /healthz {
+            add_header Cache-Control no-store;
+            add_header X-Content-Type-Options nosniff;
+            return 200 '{"status":"ok"}';
+        }
     }
 }
 CONF
@@ -294,6 +308,9 @@ cpu_ticks() { # utime+stime of the server's processes (the comm field may hold s
 
 declare -A R # "metric|server" -> figure
 rec() { R["$1|$2"]=$3; }
+declare -A S # "metric|server" -> one figure per round, space separated
+sample() { S["$1|$2"]="${S[$1|$2]:-}${S[$1|$2]:+ }$3"; }
+round=0      # the round being run, 1..rounds
 
 # A measured window: server CPU (its processes), client CPU (this shell's
 # waited-for children: ab, s_time, bench_node_load) and all CPU busy on the
@@ -306,10 +323,10 @@ window_end() { # key server; sets w_cpu (server CPU-seconds) and w_secs
     c1=$(cpu_ticks) m1=$(machine_ticks) k1=$(child_ticks) t1=$(now)
     w_cpu=$(calc "max(($c1-$w_c0)/$clk_tck, 1e-9)")
     w_secs=$(calc "$t1-$w_t0")
-    rec "${1}_cpu_pct" "$2" "$(calc "round(100*$w_cpu/$w_secs)")"
+    sample "${1}_cpu_pct" "$2" "$(calc "round(100*$w_cpu/$w_secs)")"
     local other
     other=$(calc "max(0, round(100*(($m1-$w_m0)-($c1-$w_c0)-($k1-$w_k0))/$clk_tck/$w_secs/$(nproc)))")
-    rec "${1}_other_pct" "$2" "$other"
+    sample "${1}_other_pct" "$2" "$other"
     ((other <= 10)) || say "$2: warning: other work took ${other}% of the machine during this run"
 }
 
@@ -321,22 +338,24 @@ run_ab() { # server
     timeout $((secs + 30)) ab -k -c "$conns" -t "$secs" -n "$ab_n" -s 5 -q -E "$ab_pem" \
         "https://127.0.0.1:$server_port/healthz" >"$out" 2>&1 || rc=$?
     window_end ab "$s"
-    local ndone rps ka failed non2xx
+    local ndone took ka failed non2xx ok
     ndone=$(awk "/^Complete requests:/{print \$3}" "$out")
-    rps=$(awk '/^Requests per second:/{print $4}' "$out")
+    took=$(awk '/^Time taken for tests:/{print $5}' "$out")
     ka=$(awk '/^Keep-Alive requests:/{print $3}' "$out")
     failed=$(awk '/^Failed requests:/{print $3}' "$out")
     non2xx=$(awk '/^Non-2xx responses:/{print $3}' "$out")
-    if [[ $rc -ne 0 || -z $rps ]]; then
+    if [[ $rc -ne 0 || -z $took || -z $ndone ]]; then
         say "$s: ab -k gave no figure: $(grep -m1 -E 'apr_|error|SSL' "$out" || tail -1 "$out")"
-        rec ab_rps "$s" "stall"
-        unset "R[ab_cpu_pct|$s]" "R[ab_other_pct|$s]"
+        sample ab_rps "$s" "stall"
         rec ab_note "$s" "ab stopped: $(grep -m1 -E 'apr_|error' "$out" | head -c 120)"
         return
     fi
-    rec ab_rps "$s" "$rps"
-    rec ab_per_cpu "$s" "$(calc "round($ndone/$w_cpu)")"
-    say "$s: ab -k $ndone requests, $rps req/s, keep-alive $ka, failed $failed, non-2xx ${non2xx:-0}"
+    # Only good 2xx replies count: ab's own req/s counts every completed one.
+    ok=$((ndone - ${failed:-0} - ${non2xx:-0}))
+    ((ok >= 0)) || ok=0
+    sample ab_rps "$s" "$(calc "round($ok/max($took, 1e-9))")"
+    sample ab_per_cpu "$s" "$(calc "round($ok/$w_cpu)")"
+    say "$s: round $round: ab -k $ndone requests in ${took}s, $ok good, keep-alive $ka, failed $failed, non-2xx ${non2xx:-0}"
     [[ ${failed:-0} == 0 && -z $non2xx ]] || rec ab_note "$s" "failed $failed, non-2xx ${non2xx:-0}"
 }
 
@@ -357,9 +376,10 @@ run_load() { # server
     window_end load "$s"
     local j
     j=$(cat "$out")
-    rec load_rps "$s" "$(calc "round(__import__('json').loads('''$j''')['rps'])")"
-    rec load_per_cpu "$s" "$(calc "round(__import__('json').loads('''$j''')['requests']/$w_cpu)")"
-    say "$s: HTTP/1.1 keep-alive $j"
+    # rps and ok count 2xx replies only (bench_node_load.c)
+    sample load_rps "$s" "$(calc "round(__import__('json').loads('''$j''')['rps'])")"
+    sample load_per_cpu "$s" "$(calc "round(__import__('json').loads('''$j''')['ok']/$w_cpu)")"
+    say "$s: round $round: HTTP/1.1 keep-alive $j"
 }
 
 # ---- 2. new mutual-TLS handshakes/s ----
@@ -398,23 +418,24 @@ run_stime() { # server procs
         [[ -n $c ]] || die "$s: s_time gave no figure: $(tail -3 "$work/stime-$s-$n-$i.txt")"
         total=$((total + c))
     done
-    rec "hs${n}_rps" "$s" "$(calc "round($total/$w_secs)")"
-    rec "hs${n}_per_cpu" "$s" "$(calc "round($total/$w_cpu)")"
+    sample "hs${n}_rps" "$s" "$(calc "round($total/$w_secs)")"
+    sample "hs${n}_per_cpu" "$s" "$(calc "round($total/$w_cpu)")"
     if [[ $s == trellisd ]]; then
         m1=$(handshakes_total)
         local ok=$((${m1% *} - ${m0% *})) bad=$((${m1#* } - ${m0#* }))
-        say "$s: s_time x$n counted $total, trellisd completed $ok and refused $bad"
+        say "$s: round $round: s_time x$n counted $total, trellisd completed $ok and refused $bad"
         ((bad == 0 && ok >= total)) || rec "hs${n}_note" "$s" "server refused $bad / completed $ok of $total"
     else
-        say "$s: s_time x$n counted $total"
+        say "$s: round $round: s_time x$n counted $total"
     fi
 }
 
 # ---- 3. memory per idle connection ----
 
 run_idle() { # server counts
-    # RSS is read 2 s after the last connection went idle: trellisd gives an
-    # idle connection's TLS buffers back after 1 s (TIMER_SETTLE).
+    # Memory is read 2 s after the last connection went idle: trellisd gives
+    # an idle connection's TLS buffers back after 1 s (TIMER_SETTLE). PSS,
+    # summed over the server's processes, is the figure; RSS is for reference.
     local s=$1 out="$work/idle-$1.json"
     timeout 240 python3 "$here/bench_node_idle.py" --port "$server_port" --cert "$agent_chain" \
         --key "$agent_key" --path /healthz --pids "$pids" --counts "$2" --procs 2 --settle 2 \
@@ -422,13 +443,15 @@ run_idle() { # server counts
     python3 - "$out" "$s" >"$work/idle-$1.rec" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); s = sys.argv[2]
+print(f"pss_base {r['before']['Pss'] / 1024:.1f}")
 print(f"rss_base {r['before']['VmRSS'] / 1024:.1f}")
 for st in r["stages"]:
     t = st["target"]
     print(f"idle_alive_{t} {st['alive']}")
     print(f"idle_kib_{t} {st['kib_per_conn']}")
-    print(f"rss_{t} {st['rss']['VmRSS'] / 1024:.1f}")
-print(f"rss_after_close {r['after_close']['VmRSS'] / 1024:.1f}")
+    print(f"idle_rss_kib_{t} {st['rss_kib_per_conn']}")
+    print(f"pss_{t} {st['rss']['Pss'] / 1024:.1f}")
+print(f"pss_after_close {r['after_close']['Pss'] / 1024:.1f}")
 PY
     while read -r k v; do rec "$k" "$s" "$v"; done <"$work/idle-$1.rec"
 }
@@ -449,25 +472,60 @@ for s in "${servers[@]}"; do
     use_server "$s"
     if [[ $s == nginx-auto ]]; then run_idle "$s" "$idle_auto"; else run_idle "$s" "$idle_counts"; fi
 done
-say "=== 1. requests/s, ab -k"
+# The same work: show each server's reply to the same request once.
 for s in "${servers[@]}"; do
     use_server "$s"
-    run_ab "$s"
-    if [[ ${R[ab_rps|$s]} == stall ]]; then
-        reply=$(probe_http10)
-        say "$s: reply to an HTTP/1.0 keep-alive request:"
-        sed 's/^/    /' <<<"$reply" >&2
-        grep -qi '^connection:.*keep-alive' <<<"$reply" ||
-            rec ab_note "$s" "HTTP/1.0 keep-alive reply has no 'Connection: keep-alive': ab -k waits for a close that never comes"
-    fi
+    say "$s: reply to GET /healthz: $(curl -sS -i --max-time 5 --cacert "$ca" --cert "$agent_chain" \
+        --key "$agent_key" "https://127.0.0.1:$server_port/healthz" | tr -d '\r' |
+        awk 'NR==1{printf "%s;", $0; next} /^$/{body=1; next} body{printf " body %s", $0; next}
+             {sub(/:.*/, ""); printf " %s", $0}')"
 done
-say "=== 1. requests/s, HTTP/1.1 keep-alive"
-for s in "${servers[@]}"; do use_server "$s"; run_load "$s"; done
-say "=== 2. handshakes/s"
+# Each round runs every server once, starting from a different one each round.
+rotated() { # round -> the servers in that round's order
+    local i n=${#servers[@]}
+    for ((i = 0; i < n; i++)); do echo "${servers[$(((i + $1 - 1) % n))]}"; done
+}
+say "=== 1. requests/s, ab -k ($rounds rounds)"
+for round in $(seq "$rounds"); do
+    for s in $(rotated "$round"); do
+        use_server "$s"
+        run_ab "$s"
+        if [[ ${S[ab_rps|$s]} == *stall* && -z ${R[ab_probe|$s]:-} ]]; then
+            reply=$(probe_http10)
+            rec ab_probe "$s" 1
+            say "$s: reply to an HTTP/1.0 keep-alive request:"
+            sed 's/^/    /' <<<"$reply" >&2
+            grep -qi '^connection:.*keep-alive' <<<"$reply" ||
+                rec ab_note "$s" "HTTP/1.0 keep-alive reply has no 'Connection: keep-alive': ab -k waits for a close that never comes"
+        fi
+    done
+done
+say "=== 1. requests/s, HTTP/1.1 keep-alive ($rounds rounds)"
+for round in $(seq "$rounds"); do
+    for s in $(rotated "$round"); do use_server "$s"; run_load "$s"; done
+done
+say "=== 2. handshakes/s ($rounds rounds)"
 for n in 1 2; do
-    for s in "${servers[@]}"; do use_server "$s"; run_stime "$s" "$n"; done
+    for round in $(seq "$rounds"); do
+        for s in $(rotated "$round"); do use_server "$s"; run_stime "$s" "$n"; done
+    done
 done
 for s in "${servers[@]}"; do stop_server "$s"; done
+
+# Median and spread of each rate over the rounds; a round that gave no figure
+# (ab stalled) makes the figure that word.
+for k in "${!S[@]}"; do
+    read -r med lo hi <<<"$(python3 -c '
+import statistics, sys
+v = sys.argv[1:]
+if not all(x.replace(".", "", 1).isdigit() for x in v):
+    print(next(x for x in v if not x.replace(".", "", 1).isdigit()), "-", "-")
+else:
+    f = [float(x) for x in v]
+    print(*(("%d" % x if x == int(x) else "%.1f" % x) for x in (statistics.median(f), min(f), max(f))))' ${S[$k]})"
+    R[$k]=$med
+    [[ $lo == - ]] || R["${k%%|*}_spread|${k#*|}"]="$lo-$hi"
+done
 
 # ---- the table ----
 
@@ -488,13 +546,14 @@ rows=(
     "hs2_per_cpu|  handshakes per server CPU-second (2 s_time)|hi"
     "hs2_cpu_pct|  server CPU, % of one core (2 s_time)|"
     "hs2_other_pct|  other work on the machine, % of all CPUs|"
-    "rss_base|RSS before, MiB|"
+    "pss_base|PSS before, MiB (summed over the server's processes)|"
+    "rss_base|  RSS before, MiB (summed; for reference)|"
 )
 for c in ${idle_counts//,/ }; do
-    rows+=("idle_kib_$c|KiB RSS per idle TLS conn, $c conns|lo" "rss_$c|RSS with $c idle conns, MiB|"
-        "idle_alive_$c|  idle conns still open at measurement|")
+    rows+=("idle_kib_$c|KiB PSS per idle TLS conn, $c conns|lo" "idle_rss_kib_$c|  KiB RSS per idle TLS conn (for reference)|"
+        "pss_$c|PSS with $c idle conns, MiB|" "idle_alive_$c|  idle conns still open at measurement|")
 done
-rows+=("rss_after_close|RSS after closing them, MiB|")
+rows+=("pss_after_close|PSS after closing them, MiB|")
 
 src_version() {
     if [[ $src == "$root" ]]; then
@@ -504,25 +563,47 @@ src_version() {
     fi
 }
 
+cell() { # key server -> "median (lowest-highest)" or the single figure
+    local v=${R[$1|$2]:--} sp=${R[${1}_spread|$2]:-}
+    [[ -n $sp && $rounds -gt 1 ]] && v+=" ($sp)"
+    echo "$v"
+}
+# Per-round ratios trellisd / nginx 1 worker (the two ran in the same round).
+ratio_spread() { # key
+    local t=${S[$1|trellisd]:-} n=${S[$1|nginx-1]:-}
+    [[ -n $t && -n $n && $rounds -gt 1 ]] || return 0
+    python3 -c '
+import sys
+t, n = sys.argv[1].split(), sys.argv[2].split()
+try:
+    r = [float(a) / float(b) for a, b in zip(t, n) if float(b)]
+except ValueError:
+    sys.exit(0)
+if r:
+    print(" (%.2f-%.2f)" % (min(r), max(r)))' "$t" "$n"
+}
 table() {
-    printf '%-56s %12s %12s %12s %9s\n' "metric" "trellisd" "nginx 1 wkr" "nginx auto" "ratio*"
-    printf '%-56s %12s %12s %12s %9s\n' "------" "--------" "-----------" "----------" "------"
+    printf '%-56s %22s %22s %22s %20s\n' "metric" "trellisd" "nginx 1 wkr" "nginx auto" "ratio*"
+    printf '%-56s %22s %22s %22s %20s\n' "------" "--------" "-----------" "----------" "------"
     local row key label dir t n a ratio
     for row in "${rows[@]}"; do
         IFS='|' read -r key label dir <<<"$row"
-        t=${R[$key|trellisd]:--} n=${R[$key|nginx-1]:--} a=${R[$key|nginx-auto]:--}
+        t=${R[$key|trellisd]:--} n=${R[$key|nginx-1]:--}
         ratio=""
         if [[ -n $dir && $t =~ ^[0-9.]+$ && $n =~ ^[0-9.]+$ ]] && [[ $n != 0 ]]; then
-            ratio=$(calc "f'{$t/$n:.2f}'")
+            ratio=$(calc "f'{$t/$n:.2f}'")$(ratio_spread "$key")
             if [[ $dir == hi ]]; then
                 (($(calc "int($t >= $n)"))) && ratio+=" ok" || ratio+=" SHORT"
             else
                 (($(calc "int($t <= $n)"))) && ratio+=" ok" || ratio+=" SHORT"
             fi
         fi
-        printf '%-56s %12s %12s %12s %9s\n' "$label" "$t" "$n" "$a" "$ratio"
+        t=$(cell "$key" trellisd) n=$(cell "$key" nginx-1) a=$(cell "$key" nginx-auto)
+        printf '%-56s %22s %22s %22s %20s\n' "$label" "$t" "$n" "$a" "$ratio"
     done
-    echo "* ratio = trellisd / nginx with 1 worker; target: >= 1 for rates, <= 1 for memory."
+    echo "* ratio = trellisd / nginx with 1 worker (of the medians; in brackets the lowest and highest of the"
+    echo "  per-round ratios); target: >= 1 for rates, <= 1 for memory. Rates: median (lowest-highest) of $rounds rounds,"
+    echo "  servers alternated within each round; only 2xx replies count. Memory: PSS, measured once, first."
     local s k
     for s in "${servers[@]}"; do
         for k in ab_note hs1_note hs2_note; do
@@ -531,7 +612,7 @@ table() {
     done
     echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r); CPUs ${busy_start}% busy with other work at start"
     echo "versions: $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version | cut -d' ' -f1-2), ab $(ab -V | awk 'NR==1{print $5}'), trellisd $(src_version)"
-    echo "settings: ab -n $ab_n (cap ${secs}s), ${secs}s per load run, s_time -time $stime_secs, $conns connections, idle counts $idle_counts (nginx auto: $idle_auto), CRL check $([[ $use_crl == 1 ]] && echo on || echo off), quick=$quick, took $(($(date +%s) - t_start))s"
+    echo "settings: $rounds rounds, ab -n $ab_n (cap ${secs}s), ${secs}s per load run, s_time -time $stime_secs, $conns connections, idle counts $idle_counts (nginx auto: $idle_auto), CRL check $([[ $use_crl == 1 ]] && echo on || echo off), quick=$quick, took $(($(date +%s) - t_start))s"
 }
 
 echo
@@ -543,6 +624,9 @@ table | tee "$build/bench_node_results.txt"
         [[ $first == 1 ]] || printf ', '
         first=0
         printf '"%s": "%s"' "$k" "${R[$k]//\"/\'}"
+    done
+    for k in "${!S[@]}"; do # every round's figure
+        printf ', "rounds:%s": "%s"' "$k" "${S[$k]}"
     done
     printf '}\n'
 } >"$build/bench_node_results.json"

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """bench_node_idle: hold many idle mutual-TLS connections to a server and
-report the server's resident memory (VmRSS) before and after.
+report the server's memory before and after.
 
 Each connection completes its handshake, sends one keep-alive GET, reads the
-whole reply and then stays idle. The server's RSS is read from
-/proc/PID/status (summed over --pids, e.g. nginx master and workers) before
-any connection, after each of --counts connections are open and idle (and
-checked still open), and after they are all closed again. Prints one JSON
-object on stdout; progress on stderr.
+whole reply and then stays idle. The server's memory is read, summed over
+--pids (e.g. nginx master and workers), before any connection, after each of
+--counts connections are open and idle (and checked still open), and after
+they are all closed again. The figure per connection is PSS (Pss from
+/proc/PID/smaps_rollup): a page several of the processes share is counted
+once in the sum, where summing VmRSS counts it in every process (nginx's
+workers share most of the master's pages). VmRSS is kept beside it for
+reference. Prints one JSON object on stdout; progress on stderr.
 
 The connections are spread over --procs holder processes (asyncio, stdlib
 ssl): one Python process opens ~400 TLS connections a second, so 10,000 take
@@ -29,14 +32,16 @@ import time
 
 
 def rss_kib(pids):
-    """VmRSS and RssAnon in KiB, summed over the processes."""
-    total = {"VmRSS": 0, "RssAnon": 0}
+    """Pss and Pss_Anon (smaps_rollup), VmRSS and RssAnon (status), in KiB,
+    each summed over the processes."""
+    total = {"Pss": 0, "Pss_Anon": 0, "VmRSS": 0, "RssAnon": 0}
     for pid in pids:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                key, _, val = line.partition(":")
-                if key in total:
-                    total[key] += int(val.split()[0])
+        for name in ("smaps_rollup", "status"):
+            with open(f"/proc/{pid}/{name}") as f:
+                for line in f:
+                    key, _, val = line.partition(":")
+                    if key in total:
+                        total[key] += int(val.split()[0])
     return total
 
 
@@ -160,18 +165,20 @@ def main():
             checked = read_all()
             rss = rss_kib(pids)
             alive = sum(c["alive"] for c in checked)
-            grow = rss["VmRSS"] - result["before"]["VmRSS"]
-            anon = rss["RssAnon"] - result["before"]["RssAnon"]
+            grow = rss["Pss"] - result["before"]["Pss"]
+            anon = rss["Pss_Anon"] - result["before"]["Pss_Anon"]
+            grow_rss = rss["VmRSS"] - result["before"]["VmRSS"]
             result["stages"].append({
                 "target": target, "open": sum(o["open"] for o in opened), "alive": alive,
                 "errors": sum(o["errors"] for o in opened), "open_seconds": round(took, 2),
                 "rss": rss, "growth_kib": grow,
                 "kib_per_conn": round(grow / alive, 2) if alive else None,
                 "anon_kib_per_conn": round(anon / alive, 2) if alive else None,
+                "rss_kib_per_conn": round(grow_rss / alive, 2) if alive else None,
                 "error_samples": sorted({e for c in checked for e in c["errors"]})[:3],
             })
             print(f"bench_node_idle: {alive}/{target} idle connections open "
-                  f"({took:.1f}s to open), server VmRSS {rss['VmRSS']} KiB",
+                  f"({took:.1f}s to open), server PSS {rss['Pss']} KiB, VmRSS {rss['VmRSS']} KiB",
                   file=sys.stderr, flush=True)
             send_all("next" if i + 1 < len(counts) else "close")
         for w in workers:

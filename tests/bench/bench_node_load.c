@@ -8,7 +8,9 @@
  *
  *   bench_node_load HOST PORT PATH CONNS SECONDS CERT_CHAIN KEY
  *
- * Prints one JSON line: requests, ok (2xx), non2xx, errors, connects, seconds, rps. */
+ * Prints one JSON line: requests (every reply), ok (2xx), non2xx, errors,
+ * connects, seconds, and rps, which counts 2xx replies only: a server that
+ * answers fast with errors must not look fast. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -262,6 +264,6 @@ int main(int argc, char **argv)
     double took = now() - start;
     printf("{\"requests\": %lu, \"ok\": %lu, \"non2xx\": %lu, \"errors\": %lu, \"connects\": %lu, "
            "\"seconds\": %.3f, \"rps\": %.1f}\n",
-           n_req, n_ok, n_non2xx, n_err, n_connects, took, n_req / took);
+           n_req, n_ok, n_non2xx, n_err, n_connects, took, n_ok / took);
     return n_ok > 0 && n_non2xx == 0 ? 0 : 1;
 }

@@ -6,7 +6,13 @@ answered) to its arrival in a long-poll on B's and on C's change feed.
 Prints p50, p99 and max for each, in the steady state: one batch goes
 through the chain first, and its latency (cold) is printed apart.
 
-  tests/bench/bench_propagation.py [--rate 1000] [--seconds 20]
+The three nodes' databases are in one PostgreSQL cluster with durability on
+(fsync, synchronous_commit and full_page_writes on, as a node runs in
+production), unlike the test harness's clusters, which turn all three off
+for speed. --durability off measures on such a cluster, both runs one after
+the other; every result says which it is.
+
+  tests/bench/bench_propagation.py [--rate 1000] [--seconds 20] [--durability on|off|both]
 
 Builds nothing: run it with TRELLIS_BUILD_DIR pointing at a release build
 (tests/bench/bench_fed.sh makes one in build-bench/)."""
@@ -29,13 +35,18 @@ ap = argparse.ArgumentParser(description=__doc__,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--rate", type=int, default=1000, help="records per second into A")
 ap.add_argument("--seconds", type=int, default=20)
+ap.add_argument("--durability", choices=["on", "off", "both"], default="on",
+                help="fsync, synchronous_commit and full_page_writes on (default), off, or "
+                     "a run of each")
 args = ap.parse_args()
 
 ORGS = ["prop-a", "prop-b", "prop-c"]
 committed = {}
+refused = []  # statuses of batches A did not take: each one is reported
 arrived = {"B": {}, "C": {}}
 lock = threading.Lock()
-stop = threading.Event()
+stop = threading.Event()  # the writer stops
+done = threading.Event()  # the watchers stop: everything arrived, or the wait is over
 
 
 class Client:
@@ -103,6 +114,8 @@ def writer(node, agent):
             with lock:
                 for r in recs:
                     committed[r["id"]] = done
+        else:
+            refused.append(status)
         next_t += 0.1
         time.sleep(max(0, next_t - time.time()))
 
@@ -110,7 +123,7 @@ def writer(node, agent):
 def watcher(name, node, agent):
     client = Client(node, agent)
     cursor = "0"
-    while not stop.is_set():
+    while not done.is_set():
         status, page, now = client.request("GET",
                                            f"/v1/changes?since={cursor}&limit=1000&wait=5")
         if status != 200:
@@ -127,7 +140,41 @@ def pct(values, p):
     return values[min(len(values) - 1, int(len(values) * p))] * 1000
 
 
-with PgCluster("prop") as pg:
+DURABILITY = ("fsync", "synchronous_commit", "full_page_writes")
+
+
+def set_durability(pg, on):
+    """The harness's clusters start with all three off; ALTER SYSTEM
+    (postgresql.auto.conf, read after postgresql.conf) sets them, a reload
+    applies them (all three take a reload), and SHOW proves it."""
+    for name in DURABILITY:
+        pg.psql(f"ALTER SYSTEM SET {name} = {'on' if on else 'off'}", db="postgres")
+    pg.psql("SELECT pg_reload_conf()", db="postgres")
+    want = "on" if on else "off"
+    for _ in range(50):
+        got = {n: pg.psql(f"SHOW {n}", db="postgres")[0][0] for n in DURABILITY}
+        if all(v == want for v in got.values()):
+            break
+        time.sleep(0.1)
+    else:
+        sys.exit(f"PostgreSQL did not take durability {want}: {got}")
+    pg.psql("CHECKPOINT", db="postgres")
+    return ", ".join(f"{n}={v}" for n, v in got.items())
+
+
+def run(on):
+    committed.clear()
+    refused.clear()
+    for d in arrived.values():
+        d.clear()
+    stop.clear()
+    done.clear()
+    with PgCluster("prop") as pg:
+        run_on(pg, on)
+
+
+def run_on(pg, on):
+    label = set_durability(pg, on)
     pki = Pki()
     for org in ORGS:
         pki.add_org(org)
@@ -135,7 +182,11 @@ with PgCluster("prop") as pg:
         for db in ("prop_a", "prop_b", "prop_c"):
             pg.create_db(db)
         quiet = {"node": {"log_level": "warn"}}
-        a, b, c = (Node(pki, pg, org=o, name=f"prop-{o[-1]}", db=f"prop_{o[-1]}", config=quiet)
+        # A shares its probes with the whole consortium: with its default
+        # audience (its peers: B alone) B would never relay them to C.
+        origin = dict(quiet, sharing={"feedback.entry": "consortium"})
+        a, b, c = (Node(pki, pg, org=o, name=f"prop-{o[-1]}", db=f"prop_{o[-1]}",
+                        config=origin if o == ORGS[0] else quiet)
                    for o in ORGS)
         a.add_peer(b)
         b.add_peer(a)
@@ -155,19 +206,34 @@ with PgCluster("prop") as pg:
         time.sleep(args.seconds)
         stop.set()
         w.join()
-        time.sleep(6)  # let the last long-polls come back
+        # The watchers go on until every committed record has reached B and
+        # C or 30 s have passed: a watcher that stopped with the writer
+        # would drop the last batches from the figures without a word.
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with lock:
+                if all(i in arrived["B"] and i in arrived["C"] for i in committed):
+                    break
+            time.sleep(0.05)
+        done.set()
         for th in threads:
             th.join(10)
-        print(f"propagation: {len(committed)} records into A at {args.rate}/s for "
+        print(f"propagation, durability {'ON' if on else 'OFF'} ({label}): "
+              f"{len(committed)} records into A at {args.rate}/s for "
               f"{args.seconds} s, {os.cpu_count()} cores")
+        if refused:
+            print(f"A did not take {len(refused)} batches: statuses {sorted(set(refused))}")
         print(f"{'path':<22}{'records':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-        for name, label in (("B", "A -> B (direct)"), ("C", "A -> B -> C (relayed)")):
+        for name, path in (("B", "A -> B (direct)"), ("C", "A -> B -> C (relayed)")):
             lat = [arrived[name][i] - t for i, t in committed.items() if i in arrived[name]]
+            if len(lat) < len(committed):
+                print(f"{path}: {len(committed) - len(lat)} of {len(committed)} records did "
+                      "not arrive within 30 s of the last write")
             if lat:
-                print(f"{label:<22}{len(lat):>9}{pct(lat, 0.5):>9.1f}{pct(lat, 0.99):>9.1f}"
+                print(f"{path:<22}{len(lat):>9}{pct(lat, 0.5):>9.1f}{pct(lat, 0.99):>9.1f}"
                       f"{max(lat) * 1000:>9.1f}")
             else:
-                print(f"{label:<22}{0:>9}")
+                print(f"{path:<22}{0:>9}")
         print("first batch, before the clock (cold): " +
               ("A -> B %.1f ms, A -> B -> C %.1f ms" % (cold[0] * 1000, cold[1] * 1000)
                if cold else "did not arrive within 30 s"))
@@ -175,3 +241,7 @@ with PgCluster("prop") as pg:
             n.close()
     finally:
         pki.close()
+
+
+for durable in {"on": [True], "off": [False], "both": [True, False]}[args.durability]:
+    run(durable)

@@ -615,10 +615,13 @@ tr_pii_kind_t tr_pii_scan(const char *text, size_t len, unsigned mask)
     return best;
 }
 
-static int whole_match(pcre2_code *code, const char *s)
+/* code is the address of the pattern: it is compiled by tr_pii_init, which
+ * a first call in a process runs here. */
+static int whole_match(pcre2_code *const *code_at, const char *s)
 {
     if (s == NULL || tr_pii_init() != 0)
         return 0;
+    pcre2_code *code = *code_at;
     pcre2_match_data *md = pcre2_match_data_create(OVEC_PAIRS, NULL);
     if (md == NULL)
         abort();
@@ -631,12 +634,12 @@ static int whole_match(pcre2_code *code, const char *s)
  * ordinal rule (a field holding just "m1 2nd" is a postcode). */
 int tr_pii_is_full_postcode(const char *s)
 {
-    return whole_match(postcode_whole, s);
+    return whole_match(&postcode_whole, s);
 }
 
 int tr_pii_is_postcode_district(const char *s)
 {
-    return whole_match(district_whole, s);
+    return whole_match(&district_whole, s);
 }
 
 /* Name and code of each kind, by bit number. */

@@ -1070,9 +1070,13 @@ static void test_names(void **state)
     }
 }
 
-/* Runs before anything calls tr_pii_init: the scan initialises itself. */
+/* Runs before anything calls tr_pii_init: the scan, and the whole-string
+ * checks, initialise themselves (the first check in a process once said no
+ * to every postcode). */
 static void test_lazy_init(void **state)
 {
+    assert_true(tr_pii_is_full_postcode("LS6 1AA"));
+    assert_true(tr_pii_is_postcode_district("LS6"));
     const char *t = "943 476 5919";
     assert_int_equal(tr_pii_scan(t, strlen(t), TR_PII_ALL), TR_PII_NHS);
     assert_int_equal(tr_pii_init(), 0);

@@ -40,7 +40,7 @@ typedef struct {
     EVP_PKEY *sign_key; /* a reference: SIGHUP may swap the context meanwhile */
     char signer_fp[65];
     size_t max_records;
-    json_t *audience[TR_KIND_COUNT_]; /* this node's [sharing], copied for the thread pool */
+    json_t *audience[TR_KIND_COUNT_]; /* this node's [sharing], made for this job alone */
     json_int_t signed_at;             /* the time the batch is signed, signed into each */
     char *body;                       /* a copy: the request may be freed while the work runs */
     size_t body_len;
@@ -448,7 +448,7 @@ static const char *const sql_get[TR_KIND_COUNT_] = {
     "SELECT doc::text, origin FROM " table " WHERE id = $1::uuid AND ($2::text IS NULL OR "        \
     "origin = $2) AND ($3::text IS NULL OR " always_visible " OR origin = $3 OR "                  \
     "audience && ARRAY[$3, '*']) ORDER BY origin LIMIT 2"
-    [TR_KIND_DIRECTORY_SERVICE] = GET_SQL("directory_services", "true"),
+    [TR_KIND_DIRECTORY_SERVICE] = GET_SQL("directory_services", "audience IS NULL"),
     [TR_KIND_PATHWAY_REFERRAL] = GET_SQL("pathway_referrals", "false"),
     [TR_KIND_PATHWAY_EVENT] = GET_SQL("pathway_events", "false"),
     [TR_KIND_FEEDBACK_ENTRY] = GET_SQL("feedback_entries", "false"),

@@ -6,11 +6,11 @@
 #include "tr_identity.h"
 #include "tr_sign.h"
 
+#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <errno.h>
 #include <string.h>
 #include <time.h>
 #include <uv.h>
@@ -192,9 +192,9 @@ static bool shared_with_us(const sync_batch_t *b, json_t *doc, const tr_record_t
         return strcmp(rec->origin, b->peer_org) == 0;
     if (json_is_string(a))
         return true; /* "consortium": validated */
-    size_t i;
-    json_t *org;
-    json_array_foreach(a, i, org) if (strcmp(json_string_value(org), b->own_org) == 0) return true;
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (strcmp(json_string_value(json_array_get(a, i)), b->own_org) == 0)
+            return true;
     return false;
 }
 

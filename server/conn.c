@@ -68,7 +68,7 @@ const char *conn_visibility(const conn_t *conn)
 
 static void on_timer(uv_timer_t *t);
 
-static void arm(conn_t *conn, timer_mode_t mode, uint64_t ms)
+static void arm(conn_t *conn, conn_timer_t mode, uint64_t ms)
 {
     conn->timer_mode = mode;
     conn->timer_epoch = conn->completed;
@@ -84,20 +84,20 @@ static void update_timer(conn_t *conn)
         return;
     const config_t *cfg = &conn->node->cfg;
     if (conn->head) {
-        if (conn->timer_mode != TIMER_NONE) {
+        if (conn->timer_mode != CONN_TIMER_NONE) {
             uv_timer_stop(&conn->timer);
-            conn->timer_mode = TIMER_NONE;
+            conn->timer_mode = CONN_TIMER_NONE;
         }
     } else if (http_parser_mid_request(&conn->http) || conn->pending_len) {
-        if (conn->timer_mode != TIMER_REQUEST || conn->timer_epoch != conn->completed)
-            arm(conn, TIMER_REQUEST, cfg->request_timeout_ms);
-    } else if (conn->timer_mode != TIMER_IDLE && conn->timer_mode != TIMER_SETTLE) {
+        if (conn->timer_mode != CONN_TIMER_REQUEST || conn->timer_epoch != conn->completed)
+            arm(conn, CONN_TIMER_REQUEST, cfg->request_timeout_ms);
+    } else if (conn->timer_mode != CONN_TIMER_IDLE && conn->timer_mode != CONN_TIMER_SETTLE) {
         /* A busy keep-alive connection keeps its buffers; one that stays
          * idle for a moment gives them back (see on_timer). */
         if (cfg->idle_timeout_ms > SETTLE_MS)
-            arm(conn, TIMER_SETTLE, SETTLE_MS);
+            arm(conn, CONN_TIMER_SETTLE, SETTLE_MS);
         else
-            arm(conn, TIMER_IDLE, cfg->idle_timeout_ms);
+            arm(conn, CONN_TIMER_IDLE, cfg->idle_timeout_ms);
     }
 }
 
@@ -125,7 +125,7 @@ static void on_write(uv_write_t *wr, int status)
 static void flush_tls(conn_t *conn)
 {
     size_t n;
-    while (!conn->closing || conn->timer_mode == TIMER_CLOSING) {
+    while (!conn->closing || conn->timer_mode == CONN_TIMER_CLOSING) {
         n = tls_conn_pending(&conn->tls);
         if (n == 0)
             break;
@@ -211,7 +211,7 @@ static void on_shutdown(uv_shutdown_t *sr, int status)
 void conn_close(conn_t *conn, bool graceful, const char *reason)
 {
     if (conn->closing) {
-        if (!graceful && conn->timer_mode == TIMER_CLOSING)
+        if (!graceful && conn->timer_mode == CONN_TIMER_CLOSING)
             close_handles(conn); /* a graceful close that now must be cut */
         return;
     }
@@ -232,7 +232,7 @@ void conn_close(conn_t *conn, bool graceful, const char *reason)
     conn->node->metrics.connections_open--;
     if (graceful) {
         /* Reply, then close: close_notify and queued bytes go out first. */
-        conn->timer_mode = TIMER_CLOSING;
+        conn->timer_mode = CONN_TIMER_CLOSING;
         tls_conn_shutdown(&conn->tls);
         flush_tls(conn);
         uv_timer_start(&conn->timer, on_timer, CLOSE_TIMEOUT_MS, 0);
@@ -243,7 +243,7 @@ void conn_close(conn_t *conn, bool graceful, const char *reason)
             return;
         free(sr);
     }
-    conn->timer_mode = TIMER_NONE;
+    conn->timer_mode = CONN_TIMER_NONE;
     close_handles(conn);
 }
 
@@ -251,21 +251,21 @@ static void on_timer(uv_timer_t *t)
 {
     conn_t *conn = t->data;
     switch (conn->timer_mode) {
-    case TIMER_HANDSHAKE:
+    case CONN_TIMER_HANDSHAKE:
         conn->node->metrics.handshake_failures[TLS_FAIL_TIMEOUT]++;
         log_conn(conn, LOG_INFO, "tls_handshake_failed", "timeout");
         conn_close(conn, false, "handshake timeout");
         break;
-    case TIMER_SETTLE:
+    case CONN_TIMER_SETTLE:
         /* Memory BIOs keep their high-water buffers for good: thousands of
          * idle agents would hold kilobytes each. Fresh, empty ones cost nothing. */
         tls_conn_shrink(&conn->tls);
-        arm(conn, TIMER_IDLE, conn->node->cfg.idle_timeout_ms - SETTLE_MS);
+        arm(conn, CONN_TIMER_IDLE, conn->node->cfg.idle_timeout_ms - SETTLE_MS);
         break;
-    case TIMER_IDLE:
+    case CONN_TIMER_IDLE:
         conn_close(conn, true, "idle timeout");
         break;
-    case TIMER_REQUEST: {
+    case CONN_TIMER_REQUEST: {
         /* A request started but did not arrive whole in time: 408, then close. */
         req_t *req = calloc(1, sizeof(*req));
         if (!req)
@@ -286,10 +286,10 @@ static void on_timer(uv_timer_t *t)
                          "the request did not arrive whole within [limits] request_timeout");
         break;
     }
-    case TIMER_CLOSING:
+    case CONN_TIMER_CLOSING:
         conn_close(conn, false, "close timeout");
         break;
-    case TIMER_NONE:
+    case CONN_TIMER_NONE:
         break;
     }
 }
@@ -515,7 +515,7 @@ static void handshake_done(conn_t *conn)
             conn->over_ident_limit = true;
     }
     uv_timer_stop(&conn->timer);
-    conn->timer_mode = TIMER_NONE;
+    conn->timer_mode = CONN_TIMER_NONE;
     /* The client's first request may sit behind Nagle until our ACK of its
      * Finished flight; we send nothing after the handshake (no tickets), so
      * ACK at once rather than after the delayed-ACK timer (~40 ms). */
@@ -760,6 +760,6 @@ void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
         conn_close(conn, false, "tls init");
         return;
     }
-    arm(conn, TIMER_HANDSHAKE, cfg->handshake_timeout_ms);
+    arm(conn, CONN_TIMER_HANDSHAKE, cfg->handshake_timeout_ms);
     conn_start_reading(conn);
 }

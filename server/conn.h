@@ -35,13 +35,13 @@ struct req {
 };
 
 typedef enum {
-    TIMER_NONE,
-    TIMER_HANDSHAKE,
-    TIMER_SETTLE, /* idle a moment: give the TLS buffers back, then TIMER_IDLE */
-    TIMER_IDLE,
-    TIMER_REQUEST,
-    TIMER_CLOSING
-} timer_mode_t;
+    CONN_TIMER_NONE,
+    CONN_TIMER_HANDSHAKE,
+    CONN_TIMER_SETTLE, /* idle a moment: give the TLS buffers back, then CONN_TIMER_IDLE */
+    CONN_TIMER_IDLE,
+    CONN_TIMER_REQUEST,
+    CONN_TIMER_CLOSING
+} conn_timer_t;
 
 struct conn {
     uv_tcp_t tcp;
@@ -65,7 +65,7 @@ struct conn {
     size_t partial_body;   /* its body bytes so far, counted in the node's queued_body_bytes */
     uint64_t completed;    /* bumps the request deadline when requests finish */
     uint64_t timer_epoch;
-    timer_mode_t timer_mode;
+    conn_timer_t timer_mode;
     bool reading;
     bool paused;       /* parser paused: pipeline cap reached */
     bool write_full;   /* too many bytes queued to the kernel: reading stopped */

@@ -25,7 +25,12 @@ typedef enum {
     CONN_CLOSING /* tcp close pending: nothing starts before on_tcp_closed */
 } conn_state_t;
 
-typedef enum { TIMER_OFF, TIMER_CONNECT, TIMER_REQUEST, TIMER_DELIVER } timer_mode_t;
+typedef enum {
+    PEER_TIMER_OFF,
+    PEER_TIMER_CONNECT,
+    PEER_TIMER_REQUEST,
+    PEER_TIMER_DELIVER
+} peer_timer_t;
 
 /* A lookup may still run on the thread pool after the client gave up on it, so it lives apart;
  * the client counts it in `pending` and is freed only after its callback. */
@@ -52,7 +57,7 @@ struct peer_client {
     size_t max_body;
 
     conn_state_t state;
-    timer_mode_t timer_mode;
+    peer_timer_t timer_mode;
     resolve_t *resolving; /* the lookup this client still wants, or NULL */
     struct sockaddr_storage addrs[MAX_ADDRS];
     unsigned n_addrs, next_addr;
@@ -84,7 +89,7 @@ static void on_timer(uv_timer_t *t);
 static void start_connect(peer_client_t *c);
 static void connect_next(peer_client_t *c);
 
-static void arm(peer_client_t *c, timer_mode_t mode, uint64_t ms)
+static void arm(peer_client_t *c, peer_timer_t mode, uint64_t ms)
 {
     c->timer_mode = mode;
     uv_timer_start(&c->timer, on_timer, ms, 0);
@@ -92,7 +97,7 @@ static void arm(peer_client_t *c, timer_mode_t mode, uint64_t ms)
 
 static void disarm(peer_client_t *c)
 {
-    c->timer_mode = TIMER_OFF;
+    c->timer_mode = PEER_TIMER_OFF;
     uv_timer_stop(&c->timer);
 }
 
@@ -125,7 +130,7 @@ static void on_tcp_closed(uv_handle_t *h)
         maybe_free(c);
         return;
     }
-    if (!c->cb || c->timer_mode == TIMER_DELIVER)
+    if (!c->cb || c->timer_mode == PEER_TIMER_DELIVER)
         return;
     if (c->try_next) {
         c->try_next = false;
@@ -196,7 +201,7 @@ static void fail(peer_client_t *c, const char *fmt, ...)
     va_end(ap);
     close_conn(c, false);
     if (c->cb)
-        arm(c, TIMER_DELIVER, 0);
+        arm(c, PEER_TIMER_DELIVER, 0);
     else
         disarm(c);
 }
@@ -256,20 +261,20 @@ static void on_write(uv_write_t *req, int status)
 static void on_timer(uv_timer_t *t)
 {
     peer_client_t *c = t->data;
-    timer_mode_t mode = c->timer_mode;
-    c->timer_mode = TIMER_OFF;
+    peer_timer_t mode = c->timer_mode;
+    c->timer_mode = PEER_TIMER_OFF;
     switch (mode) {
-    case TIMER_CONNECT:
+    case PEER_TIMER_CONNECT:
         fail(c, "%s %s timed out after %llu ms",
              c->state == CONN_RESOLVING   ? "resolving"
              : c->state == CONN_HANDSHAKE ? "TLS handshake with"
                                           : "connecting to",
              c->host_header, (unsigned long long)c->connect_timeout_ms);
         break;
-    case TIMER_REQUEST:
+    case PEER_TIMER_REQUEST:
         fail(c, "no response within %llu ms", (unsigned long long)c->timeout_ms);
         break;
-    case TIMER_DELIVER: {
+    case PEER_TIMER_DELIVER: {
         /* A copy: the callback may start a request whose own failure rewrites c->err. */
         char msg[sizeof(c->err)];
         memcpy(msg, c->err, sizeof(msg));
@@ -277,7 +282,7 @@ static void on_timer(uv_timer_t *t)
             deliver(c, NULL, msg);
         break;
     }
-    case TIMER_OFF:
+    case PEER_TIMER_OFF:
         break;
     }
 }
@@ -289,7 +294,7 @@ static void send_request(peer_client_t *c)
     c->got_bytes = false;
     peer_client_parser_free(&c->parser);
     peer_client_parser_init(&c->parser, c->max_body);
-    arm(c, TIMER_REQUEST, c->timeout_ms);
+    arm(c, PEER_TIMER_REQUEST, c->timeout_ms);
     if (tls_conn_write(&c->tls, c->request, c->request_len) != 0) {
         fail(c, "TLS write failed");
         return;
@@ -498,7 +503,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 static void start_connect(peer_client_t *c)
 {
     c->n_addrs = c->next_addr = 0;
-    arm(c, TIMER_CONNECT, c->connect_timeout_ms);
+    arm(c, PEER_TIMER_CONNECT, c->connect_timeout_ms);
     if (c->url.host_is_ip) {
         /* A literal needs no lookup, and must not get one: it is the address. */
         int rc = c->url.ipv6

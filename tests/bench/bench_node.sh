@@ -434,7 +434,7 @@ run_stime() { # server procs
 
 run_idle() { # server counts
     # Memory is read 2 s after the last connection went idle: trellisd gives
-    # an idle connection's TLS buffers back after 1 s (TIMER_SETTLE). PSS,
+    # an idle connection's TLS buffers back after 1 s (CONN_TIMER_SETTLE). PSS,
     # summed over the server's processes, is the figure; RSS is for reference.
     local s=$1 out="$work/idle-$1.json"
     timeout 240 python3 "$here/bench_node_idle.py" --port "$server_port" --cert "$agent_chain" \

@@ -15,7 +15,7 @@ void api_records_post(req_t *req);
 void api_records_get(req_t *req);
 void api_changes(req_t *req);
 
-/* sync_feed.c: what peers call */
+/* api_fed.c: what peers call */
 void api_fed_changes(req_t *req);
 void api_fed_certs(req_t *req);
 void api_fed_status(req_t *req);

@@ -1,6 +1,7 @@
 /* The peer client's connection on the loop: resolve off the loop, connect (each address in
  * turn), TLS over memory BIOs, one GET at a time on a keep-alive connection, timers, and
- * close-then-free. The pieces that do no I/O are in peer_tls.c. */
+ * close-then-free. The pieces that do no I/O are in peer_tls.c (TLS) and peer_http.c (the response
+ * parser). */
 #include "peer_client.h"
 #include "tr_error.h"
 

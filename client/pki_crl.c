@@ -3,9 +3,11 @@
 #include "pki_internal.h"
 #include "tr_error.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,5 +254,113 @@ int pki_bundle_write(const char *dir, pki_err_t *err)
 fail:
     pki_names_free(orgs, n_orgs);
     sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    return rc;
+}
+
+/* ---- signing a CRL ---- */
+
+/* "2025-01-31T12:00:00Z" -> ASN1_TIME; OpenSSL parses "20250131120000Z". */
+static ASN1_TIME *time_from_iso(const char *iso)
+{
+    char digits[16];
+    size_t n = 0;
+    for (const char *p = iso; *p && *p != 'Z'; p++) {
+        if (isdigit((unsigned char)*p)) {
+            if (n == 14)
+                return NULL;
+            digits[n++] = *p;
+        } else if (*p != '-' && *p != 'T' && *p != ':') {
+            return NULL;
+        }
+    }
+    if (n != 14)
+        return NULL;
+    digits[n++] = 'Z';
+    digits[n] = '\0';
+    ASN1_TIME *t = ASN1_TIME_new();
+    if (t && !ASN1_TIME_set_string_X509(t, digits)) {
+        ASN1_TIME_free(t);
+        t = NULL;
+    }
+    return t;
+}
+
+static int crl_add_entry(X509_CRL *crl, const pki_revoked_t *r, pki_err_t *err)
+{
+    int rc = TR_E_CERT;
+    BIGNUM *bn = NULL;
+    ASN1_INTEGER *serial = NULL;
+    ASN1_TIME *when = time_from_iso(r->revoked_at);
+    X509_REVOKED *rev = X509_REVOKED_new();
+
+    if (!when || !BN_hex2bn(&bn, r->serial) || !(serial = BN_to_ASN1_INTEGER(bn, NULL)) || !rev) {
+        rc = pki_fail_ssl(err, TR_E_CERT, "bad revocation record (serial %s, revoked_at %s)",
+                          r->serial, r->revoked_at);
+        goto fail;
+    }
+    if (!X509_REVOKED_set_serialNumber(rev, serial) ||
+        !X509_REVOKED_set_revocationDate(rev, when) || !X509_CRL_add0_revoked(crl, rev)) {
+        rc = pki_fail_ssl(err, TR_E_CERT, "cannot add serial %s to the CRL", r->serial);
+        goto fail;
+    }
+    rev = NULL; /* the CRL owns it */
+    rc = 0;
+fail:
+    X509_REVOKED_free(rev);
+    ASN1_TIME_free(when);
+    ASN1_INTEGER_free(serial);
+    BN_free(bn);
+    return rc;
+}
+
+int pki_crl_make(X509 *ca, EVP_PKEY *ca_key, const pki_revoked_list_t *list, long number,
+                 X509_CRL **out, pki_err_t *err)
+{
+    int rc = TR_E_CERT;
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *last = NULL, *next = NULL;
+    ASN1_INTEGER *num = ASN1_INTEGER_new();
+    X509_EXTENSION *aki = NULL;
+    X509V3_CTX ctx;
+    time_t now = time(NULL);
+
+    *out = NULL;
+    if (!crl || !num) {
+        rc = pki_fail_ssl(err, TR_E_NOMEM, "cannot allocate a CRL");
+        goto fail;
+    }
+    last = X509_time_adj_ex(NULL, 0, 0, &now);
+    next = X509_time_adj_ex(NULL, PKI_CRL_DAYS, 0, &now);
+    if (!last || !next || !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
+        !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) ||
+        !X509_CRL_set1_lastUpdate(crl, last) || !X509_CRL_set1_nextUpdate(crl, next)) {
+        rc = pki_fail_ssl(err, TR_E_CERT, "cannot fill in the CRL");
+        goto fail;
+    }
+    for (size_t i = 0; i < list->n; i++)
+        if ((rc = crl_add_entry(crl, &list->items[i], err)) != 0)
+            goto fail;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, ca, NULL, NULL, crl, 0);
+    aki = X509V3_EXT_nconf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+    if (!ASN1_INTEGER_set(num, number) ||
+        X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, X509V3_ADD_DEFAULT) != 1 || !aki ||
+        !X509_CRL_add_ext(crl, aki, -1)) {
+        rc = pki_fail_ssl(err, TR_E_CERT, "cannot add the CRL's extensions");
+        goto fail;
+    }
+    if (!X509_CRL_sort(crl) || X509_CRL_sign(crl, ca_key, EVP_sha256()) <= 0) {
+        rc = pki_fail_ssl(err, TR_E_CERT, "cannot sign the CRL");
+        goto fail;
+    }
+    *out = crl;
+    crl = NULL;
+    rc = 0;
+fail:
+    X509_EXTENSION_free(aki);
+    ASN1_INTEGER_free(num);
+    ASN1_TIME_free(next);
+    ASN1_TIME_free(last);
+    X509_CRL_free(crl);
     return rc;
 }

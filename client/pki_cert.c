@@ -1,4 +1,4 @@
-/* Keys, certificates and CRLs built to Trellis's certificate profile
+/* Keys and certificates built to Trellis's certificate profile
  * (docs/certificate-profile.md). proto/tr_identity.c reads what this writes. */
 #include "pki_internal.h"
 #include "tr_error.h"

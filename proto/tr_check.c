@@ -1,6 +1,7 @@
 /* Validation primitives: one member at a time, every error with its path,
  * never the refused value in a message. */
 #include "tr_check.h"
+#include "tr_record.h"
 #include "tr_pii.h"
 
 #include <stdio.h>

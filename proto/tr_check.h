@@ -5,7 +5,7 @@
 #ifndef TR_CHECK_H
 #define TR_CHECK_H
 
-#include "tr_record.h"
+#include "tr_verror.h"
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -1,11 +1,10 @@
-/* The record envelope, the kinds table and the error list. The bodies are
+/* The record envelope and the kinds table. The bodies are
  * checked by one validator per kind (tr_validate_<kind>.c). */
 #include "tr_record.h"
 #include "tr_check.h"
 #include "tr_error.h"
 #include "tr_identity.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,46 +39,6 @@ int tr_kind_parse(const char *name, tr_kind_t *out)
 bool tr_kind_mutable(tr_kind_t kind)
 {
     return (unsigned)kind < TR_KIND_COUNT_ && kinds[kind].is_mutable;
-}
-
-void tr_verrors_init(tr_verrors_t *e)
-{
-    memset(e, 0, sizeof(*e));
-}
-
-void tr_verrors_free(tr_verrors_t *e)
-{
-    free(e->items);
-    memset(e, 0, sizeof(*e));
-}
-
-void tr_verrors_add(tr_verrors_t *e, const char *path, const char *code, const char *fmt, ...)
-{
-    size_t max = e->max ? e->max : 64;
-    if (e->n >= max)
-        return; /* enough to fix; a hostile record cannot make the reply huge */
-    if (e->n == e->cap) {
-        e->cap = e->cap ? e->cap * 2 : 8;
-        e->items = realloc(e->items, e->cap * sizeof(*e->items));
-        if (!e->items)
-            abort();
-    }
-    tr_verror_t *v = &e->items[e->n++];
-    snprintf(v->path, sizeof(v->path), "%s", path);
-    snprintf(v->code, sizeof(v->code), "%s", code);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(v->message, sizeof(v->message), fmt, ap);
-    va_end(ap);
-}
-
-json_t *tr_verrors_json(const tr_verrors_t *e)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; i < e->n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "path", e->items[i].path, "code",
-                                             e->items[i].code, "message", e->items[i].message));
-    return arr;
 }
 
 void tr_record_clear(tr_record_t *rec)

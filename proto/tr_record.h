@@ -5,6 +5,8 @@
 #ifndef TR_RECORD_H
 #define TR_RECORD_H
 
+#include "tr_verror.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,29 +33,6 @@ bool tr_kind_mutable(tr_kind_t kind);
 #define TR_AUDIENCE_CONSORTIUM "consortium"
 #define TR_AUDIENCE_MAX 64
 #define TR_MAX_VERSION INT64_C(9007199254740991) /* 2^53-1: exact in every JSON reader */
-
-/* One validation error. path is a JSON path from the record's root
- * ("$.body.needs[2]"); code a stable machine word ("unknown_field",
- * "required", "type", "enum", "too_long", "personal_data", ...); message is
- * for people and never contains the refused value. */
-typedef struct {
-    char path[128];
-    char code[32];
-    char message[192];
-} tr_verror_t;
-
-typedef struct {
-    tr_verror_t *items;
-    size_t n, cap;
-    size_t max; /* stop collecting past this many (0: 64) */
-} tr_verrors_t;
-
-void tr_verrors_init(tr_verrors_t *e);
-void tr_verrors_free(tr_verrors_t *e);
-void tr_verrors_add(tr_verrors_t *e, const char *path, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* [{"path","code","message"}, ...] (new reference). */
-json_t *tr_verrors_json(const tr_verrors_t *e);
 
 /* A validated record. doc is the whole envelope (a reference is held);
  * body borrows from it. */

@@ -3,6 +3,7 @@
  * Served on the mutual-TLS listener and, when configured, on the public one,
  * where confidential services show their area only (tr_oruk.c). */
 #include "api.h"
+#include "req_query.h"
 #include "query.h"
 #include "response.h"
 #include "strbuf.h"
@@ -99,14 +100,9 @@ typedef struct {
     render_fn render;
 } list_ctx_t;
 
-static void on_list(void *ud, const PGresult *res, const char *err)
+static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
 {
-    req_t *req = ud;
-    list_ctx_t *ctx = req->ctx;
-    req->dbq = NULL;
-    req->on_abort = NULL;
-    list_ctx_t c = *ctx;
-    free(ctx);
+    const list_ctx_t c = *(const list_ctx_t *)ud;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         oruk_db_error(req, res);
         return;
@@ -121,11 +117,6 @@ static void on_list(void *ud, const PGresult *res, const char *err)
     oruk_json(req, page_of(&c.pg, total, contents));
 }
 
-static void free_list_ctx(req_t *req)
-{
-    free(req->ctx);
-}
-
 static void run_list(req_t *req, const paging_t *pg, render_fn render, const char *sql, int nparams,
                      const char **params)
 {
@@ -134,14 +125,8 @@ static void run_list(req_t *req, const paging_t *pg, render_fn render, const cha
         abort();
     ctx->pg = *pg;
     ctx->render = render;
-    req->ctx = ctx;
-    req->on_abort = free_list_ctx;
-    int rc = db_query(req->conn->node->db, sql, nparams, params, on_list, req, &req->dbq);
-    if (rc != 0) {
-        req->on_abort = NULL;
-        free(ctx);
+    if (req_query(req, sql, nparams, params, on_list, ctx, free) != 0)
         oruk_db_error(req, NULL);
-    }
 }
 
 /* ---- /services ---- */

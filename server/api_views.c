@@ -2,6 +2,7 @@
  * with its current status, folded from its events by proto/tr_fold) and
  * GET /v1/feedback (entries with their responses: "you said, we did"). */
 #include "api.h"
+#include "req_query.h"
 #include "query.h"
 #include "response.h"
 #include "strbuf.h"
@@ -32,14 +33,10 @@ typedef struct {
     char status[24]; /* filter, "" for any */
 } referrals_ctx_t;
 
-static void on_referrals(void *ud, const PGresult *res, const char *err)
+static void on_referrals(req_t *req, const PGresult *res, const char *err, void *ud)
 {
-    req_t *req = ud;
-    referrals_ctx_t *ctx = req->ctx;
-    req->dbq = NULL;
-    req->on_abort = NULL;
+    const referrals_ctx_t *ctx = ud;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        free(ctx);
         response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
         return;
     }
@@ -76,13 +73,7 @@ static void on_referrals(void *ud, const PGresult *res, const char *err)
         json_decref(events);
         json_decref(doc);
     }
-    free(ctx);
     response_json(req, 200, json_pack("{s:o}", "referrals", out));
-}
-
-static void free_ctx(req_t *req)
-{
-    free(req->ctx);
 }
 
 void api_referrals(req_t *req)
@@ -119,14 +110,12 @@ void api_referrals(req_t *req)
     char lim[24];
     snprintf(lim, sizeof(lim), "%lld", (long long)limit);
     const char *params[3] = {direction, conn_identity(req->conn)->org, lim};
-    req->ctx = ctx;
-    req->on_abort = free_ctx;
     /* out: referrals this organisation sent; in: referrals to it (to_org).
      * Only events from the referral's parties count (replicated records may
      * hold others: sql/003_federation.sql), and only referrals sent from a
      * service of their origin, as far as this node knows the directory. */
-    int rc = db_query(
-        req->conn->node->db,
+    int rc = req_query(
+        req,
         "SELECT r.doc::text, coalesce((SELECT json_agg(json_build_object('id', e.id, 'origin', "
         "e.origin, 'status', e.status, 'days', e.days)) FROM pathway_events e "
         "WHERE e.referral = r.id AND (e.origin = r.origin OR e.origin = r.to_org)), "
@@ -137,12 +126,9 @@ void api_referrals(req_t *req)
         "AND f.origin <> r.origin AND NOT EXISTS (SELECT 1 FROM directory_services g "
         "WHERE g.id = r.from_service AND g.origin = r.origin)) "
         "ORDER BY r.week DESC, r.id LIMIT $3::int",
-        3, params, on_referrals, req, &req->dbq);
-    if (rc != 0) {
-        req->on_abort = NULL;
-        free(ctx);
+        3, params, on_referrals, ctx, free);
+    if (rc != 0)
         response_error(req, rc, NULL);
-    }
 }
 
 /* ---- GET /v1/feedback?status=&theme=&level=&limit= ---- */

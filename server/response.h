@@ -1,7 +1,8 @@
 /* Building replies. Only this module turns an outcome into an HTTP status
  * and body, and decides whether the connection closes after it. Each call
  * completes the request: the reply is serialised and handed to the
- * connection, which sends replies in request order. */
+ * connection, which sends replies in request order. Once a response_* call
+ * returns, req may be gone: the caller must not touch it again. */
 #ifndef TRELLIS_RESPONSE_H
 #define TRELLIS_RESPONSE_H
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_sharing.h"
 #include "tr_error.h"
 
 static char path[] = "/tmp/trellis-test-config-XXXXXX";
@@ -127,6 +128,57 @@ static void test_peers(void **state)
     config_free(&cfg);
 }
 
+/* The audience a node signs into its own records, per kind ([sharing]). */
+static char *audience_of(const config_t *cfg, tr_kind_t kind)
+{
+    json_t *a = config_audience(cfg, "northside", kind);
+    char *text = json_dumps(a, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_decref(a);
+    return text;
+}
+
+static void test_sharing(void **state)
+{
+    config_t cfg;
+    char err[512] = "";
+    /* Peers riverside (referrals) and east (everything); a list that names
+     * this node's own organisation, another twice, and out of order. */
+    assert_int_equal(load(REQUIRED "[sharing]\nfeedback.entry = none\n"
+                                   "feedback.response = zeta, northside, alpha, zeta\n"
+                                   "[peer riverside]\nurl = https://127.0.0.1:9000\n"
+                                   "org = riverside-sv-centre\nshare = directory.service, "
+                                   "pathway.referral\n[peer east]\nurl = https://[::1]:9001\n"
+                                   "org = eastgate\nshare = all\n",
+                          &cfg, err, sizeof(err)),
+                     0);
+    static const struct {
+        tr_kind_t kind;
+        const char *want;
+    } cases[] = {
+        {TR_KIND_DIRECTORY_SERVICE, "\"consortium\""},                        /* the default */
+        {TR_KIND_PATHWAY_REFERRAL, "[\"eastgate\",\"riverside-sv-centre\"]"}, /* peers, sorted */
+        {TR_KIND_PATHWAY_EVENT, "[\"eastgate\"]"},           /* only east is sent events */
+        {TR_KIND_FEEDBACK_ENTRY, "[]"},                      /* none */
+        {TR_KIND_FEEDBACK_RESPONSE, "[\"alpha\",\"zeta\"]"}, /* sorted, distinct, not us */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = audience_of(&cfg, cases[i].kind);
+        assert_string_equal(got, cases[i].want);
+        free(got);
+    }
+    config_free(&cfg);
+
+    static const char *const bad[] = {"[sharing]\npathway.referral = north_side\n",
+                                      "[sharing]\npathway.referral = Riverside SV\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), "%s%s", REQUIRED, bad[i]);
+        assert_int_equal(load(text, &cfg, err, sizeof(err)), TR_E_CONFIG);
+        assert_non_null(strstr(err, "[sharing]"));
+        config_free(&cfg);
+    }
+}
+
 static void test_missing_file(void **state)
 {
     config_t cfg;
@@ -171,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_units),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_peers),
+        cmocka_unit_test(test_sharing),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_example_lists_every_key),
     };

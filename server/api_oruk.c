@@ -289,11 +289,19 @@ static void get_one(req_t *req, const char *prefix, const char *sql, bool as_ser
         oruk_db_error(req, NULL);
 }
 
+/* A service says who published it: its organization's identifiers gain the
+ * Trellis member that wrote the record (its origin, whose derived id the
+ * organization's id is: docs/directory.md), so a finder can tell. */
 void api_oruk_service(req_t *req)
 {
     get_one(req, "/oruk/services/",
-            "SELECT doc->'body' FROM directory_services WHERE id = $1::uuid AND NOT shadowed", true,
-            false);
+            "SELECT jsonb_set(doc->'body', '{organization,organization_identifiers}', "
+            "coalesce(doc->'body'->'organization'->'organization_identifiers', '[]'::jsonb) || "
+            "jsonb_build_array(jsonb_build_object('id', md5('trellis-member:' || origin)::uuid, "
+            "'organization_id', doc->'body'->'organization'->>'id', 'identifier_scheme', "
+            "'trellis', 'identifier_type', 'Trellis consortium member', 'identifier', origin))) "
+            "FROM directory_services WHERE id = $1::uuid AND NOT shadowed",
+            true, false);
 }
 
 /* A service_at_location is served as the whole service it belongs to, as the

@@ -112,6 +112,12 @@ with PgCluster("oruk") as pg:
             errs = schema_errors(svc) if status == 200 else ["status %d" % status]
             t.check(status == 200 and svc["id"] == sid and not errs,
                     f"/oruk/services/{sid[:8]}… validates against the schema", str(errs[:3]))
+            origin = services[sid]["origin"]
+            said = [i for i in svc.get("organization", {}).get("organization_identifiers", [])
+                    if i.get("identifier_scheme") == "trellis"]
+            t.check(said and said[0]["identifier"] == origin and
+                    said[0]["organization_id"] == sd.org_id(origin),
+                    f"/oruk/services/{sid[:8]}… says which member published it", str(said))
         t.equal(api(node, agent, "GET", "/oruk/services/" + "0" * 8 + "-0000-4000-8000-" +
                     "0" * 12)[0], 404, "an unknown service: 404")
 
@@ -159,6 +165,9 @@ with PgCluster("oruk") as pg:
             t.check(status == 200 and not svc.get("service_at_locations") and
                     svc.get("service_areas") and not schema_errors(svc),
                     "public view of a confidential service: its area only")
+            t.check(any(i.get("identifier") == services[sid]["origin"]
+                        for i in svc.get("organization", {}).get("organization_identifiers", [])),
+                    "the public view says who published it too")
         status, _, _ = public_get(public_port, "/v1/whoami")
         t.equal(status, 404, "public listener: /v1/ is not there")
         status, _, _ = public_get(public_port, "/metrics")

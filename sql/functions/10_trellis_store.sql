@@ -16,6 +16,10 @@
 --   not_to_org         refused: to_service is known here only as another
 --                      organisation's service than to_org
 -- A record is (kind, id, origin): ids are owned per origin (sql/006).
+-- Each record's current row is looked up by a LATERAL probe of the primary
+-- key, never a join the planner may choose to hash: a hash join reads the
+-- whole table for every batch, so ingest slowed as the table grew
+-- (docs/benchmarks.md, ingest).
 -- With replicating (records pulled from peers, their origin proved by
 -- signature) what a record refers to may not have arrived yet, so only what
 -- is known to be wrong is refused; the views count only the parties' events.
@@ -49,8 +53,9 @@ BEGIN
                 ELSE 'older' END
             FROM unnest(kinds, ids, origins, versions, hashes) WITH ORDINALITY
                 AS n(k, id, origin, version, hash, ord)
-                LEFT JOIN directory_services t
-                    ON n.k = 'directory.service' AND t.id = n.id AND t.origin = n.origin
+                LEFT JOIN LATERAL (SELECT t.id, t.version, t.hash FROM directory_services t
+                    WHERE n.k = 'directory.service' AND t.id = n.id AND t.origin = n.origin
+                    LIMIT 1) t ON true
             ORDER BY n.ord);
         RETURN QUERY SELECT d.i, d.dec, 'directory.service'::text
             FROM unnest(idxs, dec) AS d(i, dec) WHERE d.dec IS NOT NULL;
@@ -113,8 +118,9 @@ BEGIN
                 END
             FROM unnest(kinds, ids, origins, hashes, docs) WITH ORDINALITY
                 AS n(k, id, origin, hash, doc, ord)
-                LEFT JOIN pathway_referrals t
-                    ON n.k = 'pathway.referral' AND t.id = n.id AND t.origin = n.origin
+                LEFT JOIN LATERAL (SELECT t.id, t.hash FROM pathway_referrals t
+                    WHERE n.k = 'pathway.referral' AND t.id = n.id AND t.origin = n.origin
+                    LIMIT 1) t ON true
             ORDER BY n.ord);
         RETURN QUERY SELECT d.i, d.dec, 'pathway.referral'::text
             FROM unnest(idxs, dec) AS d(i, dec) WHERE d.dec IS NOT NULL;
@@ -149,8 +155,9 @@ BEGIN
                 ELSE 'new' END
             FROM unnest(kinds, ids, origins, hashes, docs) WITH ORDINALITY
                 AS n(k, id, origin, hash, doc, ord)
-                LEFT JOIN pathway_events t
-                    ON n.k = 'pathway.event' AND t.id = n.id AND t.origin = n.origin
+                LEFT JOIN LATERAL (SELECT t.id, t.hash FROM pathway_events t
+                    WHERE n.k = 'pathway.event' AND t.id = n.id AND t.origin = n.origin
+                    LIMIT 1) t ON true
             ORDER BY n.ord);
         RETURN QUERY SELECT d.i, d.dec, 'pathway.event'::text
             FROM unnest(idxs, dec) AS d(i, dec) WHERE d.dec IS NOT NULL;
@@ -174,8 +181,9 @@ BEGIN
                 WHEN t.hash = n.hash THEN 'same'
                 ELSE 'write_once' END
             FROM unnest(kinds, ids, origins, hashes) WITH ORDINALITY AS n(k, id, origin, hash, ord)
-                LEFT JOIN feedback_entries t
-                    ON n.k = 'feedback.entry' AND t.id = n.id AND t.origin = n.origin
+                LEFT JOIN LATERAL (SELECT t.id, t.hash FROM feedback_entries t
+                    WHERE n.k = 'feedback.entry' AND t.id = n.id AND t.origin = n.origin
+                    LIMIT 1) t ON true
             ORDER BY n.ord);
         RETURN QUERY SELECT d.i, d.dec, 'feedback.entry'::text
             FROM unnest(idxs, dec) AS d(i, dec) WHERE d.dec IS NOT NULL;
@@ -206,8 +214,9 @@ BEGIN
                 ELSE 'no_entry' END
             FROM unnest(kinds, ids, origins, hashes, docs) WITH ORDINALITY
                 AS n(k, id, origin, hash, doc, ord)
-                LEFT JOIN feedback_responses t
-                    ON n.k = 'feedback.response' AND t.id = n.id AND t.origin = n.origin
+                LEFT JOIN LATERAL (SELECT t.id, t.hash FROM feedback_responses t
+                    WHERE n.k = 'feedback.response' AND t.id = n.id AND t.origin = n.origin
+                    LIMIT 1) t ON true
             ORDER BY n.ord);
         RETURN QUERY SELECT d.i, d.dec, 'feedback.response'::text
             FROM unnest(idxs, dec) AS d(i, dec) WHERE d.dec IS NOT NULL;

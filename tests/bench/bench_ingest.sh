@@ -44,6 +44,24 @@ printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s
     "$pgport" "$work/pg" | as_pg tee -a "$work/pg/data/postgresql.conf" >/dev/null
 as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w start >/dev/null
 psql() { command psql -X -q -h 127.0.0.1 -p "$pgport" -U trellis "$@"; }
+
+# Server CPU, in clock ticks: the whole cluster (the postmaster, its live
+# children, and through cutime/cstime the backends that have exited: each
+# \copy session's), and trellisd. Per record, this says which side limits the
+# rate on a shared machine, whatever else runs on it.
+pg_ticks() {
+    local pm t c
+    pm=$(head -1 "$work/pg/data/postmaster.pid")
+    t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
+    for c in $(pgrep -P "$pm"); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+node_ticks() { awk '{print $14 + $15}' "/proc/$node_pid/stat"; }
+us_per_record() { # ticks
+    python3 -c "print('%.1f' % ($1 * 1e6 / $(getconf CLK_TCK) / $records))"
+}
 psql -d postgres -c "CREATE DATABASE trellis"
 
 # PKI and node.
@@ -94,7 +112,9 @@ check_rows() { # what the table must hold
 
 # \copy, one session.
 start=$(date +%s.%N)
+pg0=$(pg_ticks)
 copy_in "$work/rows.csv"
+copy_pg=$(($(pg_ticks) - pg0))
 end=$(date +%s.%N)
 copy_rate=$(python3 -c "print(int($records / ($end - $start)))")
 check_rows "$records"
@@ -103,17 +123,23 @@ check_rows "$records"
 # its own session, all started at once; timed until the last one finishes.
 split -n "l/$clients" -d -a 3 "$work/rows.csv" "$work/part-"
 start=$(date +%s.%N)
+pg0=$(pg_ticks)
 copy_pids=()
 for part in "$work"/part-*; do
     copy_in "$part" &
     copy_pids+=($!)
 done
 for p in "${copy_pids[@]}"; do wait "$p"; done
+pcopy_pg=$(($(pg_ticks) - pg0))
 end=$(date +%s.%N)
 pcopy_rate=$(python3 -c "print(int($records / ($end - $start)))")
 check_rows "$records"
 
+pg0=$(pg_ticks)
+node0=$(node_ticks)
 "$build/bench_ingest_post" "$work" "$port" "$clients" >"$work/post.out" || true
+post_pg=$(($(pg_ticks) - pg0))
+post_node=$(($(node_ticks) - node0))
 post_rate=$(grep '^rate' "$work/post.out" | cut -d' ' -f2)
 stored=$(psql -d trellis -tAc "SELECT count(*) FROM pathway_referrals")
 [[ $stored -eq $records ]] || { echo "only $stored of $records records stored"; cat "$work/post.out"; exit 1; }
@@ -125,3 +151,8 @@ printf '%-52s %12s\n' "trellisd POST /v1/records ($clients clients, 1,000/batch)
 python3 -c "print('%-52s %11.0f%%' % ('trellisd / parallel \\\\copy ($clients sessions)', 100.0 * $post_rate / $pcopy_rate))"
 python3 -c "print('%-52s %11.0f%%' % ('trellisd / one-session \\\\copy', 100.0 * $post_rate / $copy_rate))"
 grep '^latency' "$work/post.out" || true
+echo "server CPU per record, microseconds (PostgreSQL + trellisd):"
+printf '  %-50s %s + 0\n' "psql \\copy, one session" "$(us_per_record "$copy_pg")"
+printf '  %-50s %s + 0\n' "psql \\copy, $clients sessions" "$(us_per_record "$pcopy_pg")"
+printf '  %-50s %s + %s\n' "trellisd POST /v1/records" "$(us_per_record "$post_pg")" \
+    "$(us_per_record "$post_node")"

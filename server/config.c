@@ -79,6 +79,15 @@ static const key_t_ keys[] = {
      "connections to the public listener from one IPv4 address or IPv6 /64; past it new ones "
      "are closed at accept, before any TLS work"},
 
+    {"viewer", "small_number_threshold", T_UINT, OFF(viewer_small_number_threshold), "8", 1, 1000,
+     false,
+     "the small-number rule (docs/small-numbers.md): every count the viewer pages, their CSV "
+     "files and the reporting views publish from 1 to this minus one is shown as \"fewer than "
+     "N\", and cells that would let one be worked out from a total are hidden too; 1: none"},
+    {"viewer", "rounding", T_UINT, OFF(viewer_rounding), "5", 1, 1000, false,
+     "every other published count is rounded to the nearest multiple of this (percentages are "
+     "worked out from the rounded counts); 1: exact"},
+
     {"sharing", "directory.service", T_STR, OFF(sharing[0]), "consortium", 0, 0, false,
      "who this organisation shares its own directory services with, decided here and signed "
      "into each record (its audience): consortium (every member), peers (the organisations "

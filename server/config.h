@@ -51,6 +51,10 @@ typedef struct {
     uint64_t public_max_connections; /* its own pool, apart from [limits] max_connections */
     uint64_t public_max_per_address;
 
+    /* [viewer]: the small-number rule of every published count (proto/tr_smallnum.h) */
+    uint64_t viewer_small_number_threshold;
+    uint64_t viewer_rounding;
+
     /* [sharing]: the audience of this organisation's own records, per kind
      * (tr_kind_t order); config_sharing.h */
     char *sharing[5];

@@ -14,6 +14,7 @@ struct tr_smallnum_table {
     size_t rows, cols; /* inner cells; the table holds (rows + 1) x (cols + 1) */
     long long *count;  /* true counts, totals included, row-major */
     tr_sn_cell_t *out; /* what is published */
+    bool *forced;      /* cells hidden on the caller's word (tr_smallnum_hide) */
 };
 
 void tr_smallnum_rule_default(tr_smallnum_rule_t *rule)
@@ -73,7 +74,8 @@ int tr_smallnum_table_new(size_t rows, size_t cols, tr_smallnum_table_t **out)
     t->cols = cols;
     t->count = calloc(n, sizeof(*t->count));
     t->out = calloc(n, sizeof(*t->out));
-    if (!t->count || !t->out) {
+    t->forced = calloc(n, sizeof(*t->forced));
+    if (!t->count || !t->out || !t->forced) {
         tr_smallnum_table_free(t);
         return TR_E_NOMEM;
     }
@@ -87,6 +89,7 @@ void tr_smallnum_table_free(tr_smallnum_table_t *t)
         return;
     free(t->count);
     free(t->out);
+    free(t->forced);
     free(t);
 }
 
@@ -95,6 +98,14 @@ int tr_smallnum_set(tr_smallnum_table_t *t, size_t row, size_t col, long long n)
     if (row >= t->rows || col >= t->cols || n < 0 || n > TR_SMALLNUM_COUNT_MAX)
         return TR_E_INVAL;
     t->count[row * (t->cols + 1) + col] = n;
+    return 0;
+}
+
+int tr_smallnum_hide(tr_smallnum_table_t *t, size_t row, size_t col)
+{
+    if (row > t->rows || col > t->cols)
+        return TR_E_INVAL;
+    t->forced[row * (t->cols + 1) + col] = true;
     return 0;
 }
 
@@ -305,8 +316,10 @@ int tr_smallnum_apply(tr_smallnum_table_t *t, const tr_smallnum_rule_t *rule)
     if (!g.hidden || !disc || !low || !stack || !primary)
         goto out;
 
-    for (size_t c = 0; c < cells; c++)
-        primary[c] = g.hidden[c] = is_small(rule, t->count[c]);
+    for (size_t c = 0; c < cells; c++) {
+        primary[c] = is_small(rule, t->count[c]);
+        g.hidden[c] = primary[c] || t->forced[c];
+    }
     /* Each round puts one more bridge on a cycle; hiding more cells never
      * turns a cell already on a cycle back into a bridge, so this ends
      * after at most as many rounds as there are hidden cells. */

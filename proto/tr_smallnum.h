@@ -63,6 +63,13 @@ void tr_smallnum_table_free(tr_smallnum_table_t *t);
  * an inner cell or n is negative or above TR_SMALLNUM_COUNT_MAX. */
 int tr_smallnum_set(tr_smallnum_table_t *t, size_t row, size_t col, long long n);
 
+/* Hide (row, col) whatever its count, totals included, as secondary
+ * suppression: for a cell another published table hides, where the two
+ * tables share it (a total of one is a cell or total of the other), so that
+ * neither gives away what the other protects. Kept across tr_smallnum_apply
+ * calls. 0, or TR_E_INVAL outside the table. */
+int tr_smallnum_hide(tr_smallnum_table_t *t, size_t row, size_t col);
+
 /* Compute the totals, hide the small cells (totals included), then hide
  * complementary cells until no hidden cell can be worked out from the rows
  * and columns that add up to the totals, and round what stays shown.
@@ -70,7 +77,8 @@ int tr_smallnum_set(tr_smallnum_table_t *t, size_t row, size_t col, long long n)
  * 0, or TR_E_INVAL for a bad rule, TR_E_NOMEM. */
 int tr_smallnum_apply(tr_smallnum_table_t *t, const tr_smallnum_rule_t *rule);
 
-/* What to publish for (row, col) after tr_smallnum_apply; totals included. */
+/* What to publish for (row, col) after tr_smallnum_apply; totals included.
+ * Outside the table: TR_SN_HIDDEN. */
 tr_sn_cell_t tr_smallnum_get(const tr_smallnum_table_t *t, size_t row, size_t col);
 
 /* Longest text of the two functions below, NUL included. */

@@ -236,6 +236,37 @@ static void test_threshold_and_rounding_configurable(void **state)
     tr_smallnum_table_free(t);
 }
 
+/* A cell another table hides (here the row total of r0, say a column total
+ * of a table of flows that had to hide it) is hidden here too, and protected
+ * like a small one.
+ *
+ *          c0  c1 | total
+ *     r0   20  30 |   50   <- hidden on the caller's word
+ *     r1   25  40 |   65
+ *  total   45  70 |  115
+ *
+ * The cycle from the totals column back to r0: through r1's total (a total:
+ * dearer) or through a column. total -> r1 (65, a total) -> c0 (25) -> r0 (20)
+ * hides one total; every way hides one at least (the totals column's other
+ * cells are all totals), so the cheapest: r1's total 65 + 25 + 20 = 110
+ * against 65 + 40 + 30 = 135, or the grand total's way 115 + 45 + 20 = 180 with
+ * two totals. */
+static void test_hidden_by_another_table(void **state)
+{
+    (void)state;
+    static const long long cells[] = {20, 30, 25, 40};
+    static const long long want[] = {HD, 30, HD, /**/ HD, 40, HD, /**/ 45, 70, 115};
+    tr_smallnum_table_t *t = table_of(2, 2, cells);
+    assert_int_equal(tr_smallnum_hide(t, 0, 2), 0);
+    assert_int_equal(tr_smallnum_hide(t, 3, 0), TR_E_INVAL);
+    assert_int_equal(tr_smallnum_apply(t, &exact), 0);
+    expect_table(t, 2, 2, want);
+    /* Kept for the next apply. */
+    assert_int_equal(tr_smallnum_apply(t, &exact), 0);
+    expect_table(t, 2, 2, want);
+    tr_smallnum_table_free(t);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -361,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_small_total),
         cmocka_unit_test(test_one_column),
         cmocka_unit_test(test_threshold_and_rounding_configurable),
+        cmocka_unit_test(test_hidden_by_another_table),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_generated_tables),
     };

@@ -118,7 +118,8 @@ static int table_from(tr_smallnum_table_t **out, size_t rows, size_t cols, long 
 
 static long long *sums(size_t rows, size_t cols)
 {
-    long long *acc = calloc(rows * cols ? rows * cols : 1, sizeof(*acc));
+    size_t n = rows * cols;
+    long long *acc = calloc(n ? n : 1, sizeof(*acc));
     if (!acc)
         abort();
     return acc;

@@ -37,6 +37,9 @@ static const route_t routes[] = {
     {"oruk_term", HTTP_GET, "/oruk/taxonomy_terms/*", api_oruk_taxonomy_term, true},
     {"oruk_sals", HTTP_GET, "/oruk/service_at_locations", api_oruk_service_at_locations, true},
     {"oruk_sal", HTTP_GET, "/oruk/service_at_locations/*", api_oruk_service_at_location, true},
+    {"oruk_orgs", HTTP_GET, "/oruk/organizations", api_oruk_organizations, true},
+    {"oruk_org", HTTP_GET, "/oruk/organizations/*", api_oruk_organization, true},
+    {"oruk_openapi", HTTP_GET, "/oruk/openapi.json", api_oruk_openapi, true},
 };
 
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
@@ -81,6 +84,13 @@ void router_dispatch(req_t *req)
     for (int i = 0; i < N_ROUTES; i++) {
         if ((is_public && !routes[i].public_ok) || !path_matches(routes[i].pattern, path))
             continue;
+        /* The Open Referral API is read from browsers on other origins: a CORS
+         * preflight of any of its paths is answered (api_oruk.c). */
+        if (req->http->method == HTTP_OPTIONS && strncmp(routes[i].pattern, "/oruk", 5) == 0) {
+            req->route = i;
+            api_oruk_options(req);
+            return;
+        }
         /* RFC 9110 9.1: HEAD is GET without the body (response.c leaves it out). */
         if ((int)routes[i].method == req->http->method ||
             (routes[i].method == HTTP_GET && req->http->method == HTTP_HEAD)) {

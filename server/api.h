@@ -30,6 +30,11 @@ void api_oruk_taxonomy_terms(req_t *req);
 void api_oruk_taxonomy_term(req_t *req);
 void api_oruk_service_at_locations(req_t *req);
 void api_oruk_service_at_location(req_t *req);
+void api_oruk_organizations(req_t *req);
+void api_oruk_organization(req_t *req);
+void api_oruk_openapi(req_t *req);
+/* CORS preflight of any /oruk/ path */
+void api_oruk_options(req_t *req);
 
 /* api_views.c */
 /* The feedback log's query, shared with the viewer (view_feedback.c): $1

@@ -43,6 +43,9 @@ static const route_t routes[] = {
     {"oruk_term", HTTP_GET, "/oruk/taxonomy_terms/*", api_oruk_taxonomy_term, ON_TLS},
     {"oruk_sals", HTTP_GET, "/oruk/service_at_locations", api_oruk_service_at_locations, ON_TLS},
     {"oruk_sal", HTTP_GET, "/oruk/service_at_locations/*", api_oruk_service_at_location, ON_TLS},
+    {"oruk_orgs", HTTP_GET, "/oruk/organizations", api_oruk_organizations, ON_TLS},
+    {"oruk_org", HTTP_GET, "/oruk/organizations/*", api_oruk_organization, ON_TLS},
+    {"oruk_openapi", HTTP_GET, "/oruk/openapi.json", api_oruk_openapi, ON_TLS},
     {"viewer_root", HTTP_GET, "/", viewer_root, ON_VIEWER},
     {"viewer_index", HTTP_GET, "/viewer/", viewer_index, ON_VIEWER},
     {"viewer_index_bare", HTTP_GET, "/viewer", viewer_index, ON_VIEWER},
@@ -96,6 +99,13 @@ void router_dispatch(req_t *req)
     for (int i = 0; i < N_ROUTES; i++) {
         if (!(routes[i].listeners & on) || !path_matches(routes[i].pattern, path))
             continue;
+        /* The Open Referral API is read from browsers on other origins: a CORS
+         * preflight of any of its paths is answered (api_oruk.c). */
+        if (req->http->method == HTTP_OPTIONS && strncmp(routes[i].pattern, "/oruk", 5) == 0) {
+            req->route = i;
+            api_oruk_options(req);
+            return;
+        }
         /* RFC 9110 9.1: HEAD is GET without the body (response.c leaves it out). */
         if ((int)routes[i].method == req->http->method ||
             (routes[i].method == HTTP_GET && req->http->method == HTTP_HEAD)) {

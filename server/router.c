@@ -50,6 +50,8 @@ static const route_t routes[] = {
     {"viewer_index", HTTP_GET, "/viewer/", viewer_index, ON_VIEWER},
     {"viewer_index_bare", HTTP_GET, "/viewer", viewer_index, ON_VIEWER},
     {"viewer_static", HTTP_GET, "/viewer/static/*", viewer_static, ON_VIEWER},
+    {"viewer_directory", HTTP_GET, "/viewer/directory", view_directory, ON_VIEWER},
+    {"viewer_coverage", HTTP_GET, "/viewer/coverage", view_coverage, ON_VIEWER},
     {"viewer_service", HTTP_GET, "/viewer/directory/services/*", view_service, ON_VIEWER},
     {"viewer_feedback", HTTP_GET, "/viewer/feedback", view_feedback, ON_VIEWER},
     {"viewer_easy_read", HTTP_GET, "/viewer/feedback/easy-read", view_feedback_easy, ON_VIEWER},

@@ -6,6 +6,12 @@
 
 #include "conn.h"
 
+/* view_directory.c: the search, /viewer/directory (dir_query.h) */
+void view_directory(req_t *req);
+
+/* view_coverage.c: the needs with no service taking referrals, by district */
+void view_coverage(req_t *req);
+
 /* view_service.c: one directory service, /viewer/directory/services/{id} */
 void view_service(req_t *req);
 

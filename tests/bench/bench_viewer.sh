@@ -16,7 +16,7 @@ referrals=${BENCH_REFERRALS:-1000000}
 services=${BENCH_SERVICES:-10000}
 secs=${BENCH_SECONDS:-30}
 conns=${BENCH_CONNS:-20}
-dir_path=${BENCH_DIRECTORY_PATH:-/viewer/directory?q=refuge}
+dir_path=${BENCH_DIRECTORY_PATH:-/viewer/directory?search=refuge}
 period="from=2026-W01&to=2026-W52"
 
 ./deploy/install-deps.sh >/dev/null

@@ -34,6 +34,13 @@ node_port() { # the port a node listens on, chosen once and kept
     cat "$f"
 }
 
+viewer_port() { # the port of a node's viewer, chosen once and kept
+    local f=$demo/$1/viewer.port
+    mkdir -p "$demo/$1"
+    [[ -f $f ]] || free_port >"$f"
+    cat "$f"
+}
+
 down() {
     for org in "${orgs[@]}"; do
         local d=$demo/$org
@@ -134,6 +141,10 @@ crl = $pki/crl.pem
 [database]
 url = postgresql://trellis@127.0.0.1:$(cat "$d/pg.port")/trellis
 migrations = $root/sql
+
+# The viewer on loopback, without a proxy (as loopback allows): docs/viewer.md
+[viewer]
+listen = 127.0.0.1:$(viewer_port "$org")
 CONF
     # A mesh: every node peers with the two others and shares everything.
     local other
@@ -171,6 +182,7 @@ write_federation() {
             printf '   "ca": "%s", "agent_cert": "%s", "agent_key": "%s", "node_cert": "%s",\n' \
                 "$pki/ca.crt" "$pki/orgs/$org/agents/agent.chain.crt" "$pki/orgs/$org/agents/agent.key" \
                 "$pki/orgs/$org/nodes/node.chain.crt"
+            printf '   "viewer_url": "http://127.0.0.1:%s/viewer/",\n' "$(viewer_port "$org")"
             printf '   "config": "%s", "pid_file": "%s", "log_file": "%s"}' \
                 "$d/trellisd.conf" "$d/trellisd.pid" "$d/trellisd.log"
         done
@@ -216,7 +228,8 @@ status() {
     for org in "${orgs[@]}"; do
         local d=$demo/$org state=stopped
         alive "$d/trellisd.pid" && state="running (pid $(cat "$d/trellisd.pid"))"
-        printf '  %-24s https://127.0.0.1:%s  %s\n' "$org" "$(cat "$d/api.port" 2>/dev/null || echo '?')" "$state"
+        printf '  %-24s https://127.0.0.1:%s  viewer http://127.0.0.1:%s/viewer/  %s\n' "$org" \
+            "$(cat "$d/api.port" 2>/dev/null || echo '?')" "$(cat "$d/viewer.port" 2>/dev/null || echo '?')" "$state"
     done
 }
 
@@ -254,6 +267,8 @@ Ask a node who you are, with the agent certificate of $first:
   curl --cacert $demo/pki/ca.crt --cert $demo/pki/orgs/$first/agents/agent.chain.crt --key $demo/pki/orgs/$first/agents/agent.key https://127.0.0.1:$(node_port "$first")/v1/whoami
 The same with a path of your choice: /oruk/services (the shared directory),
 /v1/referrals?direction=in, /v1/feedback, /v1/changes?since=0, /v1/fed/status.
+Look in a browser (the viewer: directory, coverage, pathways, feedback):
+  http://127.0.0.1:$(viewer_port "$first")/viewer/
 How the mesh is doing:
   $build/client/trellis status --node https://127.0.0.1:$(node_port "$first") --cert $demo/pki/orgs/$first/agents/agent.chain.crt --key $demo/pki/orgs/$first/agents/agent.key --ca $demo/pki/ca.crt
 

@@ -68,5 +68,8 @@ void tr_validate_feedback_response(json_t *body, tr_verrors_t *errs);
  * (a response's). Documented in docs/records.md. */
 const char *const *tr_pathway_codes(const char *field);
 const char *const *tr_feedback_codes(const char *field);
+/* The code lists of a directory.service's trellis object: "for_genders",
+ * "risk_levels", "accessibility", "needs" (docs/directory.md); NULL else. */
+const char *const *tr_directory_codes(const char *field);
 
 #endif

@@ -161,6 +161,19 @@ static const char *const access_codes[] = {"easy_read",
                                            "assistance_dogs",
                                            NULL};
 
+const char *const *tr_directory_codes(const char *field)
+{
+    if (strcmp(field, "for_genders") == 0)
+        return gender_codes;
+    if (strcmp(field, "risk_levels") == 0)
+        return risk_codes;
+    if (strcmp(field, "accessibility") == 0)
+        return access_codes;
+    if (strcmp(field, "needs") == 0)
+        return tr_pathway_codes("needs");
+    return NULL;
+}
+
 /* ---- the generic walk ------------------------------------------------- */
 
 static void check_shape(ctx_t *c, json_t *obj, const char *path, const shape_t *s,

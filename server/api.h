@@ -30,8 +30,18 @@ void api_oruk_taxonomy_terms(req_t *req);
 void api_oruk_taxonomy_term(req_t *req);
 void api_oruk_service_at_locations(req_t *req);
 void api_oruk_service_at_location(req_t *req);
+void api_oruk_organizations(req_t *req);
+void api_oruk_organization(req_t *req);
+void api_oruk_openapi(req_t *req);
+/* CORS preflight of any /oruk/ path */
+void api_oruk_options(req_t *req);
 
 /* api_views.c */
+/* The feedback log's query, shared with the viewer (view_feedback.c): $1
+ * status, $2 theme, $3 level, $4 the only origin to show (NULL: every one
+ * this node holds), $5 the row limit; each row one JSON object {entry,
+ * status, responses}, newest week first. */
+extern const char API_FEEDBACK_SQL[];
 void api_referrals(req_t *req);
 void api_feedback(req_t *req);
 

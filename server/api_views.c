@@ -133,6 +133,24 @@ void api_referrals(req_t *req)
 
 /* ---- GET /v1/feedback?status=&theme=&level=&limit= ---- */
 
+/* An entry's status is its latest response's (by week, then how far the
+ * loop got), or "open" while nobody has answered. Only the entry's own
+ * organisation answers it. */
+const char API_FEEDBACK_SQL[] =
+    "SELECT json_build_object('entry', f.doc, 'status', f.status, 'responses', f.responses) "
+    "FROM (SELECT e.doc, e.week, e.id, "
+    "  coalesce((SELECT r.status FROM feedback_responses r WHERE r.entry = e.id "
+    "    AND r.origin = e.origin "
+    "    ORDER BY r.week DESC, array_position(ARRAY['heard','agreed','in_progress',"
+    "'changed','cannot_change'], r.status) DESC LIMIT 1), 'open') AS status, "
+    "  coalesce((SELECT json_agg(r.doc ORDER BY r.week, r.id) FROM feedback_responses r "
+    "    WHERE r.entry = e.id AND r.origin = e.origin), '[]') AS responses "
+    "  FROM feedback_entries e "
+    "  WHERE ($2::text IS NULL OR e.themes @> ARRAY[$2::text]) "
+    "  AND ($3::text IS NULL OR e.level = $3) AND ($4::text IS NULL OR e.origin = $4)) f "
+    "WHERE $1::text IS NULL OR f.status = $1 "
+    "ORDER BY f.week DESC, f.id LIMIT $5::int";
+
 static void on_feedback(void *ud, const PGresult *res, const char *err)
 {
     req_t *req = ud;
@@ -189,25 +207,8 @@ void api_feedback(req_t *req)
     const char *vis = conn_visibility(req->conn);
     const char *params[5] = {status[0] ? status : NULL, theme[0] ? theme : NULL,
                              level[0] ? level : NULL, vis, lim};
-    /* An entry's status is its latest response's (by week, then how far the
-     * loop got), or "open" while nobody has answered. Only the entry's own
-     * organisation answers it. */
-    int rc = db_query(
-        req->conn->node->db,
-        "SELECT json_build_object('entry', f.doc, 'status', f.status, 'responses', f.responses) "
-        "FROM (SELECT e.doc, e.week, e.id, "
-        "  coalesce((SELECT r.status FROM feedback_responses r WHERE r.entry = e.id "
-        "    AND r.origin = e.origin "
-        "    ORDER BY r.week DESC, array_position(ARRAY['heard','agreed','in_progress',"
-        "'changed','cannot_change'], r.status) DESC LIMIT 1), 'open') AS status, "
-        "  coalesce((SELECT json_agg(r.doc ORDER BY r.week, r.id) FROM feedback_responses r "
-        "    WHERE r.entry = e.id AND r.origin = e.origin), '[]') AS responses "
-        "  FROM feedback_entries e "
-        "  WHERE ($2::text IS NULL OR e.themes @> ARRAY[$2::text]) "
-        "  AND ($3::text IS NULL OR e.level = $3) AND ($4::text IS NULL OR e.origin = $4)) f "
-        "WHERE $1::text IS NULL OR f.status = $1 "
-        "ORDER BY f.week DESC, f.id LIMIT $5::int",
-        5, params, on_feedback, req, &req->dbq);
+    int rc =
+        db_query(req->conn->node->db, API_FEEDBACK_SQL, 5, params, on_feedback, req, &req->dbq);
     if (rc != 0)
         response_error(req, rc, NULL);
 }

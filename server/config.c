@@ -3,6 +3,7 @@
 #include "config.h"
 #include "config_peers.h"
 #include "config_sharing.h"
+#include "config_viewer.h"
 #include "log.h"
 #include "tr_error.h"
 
@@ -78,6 +79,31 @@ static const key_t_ keys[] = {
      false,
      "connections to the public listener from one IPv4 address or IPv6 /64; past it new ones "
      "are closed at accept, before any TLS work"},
+
+    {"viewer", "listen", T_STR, OFF(viewer_listen), "", 0, 0, false,
+     "address:port of the viewer: read-only HTML pages (directory, coverage, pathways, "
+     "feedback) in plain HTTP, meant to sit behind the charity's sign-in proxy; a loopback "
+     "address such as 127.0.0.1:8081 unless trusted_proxies is set (the node refuses to start "
+     "otherwise); empty: off"},
+    {"viewer", "trusted_proxies", T_STR, OFF(viewer_trusted_proxies), "", 0, 0, false,
+     "IP addresses of the reverse proxies (comma-separated) whose user_header is believed; "
+     "a request from one must carry it; on a non-loopback listen address only these and "
+     "loopback may connect"},
+    {"viewer", "user_header", T_STR, OFF(viewer_user_header), "X-Forwarded-User", 0, 0, false,
+     "request header in which a trusted proxy names the signed-in user, shown on every page "
+     "and logged with each view; never read from anyone else; empty: none"},
+    {"viewer", "max_connections", T_UINT, OFF(viewer_max_connections), "256", 1, 1000000, false,
+     "connections to the viewer listener at once, apart from [limits] max_connections; past "
+     "it new ones are closed at accept"},
+    {"viewer", "small_number_threshold", T_UINT, OFF(viewer_small_number_threshold), "8", 1, 1000,
+     false,
+     "the small-number rule (docs/small-numbers.md): every count the viewer pages and their "
+     "CSV files publish from 1 to this minus one is shown as \"fewer than N\", and cells that "
+     "would let one be worked out from a total are hidden too; 1: none (the reporting views "
+     "take theirs from the table trellis_reporting_rule: docs/reporting.md)"},
+    {"viewer", "rounding", T_UINT, OFF(viewer_rounding), "5", 1, 1000, false,
+     "every other published count is rounded to the nearest multiple of this (percentages are "
+     "worked out from the rounded counts); 1: exact"},
 
     {"sharing", "directory.service", T_STR, OFF(sharing[0]), "consortium", 0, 0, false,
      "who this organisation shares its own directory services with, decided here and signed "
@@ -375,6 +401,12 @@ int config_load(config_t *cfg, const char *path, char *err, size_t err_len)
         split_listen(cfg->public_listen, &cfg->public_host, &cfg->public_port, "[public] listen",
                      err, err_len, path) != 0)
         return TR_E_CONFIG;
+    if (cfg->viewer_listen[0] &&
+        split_listen(cfg->viewer_listen, &cfg->viewer_host, &cfg->viewer_port, "[viewer] listen",
+                     err, err_len, path) != 0)
+        return TR_E_CONFIG;
+    if (config_viewer_check(cfg, err, err_len, path) != 0)
+        return TR_E_CONFIG;
     return split_listen(cfg->listen, &cfg->listen_host, &cfg->listen_port, "[node] listen", err,
                         err_len, path);
 }
@@ -393,6 +425,7 @@ void config_free(config_t *cfg)
     free(cfg->public_host);
     cfg->public_host = NULL;
     config_peers_free(cfg);
+    config_viewer_free(cfg);
 }
 
 void config_write_example(FILE *out)

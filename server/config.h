@@ -51,6 +51,20 @@ typedef struct {
     uint64_t public_max_connections; /* its own pool, apart from [limits] max_connections */
     uint64_t public_max_per_address;
 
+    /* [viewer]: read-only HTML pages on plain HTTP behind the charity's
+     * sign-in proxy (config_viewer.h) */
+    char *viewer_listen; /* "" when off */
+    char *viewer_host;
+    int viewer_port;
+    char *viewer_trusted_proxies; /* "addr, addr": the proxies whose user header counts */
+    char *viewer_user_header;     /* "" for none */
+    uint64_t viewer_max_connections;
+    unsigned char (*viewer_proxies)[16]; /* parsed trusted_proxies, IPv4 as ::ffff:a.b.c.d */
+    size_t n_viewer_proxies;
+    /* the small-number rule of every published count (proto/tr_smallnum.h) */
+    uint64_t viewer_small_number_threshold;
+    uint64_t viewer_rounding;
+
     /* [sharing]: the audience of this organisation's own records, per kind
      * (tr_kind_t order); config_sharing.h */
     char *sharing[5];

@@ -3,6 +3,7 @@
  * A close requested anywhere takes effect through conn_close, which is
  * idempotent and frees the connection only in the last close callback. */
 #include "conn.h"
+#include "config_viewer.h"
 #include "log.h"
 #include "response.h"
 #include "router.h"
@@ -60,6 +61,8 @@ const tr_identity_t *conn_identity(const conn_t *conn)
 
 const char *conn_visibility(const conn_t *conn)
 {
+    if (conn->is_viewer)
+        return NULL;
     const char *org = conn->tls.identity.org;
     return strcmp(org, conn->node->org) == 0 ? NULL : org;
 }
@@ -166,6 +169,7 @@ static void free_req(req_t *req)
     }
     if (req->http)
         http_request_free(req->http);
+    free(req->viewer_user);
     free(req->out);
     free(req);
 }
@@ -180,6 +184,8 @@ static void on_handle_closed(uv_handle_t *h)
         node_ident_release(node, conn->ident);
     if (conn->is_public)
         node->n_public_conns--;
+    if (conn->is_viewer)
+        node->n_viewer_conns--;
     tls_conn_close(&conn->tls);
     http_parser_close(&conn->http);
     free(conn->pending);
@@ -586,11 +592,15 @@ static void resume_parsing(conn_t *conn)
 }
 
 /* [node] log_requests: one line per reply (all), or per refusal (errors).
- * The path is logged without its query string, which may carry search terms. */
+ * The path is logged without its query string, which may carry search terms.
+ * Every reply on the viewer listener is logged, with the signed-in user: who
+ * looked at what is the point of that line. */
 static void log_request(conn_t *conn, const req_t *r, double secs)
 {
     const char *mode = conn->node->cfg.log_requests;
-    if (mode[0] == 'o' || (mode[0] == 'e' && r->status < 400) || !log_enabled(LOG_INFO))
+    bool view = conn->is_viewer && r->http;
+    if ((!view && (mode[0] == 'o' || (mode[0] == 'e' && r->status < 400))) ||
+        !log_enabled(LOG_INFO))
         return;
     json_t *f =
         json_pack("{s:I, s:s, s:i, s:f}", "conn", (json_int_t)conn->id, "identity",
@@ -599,7 +609,11 @@ static void log_request(conn_t *conn, const req_t *r, double secs)
         json_object_set_new(f, "method", json_string(llhttp_method_name(r->http->method)));
         json_object_set_new(f, "path", log_client_str(r->http->path, strlen(r->http->path)));
     }
-    log_event(LOG_INFO, "request", f);
+    if (view)
+        json_object_set_new(f, "user",
+                            r->viewer_user ? log_client_str(r->viewer_user, strlen(r->viewer_user))
+                                           : json_null());
+    log_event(LOG_INFO, view ? "view" : "request", f);
 }
 
 void conn_reply_ready(req_t *req)
@@ -678,6 +692,29 @@ static void public_key(const struct sockaddr_storage *ss, char *key, size_t len)
     snprintf(key, len, "public/?");
 }
 
+/* The viewer speaks plain HTTP: only loopback and the trusted proxies may reach it. A listener
+ * on a non-loopback address is there for the proxy, not for browsers going round its sign-in. */
+static const char *viewer_refusal(node_t *node, conn_t *conn, const struct sockaddr_storage *ss)
+{
+    const config_t *cfg = &node->cfg;
+    unsigned char addr[16];
+    char ip[INET6_ADDRSTRLEN] = "?", key[INET6_ADDRSTRLEN + 8];
+    if (config_viewer_addr((const struct sockaddr *)ss, addr) != 0)
+        return "viewer: not an IP peer";
+    if (ss->ss_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)ss, ip, sizeof(ip));
+    else
+        uv_ip6_name((const struct sockaddr_in6 *)ss, ip, sizeof(ip));
+    snprintf(key, sizeof(key), "viewer/%s", ip);
+    conn->ident = node_ident_acquire(node, key);
+    conn->from_proxy = config_viewer_trusted(cfg, addr);
+    if (!conn->from_proxy && !config_viewer_loopback(addr))
+        return "viewer: neither loopback nor a trusted proxy";
+    if (node->n_viewer_conns > cfg->viewer_max_connections)
+        return "viewer max_connections";
+    return NULL;
+}
+
 /* Refusals at accept cost no TLS work. The public listener has a pool of its own, so however
  * many service finders (or a flood posing as them) connect, agents and peers keep theirs. */
 static const char *accept_refusal(node_t *node, conn_t *conn, const struct sockaddr_storage *ss)
@@ -685,9 +722,12 @@ static const char *accept_refusal(node_t *node, conn_t *conn, const struct socka
     const config_t *cfg = &node->cfg;
     if (node->draining)
         return "draining";
+    if (conn->is_viewer)
+        return viewer_refusal(node, conn, ss);
     if (!conn->is_public)
-        return node->n_conns - node->n_public_conns > cfg->max_connections ? "max_connections"
-                                                                           : NULL;
+        return node->n_conns - node->n_public_conns - node->n_viewer_conns > cfg->max_connections
+                   ? "max_connections"
+                   : NULL;
     char key[80];
     public_key(ss, key, sizeof(key));
     conn->ident = node_ident_acquire(node, key);
@@ -698,8 +738,9 @@ static const char *accept_refusal(node_t *node, conn_t *conn, const struct socka
     return NULL;
 }
 
-void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
+void conn_accept(node_t *node, uv_stream_t *server, conn_kind_t kind)
 {
+    bool is_public = kind == CONN_PUBLIC;
     conn_t *conn = calloc(1, sizeof(*conn));
     if (!conn)
         abort();
@@ -719,6 +760,9 @@ void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
     conn->is_public = is_public;
     if (is_public)
         node->n_public_conns++;
+    conn->is_viewer = kind == CONN_VIEWER;
+    if (conn->is_viewer)
+        node->n_viewer_conns++;
     if (uv_accept(server, (uv_stream_t *)&conn->tcp) != 0) {
         conn_close(conn, false, "accept failed");
         return;
@@ -739,7 +783,9 @@ void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
     }
     const char *refusal = accept_refusal(node, conn, &ss);
     if (refusal) {
-        if (is_public)
+        if (conn->is_viewer)
+            node->metrics.viewer_connections_refused++;
+        else if (is_public)
             node->metrics.public_connections_refused++;
         else
             node->metrics.connections_refused++;
@@ -756,10 +802,16 @@ void conn_accept(node_t *node, uv_stream_t *server, bool is_public)
         .max_body = cfg->max_body_bytes,
     };
     http_parser_init(&conn->http, &limits, on_request, conn);
-    if (tls_conn_init(&conn->tls, is_public ? node->public_ctx : node->ssl_ctx) != 0) {
+    if (tls_conn_init(&conn->tls, conn->is_viewer ? NULL
+                                  : is_public     ? node->public_ctx
+                                                  : node->ssl_ctx) != 0) {
         conn_close(conn, false, "tls init");
         return;
     }
-    arm(conn, CONN_TIMER_HANDSHAKE, cfg->handshake_timeout_ms);
+    if (conn->is_viewer) {
+        update_timer(conn); /* plain HTTP: no handshake, straight to the idle deadline */
+    } else {
+        arm(conn, CONN_TIMER_HANDSHAKE, cfg->handshake_timeout_ms);
+    }
     conn_start_reading(conn);
 }

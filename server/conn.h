@@ -31,8 +31,18 @@ struct req {
     db_query_t *dbq;
     void (*on_abort)(req_t *req);
     void *ctx;
+    /* On the viewer listener: the signed-in user named by a trusted proxy
+     * (viewer.c), shown on the page and logged with the view; NULL if none. */
+    char *viewer_user;
     req_t *next;
 };
+
+/* Which listener a connection came in on. */
+typedef enum {
+    CONN_API,    /* mutual TLS: agents, peers, the node's own tools */
+    CONN_PUBLIC, /* TLS without a client certificate: /oruk/ only */
+    CONN_VIEWER  /* plain HTTP behind the sign-in proxy: /viewer/ pages only */
+} conn_kind_t;
 
 typedef enum {
     CONN_TIMER_NONE,
@@ -54,7 +64,9 @@ struct conn {
     /* "org/role/name" after the handshake; "public/ADDRESS" from accept on the public listener */
     node_ident_t *ident;
     bool over_ident_limit;
-    bool is_public; /* on the public listener: no client certificate, /oruk/ only */
+    bool is_public;  /* on the public listener: no client certificate, /oruk/ only */
+    bool is_viewer;  /* on the viewer listener: plain HTTP, /viewer/ pages only */
+    bool from_proxy; /* viewer: the peer is one of [viewer] trusted_proxies */
     /* plaintext received but not yet parsed (parser paused on the pipeline cap) */
     char *pending;
     size_t pending_len;
@@ -77,7 +89,7 @@ struct conn {
 };
 
 /* Accept a pending connection on the node's listener. */
-void conn_accept(node_t *node, uv_stream_t *server, bool is_public);
+void conn_accept(node_t *node, uv_stream_t *server, conn_kind_t kind);
 
 /* Close now (graceful: flush queued replies and close_notify first). Idempotent. */
 void conn_close(conn_t *conn, bool graceful, const char *reason);
@@ -94,7 +106,8 @@ const tr_identity_t *conn_identity(const conn_t *conn);
 
 /* What the caller's organisation may read on this node: NULL for the node's
  * own organisation (everything it holds), else that organisation, which sees
- * the shared directory and its own records. */
+ * the shared directory and its own records. The viewer reads as the node's
+ * own organisation: exactly what its agents see through /v1/changes. */
 const char *conn_visibility(const conn_t *conn);
 
 #endif

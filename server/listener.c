@@ -1,5 +1,6 @@
 /* Listening sockets: the mutual-TLS API and, when configured, the public
- * read API. Addresses are literal IPs, so nothing resolves names or blocks. */
+ * read API and the viewer's plain-HTTP pages. Addresses are literal IPs, so nothing resolves names
+ * or blocks. */
 #include "listener.h"
 #include "conn.h"
 #include "log.h"
@@ -15,7 +16,10 @@ static void on_connection(uv_stream_t *server, int status)
         log_event(LOG_WARN, "accept_failed", json_pack("{s:s}", "error", uv_strerror(status)));
         return;
     }
-    conn_accept(node, server, server == (uv_stream_t *)&node->public_listener);
+    conn_kind_t kind = server == (uv_stream_t *)&node->public_listener   ? CONN_PUBLIC
+                       : server == (uv_stream_t *)&node->viewer_listener ? CONN_VIEWER
+                                                                         : CONN_API;
+    conn_accept(node, server, kind);
 }
 
 static int bind_one(node_t *node, uv_tcp_t *tcp, const char *host, int port, const char *key,
@@ -56,6 +60,13 @@ int listener_start(node_t *node, char *err, size_t err_len)
             return rc;
         node->public_listening = true;
     }
+    if (cfg->viewer_listen[0]) {
+        rc = bind_one(node, &node->viewer_listener, cfg->viewer_host, cfg->viewer_port,
+                      "[viewer] listen", cfg->viewer_listen, err, err_len);
+        if (rc != 0)
+            return rc;
+        node->viewer_listening = true;
+    }
     return 0;
 }
 
@@ -65,5 +76,7 @@ void listener_stop(node_t *node)
         uv_close((uv_handle_t *)&node->listener, NULL);
     if (node->public_listening)
         uv_close((uv_handle_t *)&node->public_listener, NULL);
-    node->listening = node->public_listening = false;
+    if (node->viewer_listening)
+        uv_close((uv_handle_t *)&node->viewer_listener, NULL);
+    node->listening = node->public_listening = node->viewer_listening = false;
 }

@@ -1,4 +1,5 @@
-/* The mutual-TLS API listener: bind, listen, hand new connections to conn.c. */
+/* The listeners (mutual-TLS API, public read API, viewer): bind, listen, hand
+ * new connections to conn.c with the kind of listener they came in on. */
 #ifndef TRELLIS_LISTENER_H
 #define TRELLIS_LISTENER_H
 

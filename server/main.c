@@ -3,6 +3,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "node.h"
+#include "postcode_load.h"
 #include "tls.h"
 
 #include <signal.h>
@@ -16,6 +17,7 @@
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: trellisd --config FILE [--check-config]\n"
+                 "       trellisd --config FILE --load-postcodes ONSPD.csv\n"
                  "       trellisd --print-example-config\n"
                  "\n"
                  "The Trellis node: serves a charity's agents and its federation peers over\n"
@@ -24,6 +26,8 @@ static void usage(FILE *out)
                  "  --config FILE           INI configuration (see deploy/trellisd.conf.example)\n"
                  "  --check-config          validate the configuration, certificates and\n"
                  "                          migrations, then exit (0 if good)\n"
+                 "  --load-postcodes FILE   load the postcode lookup of \"near me\" searches\n"
+                 "                          from the ONS Postcode Directory CSV, then exit\n"
                  "  --print-example-config  print every configuration key with its default\n"
                  "  --version               print the version\n"
                  "  --help                  this text\n"
@@ -52,11 +56,14 @@ int main(int argc, char **argv)
 {
     const char *config_path = NULL;
     bool check_only = false;
+    const char *postcodes = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             config_path = argv[++i];
         } else if (strncmp(argv[i], "--config=", 9) == 0) {
             config_path = argv[i] + 9;
+        } else if (strcmp(argv[i], "--load-postcodes") == 0 && i + 1 < argc) {
+            postcodes = argv[++i];
         } else if (strcmp(argv[i], "--check-config") == 0) {
             check_only = true;
         } else if (strcmp(argv[i], "--print-example-config") == 0) {
@@ -98,6 +105,16 @@ int main(int argc, char **argv)
             return 1;
         }
         printf("trellisd: configuration %s is valid\n", config_path);
+        return 0;
+    }
+
+    if (postcodes) { /* the node need not run; its database's schema must be current */
+        int rc = postcode_load(cfg.db_url, postcodes, stdout, err, sizeof(err));
+        config_free(&cfg);
+        if (rc != 0) {
+            fprintf(stderr, "trellisd: --load-postcodes: %s\n", err);
+            return 1;
+        }
         return 0;
     }
 

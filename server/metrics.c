@@ -73,6 +73,12 @@ char *metrics_render(const node_t *node, size_t *len)
             "Public listener connections closed at accept: over [public] max_connections or "
             "max_connections_per_address.",
             "counter", m->public_connections_refused);
+    counter(&s, "trellis_viewer_connections_open", "Connections open now on the viewer listener.",
+            "gauge", node->n_viewer_conns);
+    counter(&s, "trellis_viewer_connections_refused_total",
+            "Viewer listener connections closed at accept: over [viewer] max_connections, or "
+            "from an address neither loopback nor a trusted proxy.",
+            "counter", m->viewer_connections_refused);
     counter(&s, "trellis_tls_handshakes_total", "Mutual-TLS handshakes completed.", "counter",
             m->handshakes);
     tls_expiry_t items[TLS_EXPIRY_MAX];

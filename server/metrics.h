@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#define METRICS_MAX_ROUTES 32
+#define METRICS_MAX_ROUTES 48
 #define METRICS_LATENCY_BUCKETS 12
 
 /* Statuses counted per route; anything else lands in "other". */
@@ -23,6 +23,7 @@ typedef struct {
     uint64_t connections_accepted;
     uint64_t connections_refused;        /* over max_connections */
     uint64_t public_connections_refused; /* over [public] max_connections or per address */
+    uint64_t viewer_connections_refused; /* over [viewer] max_connections, or not allowed */
     uint64_t connections_open;
     uint64_t handshakes;
     uint64_t handshake_failures[TLS_FAIL_COUNT_];

@@ -417,8 +417,9 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
         uv_signal_start(sigs[i], on_signal, nums[i]);
     }
     log_event(LOG_INFO, "listening",
-              json_pack("{s:s, s:s, s:s, s:i}", "listen", node->cfg.listen, "public",
-                        node->cfg.public_listen, "org", node->org, "pid", (int)uv_os_getpid()));
+              json_pack("{s:s, s:s, s:s, s:s, s:i}", "listen", node->cfg.listen, "public",
+                        node->cfg.public_listen, "viewer", node->cfg.viewer_listen, "org",
+                        node->org, "pid", (int)uv_os_getpid()));
     return 0;
 }
 

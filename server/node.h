@@ -34,7 +34,8 @@ typedef struct node {
     db_pool_t *db;
     uv_tcp_t listener;
     uv_tcp_t public_listener;
-    bool listening, public_listening;
+    uv_tcp_t viewer_listener; /* plain HTTP, [viewer] listen */
+    bool listening, public_listening, viewer_listening;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
     uv_timer_t cert_timer;   /* retries keeping our certificate in signer_certs */
@@ -46,6 +47,7 @@ typedef struct node {
     conn_t *conns;           /* every open connection, a doubly linked list */
     uint64_t n_conns;        /* on both listeners */
     uint64_t n_public_conns; /* on the public listener: [public] max_connections */
+    uint64_t n_viewer_conns; /* on the viewer listener: [viewer] max_connections */
     uint64_t next_conn_id;
     uint64_t queued_requests;   /* received, not yet answered: [limits] max_queued_requests */
     uint64_t queued_body_bytes; /* their bodies, and batches still being stored */
@@ -53,6 +55,7 @@ typedef struct node {
     metrics_t metrics;
     uint64_t started_ms;
     struct changes_wait *waiters; /* long-polls on the change feed */
+    uint64_t data_generation;     /* counts feed_wake calls: something may have changed */
     struct sync *sync;            /* pulling from peers (sync_pull.c) */
     uv_timer_t listen_timer;      /* keeps a LISTEN for other processes' commits */
     uint64_t listen_reconnects;   /* pool reconnects when LISTEN was last issued */

@@ -47,7 +47,6 @@ static int decode(const char *s, size_t len, char *out, size_t out_len)
 int query_get(const char *query, const char *name, char *out, size_t out_len)
 {
     size_t nlen = strlen(name);
-    int found = 0;
     const char *p = query ? query : "";
     while (*p) {
         const char *amp = strchr(p, '&');
@@ -55,16 +54,15 @@ int query_get(const char *query, const char *name, char *out, size_t out_len)
         const char *eq = memchr(p, '=', plen);
         size_t klen = eq ? (size_t)(eq - p) : plen;
         if (klen == nlen && memcmp(p, name, nlen) == 0) {
-            if (found)
-                return -1; /* a repeated parameter is ambiguous */
+            /* The first value wins, for every parameter (docs/directory.md):
+             * finders built on other APIs repeat parameters, and refusing
+             * them broke those clients without making anything safer. */
             const char *v = eq ? eq + 1 : p + plen;
-            if (decode(v, (size_t)(p + plen - v), out, out_len) != 0)
-                return -1;
-            found = 1;
+            return decode(v, (size_t)(p + plen - v), out, out_len) != 0 ? -1 : 1;
         }
         p += plen + (amp ? 1 : 0);
     }
-    return found;
+    return 0;
 }
 
 int query_int(const char *query, const char *name, int64_t min, int64_t max, int64_t def,

@@ -8,7 +8,8 @@
 #include <stdint.h>
 
 /* Value of name in query ("a=1&b=x%20y") decoded into out. 1 if found, 0 if
- * absent, -1 if malformed (bad escape, NUL, longer than out, or repeated). */
+ * absent, -1 if malformed (bad escape, NUL, longer than out). A repeated
+ * parameter gives its first value, for every parameter of every endpoint. */
 int query_get(const char *query, const char *name, char *out, size_t out_len);
 
 /* Integer parameter in [min, max]; def when absent. 0, or -1 if malformed or

@@ -29,22 +29,39 @@ static bool status_closes(int status)
            status == 505;
 }
 
+/* What a browser is told on every reply of the viewer listener, errors
+ * included: run no script or style but the node's own files (none inline),
+ * send no Referer off the page, and never be framed (clickjacking). */
+#define VIEWER_HEADERS                                                                             \
+    "Content-Security-Policy: default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "       \
+    "form-action 'self'\r\n"                                                                       \
+    "Referrer-Policy: no-referrer\r\n"                                                             \
+    "X-Frame-Options: DENY\r\n"
+
 void response_send(req_t *req, int status, const char *content_type, const char *extra_headers,
                    const char *body, size_t body_len)
+{
+    response_send_cached(req, status, content_type, "no-store", extra_headers, body, body_len);
+}
+
+void response_send_cached(req_t *req, int status, const char *content_type,
+                          const char *cache_control, const char *extra_headers, const char *body,
+                          size_t body_len)
 {
     conn_t *conn = req->conn;
     if (status_closes(status) || conn->drain)
         req->close_after = true;
-    char head[512];
+    char head[1024];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\n"
                      "Date: %s\r\n"
                      "Content-Type: %s\r\n"
                      "Content-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\n"
+                     "Cache-Control: %s\r\n"
                      "X-Content-Type-Options: nosniff\r\n"
-                     "%s",
+                     "%s%s",
                      status, tr_http_reason(status), http_date(), content_type, body_len,
+                     cache_control, conn->is_viewer ? VIEWER_HEADERS : "",
                      req->close_after ? "Connection: close\r\n"
                      /* An HTTP/1.0 client keeps the connection only if told so. */
                      : req->http && req->http->http_minor == 0 ? "Connection: keep-alive\r\n"

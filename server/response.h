@@ -14,6 +14,14 @@
 void response_send(req_t *req, int status, const char *content_type, const char *extra_headers,
                    const char *body, size_t body_len);
 
+/* As response_send with a Cache-Control value of the caller's (response_send
+ * says no-store), for the viewer's versioned static files. On the viewer
+ * listener every reply also carries its Content-Security-Policy,
+ * Referrer-Policy and frame denial. */
+void response_send_cached(req_t *req, int status, const char *content_type,
+                          const char *cache_control, const char *extra_headers, const char *body,
+                          size_t body_len);
+
 /* JSON reply; body is stolen. */
 void response_json(req_t *req, int status, json_t *body);
 

@@ -212,21 +212,34 @@ const char *tls_fail_name(tls_fail_t f)
     return (unsigned)f < TLS_FAIL_COUNT_ ? names[f] : "unknown";
 }
 
+/* A plain connection (ctx NULL, the viewer listener behind its proxy) keeps
+ * the two memory BIOs and no SSL: bytes fed in are read back unchanged and
+ * bytes written are taken out unchanged, so conn.c needs no second path. */
+static BIO *mem_bio(void)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b)
+        BIO_set_mem_eof_return(b, -1); /* empty means "wait for more", not EOF */
+    return b;
+}
+
 int tls_conn_init(tls_conn_t *t, SSL_CTX *ctx)
 {
     memset(t, 0, sizeof(*t));
-    t->ssl = SSL_new(ctx);
-    t->rbio = BIO_new(BIO_s_mem());
-    t->wbio = BIO_new(BIO_s_mem());
-    if (!t->ssl || !t->rbio || !t->wbio) {
+    t->ssl = ctx ? SSL_new(ctx) : NULL;
+    t->rbio = mem_bio();
+    t->wbio = mem_bio();
+    if ((ctx && !t->ssl) || !t->rbio || !t->wbio) {
         SSL_free(t->ssl);
         BIO_free(t->rbio);
         BIO_free(t->wbio);
         memset(t, 0, sizeof(*t));
         return TR_E_NOMEM;
     }
-    BIO_set_mem_eof_return(t->rbio, -1); /* empty means "wait for more", not EOF */
-    BIO_set_mem_eof_return(t->wbio, -1);
+    if (!ctx) {
+        t->established = true; /* nothing to negotiate */
+        return 0;
+    }
     SSL_set_bio(t->ssl, t->rbio, t->wbio); /* the SSL owns both BIOs now */
     if (conn_index >= 0) /* no server context built in this process: no verify callback */
         SSL_set_ex_data(t->ssl, conn_index, t);
@@ -238,8 +251,12 @@ void tls_conn_close(tls_conn_t *t)
 {
     free(t->identity_why);
     t->identity_why = NULL;
-    if (t->ssl)
+    if (t->ssl) {
         SSL_free(t->ssl);
+    } else {
+        BIO_free(t->rbio);
+        BIO_free(t->wbio);
+    }
     t->ssl = NULL;
     t->rbio = t->wbio = NULL;
 }
@@ -249,16 +266,16 @@ static int ensure_bios(tls_conn_t *t)
 {
     if (t->rbio)
         return 0;
-    BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+    BIO *r = mem_bio(), *w = mem_bio();
     if (!r || !w) {
         BIO_free(r);
         BIO_free(w);
         return -1;
     }
-    BIO_set_mem_eof_return(r, -1);
-    BIO_set_mem_eof_return(w, -1);
-    SSL_set0_rbio(t->ssl, r);
-    SSL_set0_wbio(t->ssl, w);
+    if (t->ssl) {
+        SSL_set0_rbio(t->ssl, r);
+        SSL_set0_wbio(t->ssl, w);
+    }
     t->rbio = r;
     t->wbio = w;
     return 0;
@@ -319,6 +336,10 @@ int tls_conn_handshake(tls_conn_t *t, tls_fail_t *why)
 
 int tls_conn_read(tls_conn_t *t, char *buf, size_t len)
 {
+    if (!t->ssl) {
+        int n = t->rbio ? BIO_read(t->rbio, buf, (int)len) : 0;
+        return n > 0 ? n : 0;
+    }
     ERR_clear_error();
     int n = SSL_read(t->ssl, buf, (int)len);
     if (n > 0)
@@ -334,6 +355,8 @@ int tls_conn_write(tls_conn_t *t, const void *data, size_t len)
 {
     if (ensure_bios(t) != 0)
         return -1;
+    if (!t->ssl)
+        return BIO_write(t->wbio, data, (int)len) == (int)len ? 0 : -1;
     ERR_clear_error();
     /* The write BIO is memory: it takes everything at once. */
     int n = SSL_write(t->ssl, data, (int)len);
@@ -356,10 +379,15 @@ size_t tls_conn_take(tls_conn_t *t, char *buf, size_t len)
 
 void tls_conn_shrink(tls_conn_t *t)
 {
-    if (!t->ssl || !t->rbio || BIO_ctrl_pending(t->rbio) || BIO_ctrl_pending(t->wbio))
+    if (!t->rbio || BIO_ctrl_pending(t->rbio) || BIO_ctrl_pending(t->wbio))
         return;
-    SSL_set0_rbio(t->ssl, NULL); /* frees them */
-    SSL_set0_wbio(t->ssl, NULL);
+    if (t->ssl) {
+        SSL_set0_rbio(t->ssl, NULL); /* frees them */
+        SSL_set0_wbio(t->ssl, NULL);
+    } else {
+        BIO_free(t->rbio);
+        BIO_free(t->wbio);
+    }
     t->rbio = t->wbio = NULL;
 }
 

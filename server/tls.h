@@ -60,6 +60,9 @@ typedef struct {
     char *identity_why;     /* why the identity was refused, if it was (owned) */
 } tls_conn_t;
 
+/* ctx NULL: a plain connection (the viewer listener, plain HTTP behind the
+ * charity's proxy): established at once, bytes pass through unchanged, no
+ * identity. */
 int tls_conn_init(tls_conn_t *t, SSL_CTX *ctx);
 void tls_conn_close(tls_conn_t *t);
 

@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 
 import fedkit as fk
@@ -134,6 +135,17 @@ def one_run(label, user=None, hang_one=False):
                                 capture_output=True, text=True).stdout.strip()
         t.equal(n_refs, "300", f"{label}: the sample referrals of all three reached the third")
 
+        # Each node's viewer, on loopback without a proxy, named in federation.json.
+        for n in nodes:
+            try:
+                with urllib.request.urlopen(n["viewer_url"] + "feedback", timeout=20) as resp:
+                    page, ctype = resp.read().decode(), resp.headers.get("Content-Type", "")
+            except (OSError, KeyError) as e:
+                page, ctype = str(e), ""
+            t.check(n.get("viewer_url", "").startswith("http://127.0.0.1:")
+                    and ctype.startswith("text/html") and "Feedback log" in page
+                    and "People said they waited too long to hear back" in page,
+                    f"{label}: {n['org']}'s viewer_url serves its feedback log", page[:200])
         r = demo(demo_dir, "status", user=user)
         t.equal(r.stdout.count("running (pid"), 3, f"{label}: demo.sh status shows three running")
 

@@ -137,18 +137,58 @@ with PgCluster("oruk") as pg:
         org_id = next(iter(services.values()))["body"]["organization"]["id"]
         t.equal(count(f"organization_id={org_id}"), 3, "filter by organization_id")
         t.equal(count("modified_after=2030-01-01"), 0, "modified_after")
-        t.equal(api(node, agent, "GET", "/oruk/services?per_page=1000")[0], 400,
-                "per_page over 200: 400")
+        status, _, big = api(node, agent, "GET", "/oruk/services?per_page=1000")
+        t.check(status == 200 and big["per_page"] == 200 and big["size"] == len(services),
+                "per_page over 200: served as 200, and the page says so", str(big)[:200])
+        status, _, rep = api(node, agent, "GET", "/oruk/services?per_page=1&per_page=1000")
+        t.check(status == 200 and rep["size"] == 1, "a repeated parameter: the first value")
         t.equal(api(node, agent, "GET", "/oruk/services?minimum_age=old")[0], 400,
                 "a bad age: 400")
 
         status, _, sals = api(node, agent, "GET", "/oruk/service_at_locations")
         t.check(status == 200 and sals["total_items"] >= 1, "/oruk/service_at_locations lists")
         sal_id = sals["contents"][0]["id"]
-        status, _, sal = api(node, agent, "GET", f"/oruk/service_at_locations/{sal_id}")
-        t.check(status == 200 and not schema_errors(sal) and
-                any(x["id"] == sal_id for x in sal.get("service_at_locations", [])),
-                "/oruk/service_at_locations/{id}: its whole service, valid")
+        sal_validator = jsonschema.Draft202012Validator(
+            schema["properties"]["service_at_locations"]["items"],
+            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        for item in sals["contents"]:
+            status, _, sal = api(node, agent, "GET", f"/oruk/service_at_locations/{item['id']}")
+            errs = list(sal_validator.iter_errors(sal)) + schema_errors(sal.get("service", {}))
+            t.check(status == 200 and sal["id"] == item["id"] and
+                    sal["location_id"] == sal["location"]["id"] and
+                    sal["service"]["id"] == sal["service_id"] and
+                    any(x["id"] == item["id"] for x in sal["service"].get(
+                        "service_at_locations", [])) and not errs,
+                    "/oruk/service_at_locations/{id}: that one, with its location and service",
+                    str(errs[:3]))
+
+        # CORS preflight and HEAD wherever GET works; the API describes itself.
+        for path in ("/oruk/", "/oruk/services", f"/oruk/services/{sal['service_id']}",
+                     "/oruk/service_at_locations", "/oruk/taxonomies", "/oruk/organizations",
+                     "/oruk/openapi.json"):
+            status, hdrs, _ = api(node, agent, "OPTIONS", path, headers={
+                "Origin": "https://finder.example.org", "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "x-requested-with"})
+            t.check(status in (200, 204) and hdrs.get("access-control-allow-origin") == "*" and
+                    "GET" in hdrs.get("access-control-allow-methods", "") and
+                    hdrs.get("access-control-allow-headers"), f"OPTIONS {path}: CORS preflight")
+            g_status, g_hdrs, _ = api(node, agent, "GET", path)
+            h_status, h_hdrs, h_body = api(node, agent, "HEAD", path)
+            t.check(h_status == g_status == 200 and h_body == "" and
+                    h_hdrs.get("content-length") == g_hdrs.get("content-length"),
+                    f"HEAD {path}: GET's status and length, no body")
+        url = root["openapi_url"]
+        t.check(url.startswith("https://") and url.endswith("/oruk/openapi.json"),
+                "openapi_url points at this node", url)
+        status, _, doc = api(node, agent, "GET", "/oruk/openapi.json")
+        params = {p["name"] for p in doc["paths"]["/services"]["get"]["parameters"]} \
+            if status == 200 else set()
+        t.check({"taxonomy_id", "taxonomy_term_id", "search", "day", "start_time", "end_time",
+                 "minimal", "postcode", "proximity", "modified_after"} <= params,
+                "the served OpenAPI lists the filters /services honours", str(params))
+        for p in params:
+            t.check(p == "format" or api(node, agent, "GET", "/oruk/services?" + p + "=")[0] == 200,
+                    f"a filter the OpenAPI lists is known: {p}")
         for path in ("/oruk/taxonomies", "/oruk/taxonomy_terms"):
             status, _, pg_ = api(node, agent, "GET", path)
             t.check(status == 200 and "contents" in pg_, f"{path} pages")

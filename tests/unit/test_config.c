@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "config_sharing.h"
+#include "config_viewer.h"
 #include "tr_error.h"
 
 static char path[] = "/tmp/trellis-test-config-XXXXXX";
@@ -42,6 +43,9 @@ static void test_minimal_and_defaults(void **state)
     assert_int_equal(cfg.public_max_connections, 500);
     assert_int_equal(cfg.public_max_per_address, 8);
     assert_true(cfg.public_max_connections * 10 <= cfg.max_connections);
+    /* the small-number rule: NHS Digital's, 1-7 hidden and the rest to the nearest 5 */
+    assert_int_equal(cfg.viewer_small_number_threshold, 8);
+    assert_int_equal(cfg.viewer_rounding, 5);
     assert_string_equal(cfg.tls_key, "/abs/node.key");
     /* relative paths are taken from the file's folder */
     assert_string_equal(cfg.tls_cert, "/tmp/node.crt");
@@ -64,6 +68,12 @@ static void test_units(void **state)
     assert_string_equal(cfg.listen_host, "::1");
     assert_int_equal(cfg.listen_port, 9000);
     config_free(&cfg);
+    assert_int_equal(load(REQUIRED "[viewer]\nsmall_number_threshold = 11\nrounding = 10\n", &cfg,
+                          err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.viewer_small_number_threshold, 11);
+    assert_int_equal(cfg.viewer_rounding, 10);
+    config_free(&cfg);
 }
 
 static void test_errors(void **state)
@@ -80,6 +90,10 @@ static void test_errors(void **state)
          "[limits] max_queued_body_bytes must be at least max_body_bytes"},
         {REQUIRED "[public]\nmax_connections_per_address = 0\n",
          "[public] max_connections_per_address must be between 1"},
+        {REQUIRED "[viewer]\nsmall_number_threshold = 0\n",
+         "[viewer] small_number_threshold must be between 1 and 1000"},
+        {REQUIRED "[viewer]\nrounding = 1001\n", "[viewer] rounding must be between 1 and 1000"},
+        {REQUIRED "[viewer]\nrounding = five\n", "[viewer] rounding is not a whole number"},
         {REQUIRED "[nope]\nkey = 1\n", "unknown key [nope] key"},
         {REQUIRED "[tls]\nca = again\n", "[tls] ca is set twice"},
         {REQUIRED "[node]\nlisten = localhost\n", "[node] listen must be host:port"},
@@ -179,6 +193,65 @@ static void test_sharing(void **state)
     }
 }
 
+/* [viewer]: off by default; loopback alone, or any address with a trusted proxy; never a
+ * non-loopback address without one; proxies are IP literals. */
+static void test_viewer(void **state)
+{
+    config_t cfg;
+    char err[512] = "";
+    assert_int_equal(load(REQUIRED, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg.viewer_listen, "");
+    assert_string_equal(cfg.viewer_user_header, "X-Forwarded-User");
+    assert_int_equal(cfg.n_viewer_proxies, 0);
+    config_free(&cfg);
+
+    assert_int_equal(load(REQUIRED "[viewer]\nlisten = 127.0.0.1:8081\n", &cfg, err, sizeof(err)),
+                     0);
+    assert_string_equal(cfg.viewer_host, "127.0.0.1");
+    assert_int_equal(cfg.viewer_port, 8081);
+    config_free(&cfg);
+    assert_int_equal(load(REQUIRED "[viewer]\nlisten = [::1]:8081\n", &cfg, err, sizeof(err)), 0);
+    config_free(&cfg);
+
+    static const char *const refused[] = {"0.0.0.0:8081", "192.0.2.10:8081", "[::]:8081"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), REQUIRED "[viewer]\nlisten = %s\n", refused[i]);
+        assert_int_equal(load(text, &cfg, err, sizeof(err)), TR_E_CONFIG);
+        assert_non_null(strstr(err, "[viewer] listen"));
+        assert_non_null(strstr(err, "trusted_proxies"));
+        config_free(&cfg);
+    }
+
+    assert_int_equal(load(REQUIRED "[viewer]\nlisten = 0.0.0.0:8081\n"
+                                   "trusted_proxies = 10.0.0.5, ::1,192.0.2.7\n",
+                          &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.n_viewer_proxies, 3);
+    unsigned char want[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 5};
+    assert_true(config_viewer_trusted(&cfg, want));
+    want[15] = 6;
+    assert_false(config_viewer_trusted(&cfg, want));
+    assert_false(config_viewer_loopback(want));
+    want[12] = 127;
+    assert_true(config_viewer_loopback(want));
+    config_free(&cfg);
+
+    assert_int_equal(
+        load(REQUIRED "[viewer]\ntrusted_proxies = proxy.example.org\n", &cfg, err, sizeof(err)),
+        TR_E_CONFIG);
+    assert_non_null(strstr(err, "trusted_proxies must list IP addresses"));
+    config_free(&cfg);
+    assert_int_equal(load(REQUIRED "[viewer]\nuser_header = X User\n", &cfg, err, sizeof(err)),
+                     TR_E_CONFIG);
+    assert_non_null(strstr(err, "user_header"));
+    config_free(&cfg);
+    assert_int_equal(load(REQUIRED "[viewer]\nlisten = localhost:8081\n", &cfg, err, sizeof(err)),
+                     TR_E_CONFIG);
+    assert_non_null(strstr(err, "not an IP address"));
+    config_free(&cfg);
+}
+
 static void test_missing_file(void **state)
 {
     config_t cfg;
@@ -224,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_peers),
         cmocka_unit_test(test_sharing),
+        cmocka_unit_test(test_viewer),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_example_lists_every_key),
     };

@@ -95,6 +95,15 @@ static const key_t_ keys[] = {
     {"viewer", "max_connections", T_UINT, OFF(viewer_max_connections), "256", 1, 1000000, false,
      "connections to the viewer listener at once, apart from [limits] max_connections; past "
      "it new ones are closed at accept"},
+    {"viewer", "small_number_threshold", T_UINT, OFF(viewer_small_number_threshold), "8", 1, 1000,
+     false,
+     "the small-number rule (docs/small-numbers.md): every count the viewer pages and their "
+     "CSV files publish from 1 to this minus one is shown as \"fewer than N\", and cells that "
+     "would let one be worked out from a total are hidden too; 1: none (the reporting views "
+     "take theirs from the table trellis_reporting_rule: docs/reporting.md)"},
+    {"viewer", "rounding", T_UINT, OFF(viewer_rounding), "5", 1, 1000, false,
+     "every other published count is rounded to the nearest multiple of this (percentages are "
+     "worked out from the rounded counts); 1: exact"},
 
     {"sharing", "directory.service", T_STR, OFF(sharing[0]), "consortium", 0, 0, false,
      "who this organisation shares its own directory services with, decided here and signed "

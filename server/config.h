@@ -61,6 +61,9 @@ typedef struct {
     uint64_t viewer_max_connections;
     unsigned char (*viewer_proxies)[16]; /* parsed trusted_proxies, IPv4 as ::ffff:a.b.c.d */
     size_t n_viewer_proxies;
+    /* the small-number rule of every published count (proto/tr_smallnum.h) */
+    uint64_t viewer_small_number_threshold;
+    uint64_t viewer_rounding;
 
     /* [sharing]: the audience of this organisation's own records, per kind
      * (tr_kind_t order); config_sharing.h */

@@ -43,6 +43,9 @@ static void test_minimal_and_defaults(void **state)
     assert_int_equal(cfg.public_max_connections, 500);
     assert_int_equal(cfg.public_max_per_address, 8);
     assert_true(cfg.public_max_connections * 10 <= cfg.max_connections);
+    /* the small-number rule: NHS Digital's, 1-7 hidden and the rest to the nearest 5 */
+    assert_int_equal(cfg.viewer_small_number_threshold, 8);
+    assert_int_equal(cfg.viewer_rounding, 5);
     assert_string_equal(cfg.tls_key, "/abs/node.key");
     /* relative paths are taken from the file's folder */
     assert_string_equal(cfg.tls_cert, "/tmp/node.crt");
@@ -65,6 +68,12 @@ static void test_units(void **state)
     assert_string_equal(cfg.listen_host, "::1");
     assert_int_equal(cfg.listen_port, 9000);
     config_free(&cfg);
+    assert_int_equal(load(REQUIRED "[viewer]\nsmall_number_threshold = 11\nrounding = 10\n", &cfg,
+                          err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.viewer_small_number_threshold, 11);
+    assert_int_equal(cfg.viewer_rounding, 10);
+    config_free(&cfg);
 }
 
 static void test_errors(void **state)
@@ -81,6 +90,10 @@ static void test_errors(void **state)
          "[limits] max_queued_body_bytes must be at least max_body_bytes"},
         {REQUIRED "[public]\nmax_connections_per_address = 0\n",
          "[public] max_connections_per_address must be between 1"},
+        {REQUIRED "[viewer]\nsmall_number_threshold = 0\n",
+         "[viewer] small_number_threshold must be between 1 and 1000"},
+        {REQUIRED "[viewer]\nrounding = 1001\n", "[viewer] rounding must be between 1 and 1000"},
+        {REQUIRED "[viewer]\nrounding = five\n", "[viewer] rounding is not a whole number"},
         {REQUIRED "[nope]\nkey = 1\n", "unknown key [nope] key"},
         {REQUIRED "[tls]\nca = again\n", "[tls] ca is set twice"},
         {REQUIRED "[node]\nlisten = localhost\n", "[node] listen must be host:port"},

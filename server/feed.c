@@ -80,6 +80,7 @@ void feed_shutdown(node_t *node)
 
 void feed_wake(node_t *node)
 {
+    node->data_generation++; /* the viewer's cached figures are stale (view_cache.h) */
     while (node->waiters) {
         struct changes_wait *cw = node->waiters;
         unlink_waiter(cw);

@@ -53,6 +53,7 @@ static const route_t routes[] = {
     {"viewer_directory", HTTP_GET, "/viewer/directory", view_directory, ON_VIEWER},
     {"viewer_coverage", HTTP_GET, "/viewer/coverage", view_coverage, ON_VIEWER},
     {"viewer_service", HTTP_GET, "/viewer/directory/services/*", view_service, ON_VIEWER},
+    {"viewer_pathways", HTTP_GET, "/viewer/pathways", view_pathways, ON_VIEWER},
     {"viewer_feedback", HTTP_GET, "/viewer/feedback", view_feedback, ON_VIEWER},
     {"viewer_easy_read", HTTP_GET, "/viewer/feedback/easy-read", view_feedback_easy, ON_VIEWER},
 };

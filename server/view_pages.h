@@ -15,6 +15,10 @@ void view_coverage(req_t *req);
 /* view_service.c: one directory service, /viewer/directory/services/{id} */
 void view_service(req_t *req);
 
+/* view_pathways.c: flows, outcomes, days and waits for a period of weeks
+ * (docs/pathways.md) */
+void view_pathways(req_t *req);
+
 /* view_feedback.c: "you said, we did" and its easy-read view */
 void view_feedback(req_t *req);
 void view_feedback_easy(req_t *req);

@@ -3,9 +3,10 @@
  * their tables), how many are accepted and declined and why, how long
  * acceptance and first contact take, and where referrals wait longest for
  * an answer. One query adds up the weekly sums that sql/009_reporting.sql
- * keeps (never a fold over every referral); every count passes the
- * small-number rule (view_pathways_model.c); ?format=csv&table=NAME gives
- * each table as CSV. */
+ * keeps (never a fold over every referral), and its result is kept while
+ * nothing new is stored (view_cache.h); every count passes the small-number
+ * rule (view_pathways_model.c); ?format=csv&table=NAME gives each table as
+ * CSV. */
 #include "html.h"
 #include "node.h"
 #include "query.h"
@@ -14,6 +15,7 @@
 #include "tr_check.h"
 #include "tr_error.h"
 #include "tr_identity.h"
+#include "view_cache.h"
 #include "view_form.h"
 #include "view_matrix.h"
 #include "view_pages.h"
@@ -85,6 +87,8 @@ typedef struct {
     char from[16], to[16];
     char from_org[TR_NAME_MAX + 1], to_org[TR_NAME_MAX + 1];
     tr_smallnum_rule_t rule;
+    char key[160];       /* the cache's key for the query: its parameters */
+    uint64_t generation; /* node->data_generation when the query was sent */
 } pw_ctx_t;
 
 static void iso_week_of(time_t t, char *out, size_t len)
@@ -328,16 +332,11 @@ static void page(strbuf_t *out, req_t *req, const pw_ctx_t *c, const pw_model_t 
     html_page_end(out);
 }
 
-static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
+/* Reply with the page or the asked-for table, from the query's text. */
+static void respond(req_t *req, const pw_ctx_t *c, const char *text)
 {
-    const pw_ctx_t *c = ud;
-    (void)err;
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
-        return;
-    }
     pw_model_t m;
-    int rc = pw_model_build(&m, PQgetvalue(res, 0, 0), &c->rule);
+    int rc = pw_model_build(&m, text, &c->rule);
     if (rc != 0) {
         pw_model_free(&m);
         response_error(req, rc, "the pathway figures could not be worked out");
@@ -375,6 +374,20 @@ static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
     }
     pw_model_free(&m);
     viewer_send_csv(req, filename, &out);
+}
+
+static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
+{
+    const pw_ctx_t *c = ud;
+    (void)err;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
+        return;
+    }
+    const char *text = PQgetvalue(res, 0, 0);
+    node_t *node = req->conn->node;
+    view_cache_put(c->key, c->generation, uv_now(node->loop), text);
+    respond(req, c, text);
 }
 
 static bool bad(req_t *req, const char *detail)
@@ -426,6 +439,17 @@ void view_pathways(req_t *req)
     if (!c)
         abort();
     if (!parse(req, c)) {
+        free(c);
+        return;
+    }
+    /* The same figures again while nothing was stored: no query. */
+    node_t *node = req->conn->node;
+    snprintf(c->key, sizeof(c->key), "pathways|%s|%s|%s|%s", c->from, c->to, c->from_org,
+             c->to_org);
+    c->generation = node->data_generation;
+    const char *cached = view_cache_get(c->key, c->generation, uv_now(node->loop));
+    if (cached) {
+        respond(req, c, cached);
         free(c);
         return;
     }

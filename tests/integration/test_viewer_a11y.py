@@ -61,6 +61,7 @@ def discover(node):
             kinds.add(kind_of(path))
             pages.append(path)
             for h in links(body):
+                h = h.split("#")[0]  # a browser never sends the fragment
                 if h.startswith("?"):
                     h = urlsplit(path).path + h
                 if h.startswith("/viewer") and "format=csv" not in h and "/static/" not in h:
@@ -86,8 +87,8 @@ with PgCluster("a11y") as pg:
         fk.post(node, agent, sd.feedback(A))
 
         pages = discover(node)
-        for must in ("/viewer/", "/viewer/directory", "/viewer/coverage", "/viewer/feedback",
-                     "/viewer/feedback/easy-read"):
+        for must in ("/viewer/", "/viewer/directory", "/viewer/coverage", "/viewer/pathways",
+                     "/viewer/feedback", "/viewer/feedback/easy-read"):
             t.check(must in pages, f"{must} is among the pages checked", str(pages))
         t.check(any(p.startswith("/viewer/directory/services/") for p in pages),
                 "a service's own page is among them", str(pages))

@@ -24,17 +24,22 @@ typedef struct {
     char need[32]; /* only this need, or "" for every one */
 } cov_ctx_t;
 
-/* Rows (district, need, services taking referrals) for every pair that has
- * a service at all, sorted by district: a pair with none is a gap. */
+/* Rows (district, need, services taking referrals for the need there,
+ * services taking referrals there at all) for every pair that has a service,
+ * sorted by district: a need with no row, or with 0, is a gap. */
 static const char COVERAGE_SQL[] =
-    "SELECT d, n, count(*) FILTER (WHERE s.taking_referrals) "
-    "FROM directory_services s, unnest(s.districts) d, unnest(s.needs) n "
-    "WHERE NOT s.shadowed AND ($1::text IS NULL OR s.origin = $1 "
-    "OR s.audience && ARRAY[$1, '*'] OR s.audience IS NULL) "
-    "GROUP BY 1, 2 ORDER BY 1, 2";
+    "WITH v AS (SELECT s.taking_referrals, s.needs, s.districts FROM directory_services s "
+    "  WHERE NOT s.shadowed AND ($1::text IS NULL OR s.origin = $1 "
+    "  OR s.audience && ARRAY[$1, '*'] OR s.audience IS NULL)), "
+    "p AS (SELECT d, n, count(*) FILTER (WHERE v.taking_referrals) AS c "
+    "  FROM v, unnest(v.districts) d, unnest(v.needs) n GROUP BY 1, 2), "
+    "t AS (SELECT d, count(*) FILTER (WHERE v.taking_referrals) AS c "
+    "  FROM v, unnest(v.districts) d GROUP BY 1) "
+    "SELECT p.d, p.n, p.c, t.c FROM p JOIN t ON t.d = p.d ORDER BY 1, 2";
 
-static void district_row(html_table_t *t, const char *district, const char *const *needs,
-                         const bool *covered, size_t n_needs)
+static void district_row(req_t *req, html_table_t *t, const char *district,
+                         const char *const *needs, const bool *covered, size_t n_needs,
+                         long long taking)
 {
     strbuf_t gaps = {0}, cov = {0};
     char lab[96];
@@ -46,6 +51,8 @@ static void district_row(html_table_t *t, const char *district, const char *cons
     html_table_cell(t, district);
     html_table_cell(t, gaps.len ? gaps.buf : "None");
     html_table_cell(t, cov.len ? cov.buf : "None");
+    char n[TR_SMALLNUM_TEXT_MAX];
+    html_table_count(t, viewer_count_text(req, taking, n, sizeof(n)));
     strbuf_free(&gaps);
     strbuf_free(&cov);
 }
@@ -64,19 +71,21 @@ static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
         if (!c->need[0] || strcmp(all[i], c->need) == 0)
             needs[n_needs++] = all[i];
     static const char *const cols[] = {"District or area", "Needs with no service taking referrals",
-                                       "Needs with a service taking referrals"};
+                                       "Needs with a service taking referrals",
+                                       "Services taking referrals"};
     strbuf_t out = {0};
     if (!c->csv) {
         viewer_page_begin(req, &out, "Coverage", "coverage", false);
         strbuf_puts(&out, "<p>Where the consortium's offer has gaps: for each district or local "
                           "authority that a service in the directory names as its area, the "
-                          "needs that no service there is taking referrals for now.</p>\n");
+                          "needs that no service there is taking referrals for now. Counts "
+                          "follow the consortium's small-number rule.</p>\n");
         view_form_begin(&out, "/viewer/coverage", "Choose a need");
         view_select(&out, "need", "Need", all, c->need);
         view_form_end(&out, "Show");
     }
     html_table_t t;
-    html_table_begin(&t, &out, c->csv, "Gaps by district", cols, 3);
+    html_table_begin(&t, &out, c->csv, "Gaps by district", cols, 4);
     bool covered[MAX_NEEDS] = {false};
     int rows = PQntuples(res);
     for (int r = 0; r < rows; r++) {
@@ -87,7 +96,8 @@ static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
                 covered[i] = true;
         /* The last row of this district: write it out. */
         if (r + 1 == rows || strcmp(PQgetvalue(res, r + 1, 0), district) != 0) {
-            district_row(&t, district, needs, covered, n_needs);
+            district_row(req, &t, district, needs, covered, n_needs,
+                         strtoll(PQgetvalue(res, r, 3), NULL, 10));
             memset(covered, 0, sizeof(covered));
         }
     }

@@ -183,6 +183,9 @@ static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
         strbuf_puts(&out, "<p>Find a service by words and filters. Every service is shown as its "
                           "organisation published it.</p>\n");
         form(&out, &c->f, c->age);
+        char n[TR_SMALLNUM_TEXT_MAX];
+        strbuf_printf(&out, "<p>Services found: %s.</p>\n",
+                      viewer_count_text(req, total, n, sizeof(n)));
     }
     html_table_t t;
     html_table_begin(&t, &out, c->csv, "Services", cols, (int)(sizeof(cols) / sizeof(cols[0])));

@@ -25,9 +25,14 @@
 static const char *const statuses[] = {"open",    "heard",         "agreed", "in_progress",
                                        "changed", "cannot_change", NULL};
 
+#define N_STATUSES 6
+
 typedef struct {
     bool csv, easy;
+    bool summary;  /* the table of entries by status is on the page (or is the CSV) */
+    bool only_sum; /* table=status&format=csv: that table alone */
     char theme[40], status[24], level[24];
+    long long by_status[N_STATUSES]; /* true counts, for the small-number rule */
 } fb_ctx_t;
 
 /* What the responses say: the latest of each kind of answer (they come
@@ -144,6 +149,33 @@ static void easy_item(strbuf_t *out, json_t *row)
     strbuf_puts(out, "</li>\n");
 }
 
+/* Entries by status, for the theme and level chosen, with their total: one
+ * table through the small-number rule, so that no small count can be worked
+ * out from the total. */
+static void summary_table(req_t *req, strbuf_t *out, const fb_ctx_t *c, bool csv)
+{
+    static const char *const cols[] = {"Status", "Entries"};
+    tr_smallnum_rule_t rule;
+    viewer_rule(req, &rule);
+    tr_smallnum_table_t *tab;
+    if (tr_smallnum_table_new(N_STATUSES, 1, &tab) != 0)
+        abort();
+    for (size_t i = 0; i < N_STATUSES; i++)
+        tr_smallnum_set(tab, i, 0, c->by_status[i]);
+    if (tr_smallnum_apply(tab, &rule) != 0)
+        abort();
+    html_table_t t;
+    html_table_begin(&t, out, csv, "Entries by status, for the theme and level chosen", cols, 2);
+    char lab[64], n[TR_SMALLNUM_TEXT_MAX];
+    for (size_t i = 0; i <= N_STATUSES; i++) {
+        html_table_cell(&t,
+                        i < N_STATUSES ? view_label(statuses[i], lab, sizeof(lab)) : "All entries");
+        html_table_count(&t, tr_smallnum_text(&rule, tr_smallnum_get(tab, i, 0), n, sizeof(n)));
+    }
+    html_table_end(&t, NULL);
+    tr_smallnum_table_free(tab);
+}
+
 static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
 {
     const fb_ctx_t *c = ud;
@@ -207,15 +239,83 @@ static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
         viewer_send_csv(req, "feedback.csv", &out);
         return;
     }
-    if (!c->easy)
-        html_csv_link(&out, req->http->query);
+    if (!c->easy) {
+        strbuf_t eq = {0};
+        filter_query(&eq, c);
+        html_csv_link(&out, eq.buf + 1); /* the filters without their "?" */
+        strbuf_free(&eq);
+        if (c->summary) {
+            strbuf_puts(&out, "<h2>How far the answers got</h2>\n");
+            summary_table(req, &out, c, false);
+            strbuf_t sq = {0};
+            filter_query(&sq, c);
+            strbuf_puts(&sq, "&table=status");
+            html_csv_link(&out, sq.buf + 1); /* without its "?" */
+            strbuf_free(&sq);
+        }
+    }
     html_page_end(&out);
     viewer_send_html(req, 200, &out);
 }
 
+static void rows_params(const fb_ctx_t *c, const req_t *req, const char *params[5])
+{
+    params[0] = c->status[0] ? c->status : NULL;
+    params[1] = c->theme[0] ? c->theme : NULL;
+    params[2] = c->level[0] ? c->level : NULL;
+    params[3] = conn_visibility(req->conn);
+    params[4] = FEEDBACK_ROWS;
+}
+
+/* The counts by status came: keep them, then read the rows (or, for the
+ * summary's CSV, answer now). */
+static void on_counts(req_t *req, const PGresult *res, const char *err, void *ud)
+{
+    const fb_ctx_t *c = ud;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
+        return;
+    }
+    fb_ctx_t *next = malloc(sizeof(*next)); /* c is freed once this returns */
+    if (!next)
+        abort();
+    *next = *c;
+    for (int r = 0; r < PQntuples(res); r++)
+        for (size_t i = 0; i < N_STATUSES; i++)
+            if (strcmp(PQgetvalue(res, r, 0), statuses[i]) == 0)
+                next->by_status[i] = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+    if (next->only_sum) {
+        strbuf_t out = {0};
+        summary_table(req, &out, next, true);
+        free(next);
+        viewer_send_csv(req, "feedback-by-status.csv", &out);
+        return;
+    }
+    const char *params[5];
+    rows_params(next, req, params);
+    int rc = req_query(req, API_FEEDBACK_SQL, 5, params, on_rows, next, free);
+    if (rc != 0)
+        response_error(req, rc, NULL);
+}
+
+/* The feedback query, counted by status: the same entries and statuses as
+ * the rows (API_FEEDBACK_SQL), whatever status is chosen. */
+static const char *counts_sql(void)
+{
+    static char *sql;
+    if (!sql) {
+        strbuf_t b = {0};
+        strbuf_puts(&b, "SELECT q.j->>'status', count(*) FROM (");
+        strbuf_puts(&b, API_FEEDBACK_SQL);
+        strbuf_puts(&b, ") q(j) GROUP BY 1");
+        sql = strbuf_take(&b, NULL);
+    }
+    return sql;
+}
+
 static void feedback_page(req_t *req, bool easy)
 {
-    static const char *const allowed[] = {"theme", "status", "level", NULL};
+    static const char *const allowed[] = {"theme", "status", "level", "table", NULL};
     if (viewer_bad_query(req, allowed))
         return;
     fb_ctx_t *c = calloc(1, sizeof(*c));
@@ -235,10 +335,25 @@ static void feedback_page(req_t *req, bool easy)
                          "(docs/records.md)");
         return;
     }
-    const char *params[5] = {c->status[0] ? c->status : NULL, c->theme[0] ? c->theme : NULL,
-                             c->level[0] ? c->level : NULL, conn_visibility(req->conn),
-                             FEEDBACK_ROWS};
-    int rc = req_query(req, API_FEEDBACK_SQL, 5, params, on_rows, c, free);
+    char table[12] = "";
+    if (query_get(q, "table", table, sizeof(table)) < 0 ||
+        (table[0] && strcmp(table, "entries") != 0 && strcmp(table, "status") != 0)) {
+        free(c);
+        response_problem(req, 400, "bad-parameter", "table must be entries or status");
+        return;
+    }
+    c->only_sum = c->csv && strcmp(table, "status") == 0;
+    c->summary = !easy && (!c->csv || c->only_sum);
+    const char *params[5];
+    rows_params(c, req, params);
+    int rc;
+    if (c->summary) {
+        params[0] = NULL;      /* every status */
+        params[4] = "1000000"; /* every entry */
+        rc = req_query(req, counts_sql(), 5, params, on_counts, c, free);
+    } else {
+        rc = req_query(req, API_FEEDBACK_SQL, 5, params, on_rows, c, free);
+    }
     if (rc != 0)
         response_error(req, rc, NULL);
 }

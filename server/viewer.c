@@ -77,6 +77,20 @@ bool viewer_wants_csv(const req_t *req)
            strcmp(format, "csv") == 0;
 }
 
+void viewer_rule(const req_t *req, tr_smallnum_rule_t *rule)
+{
+    const config_t *cfg = &req->conn->node->cfg;
+    rule->threshold = (long long)cfg->viewer_small_number_threshold;
+    rule->rounding = (long long)cfg->viewer_rounding;
+}
+
+const char *viewer_count_text(const req_t *req, long long n, char *buf, size_t len)
+{
+    tr_smallnum_rule_t rule;
+    viewer_rule(req, &rule);
+    return tr_smallnum_text(&rule, tr_smallnum_count(&rule, n), buf, len);
+}
+
 void viewer_page_begin(req_t *req, strbuf_t *out, const char *title, const char *nav,
                        bool easy_read)
 {

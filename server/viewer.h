@@ -11,6 +11,7 @@
 
 #include "conn.h"
 #include "strbuf.h"
+#include "tr_smallnum.h"
 
 #include <stdbool.h>
 
@@ -27,6 +28,13 @@ bool viewer_admit(req_t *req);
 bool viewer_bad_query(req_t *req, const char *const *allowed);
 /* format=csv was asked for. */
 bool viewer_wants_csv(const req_t *req);
+
+/* The small-number rule of [viewer] small_number_threshold and rounding,
+ * which every count a page or CSV publishes passes (tr_smallnum.h). */
+void viewer_rule(const req_t *req, tr_smallnum_rule_t *rule);
+/* One count published alone (no total beside it) as text: "fewer than 8",
+ * "15"; into buf, returned. */
+const char *viewer_count_text(const req_t *req, long long n, char *buf, size_t len);
 
 /* html_page_begin with this request's user and the node's organisation. */
 void viewer_page_begin(req_t *req, strbuf_t *out, const char *title, const char *nav,

@@ -169,6 +169,23 @@ with PgCluster("viewer") as pg:
                 "the CSV holds the text as written (quotes doubled, then read back)")
         t.check("<html" not in csv_text, "the CSV is the table only")
 
+        # counts by status, through the small-number rule
+        status, hdrs, text = get(node, "/viewer/feedback?table=status&format=csv")
+        t.equal(list(csv.reader(io.StringIO(text))),
+                [["Status", "Entries"], ["Not answered yet", "fewer than 8"], ["Heard", "0"],
+                 ["Agreed", "0"], ["In progress", "0"], ["Changed", "fewer than 8"],
+                 ["Cannot change", "fewer than 8"], ["All entries", "fewer than 8"]],
+                "entries by status: 1 to 7 published as 'fewer than 8', the total too")
+        fk.post(node, agent, [entry(["digital"], "consultation", f"Digital {i}", "Easy digital")
+                              for i in range(11)])
+        status, _, text = get(node, "/viewer/feedback?theme=digital&table=status&format=csv")
+        rows = dict(r for r in csv.reader(io.StringIO(text)) if len(r) == 2)
+        t.check(rows.get("Not answered yet") == "10" and rows.get("All entries") == "10",
+                "12 open entries are published as 10 (to the nearest 5)", str(rows))
+        status, _, body = get(node, "/viewer/feedback?theme=digital")
+        t.check("Entries by status" in body and "table=status" in body.replace("&amp;", "&"),
+                "the feedback page shows the counts with their own CSV link")
+
         status, hdrs, body = get(node, "/viewer/feedback/easy-read")
         t.equal(status, 200, "GET /viewer/feedback/easy-read")
         t.check('<body class="easy-read">' in body, "the easy-read view has larger text")

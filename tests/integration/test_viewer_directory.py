@@ -80,6 +80,12 @@ with PgCluster("viewdir") as pg:
             t.check(field in body, f"the search form has {field}")
         t.check(re.search(r'<label for="f-need">', body) is not None,
                 "the form's controls have labels")
+        n_all = len(every)
+        shown = "fewer than 8" if n_all < 8 else str(5 * round(n_all / 5))
+        t.check(f"Services found: {shown}." in body,
+                f"the number found ({n_all}) passes the small-number rule: {shown}")
+        status, _, body1 = get(a, "/viewer/directory?search=Clearview")
+        t.check("Services found: fewer than 8." in body1, "one found: 'fewer than 8'")
 
         cases = [
             ("?search=Clearview", lambda x: "Clearview" in x["name"]),
@@ -154,6 +160,8 @@ with PgCluster("viewdir") as pg:
         t.check("Refuge" in ls6[2] and "Housing" in ls6[2] and "Refuge" not in ls6[1]
                 and "Counselling" in ls6[1], "LS6: refuge and housing covered, counselling a gap",
                 str(ls6))
+        t.equal(ls6[3:], ["fewer than 8"], "LS6: its one service taking referrals, as 'fewer "
+                "than 8'")
         ls7 = rows.get("LS7", ["", "", ""])
         t.check("Counselling" in ls7[1] and ls7[2] == "None",
                 "LS7: its one service is not taking referrals, so every need is a gap", str(ls7))

@@ -29,11 +29,17 @@
 
 enum { ST_CONNECT, ST_HANDSHAKE, ST_WRITE, ST_READ };
 
+/* The largest reply read (head and body): -DLOAD_BUF=... for large pages
+ * (bench_directory.py reads directory pages of tens of kilobytes). */
+#ifndef LOAD_BUF
+#define LOAD_BUF 16384
+#endif
+
 typedef struct {
     int fd;
     SSL *ssl;
     int state;
-    char buf[16384];
+    char buf[LOAD_BUF];
     size_t len;
     size_t want; /* whole reply length once the head is parsed, else 0 */
     int status;

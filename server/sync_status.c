@@ -62,9 +62,15 @@ json_t *sync_status(const node_t *node)
         json_object_set_new(o, "unchanged", json_integer((json_int_t)p->unchanged));
         json_object_set_new(o, "refused", json_integer((json_int_t)p->refused));
         json_object_set_new(o, "protocol_errors", json_integer((json_int_t)p->protocol_errors));
+        json_t *rec = recover_peer_status(p);
+        json_object_update(o, rec);
+        json_decref(rec);
         json_array_append_new(peers, o);
     }
-    return json_pack("{s:s, s:o}", "org", node->org, "peers", peers);
+    json_t *st = json_pack("{s:s, s:o}", "org", node->org, "peers", peers);
+    if (s)
+        json_object_set_new(st, "recovery", recover_status(s));
+    return st;
 }
 
 void sync_metrics(const node_t *node, strbuf_t *out)

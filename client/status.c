@@ -104,7 +104,8 @@ int status_main(int argc, char **argv)
             if (json_is_object(back))
                 printf("  %s's feed went back %lld time%s (last: from %lld to %lld); "
                        "resumed from there\n",
-                       str(p, "peer"), (long long)json_integer_value(json_object_get(back, "count")),
+                       str(p, "peer"),
+                       (long long)json_integer_value(json_object_get(back, "count")),
                        json_integer_value(json_object_get(back, "count")) == 1 ? "" : "s",
                        (long long)json_integer_value(json_object_get(back, "from")),
                        (long long)json_integer_value(json_object_get(back, "to")));

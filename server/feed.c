@@ -22,7 +22,7 @@ struct changes_wait {
     int64_t since, limit; /* a negative limit: answer now, even if empty */
     uint64_t deadline;    /* loop time when a long-poll answers empty */
     feed_filter_t filter;
-    char kinds[128]; /* the filter's kinds as a PostgreSQL array literal */
+    char kinds[128];             /* the filter's kinds as a PostgreSQL array literal */
     char epoch[TR_UUID_LEN + 1]; /* the reader's epoch, "" once the resume point is known */
     bool recover;                /* a peer's own records too (recover=1) */
     bool resumed;                /* the first query has said where to resume */
@@ -205,8 +205,13 @@ static void feed_query(struct changes_wait *cw)
      * epoch, and for a peer this node's cursor on it (epoch, cursor, and the
      * epoch in which this node found the peer's feed went back). */
     if (cw->filter.peer_org[0]) { /* a peer: the kinds shared with it, maybe none */
-        const char *params[7] = {since,          limit, cw->kinds, cw->filter.peer_org,
-                                 cw->recover ? "t" : "f", epoch, cw->filter.peer_name};
+        const char *params[7] = {since,
+                                 limit,
+                                 cw->kinds,
+                                 cw->filter.peer_org,
+                                 cw->recover ? "t" : "f",
+                                 epoch,
+                                 cw->filter.peer_name};
         rc = db_query(cw->node->db,
                       "WITH r AS (SELECT trellis_feed_resume($6::uuid, $1::bigint) AS since) "
                       "SELECT CASE WHEN h.is_called THEN h.last_value ELSE 0 END, c.seq, c.doc, "
@@ -247,8 +252,7 @@ static void feed_query(struct changes_wait *cw)
 void feed_serve(req_t *req, const feed_filter_t *filter)
 {
     static const char *const allowed[] = {"since", "limit", "wait", "epoch", NULL};
-    static const char *const allowed_peer[] = {"since", "limit",   "wait",
-                                               "epoch", "recover", NULL};
+    static const char *const allowed_peer[] = {"since", "limit", "wait", "epoch", "recover", NULL};
     const char *q = req->http->query, *bad;
     size_t bad_len;
     int64_t since, limit, wait;

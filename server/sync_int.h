@@ -71,10 +71,10 @@ typedef struct sync_peer {
     /* Recovery of this node's own records (sync_recover.c): the first pass
      * after start asks for them too, until it has caught up; the first
      * reply tells whether the peer has seen more of our feed than we hold. */
-    bool recover_pass;  /* the pass is not done yet */
-    bool checked;       /* the peer's cursor on us was checked */
-    bool check_failed;  /* the peer could not be reached for it (yet) */
-    bool detected;      /* it had seen more of our feed than we hold */
+    bool recover_pass; /* the pass is not done yet */
+    bool checked;      /* the peer's cursor on us was checked */
+    bool check_failed; /* the peer could not be reached for it (yet) */
+    bool detected;     /* it had seen more of our feed than we hold */
     db_query_t *check_dbq;
     uint64_t own_recovered; /* our own records it gave back that we had lost */
 } sync_peer_t;

@@ -258,8 +258,7 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
             stored++;
             if (own)
                 p->own_recovered++; /* ours, and we had lost it */
-        }
-        else if (!strcmp(d, "same") || !strcmp(d, "older"))
+        } else if (!strcmp(d, "same") || !strcmp(d, "older"))
             unchanged++;
         else
             p->refused++; /* another origin's id, or a conflicting body */
@@ -334,7 +333,10 @@ static void start_apply(sync_peer_t *p)
     snprintf(back_to, sizeof(back_to), "%lld", (long long)b->reply_since);
     /* With the decision, whether the record is ours: a record of our own
      * stored from a peer is one our database had lost. */
-    const char *values[7 + RA_COLUMNS] = {p->cfg->name, p->cfg->org, since, next,
+    const char *values[7 + RA_COLUMNS] = {p->cfg->name,
+                                          p->cfg->org,
+                                          since,
+                                          next,
                                           b->epoch[0] ? b->epoch : NULL,
                                           b->went_back ? back_to : NULL};
     int lengths[7 + RA_COLUMNS] = {0}, formats[7 + RA_COLUMNS] = {0};
@@ -615,7 +617,9 @@ static void fetch_changes(sync_peer_t *p, int64_t since, const char *epoch)
     snprintf(path, sizeof(path), "/v1/fed/changes?since=%lld&limit=%d&wait=%d%s%s%s",
              (long long)since, BATCH_LIMIT, first ? 0 : LONG_POLL_S, epoch[0] ? "&epoch=" : "",
              epoch, p->recover_pass ? "&recover=1" : "");
-    int rc = peer_client_get(p->client, path, (LONG_POLL_S + 15) * 1000, on_changes, p);
+    /* An answer at once is due while the node waits for it before writes. */
+    int rc =
+        peer_client_get(p->client, path, first ? 10000 : (LONG_POLL_S + 15) * 1000, on_changes, p);
     if (rc != 0)
         fail(p, "fetching", tr_strerror(rc));
     else

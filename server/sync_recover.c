@@ -15,9 +15,8 @@
 #define EPOCH_RETRY_MS 1000
 
 static const char *const rec_names[] = {
-    [REC_STARTING] = "starting",       [REC_CHECKING] = "checking",
-    [REC_RECOVERING] = "recovering",   [REC_DONE] = "done",
-    [REC_UNCONFIRMED] = "unconfirmed", [REC_INCOMPLETE] = "incomplete",
+    [REC_STARTING] = "starting", [REC_CHECKING] = "checking",       [REC_RECOVERING] = "recovering",
+    [REC_DONE] = "done",         [REC_UNCONFIRMED] = "unconfirmed", [REC_INCOMPLETE] = "incomplete",
 };
 
 static uint64_t own_total(const sync_t *s)
@@ -307,8 +306,8 @@ json_t *recover_status(const sync_t *s)
 {
     const recovery_t *r = &s->rec;
     update((sync_t *)s);
-    json_t *o = json_pack("{s:s, s:b, s:I}", "state", rec_names[r->state], "went_back",
-                          r->detected, "own_records_recovered", (json_int_t)own_total(s));
+    json_t *o = json_pack("{s:s, s:b, s:I}", "state", rec_names[r->state], "went_back", r->detected,
+                          "own_records_recovered", (json_int_t)own_total(s));
     json_object_set_new(o, "epoch", r->epoch[0] ? json_string(r->epoch) : json_null());
     json_object_set_new(o, "detected_by", peers_where(s, detected_by));
     json_object_set_new(o, "waiting_for", peers_where(s, pass_pending));
@@ -322,8 +321,8 @@ json_t *recover_peer_status(const sync_peer_t *p)
     json_object_set_new(o, "feed_epoch", p->epoch[0] ? json_string(p->epoch) : json_null());
     if (p->went_back) {
         json_object_set_new(o, "feed_went_back",
-                            json_pack("{s:I, s:I, s:I}", "count", (json_int_t)p->went_back,
-                                      "from", (json_int_t)p->went_back_from, "to",
+                            json_pack("{s:I, s:I, s:I}", "count", (json_int_t)p->went_back, "from",
+                                      (json_int_t)p->went_back_from, "to",
                                       (json_int_t)p->went_back_to));
     } else {
         json_object_set_new(o, "feed_went_back", json_null());

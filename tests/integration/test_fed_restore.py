@@ -342,6 +342,9 @@ class Failover:
         r.psql("SELECT pg_wal_replay_pause()", db=db)
         r.psql("ALTER SYSTEM SET primary_conninfo = ''", db=db)
         r.psql("SELECT pg_reload_conf()", db=db)
+        ok = fk.wait_for(lambda: r.psql("SELECT count(*) FROM pg_stat_wal_receiver",
+                                        db=db) == [("0",)], 30)
+        t.check(ok, "failover: the replica no longer receives WAL")
         agent = b.pki.agent(B, "office")
         last = post_many(b, agent, B, 40, "failover: not on the replica")
         ok = fk.wait_for(lambda: held_by(*pgs["a"], last), 60)

@@ -126,6 +126,9 @@ void recover_on_reply(sync_peer_t *p);
 /* The peer could not be reached, or another process pulls from it. */
 void recover_on_failure(sync_peer_t *p);
 void recover_on_standby(sync_peer_t *p);
+/* The batch being applied (p->applying) was stored: note the peer's epoch,
+ * and whether its feed went back under our cursor (p->cursor, not moved yet). */
+void recover_on_batch(sync_peer_t *p);
 /* A batch asked with recover=1 was applied; more: the peer has more. */
 void recover_on_applied(sync_peer_t *p, bool more);
 json_t *recover_status(const struct sync *s);

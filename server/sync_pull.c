@@ -263,18 +263,7 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
         else
             p->refused++; /* another origin's id, or a conflicting body */
     }
-    if (p->applying.went_back) {
-        p->went_back++;
-        p->went_back_at = time(NULL);
-        p->went_back_from = p->cursor;
-        p->went_back_to = p->applying.reply_since;
-        log_event(LOG_WARN, "sync_feed_went_back",
-                  json_pack("{s:s, s:I, s:I, s:s}", "peer", p->cfg->name, "from",
-                            (json_int_t)p->went_back_from, "to", (json_int_t)p->went_back_to,
-                            "epoch", p->applying.epoch));
-    }
-    if (p->applying.epoch[0])
-        memcpy(p->epoch, p->applying.epoch, sizeof(p->epoch));
+    recover_on_batch(p); /* the peer's epoch, and whether its feed went back */
     p->stored += stored;
     p->unchanged += unchanged;
     p->batches++;

@@ -266,6 +266,23 @@ void recover_on_standby(sync_peer_t *p)
     update(p->sync);
 }
 
+void recover_on_batch(sync_peer_t *p)
+{
+    const sync_batch_t *b = &p->applying;
+    if (b->went_back) {
+        p->went_back++;
+        p->went_back_at = time(NULL);
+        p->went_back_from = p->cursor;
+        p->went_back_to = b->reply_since;
+        log_event(LOG_WARN, "sync_feed_went_back",
+                  json_pack("{s:s, s:I, s:I, s:s}", "peer", p->cfg->name, "from",
+                            (json_int_t)p->went_back_from, "to", (json_int_t)p->went_back_to,
+                            "epoch", b->epoch));
+    }
+    if (b->epoch[0])
+        memcpy(p->epoch, b->epoch, sizeof(p->epoch));
+}
+
 void recover_on_applied(sync_peer_t *p, bool more)
 {
     if (!more && p->recover_pass) {

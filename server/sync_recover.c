@@ -122,7 +122,9 @@ static void update(sync_t *s)
             enter(s, REC_INCOMPLETE);
         break;
     default:
-        if (r->state == REC_UNCONFIRMED && !failed && asked)
+        /* Every peer asked at last, or every pass done after the timeout. */
+        if ((r->state == REC_UNCONFIRMED && !failed && asked) ||
+            (r->state == REC_INCOMPLETE && !pending))
             enter(s, REC_DONE);
         break;
     }

@@ -54,33 +54,33 @@ static void test_replies(void **state)
         {E1, 10,
          "{\"changes\":[],\"cursor\":\"6\",\"more\":false,\"head\":6,\"epoch\":\"" E1
          "\",\"since\":\"4\"}",
-         false},
+         false, false, 0, 0, ""},
         {"", 10,
          "{\"changes\":[],\"cursor\":\"6\",\"more\":false,\"head\":6,\"epoch\":\"" E2
          "\",\"since\":\"4\"}",
-         false},
+         false, false, 0, 0, ""},
         {E1, 10, "{\"changes\":[],\"cursor\":\"6\",\"more\":false,\"head\":6,\"since\":\"4\"}",
-         false},
+         false, false, 0, 0, ""},
         /* a page past the cursor asked from */
         {E1, 10, "{\"changes\":[],\"cursor\":\"12\",\"more\":false,\"head\":12,\"since\":\"11\"}",
-         false},
+         false, false, 0, 0, ""},
         /* a change at or before where the page starts */
         {E1, 10,
          "{\"changes\":[{\"seq\":4,\"record\":{}}],\"cursor\":\"6\",\"more\":false,"
          "\"head\":6,\"epoch\":\"" E2 "\",\"since\":\"4\"}",
-         false},
+         false, false, 0, 0, ""},
         /* a cursor before where the page starts */
         {E1, 10,
          "{\"changes\":[],\"cursor\":\"3\",\"more\":false,\"head\":6,\"epoch\":\"" E2
          "\",\"since\":\"4\"}",
-         false},
+         false, false, 0, 0, ""},
         /* not an epoch, not a since */
         {E1, 10, "{\"changes\":[],\"cursor\":\"10\",\"more\":false,\"head\":10,\"epoch\":\"x\"}",
-         false},
-        {E1, 10, "{\"changes\":[],\"cursor\":\"10\",\"more\":false,\"head\":10,\"epoch\":7}",
-         false},
+         false, false, 0, 0, ""},
+        {E1, 10, "{\"changes\":[],\"cursor\":\"10\",\"more\":false,\"head\":10,\"epoch\":7}", false,
+         false, 0, 0, ""},
         {E1, 10, "{\"changes\":[],\"cursor\":\"10\",\"more\":false,\"head\":10,\"since\":\"-1\"}",
-         false},
+         false, false, 0, 0, ""},
     };
     signer_cache_t *cache = signer_cache_new();
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -117,12 +117,12 @@ static void test_your_cursor(void **state)
         {"null", true, false, 0, "", ""},
         {"{\"cursor\":\"7\",\"epoch\":\"" E1 "\",\"went_back_epoch\":null}", true, true, 7, E1, ""},
         {"{\"cursor\":\"0\",\"epoch\":null,\"went_back_epoch\":\"" E2 "\"}", true, true, 0, "", E2},
-        {"{\"cursor\":7,\"epoch\":null}", false},
-        {"{\"cursor\":\"7x\"}", false},
-        {"{\"epoch\":\"" E1 "\"}", false},
-        {"{\"cursor\":\"7\",\"epoch\":\"not-a-uuid\"}", false},
-        {"{\"cursor\":\"7\",\"went_back_epoch\":[]}", false},
-        {"\"7\"", false},
+        {"{\"cursor\":7,\"epoch\":null}", false, false, 0, "", ""},
+        {"{\"cursor\":\"7x\"}", false, false, 0, "", ""},
+        {"{\"epoch\":\"" E1 "\"}", false, false, 0, "", ""},
+        {"{\"cursor\":\"7\",\"epoch\":\"not-a-uuid\"}", false, false, 0, "", ""},
+        {"{\"cursor\":\"7\",\"went_back_epoch\":[]}", false, false, 0, "", ""},
+        {"\"7\"", false, false, 0, "", ""},
     };
     signer_cache_t *cache = signer_cache_new();
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -28,6 +28,7 @@ ALTER TABLE peer_cursors ADD COLUMN epoch uuid,
     ADD COLUMN went_back_epoch uuid,
     ADD COLUMN went_back_at timestamptz;
 
--- trellis_apply takes the epoch now: defined in sql/functions/20_trellis_apply.sql.
-DROP FUNCTION trellis_apply(text, text, bigint, bigint, int[], text[], uuid[], text[], bigint[],
+-- trellis_apply takes the epoch now: defined in sql/functions/20_trellis_apply.sql
+-- (the old one exists only in a database that has run since 006).
+DROP FUNCTION IF EXISTS trellis_apply(text, text, bigint, bigint, int[], text[], uuid[], text[], bigint[],
                             text[], jsonb[]);

@@ -338,13 +338,19 @@ class Failover:
         ok = fk.wait_for(lambda: r.psql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn",
                                         db=db) == [("t",)], 60)
         t.check(ok, "failover: the replica replayed the 200 records")
-        # Paused and cut off: it stays behind, as an asynchronous replica can.
-        r.psql("SELECT pg_wal_replay_pause()", db=db)
+        # Cut off and paused: it stays behind, as an asynchronous replica can.
+        # (Cut off first: a paused startup process applies no new
+        # primary_conninfo, and WAL received but not replayed would be
+        # replayed at promotion.)
         r.psql("ALTER SYSTEM SET primary_conninfo = ''", db=db)
         r.psql("SELECT pg_reload_conf()", db=db)
         ok = fk.wait_for(lambda: r.psql("SELECT count(*) FROM pg_stat_wal_receiver",
                                         db=db) == [("0",)], 30)
         t.check(ok, "failover: the replica no longer receives WAL")
+        r.psql("SELECT pg_wal_replay_pause()", db=db)
+        ok = fk.wait_for(lambda: r.psql("SELECT pg_get_wal_replay_pause_state()",
+                                        db=db) == [("paused",)], 30)
+        t.check(ok, "failover: the replica's replay is paused")
         agent = b.pki.agent(B, "office")
         last = post_many(b, agent, B, 40, "failover: not on the replica")
         ok = fk.wait_for(lambda: held_by(*pgs["a"], last), 60)

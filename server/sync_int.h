@@ -65,7 +65,6 @@ typedef struct sync_peer {
     char epoch[TR_UUID_LEN + 1];
     char fetch_epoch[TR_UUID_LEN + 1]; /* asked with the request in flight */
     bool fetch_recover;                /* the request in flight asked recover=1 */
-    int fetch_limit;                   /* and this many records */
     uint64_t went_back;
     time_t went_back_at;
     int64_t went_back_from, went_back_to;

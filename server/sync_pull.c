@@ -585,7 +585,7 @@ static void on_changes(void *ud, const peer_response_t *res, const char *err)
     p->batch.asked_ns = p->fetch_ns;
     p->batch.arrived_ns = uv_hrtime();
     p->batch.since = p->fetch_since;
-    p->batch.limit = p->fetch_limit;
+    p->batch.limit = BATCH_LIMIT;
     p->batch.recover = p->fetch_recover;
     memcpy(p->batch.epoch_asked, p->fetch_epoch, sizeof(p->fetch_epoch));
     verify_batch(p, false);
@@ -601,13 +601,10 @@ static void fetch_changes(sync_peer_t *p, int64_t since, const char *epoch)
         p->state = P_FETCH;
     char path[192];
     bool first = p->recover_pass || !p->checked;
-    /* Until the peer's cursor on us is checked, one record: the answer
-     * (your_cursor) comes at once, not after a whole batch is verified. */
-    p->fetch_limit = p->checked ? BATCH_LIMIT : 1;
     snprintf(p->fetch_epoch, sizeof(p->fetch_epoch), "%s", epoch);
     p->fetch_recover = p->recover_pass;
     snprintf(path, sizeof(path), "/v1/fed/changes?since=%lld&limit=%d&wait=%d%s%s%s",
-             (long long)since, p->fetch_limit, first ? 0 : LONG_POLL_S, epoch[0] ? "&epoch=" : "",
+             (long long)since, BATCH_LIMIT, first ? 0 : LONG_POLL_S, epoch[0] ? "&epoch=" : "",
              epoch, p->recover_pass ? "&recover=1" : "");
     /* An answer at once is due while the node waits for it before writes. */
     int rc =

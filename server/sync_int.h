@@ -39,6 +39,7 @@ typedef struct sync_peer {
     int busy;         /* work or queries in flight: after sync_stop, freed when they end */
     bool client_busy; /* a request (changes or a certificate) is in flight */
     bool verifying;   /* batch is on the thread pool */
+    bool parsing;     /* only parsed there first: the peer's cursor on us is not checked yet */
     bool ready;       /* batch is verified and waits for the apply in flight */
     bool in_apply;    /* applying holds the batch being applied */
     uint64_t backoff_ms;

@@ -450,7 +450,10 @@ static void fetch_next_cert(sync_peer_t *p)
 static void verify_work(uv_work_t *w)
 {
     sync_peer_t *p = w->data;
-    sync_batch_verify(&p->batch);
+    if (p->parsing)
+        sync_batch_parse(&p->batch);
+    else
+        sync_batch_verify(&p->batch);
 }
 
 static void log_refused(sync_peer_t *p)
@@ -479,8 +482,10 @@ static void log_refused(sync_peer_t *p)
 static void verify_done(uv_work_t *w, int status)
 {
     sync_peer_t *p = w->data;
+    bool parsed_only = p->parsing;
     p->busy--;
     p->verifying = false;
+    p->parsing = false;
     p->batch.verified_ns = uv_hrtime();
     if (settled(p))
         return;
@@ -497,6 +502,10 @@ static void verify_done(uv_work_t *w, int status)
      * batch is stored: an apply that is slow or stuck is lag, not lag 0. */
     p->head = p->batch.head;
     recover_on_reply(p); /* has the peer seen more of our feed than we hold? */
+    if (parsed_only) {
+        verify_batch(p, false); /* the check did not wait for the records' verification */
+        return;
+    }
     if (json_array_size(p->batch.missing)) {
         /* Fetch each unknown signer once, then verify the batch again
          * (distinct through a set: a batch may name thousands). */
@@ -588,6 +597,7 @@ static void on_changes(void *ud, const peer_response_t *res, const char *err)
     p->batch.limit = BATCH_LIMIT;
     p->batch.recover = p->fetch_recover;
     memcpy(p->batch.epoch_asked, p->fetch_epoch, sizeof(p->fetch_epoch));
+    p->parsing = !p->checked;
     verify_batch(p, false);
 }
 

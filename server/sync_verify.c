@@ -403,10 +403,10 @@ static int check_protocol(sync_batch_t *b, json_t *root, json_t *changes, const 
     return 0;
 }
 
-void sync_batch_verify(sync_batch_t *b)
+void sync_batch_parse(sync_batch_t *b)
 {
-    b->refused = json_array();
-    b->missing = json_array();
+    if (b->root || b->error[0])
+        return;
     json_error_t jerr;
     json_t *root = json_loadb(b->body, b->len, 0, &jerr);
     json_t *changes = json_object_get(root, "changes");
@@ -422,6 +422,19 @@ void sync_batch_verify(sync_batch_t *b)
     }
     b->more = json_is_true(json_object_get(root, "more"));
     b->head = json_integer_value(json_object_get(root, "head"));
+    b->root = root;
+}
+
+void sync_batch_verify(sync_batch_t *b)
+{
+    b->refused = json_array();
+    b->missing = json_array();
+    sync_batch_parse(b);
+    if (b->error[0])
+        return;
+    json_t *root = b->root;
+    json_t *changes = json_object_get(root, "changes");
+    b->root = NULL;
     record_arrays_init(&b->records);
     size_t i;
     json_t *change;
@@ -477,6 +490,7 @@ void sync_batch_clear(sync_batch_t *b)
     record_arrays_free(&b->records);
     json_decref(b->refused);
     json_decref(b->missing);
+    json_decref(b->root);
     /* Keep what describes the peer; forget the batch. */
     sync_batch_t fresh;
     sync_batch_init(&fresh, b->cache, b->peer_org, b->own_org);

@@ -77,6 +77,7 @@ typedef struct {
     json_t *refused; /* [{"kind","id","origin","code","reason"}]: validated ids, never a body */
     json_t *missing; /* signer fingerprints not in the cache: fetched, then verified again */
     char error[160]; /* the reply itself is unusable or breaks the protocol */
+    json_t *root;    /* the reply parsed (sync_batch_parse), until verified */
     /* when (uv_hrtime) it was asked for, arrived, was verified: for the log */
     uint64_t asked_ns, arrived_ns, verified_ns;
 } sync_batch_t;
@@ -85,6 +86,11 @@ typedef struct {
  * own_org (both copied; cache borrowed). */
 void sync_batch_init(sync_batch_t *b, signer_cache_t *cache, const char *peer_org,
                      const char *own_org);
+/* Parse the reply and check it keeps to the protocol (error), without
+ * verifying its records: what the reply says of the feed (epoch, since,
+ * your_cursor, head) is known then. Cheap next to verifying. */
+void sync_batch_parse(sync_batch_t *b);
+/* Verify the records (parsing first if sync_batch_parse was not called). */
 void sync_batch_verify(sync_batch_t *b);
 /* Free what the batch holds and make it empty again, for the same peer. */
 void sync_batch_clear(sync_batch_t *b);

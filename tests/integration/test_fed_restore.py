@@ -18,7 +18,7 @@ import time
 
 import fedkit as fk
 from fedkit import sd
-from harness import Checks, Node, PgCluster, Pki, _as_pg_user, api
+from harness import Checks, Node, PgCluster, Pki, _as_pg_user, api, binary
 
 t = Checks("test_fed_restore")
 A, B, C = sd.ORGS[0], sd.ORGS[1], sd.ORGS[2]
@@ -117,6 +117,13 @@ def restart_recovering(t, what, b, agent_b, peers_up, expect_lost, recover_from)
             f'{st["recovery"]["own_records_recovered"]} < {len(expect_lost)}')
 
 
+def trellis_status(node, agent):
+    r = subprocess.run([binary("trellis"), "status", "--node", node.url, "--cert", agent["chain"],
+                        "--key", agent["key"], "--ca", node.pki.ca],
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout
+
+
 def peer_went_back(t, what, node, agent, peer):
     st = fk.wait_for(lambda: (lambda p: p if p.get("feed_went_back") else None)(
         fk.fed_status(node, agent)[peer]), 30)
@@ -172,6 +179,15 @@ def scenario(name, prepare, go_back):
                 f"{name}: b's database went back (the records written after it are not in it)")
         restart_recovering(t, name, b, agents[B], [a], gone, (c, pgs["c"]))
         peer_went_back(t, name, a, agents[A], "b")
+        rc, out = trellis_status(b, agents[B])
+        t.check(rc == 0 and "recovery: done (feed went back" in out and "given back" in out,
+                f"{name}: trellis status on b says its feed went back and what came back", out)
+        status, _, text = api(a, agents[A], "GET", "/metrics")
+        t.check('trellis_fed_feed_went_back_total{peer="b"} 1' in str(text),
+                f"{name}: /metrics on a counts b's feed going back")
+        rc, out = trellis_status(a, agents[A])
+        t.check(rc == 0 and "b's feed went back 1 time" in out,
+                f"{name}: trellis status on a says b's feed went back", out)
 
         after = post_many(b, agents[B], B, 200, f"{name}: after the restore")
         expected |= after

@@ -14,7 +14,10 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: trellis status [--json] --node URL --cert CHAIN --key KEY --ca ROOT\n\n"
             "Show, per peer of the node: what it is doing, the cursor, the lag in records\n"
-            "and seconds, the last successful pull and the last error. The certificate\n"
+            "and seconds, the last successful pull and the last error; and the node's\n"
+            "recovery after a restore or a failover (whether its feed went back, how many\n"
+            "of its own records its peers gave back, whether it takes writes), with each\n"
+            "time a peer's feed went back under this node's cursor. The certificate\n"
             "must be of the node's own organisation (an agent or node certificate).\n"
             "TRELLIS_NODE, TRELLIS_CERT, TRELLIS_KEY and TRELLIS_CA stand in for the options.\n");
 }
@@ -67,6 +70,20 @@ int status_main(int argc, char **argv)
         json_t *peers = json_object_get(doc, "peers");
         printf("node of %s: %zu peer%s\n", str(doc, "org"), json_array_size(peers),
                json_array_size(peers) == 1 ? "" : "s");
+        json_t *rec = json_object_get(doc, "recovery");
+        if (rec) {
+            const char *state = str(rec, "state");
+            bool writes = strcmp(state, "starting") && strcmp(state, "checking") &&
+                          strcmp(state, "recovering");
+            printf("recovery: %s (feed %s; %lld own record%s given back by peers; %s)\n", state,
+                   json_is_true(json_object_get(rec, "went_back"))
+                       ? "went back: a restore or a failover"
+                       : "did not go back",
+                   (long long)json_integer_value(json_object_get(rec, "own_records_recovered")),
+                   json_integer_value(json_object_get(rec, "own_records_recovered")) == 1 ? ""
+                                                                                          : "s",
+                   writes ? "taking writes" : "writes refused until recovered");
+        }
         printf("%-16s %-24s %-12s %10s %8s %8s  %-20s %s\n", "PEER", "ORG", "STATE", "CURSOR",
                "LAG", "LAG S", "LAST SUCCESS", "LAST ERROR");
         size_t i;
@@ -83,6 +100,19 @@ int status_main(int argc, char **argv)
                    (long long)json_integer_value(json_object_get(p, "cursor")),
                    (long long)json_integer_value(json_object_get(p, "lag_records")), lag_s_buf,
                    str(p, "last_success"), str(p, "last_error"));
+            json_t *back = json_object_get(p, "feed_went_back");
+            if (json_is_object(back))
+                printf("  %s's feed went back %lld time%s (last: from %lld to %lld); "
+                       "resumed from there\n",
+                       str(p, "peer"),
+                       (long long)json_integer_value(json_object_get(back, "count")),
+                       json_integer_value(json_object_get(back, "count")) == 1 ? "" : "s",
+                       (long long)json_integer_value(json_object_get(back, "from")),
+                       (long long)json_integer_value(json_object_get(back, "to")));
+            json_int_t own = json_integer_value(json_object_get(p, "own_records_recovered"));
+            if (own)
+                printf("  %s gave back %lld of this node's own records\n", str(p, "peer"),
+                       (long long)own);
         }
     }
     free(body);

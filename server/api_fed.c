@@ -36,6 +36,7 @@ void api_fed_changes(req_t *req)
     f.kinds = peer->share;
     f.max_limit = 5000; /* peers bootstrap in large batches: fewer round trips */
     snprintf(f.peer_org, sizeof(f.peer_org), "%s", peer->org);
+    f.peer_name = peer->name;
     /* share = none goes through the feed too: an empty page that is held
      * for wait= like any other (answering at once made the peer ask again
      * at once, hundreds of times a second), with the real head and cursor. */

@@ -1,8 +1,10 @@
-/* Operational endpoints: /healthz (process up), /readyz (database reachable
- * and schema current), /metrics (Prometheus text). */
+/* Operational endpoints: /healthz (process up), /readyz (database reachable,
+ * schema current, and not recovering after a restore or a failover),
+ * /metrics (Prometheus text). */
 #include "api.h"
 #include "conn.h"
 #include "response.h"
+#include "sync_pull.h"
 #include "tr_error.h"
 
 #include <stdlib.h>
@@ -23,6 +25,11 @@ static void on_ready_result(void *ud, const PGresult *res, const char *err)
     }
     db_stats_t st;
     db_pool_stats(req->conn->node->db, &st);
+    char why[200];
+    if (!sync_taking_writes(req->conn->node, why, sizeof(why))) {
+        response_problem_h(req, 503, "recovering", why, "Retry-After: 5\r\n");
+        return;
+    }
     response_json(req, 200,
                   json_pack("{s:s, s:i}", "status", "ready", "schema_version", st.schema_version));
 }

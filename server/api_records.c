@@ -10,6 +10,7 @@
 #include "record_arrays.h"
 #include "response.h"
 #include "strbuf.h"
+#include "sync_pull.h"
 #include "tr_canon.h"
 #include "tr_check.h"
 #include "tr_error.h"
@@ -405,6 +406,13 @@ void api_records_post(req_t *req)
          * records would be signed here and squat their ids. */
         response_problem(req, 403, "not-your-node",
                          "a node takes records only from its own organisation's agents");
+        return;
+    }
+    char why[200];
+    if (!sync_taking_writes(node, why, sizeof(why))) {
+        /* Its database went back, or it does not know yet: a write now could
+         * reuse an id or a version its peers hold (docs/federation.md). */
+        response_problem_h(req, 503, "recovering", why, "Retry-After: 5\r\n");
         return;
     }
     store_job_t *job = calloc(1, sizeof(*job));

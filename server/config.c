@@ -42,6 +42,11 @@ static const key_t_ keys[] = {
      "own, as org/name (a monitoring agent's), comma-separated; empty: none"},
     {"node", "shutdown_timeout", T_DURATION, OFF(shutdown_timeout_ms), "10s", 0, 3600000, false,
      "on SIGTERM, how long in-flight requests may take before connections are cut"},
+    {"node", "recovery_timeout", T_DURATION, OFF(recovery_timeout_ms), "5m", 0, 86400000, false,
+     "at start the node asks each peer it pulls from what it has seen of this node's feed; if "
+     "one has seen more than the database holds (a restore or a failover), the node takes no "
+     "write of its own until every such peer has given back this node's records, or until "
+     "this long has passed (then it takes writes and logs recovery_incomplete)"},
 
     {"tls", "cert", T_PATH, OFF(tls_cert), NULL, 0, 0, true,
      "PEM: this node's certificate followed by its organisation CA (trellis pki issue-node)"},

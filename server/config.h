@@ -36,7 +36,8 @@ typedef struct {
     char *tls_ca;  /* consortium root: the only trust anchor */
     char *tls_crl; /* optional: PEM bundle of every CA's CRL */
     uint64_t handshake_timeout_ms;
-    uint64_t expiry_warning_ms; /* warn this long before a CRL or certificate lapses */
+    uint64_t recovery_timeout_ms; /* writes wait this long at most for recovery */
+    uint64_t expiry_warning_ms;   /* warn this long before a CRL or certificate lapses */
 
     /* [database] */
     char *db_url;

@@ -1,10 +1,13 @@
 /* Change feed with long-poll: a waiting request sits on the node's list until
  * a commit wakes it (feed_wake: a local store, or a NOTIFY from another
- * process on the same database) or its deadline passes. */
+ * process on the same database) or its deadline passes. A reader that names
+ * the epoch its cursor is in resumes from the last point that epoch has in
+ * common with the database as it is now (sql/007: a restore, a failover). */
 #include "feed.h"
 #include "query.h"
 #include "response.h"
 #include "strbuf.h"
+#include "tr_check.h"
 #include "tr_error.h"
 #include "tr_record.h"
 
@@ -19,7 +22,12 @@ struct changes_wait {
     int64_t since, limit; /* a negative limit: answer now, even if empty */
     uint64_t deadline;    /* loop time when a long-poll answers empty */
     feed_filter_t filter;
-    char kinds[128]; /* the filter's kinds as a PostgreSQL array literal */
+    char kinds[128];             /* the filter's kinds as a PostgreSQL array literal */
+    char epoch[TR_UUID_LEN + 1]; /* the reader's epoch, "" once the resume point is known */
+    bool recover;                /* a peer's own records too (recover=1) */
+    bool resumed;                /* the first query has said where to resume */
+    bool rewound;                /* and it was before since: the feed went back */
+    int64_t from;                /* what the reply reads after: since, or where it resumed */
     bool waiting;
     struct changes_wait *prev, *next;
 };
@@ -114,8 +122,19 @@ static void on_changes(void *ud, const PGresult *res, const char *err)
         return;
     }
     int n = PQgetisnull(res, 0, 1) ? 0 : PQntuples(res);
-    bool final = cw->limit < 0;
-    int64_t limit = final ? -cw->limit : cw->limit;
+    if (!cw->resumed) {
+        /* The reader's epoch is older than the feed's: it resumes from the
+         * last common point, and is told at once (below) where that is. */
+        int64_t resume = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+        cw->resumed = true;
+        cw->epoch[0] = '\0';
+        if (resume < cw->since) {
+            cw->since = cw->from = resume;
+            cw->rewound = true;
+        }
+    }
+    bool final = cw->limit < 0 || cw->rewound;
+    int64_t limit = cw->limit < 0 ? -cw->limit : cw->limit;
     int64_t last = PQgetisnull(res, 0, 3) ? 0 : strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     if (n < limit && last > cw->since)
         cw->since = last; /* everything up to last was looked at */
@@ -142,8 +161,30 @@ static void on_changes(void *ud, const PGresult *res, const char *err)
         strbuf_add(&out, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2));
         strbuf_puts(&out, "}");
     }
-    strbuf_printf(&out, "],\"cursor\":\"%lld\",\"more\":%s,\"head\":%s}", (long long)cursor,
+    strbuf_printf(&out, "],\"cursor\":\"%lld\",\"more\":%s,\"head\":%s", (long long)cursor,
                   n == limit ? "true" : "false", PQgetvalue(res, 0, 0));
+    /* Values from the database's own types (uuid, bigint): nothing to escape. */
+    if (PQgetisnull(res, 0, 5))
+        strbuf_puts(&out, ",\"epoch\":null");
+    else
+        strbuf_printf(&out, ",\"epoch\":\"%s\"", PQgetvalue(res, 0, 5));
+    strbuf_printf(&out, ",\"since\":\"%lld\"", (long long)cw->from);
+    if (cw->filter.peer_org[0]) {
+        if (PQgetisnull(res, 0, 7)) {
+            strbuf_puts(&out, ",\"your_cursor\":null");
+        } else {
+            strbuf_printf(&out, ",\"your_cursor\":{\"cursor\":\"%s\"", PQgetvalue(res, 0, 7));
+            for (int col = 6; col <= 8; col += 2) {
+                const char *key = col == 6 ? "epoch" : "went_back_epoch";
+                if (PQgetisnull(res, 0, col))
+                    strbuf_printf(&out, ",\"%s\":null", key);
+                else
+                    strbuf_printf(&out, ",\"%s\":\"%s\"", key, PQgetvalue(res, 0, col));
+            }
+            strbuf_puts(&out, "}");
+        }
+    }
+    strbuf_puts(&out, "}");
     size_t len;
     char *body = strbuf_take(&out, &len);
     req->on_abort = NULL;
@@ -159,32 +200,48 @@ static void feed_query(struct changes_wait *cw)
     snprintf(limit, sizeof(limit), "%lld", (long long)(cw->limit < 0 ? -cw->limit : cw->limit));
     req_t *req = cw->req;
     int rc;
-    /* head: the node's latest sequence number, so a reader can tell its lag. */
+    const char *epoch = cw->epoch[0] ? cw->epoch : NULL;
+    /* Columns: head (the node's latest sequence number, so a reader can tell
+     * its lag), seq, doc, last (above), the point resumed from, the feed's
+     * epoch, and for a peer this node's cursor on it (epoch, cursor, and the
+     * epoch in which this node found the peer's feed went back). */
     if (cw->filter.peer_org[0]) { /* a peer: the kinds shared with it, maybe none */
-        const char *params[4] = {since, limit, cw->kinds, cw->filter.peer_org};
+        const char *params[7] = {since,
+                                 limit,
+                                 cw->kinds,
+                                 cw->filter.peer_org,
+                                 cw->recover ? "t" : "f",
+                                 epoch,
+                                 cw->filter.peer_name};
         rc = db_query(cw->node->db,
+                      "WITH r AS (SELECT trellis_feed_resume($6::uuid, $1::bigint) AS since) "
                       "SELECT CASE WHEN h.is_called THEN h.last_value ELSE 0 END, c.seq, c.doc, "
-                      "(SELECT seq FROM trellis_changes ORDER BY seq DESC LIMIT 1) "
-                      "FROM trellis_change_seq h LEFT JOIN "
+                      "(SELECT seq FROM trellis_changes ORDER BY seq DESC LIMIT 1), r.since, "
+                      "(SELECT epoch FROM trellis_feed_epochs ORDER BY n DESC LIMIT 1), "
+                      "pc.epoch, pc.cursor, pc.went_back_epoch "
+                      "FROM trellis_change_seq h CROSS JOIN r "
+                      "LEFT JOIN peer_cursors pc ON pc.peer = $7 LEFT JOIN "
                       "LATERAL (SELECT seq, doc::text AS doc FROM trellis_changes "
-                      "WHERE seq > $1::bigint AND kind = ANY($3::text[]) AND origin <> $4 "
+                      "WHERE seq > r.since AND ((kind = ANY($3::text[]) AND origin <> $4 "
                       "AND via IS DISTINCT FROM $4 AND (audience && ARRAY[$4, '*'] "
-                      "OR (audience IS NULL AND via IS NULL)) "
+                      "OR (audience IS NULL AND via IS NULL))) OR ($5::boolean AND origin = $4)) "
                       "ORDER BY seq LIMIT $2::int) c ON true ORDER BY c.seq",
-                      4, params, on_changes, cw, &req->dbq);
+                      7, params, on_changes, cw, &req->dbq);
     } else {
         const char *vis = cw->filter.vis_org[0] ? cw->filter.vis_org : NULL;
-        const char *params[3] = {since, limit, vis};
+        const char *params[4] = {since, limit, vis, epoch};
         rc = db_query(cw->node->db,
+                      "WITH r AS (SELECT trellis_feed_resume($4::uuid, $1::bigint) AS since) "
                       "SELECT CASE WHEN h.is_called THEN h.last_value ELSE 0 END, c.seq, c.doc, "
-                      "(SELECT seq FROM trellis_changes ORDER BY seq DESC LIMIT 1) "
-                      "FROM trellis_change_seq h LEFT JOIN "
+                      "(SELECT seq FROM trellis_changes ORDER BY seq DESC LIMIT 1), r.since, "
+                      "(SELECT epoch FROM trellis_feed_epochs ORDER BY n DESC LIMIT 1) "
+                      "FROM trellis_change_seq h CROSS JOIN r LEFT JOIN "
                       "LATERAL (SELECT seq, doc::text AS doc FROM trellis_changes "
-                      "WHERE seq > $1::bigint AND ($3::text IS NULL OR origin = $3 "
+                      "WHERE seq > r.since AND ($3::text IS NULL OR origin = $3 "
                       "OR audience && ARRAY[$3, '*'] "
                       "OR (audience IS NULL AND kind = 'directory.service')) "
                       "ORDER BY seq LIMIT $2::int) c ON true ORDER BY c.seq",
-                      3, params, on_changes, cw, &req->dbq);
+                      4, params, on_changes, cw, &req->dbq);
     }
     if (rc != 0) {
         req->on_abort = NULL;
@@ -195,13 +252,29 @@ static void feed_query(struct changes_wait *cw)
 
 void feed_serve(req_t *req, const feed_filter_t *filter)
 {
-    static const char *const allowed[] = {"since", "limit", "wait", NULL};
+    static const char *const allowed[] = {"since", "limit", "wait", "epoch", NULL};
+    static const char *const allowed_peer[] = {"since", "limit", "wait", "epoch", "recover", NULL};
     const char *q = req->http->query, *bad;
     size_t bad_len;
     int64_t since, limit, wait;
     node_t *node = req->conn->node;
-    if (!query_only(q, allowed, &bad, &bad_len)) {
-        response_problem(req, 400, "unknown-parameter", "parameters are since, limit and wait");
+    bool peer = filter->peer_org[0] != '\0';
+    if (!query_only(q, peer ? allowed_peer : allowed, &bad, &bad_len)) {
+        response_problem(req, 400, "unknown-parameter",
+                         peer ? "parameters are since, limit, wait, epoch and recover"
+                              : "parameters are since, limit, wait and epoch");
+        return;
+    }
+    char epoch[TR_UUID_LEN + 2] = "";
+    int has_epoch = query_get(q, "epoch", epoch, sizeof(epoch));
+    if (has_epoch < 0 || (has_epoch && !tr_is_uuid(epoch))) {
+        response_problem(req, 400, "bad-parameter",
+                         "epoch must be the epoch (a lowercase UUID) of an earlier reply");
+        return;
+    }
+    int64_t recover = 0;
+    if (peer && query_int(q, "recover", 0, 1, 0, &recover) != 0) {
+        response_problem(req, 400, "bad-parameter", "recover must be 0 or 1");
         return;
     }
     if (query_int(q, "since", 0, INT64_MAX, 0, &since) != 0) {
@@ -225,9 +298,11 @@ void feed_serve(req_t *req, const feed_filter_t *filter)
         abort();
     cw->req = req;
     cw->node = node;
-    cw->since = since;
+    cw->since = cw->from = since;
     cw->limit = wait ? limit : -limit;
     cw->filter = *filter;
+    snprintf(cw->epoch, sizeof(cw->epoch), "%s", has_epoch ? epoch : "");
+    cw->recover = recover == 1;
     strbuf_t kinds = {0};
     strbuf_puts(&kinds, "{");
     for (int k = 0, first = 1; k < TR_KIND_COUNT_; k++) {

@@ -16,11 +16,17 @@ typedef struct {
      * origin are not sent back to it. */
     unsigned kinds;
     char peer_org[TR_NAME_MAX + 1];
+    /* The peer's [peer] section name (borrowed from the node's config): its
+     * row of peer_cursors is this node's cursor on it, told back in each
+     * reply (your_cursor) so that it learns if its own feed went back. */
+    const char *peer_name;
     int max_limit; /* largest limit= this reader may ask for; 0: 1000 */
 } feed_filter_t;
 
-/* Parse since, limit and wait from the request and answer it (now, or when
- * something is stored, or at the deadline). */
+/* Parse since, limit, wait and epoch (the feed's epoch the cursor is in:
+ * the reply resumes from the last point common with it, sql/007) and, from
+ * a peer, recover=1 (its own records too: it is getting back what it lost),
+ * and answer (now, or when something is stored, or at the deadline). */
 void feed_serve(req_t *req, const feed_filter_t *filter);
 
 /* Something was stored: long-polls look again. */

@@ -39,6 +39,7 @@ typedef struct sync_peer {
     int busy;         /* work or queries in flight: after sync_stop, freed when they end */
     bool client_busy; /* a request (changes or a certificate) is in flight */
     bool verifying;   /* batch is on the thread pool */
+    bool parsing;     /* only parsed there first: the peer's cursor on us is not checked yet */
     bool ready;       /* batch is verified and waits for the apply in flight */
     bool in_apply;    /* applying holds the batch being applied */
     uint64_t backoff_ms;
@@ -60,7 +61,45 @@ typedef struct sync_peer {
     char last_error[200];
     uint64_t stored, unchanged, refused, batches;
     uint64_t protocol_errors; /* replies that broke the protocol */
+    /* The epoch of the peer's feed the cursor is in ("": none known), and
+     * the times the peer's feed went back under our cursor (sql/007). */
+    char epoch[TR_UUID_LEN + 1];
+    char fetch_epoch[TR_UUID_LEN + 1]; /* asked with the request in flight */
+    bool fetch_recover;                /* the request in flight asked recover=1 */
+    uint64_t went_back;
+    time_t went_back_at;
+    int64_t went_back_from, went_back_to;
+    /* Recovery of this node's own records (sync_recover.c): the first pass
+     * after start asks for them too, until it has caught up; the first
+     * reply tells whether the peer has seen more of our feed than we hold. */
+    bool recover_pass; /* the pass is not done yet */
+    bool checked;      /* the peer's cursor on us was checked */
+    bool check_failed; /* the peer could not be reached for it (yet) */
+    bool detected;     /* it had seen more of our feed than we hold */
+    db_query_t *check_dbq;
+    uint64_t own_recovered; /* our own records it gave back that we had lost */
 } sync_peer_t;
+
+typedef enum {
+    REC_STARTING,    /* the new epoch is not made yet */
+    REC_CHECKING,    /* asking each peer what it has seen of our feed */
+    REC_RECOVERING,  /* our feed went back: getting our own records back */
+    REC_DONE,        /* nothing lost, or everything the peers had is back */
+    REC_UNCONFIRMED, /* some peers could not be asked: writes taken, asked when back */
+    REC_INCOMPLETE,  /* recovery_timeout passed with peers still to give back */
+} rec_state_t;
+
+typedef struct {
+    rec_state_t state;
+    char epoch[TR_UUID_LEN + 1]; /* the epoch this process began */
+    int64_t epoch_start;         /* the head it began at */
+    db_query_t *dbq;             /* making it */
+    uv_timer_t timer;            /* retries making it */
+    bool timer_closed;
+    bool detected; /* some peer had seen more of our feed than we hold */
+    uint64_t deadline_ms;
+    time_t started_at, detected_at, finished_at;
+} recovery_t;
 
 struct sync {
     node_t *node;
@@ -74,6 +113,26 @@ struct sync {
     size_t n_peers;
     bool stopping;
     uint64_t refused_by_reason[SYNC_REFUSED_COUNT_];
+    recovery_t rec;
 };
+
+/* sync_pull.c: start the peers' loops (once the epoch is made). */
+void sync__begin(struct sync *s);
+
+/* sync_recover.c: the node's recovery of its own records. */
+void recover_start(struct sync *s);
+void recover_stop(struct sync *s);
+/* A reply from the peer (p->batch verified): check its cursor on us. */
+void recover_on_reply(sync_peer_t *p);
+/* The peer could not be reached, or another process pulls from it. */
+void recover_on_failure(sync_peer_t *p);
+void recover_on_standby(sync_peer_t *p);
+/* The batch being applied (p->applying) was stored: note the peer's epoch,
+ * and whether its feed went back under our cursor (p->cursor, not moved yet). */
+void recover_on_batch(sync_peer_t *p);
+/* A batch asked with recover=1 was applied; more: the peer has more. */
+void recover_on_applied(sync_peer_t *p, bool more);
+json_t *recover_status(const struct sync *s);
+json_t *recover_peer_status(const sync_peer_t *p);
 
 #endif

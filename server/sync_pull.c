@@ -88,6 +88,7 @@ static void restart(sync_peer_t *p, uint64_t wait_ms)
 
 static void fail(sync_peer_t *p, const char *what, const char *why)
 {
+    recover_on_failure(p);
     p->last_error_at = time(NULL);
     p->caught_up = false;
     snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, why);
@@ -122,6 +123,8 @@ static bool settled(sync_peer_t *p)
     for (size_t i = 0; i < s->n_peers; i++)
         if (!s->peers[i].timer_closed || s->peers[i].busy)
             return true;
+    if (!s->rec.timer_closed)
+        return true;
     free_sync(s);
     return true;
 }
@@ -141,6 +144,7 @@ static void on_cursor(void *ud, const PGresult *res, const char *err)
     }
     p->cursor = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
     p->shown_cursor = p->cursor;
+    snprintf(p->epoch, sizeof(p->epoch), "%s", PQntuples(res) ? PQgetvalue(res, 0, 1) : "");
     pull_next(p);
 }
 
@@ -172,6 +176,7 @@ static void on_lock(void *ud, const PGresult *res, const char *err)
     if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
         /* Another process serving this database pulls from the peer. */
         p->state = P_STANDBY;
+        recover_on_standby(p);
         uv_timer_start(&p->timer, on_standby, STANDBY_MS, 0);
         return;
     }
@@ -212,8 +217,9 @@ static void read_cursor(sync_peer_t *p)
     p->state = P_CURSOR;
     const char *params[1] = {p->cfg->name};
     p->busy++;
-    int rc = db_query(p->sync->node->db, "SELECT cursor FROM peer_cursors WHERE peer = $1", 1,
-                      params, on_cursor, p, &p->dbq);
+    int rc = db_query(p->sync->node->db,
+                      "SELECT cursor, coalesce(epoch::text, '') FROM peer_cursors WHERE peer = $1",
+                      1, params, on_cursor, p, &p->dbq);
     if (rc != 0) {
         p->busy--;
         fail(p, "reading the cursor", tr_strerror(rc));
@@ -223,7 +229,7 @@ static void read_cursor(sync_peer_t *p)
 /* ---- apply ---- */
 
 static void start_apply(sync_peer_t *p);
-static void fetch_changes(sync_peer_t *p, int64_t since);
+static void fetch_changes(sync_peer_t *p, int64_t since, const char *epoch);
 
 static void on_applied(void *ud, const PGresult *res, const char *err)
 {
@@ -247,13 +253,17 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
     uint64_t stored = 0, unchanged = 0, now_ns = uv_hrtime();
     for (int i = 0; i < PQntuples(res); i++) {
         const char *d = PQgetvalue(res, i, 1);
-        if (!strcmp(d, "new") || !strcmp(d, "newer"))
+        bool own = !strcmp(PQgetvalue(res, i, 3), "t");
+        if (!strcmp(d, "new") || !strcmp(d, "newer")) {
             stored++;
-        else if (!strcmp(d, "same") || !strcmp(d, "older"))
+            if (own)
+                p->own_recovered++; /* ours, and we had lost it */
+        } else if (!strcmp(d, "same") || !strcmp(d, "older"))
             unchanged++;
         else
             p->refused++; /* another origin's id, or a conflicting body */
     }
+    recover_on_batch(p); /* the peer's epoch, and whether its feed went back */
     p->stored += stored;
     p->unchanged += unchanged;
     p->batches++;
@@ -273,7 +283,10 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
     p->caught_up = !p->applying.more;
     if (p->caught_up)
         p->caught_up_at = p->last_success;
+    bool recovering = p->applying.recover, more = p->applying.more;
     sync_batch_clear(&p->applying);
+    if (recovering)
+        recover_on_applied(p, more);
     if (stored)
         feed_wake(p->sync->node); /* relay: our own readers and peers look again */
     if (p->state == P_BACKOFF) {
@@ -302,16 +315,29 @@ static void start_apply(sync_peer_t *p)
 
     p->state = P_APPLY;
     p->apply_start_ns = uv_hrtime();
-    char since[24], next[24];
+    char since[24], next[24], back_to[24];
+    const sync_batch_t *b = &p->applying;
     snprintf(since, sizeof(since), "%lld", (long long)p->cursor);
-    snprintf(next, sizeof(next), "%lld", (long long)p->applying.next_cursor);
-    const char *values[4 + RA_COLUMNS] = {p->cfg->name, p->cfg->org, since, next};
-    int lengths[4 + RA_COLUMNS] = {0}, formats[4 + RA_COLUMNS] = {0};
-    record_arrays_params(&p->applying.records, values + 4, lengths + 4, formats + 4);
+    snprintf(next, sizeof(next), "%lld", (long long)b->next_cursor);
+    snprintf(back_to, sizeof(back_to), "%lld", (long long)b->reply_since);
+    /* With the decision, whether the record is ours: a record of our own
+     * stored from a peer is one our database had lost. */
+    const char *values[7 + RA_COLUMNS] = {p->cfg->name,
+                                          p->cfg->org,
+                                          since,
+                                          next,
+                                          b->epoch[0] ? b->epoch : NULL,
+                                          b->went_back ? back_to : NULL};
+    int lengths[7 + RA_COLUMNS] = {0}, formats[7 + RA_COLUMNS] = {0};
+    record_arrays_params(&p->applying.records, values + 6, lengths + 6, formats + 6);
+    values[6 + RA_COLUMNS] = p->sync->node->org;
     int rc = db_query_params(p->sync->node->db,
-                             "SELECT idx, decision, kind FROM trellis_apply($1, $2, $3::bigint, "
-                             "$4::bigint, $5, $6, $7, $8, $9, $10, $11)",
-                             4 + RA_COLUMNS, values, lengths, formats, on_applied, p, &p->dbq);
+                             "SELECT t.idx, t.decision, t.kind, o.origin = $14 "
+                             "FROM trellis_apply($1, $2, $3::bigint, $4::bigint, $5::uuid, "
+                             "$6::bigint, $7, $8, $9, $10, $11, $12, $13) t "
+                             "LEFT JOIN unnest($7::int[], $10::text[]) AS o(i, origin) "
+                             "ON o.i = t.idx",
+                             7 + RA_COLUMNS, values, lengths, formats, on_applied, p, &p->dbq);
     if (rc != 0) {
         sync_batch_clear(&p->applying);
         fail(p, "applying", tr_strerror(rc));
@@ -320,7 +346,8 @@ static void start_apply(sync_peer_t *p)
     p->busy++;
     p->in_apply = true;
     if (p->applying.more)
-        fetch_changes(p, p->applying.next_cursor);
+        fetch_changes(p, p->applying.next_cursor,
+                      p->applying.epoch[0] ? p->applying.epoch : p->epoch);
 }
 
 /* ---- signer certificates ---- */
@@ -423,7 +450,10 @@ static void fetch_next_cert(sync_peer_t *p)
 static void verify_work(uv_work_t *w)
 {
     sync_peer_t *p = w->data;
-    sync_batch_verify(&p->batch);
+    if (p->parsing)
+        sync_batch_parse(&p->batch);
+    else
+        sync_batch_verify(&p->batch);
 }
 
 static void log_refused(sync_peer_t *p)
@@ -452,8 +482,10 @@ static void log_refused(sync_peer_t *p)
 static void verify_done(uv_work_t *w, int status)
 {
     sync_peer_t *p = w->data;
+    bool parsed_only = p->parsing;
     p->busy--;
     p->verifying = false;
+    p->parsing = false;
     p->batch.verified_ns = uv_hrtime();
     if (settled(p))
         return;
@@ -469,6 +501,11 @@ static void verify_done(uv_work_t *w, int status)
     /* The peer's head as of this reply, shown (lag in records) before the
      * batch is stored: an apply that is slow or stuck is lag, not lag 0. */
     p->head = p->batch.head;
+    recover_on_reply(p); /* has the peer seen more of our feed than we hold? */
+    if (parsed_only) {
+        verify_batch(p, false); /* the check did not wait for the records' verification */
+        return;
+    }
     if (json_array_size(p->batch.missing)) {
         /* Fetch each unknown signer once, then verify the batch again
          * (distinct through a set: a batch may name thousands). */
@@ -506,6 +543,9 @@ static void verify_batch(sync_peer_t *p, bool final_pass)
         uint64_t asked = p->batch.asked_ns, arrived = p->batch.arrived_ns;
         int64_t since = p->batch.since;
         int limit = p->batch.limit;
+        bool recover = p->batch.recover;
+        char epoch_asked[sizeof(p->batch.epoch_asked)];
+        memcpy(epoch_asked, p->batch.epoch_asked, sizeof(epoch_asked));
         p->batch.body = NULL;
         sync_batch_clear(&p->batch);
         p->batch.body = body;
@@ -514,6 +554,8 @@ static void verify_batch(sync_peer_t *p, bool final_pass)
         p->batch.arrived_ns = arrived;
         p->batch.since = since;
         p->batch.limit = limit;
+        p->batch.recover = recover;
+        memcpy(p->batch.epoch_asked, epoch_asked, sizeof(epoch_asked));
     }
     p->batch.final_pass = final_pass;
     p->work.data = p;
@@ -553,17 +595,30 @@ static void on_changes(void *ud, const peer_response_t *res, const char *err)
     p->batch.arrived_ns = uv_hrtime();
     p->batch.since = p->fetch_since;
     p->batch.limit = BATCH_LIMIT;
+    p->batch.recover = p->fetch_recover;
+    memcpy(p->batch.epoch_asked, p->fetch_epoch, sizeof(p->fetch_epoch));
+    p->parsing = !p->checked;
     verify_batch(p, false);
 }
 
-static void fetch_changes(sync_peer_t *p, int64_t since)
+/* epoch: of the peer's feed, the one since is in ("" for none known). Until
+ * the first pass after start has caught up, our own records are asked for
+ * too (recover=1) and nothing is held: the node waits for the answer before
+ * it takes writes (sync_recover.c). */
+static void fetch_changes(sync_peer_t *p, int64_t since, const char *epoch)
 {
     if (!p->in_apply)
         p->state = P_FETCH;
-    char path[128];
-    snprintf(path, sizeof(path), "/v1/fed/changes?since=%lld&limit=%d&wait=%d", (long long)since,
-             BATCH_LIMIT, LONG_POLL_S);
-    int rc = peer_client_get(p->client, path, (LONG_POLL_S + 15) * 1000, on_changes, p);
+    char path[192];
+    bool first = p->recover_pass || !p->checked;
+    snprintf(p->fetch_epoch, sizeof(p->fetch_epoch), "%s", epoch);
+    p->fetch_recover = p->recover_pass;
+    snprintf(path, sizeof(path), "/v1/fed/changes?since=%lld&limit=%d&wait=%d%s%s%s",
+             (long long)since, BATCH_LIMIT, first ? 0 : LONG_POLL_S, epoch[0] ? "&epoch=" : "",
+             epoch, p->recover_pass ? "&recover=1" : "");
+    /* An answer at once is due while the node waits for it before writes. */
+    int rc =
+        peer_client_get(p->client, path, first ? 10000 : (LONG_POLL_S + 15) * 1000, on_changes, p);
     if (rc != 0)
         fail(p, "fetching", tr_strerror(rc));
     else
@@ -581,7 +636,7 @@ static void pull_next(sync_peer_t *p)
         read_cursor(p); /* takes the lock again first */
         return;
     }
-    fetch_changes(p, p->cursor);
+    fetch_changes(p, p->cursor, p->epoch);
 }
 
 /* ---- life ---- */
@@ -614,6 +669,8 @@ int sync_start(node_t *node, char *err, size_t err_len)
         return rc;
     }
     node->sync = s;
+    uv_timer_init(node->loop, &s->rec.timer);
+    s->rec.timer.data = s;
     s->peers = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*s->peers));
     if (!s->peers)
         abort();
@@ -633,9 +690,15 @@ int sync_start(node_t *node, char *err, size_t err_len)
             snprintf(err, err_len, "[peer %s] %s", p->cfg->name, why);
             return TR_E_CONFIG;
         }
-        read_cursor(p);
     }
+    recover_start(s); /* a new epoch first; then sync__begin */
     return 0;
+}
+
+void sync__begin(sync_t *s)
+{
+    for (size_t i = 0; i < s->n_peers; i++)
+        read_cursor(&s->peers[i]);
 }
 
 static void on_peer_timer_closed(uv_handle_t *h)
@@ -649,6 +712,16 @@ static void on_lock_db_closed(void *ud)
 {
 }
 
+static void on_rec_timer_closed(uv_handle_t *h)
+{
+    sync_t *s = h->data;
+    s->rec.timer_closed = true;
+    if (s->n_peers == 0)
+        free_sync(s);
+    else
+        settled(&s->peers[0]);
+}
+
 void sync_stop(node_t *node)
 {
     sync_t *s = node->sync;
@@ -656,10 +729,11 @@ void sync_stop(node_t *node)
         return;
     s->stopping = true;
     node->sync = NULL;
+    recover_stop(s);
     if (s->n_peers == 0) {
         if (s->lock_db)
             db_pool_close(s->lock_db, on_lock_db_closed, NULL);
-        free_sync(s);
+        uv_close((uv_handle_t *)&s->rec.timer, on_rec_timer_closed); /* frees s */
         return;
     }
     for (size_t i = 0; i < s->n_peers; i++) {
@@ -676,6 +750,11 @@ void sync_stop(node_t *node)
             p->cert_dbq = NULL;
             p->busy--;
         }
+        if (p->check_dbq) {
+            db_query_cancel(p->check_dbq);
+            p->check_dbq = NULL;
+            p->busy--;
+        }
         peer_client_free(p->client);
         p->client = NULL;
         json_decref(p->certs_todo);
@@ -686,6 +765,7 @@ void sync_stop(node_t *node)
      * releases the pull locks at once. */
     db_pool_close(s->lock_db, on_lock_db_closed, NULL);
     s->lock_db = NULL;
+    uv_close((uv_handle_t *)&s->rec.timer, on_rec_timer_closed);
 }
 
 /* A client for the peer, with the current context. */

@@ -10,6 +10,7 @@
 #include "strbuf.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct sync sync_t;
@@ -24,6 +25,10 @@ void sync_stop(node_t *node);
 /* New certificates and CRL (SIGHUP): a client context built on the thread
  * pool is handed over (taken); signer certificates are checked again. */
 void sync_reload(node_t *node, SSL_CTX *client_ctx);
+
+/* May the node take writes of its own? No while it is recovering (a restore
+ * or a failover: sync_recover.c), with the reason in why. */
+bool sync_taking_writes(node_t *node, char *why, size_t why_len);
 
 /* Per peer: cursor, lag, last success and last error (new reference). */
 json_t *sync_status(const node_t *node);

@@ -62,9 +62,15 @@ json_t *sync_status(const node_t *node)
         json_object_set_new(o, "unchanged", json_integer((json_int_t)p->unchanged));
         json_object_set_new(o, "refused", json_integer((json_int_t)p->refused));
         json_object_set_new(o, "protocol_errors", json_integer((json_int_t)p->protocol_errors));
+        json_t *rec = recover_peer_status(p);
+        json_object_update(o, rec);
+        json_decref(rec);
         json_array_append_new(peers, o);
     }
-    return json_pack("{s:s, s:o}", "org", node->org, "peers", peers);
+    json_t *st = json_pack("{s:s, s:o}", "org", node->org, "peers", peers);
+    if (s)
+        json_object_set_new(st, "recovery", recover_status(s));
+    return st;
 }
 
 void sync_metrics(const node_t *node, strbuf_t *out)
@@ -98,6 +104,18 @@ void sync_metrics(const node_t *node, strbuf_t *out)
                                       ? p->head - p->shown_cursor
                                       : 0));
     }
+    strbuf_puts(out, "# HELP trellis_fed_feed_went_back_total Times the peer's feed went back "
+                     "under this node's cursor (a restore or a failover of the peer).\n"
+                     "# TYPE trellis_fed_feed_went_back_total counter\n");
+    for (size_t i = 0; i < s->n_peers; i++)
+        strbuf_printf(out, "trellis_fed_feed_went_back_total{peer=\"%s\"} %llu\n",
+                      s->peers[i].cfg->name, (unsigned long long)s->peers[i].went_back);
+    char why[200];
+    strbuf_printf(out,
+                  "# HELP trellis_recovering 1 while the node refuses writes of its own: it is "
+                  "recovering after a restore or a failover.\n# TYPE trellis_recovering gauge\n"
+                  "trellis_recovering %d\n",
+                  sync_taking_writes((node_t *)node, why, sizeof(why)) ? 0 : 1);
     strbuf_puts(out, "# HELP trellis_fed_last_success_seconds Unix time of the last batch "
                      "applied.\n# TYPE trellis_fed_last_success_seconds gauge\n");
     for (size_t i = 0; i < s->n_peers; i++)

@@ -303,20 +303,80 @@ static int origin_proved(sync_batch_t *b, json_t *doc, const tr_record_t *rec)
  * loop backs off and the status says why), never a page to apply: a cursor
  * that goes backwards would loop for ever, more records than asked for is
  * not what was asked, and so on. */
-static int check_protocol(sync_batch_t *b, json_t *changes, const char *cursor)
+static int parse_seq(const char *s, long long *out)
 {
     char *end;
     errno = 0;
-    long long next = strtoll(cursor, &end, 10);
-    if (!*cursor || *end || errno || next < 0) {
+    *out = s ? strtoll(s, &end, 10) : -1;
+    return s && *s && !*end && !errno && *out >= 0 ? 0 : -1;
+}
+
+/* An epoch in a reply: absent or null, else a UUID. */
+static int parse_epoch(json_t *v, char out[TR_UUID_LEN + 1])
+{
+    out[0] = '\0';
+    if (!v || json_is_null(v))
+        return 0;
+    const char *s = json_string_value(v);
+    if (!s || !tr_is_uuid(s))
+        return -1;
+    snprintf(out, TR_UUID_LEN + 1, "%s", s);
+    return 0;
+}
+
+/* What the peer says of its feed's epoch and of its cursor on ours. */
+static int check_epochs(sync_batch_t *b, json_t *root)
+{
+    if (parse_epoch(json_object_get(root, "epoch"), b->epoch) != 0) {
+        snprintf(b->error, sizeof(b->error), "the peer's epoch is not a UUID");
+        return -1;
+    }
+    json_t *your = json_object_get(root, "your_cursor");
+    if (!your || json_is_null(your))
+        return 0;
+    long long cur;
+    if (!json_is_object(your) ||
+        parse_seq(json_string_value(json_object_get(your, "cursor")), &cur) != 0 ||
+        parse_epoch(json_object_get(your, "epoch"), b->your_epoch) != 0 ||
+        parse_epoch(json_object_get(your, "went_back_epoch"), b->your_went_back_epoch) != 0) {
+        snprintf(b->error, sizeof(b->error), "the peer's your_cursor is not a cursor");
+        return -1;
+    }
+    b->has_your = true;
+    b->your_cursor = cur;
+    return 0;
+}
+
+static int check_protocol(sync_batch_t *b, json_t *root, json_t *changes, const char *cursor)
+{
+    long long next, from = b->since;
+    if (parse_seq(cursor, &next) != 0) {
         snprintf(b->error, sizeof(b->error), "the peer's cursor is not a number");
         return -1;
     }
-    if (next < b->since) {
+    if (check_epochs(b, root) != 0)
+        return -1;
+    /* A page that starts before the cursor asked from: the peer's feed went
+     * back, which it may say only under another epoch than ours. */
+    const char *since = json_string_value(json_object_get(root, "since"));
+    if (since && parse_seq(since, &from) != 0) {
+        snprintf(b->error, sizeof(b->error), "the peer's since is not a number");
+        return -1;
+    }
+    if (from > b->since || (from < b->since && (!b->epoch_asked[0] || !b->epoch[0] ||
+                                                strcmp(b->epoch, b->epoch_asked) == 0))) {
+        snprintf(b->error, sizeof(b->error),
+                 "the peer's page starts at %lld, not at %lld asked for, in the same epoch", from,
+                 (long long)b->since);
+        return -1;
+    }
+    b->reply_since = from;
+    b->went_back = from < b->since;
+    if (next < from) {
         snprintf(b->error, sizeof(b->error),
                  "the peer's cursor went backwards (asked from %lld, "
                  "told to go on from %lld)",
-                 (long long)b->since, next);
+                 from, next);
         return -1;
     }
     if (b->limit > 0 && json_array_size(changes) > (size_t)b->limit) {
@@ -325,7 +385,7 @@ static int check_protocol(sync_batch_t *b, json_t *changes, const char *cursor)
                  b->limit);
         return -1;
     }
-    long long prev = b->since;
+    long long prev = from;
     size_t i;
     json_t *c;
     json_array_foreach(changes, i, c)
@@ -343,10 +403,10 @@ static int check_protocol(sync_batch_t *b, json_t *changes, const char *cursor)
     return 0;
 }
 
-void sync_batch_verify(sync_batch_t *b)
+void sync_batch_parse(sync_batch_t *b)
 {
-    b->refused = json_array();
-    b->missing = json_array();
+    if (b->root || b->error[0])
+        return;
     json_error_t jerr;
     json_t *root = json_loadb(b->body, b->len, 0, &jerr);
     json_t *changes = json_object_get(root, "changes");
@@ -356,12 +416,25 @@ void sync_batch_verify(sync_batch_t *b)
         json_decref(root);
         return;
     }
-    if (check_protocol(b, changes, cursor) != 0) {
+    if (check_protocol(b, root, changes, cursor) != 0) {
         json_decref(root);
         return;
     }
     b->more = json_is_true(json_object_get(root, "more"));
     b->head = json_integer_value(json_object_get(root, "head"));
+    b->root = root;
+}
+
+void sync_batch_verify(sync_batch_t *b)
+{
+    b->refused = json_array();
+    b->missing = json_array();
+    sync_batch_parse(b);
+    if (b->error[0])
+        return;
+    json_t *root = b->root;
+    json_t *changes = json_object_get(root, "changes");
+    b->root = NULL;
     record_arrays_init(&b->records);
     size_t i;
     json_t *change;
@@ -417,6 +490,7 @@ void sync_batch_clear(sync_batch_t *b)
     record_arrays_free(&b->records);
     json_decref(b->refused);
     json_decref(b->missing);
+    json_decref(b->root);
     /* Keep what describes the peer; forget the batch. */
     sync_batch_t fresh;
     sync_batch_init(&fresh, b->cache, b->peer_org, b->own_org);

@@ -58,14 +58,26 @@ typedef struct {
     bool final_pass; /* unknown signers were fetched already: refuse what is still unknown */
     int64_t since;   /* what was asked for: a reply must keep to it */
     int limit;
+    char epoch_asked[TR_UUID_LEN + 1]; /* the peer's feed epoch our cursor is in ("": none) */
+    bool recover;                      /* asked with recover=1: our own records too */
     /* out */
     record_arrays_t records; /* the valid ones: trellis_apply's parameters */
     size_t n_records;
     int64_t next_cursor, head;
     bool more;
+    /* The peer's feed epoch ("" from a node without one); where the page
+     * starts (since, or before it when the peer's feed went back: then
+     * went_back); and the peer's cursor on this node's feed (has_your). */
+    char epoch[TR_UUID_LEN + 1];
+    int64_t reply_since;
+    bool went_back;
+    bool has_your;
+    char your_epoch[TR_UUID_LEN + 1], your_went_back_epoch[TR_UUID_LEN + 1];
+    int64_t your_cursor;
     json_t *refused; /* [{"kind","id","origin","code","reason"}]: validated ids, never a body */
     json_t *missing; /* signer fingerprints not in the cache: fetched, then verified again */
     char error[160]; /* the reply itself is unusable or breaks the protocol */
+    json_t *root;    /* the reply parsed (sync_batch_parse), until verified */
     /* when (uv_hrtime) it was asked for, arrived, was verified: for the log */
     uint64_t asked_ns, arrived_ns, verified_ns;
 } sync_batch_t;
@@ -74,6 +86,11 @@ typedef struct {
  * own_org (both copied; cache borrowed). */
 void sync_batch_init(sync_batch_t *b, signer_cache_t *cache, const char *peer_org,
                      const char *own_org);
+/* Parse the reply and check it keeps to the protocol (error), without
+ * verifying its records: what the reply says of the feed (epoch, since,
+ * your_cursor, head) is known then. Cheap next to verifying. */
+void sync_batch_parse(sync_batch_t *b);
+/* Verify the records (parsing first if sync_batch_parse was not called). */
 void sync_batch_verify(sync_batch_t *b);
 /* Free what the batch holds and make it empty again, for the same peer. */
 void sync_batch_clear(sync_batch_t *b);

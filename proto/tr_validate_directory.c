@@ -161,6 +161,23 @@ static const char *const access_codes[] = {"easy_read",
                                            "assistance_dogs",
                                            NULL};
 
+const char *const *tr_directory_codes(const char *field)
+{
+    static const struct {
+        const char *name;
+        const char *const *codes;
+    } lists[] = {{"status", status_codes},
+                 {"for_genders", gender_codes},
+                 {"risk_levels", risk_codes},
+                 {"accessibility", access_codes}};
+    if (field && strcmp(field, "needs") == 0)
+        return tr_pathway_codes("needs");
+    for (size_t i = 0; field && i < sizeof(lists) / sizeof(lists[0]); i++)
+        if (strcmp(field, lists[i].name) == 0)
+            return lists[i].codes;
+    return NULL;
+}
+
 /* ---- the generic walk ------------------------------------------------- */
 
 static void check_shape(ctx_t *c, json_t *obj, const char *path, const shape_t *s,

@@ -42,27 +42,28 @@ typedef struct {
 
 #define R(x) (1u << (x))
 static const member_t referral_members[] = {
-    {"from_service", R(RULE_CODE) | R(RULE_UUID) | R(RULE_CONST), "uuid"},
-    {"to_service", R(RULE_CODE) | R(RULE_UUID) | R(RULE_CONST), "uuid"},
+    {"from_service", R(RULE_CODE) | R(RULE_UUID) | R(RULE_CONST), "uuid", MAP_STRING, false},
+    {"to_service", R(RULE_CODE) | R(RULE_UUID) | R(RULE_CONST), "uuid", MAP_STRING, false},
     /* The organisation to_service belongs to: service ids are owned per
      * origin, so a referral names its receiver (docs/records.md). */
-    {"to_org", R(RULE_CODE) | R(RULE_CONST), "org"},
-    {"week", R(RULE_WEEK), NULL},
-    {"needs", R(RULE_CODES), "needs", MAP_LIST},
-    {"risk", R(RULE_CODE) | R(RULE_CONST), "risk"},
-    {"age_band", R(RULE_AGE) | R(RULE_DOB) | R(RULE_CODE) | R(RULE_CONST), "age_band"},
-    {"district", R(RULE_DISTRICT) | R(RULE_CONST), NULL},
-    {"route", R(RULE_CODE) | R(RULE_CONST), "route"},
-    {NULL, 0, NULL},
+    {"to_org", R(RULE_CODE) | R(RULE_CONST), "org", MAP_STRING, false},
+    {"week", R(RULE_WEEK), NULL, MAP_STRING, false},
+    {"needs", R(RULE_CODES), "needs", MAP_LIST, false},
+    {"risk", R(RULE_CODE) | R(RULE_CONST), "risk", MAP_STRING, false},
+    {"age_band", R(RULE_AGE) | R(RULE_DOB) | R(RULE_CODE) | R(RULE_CONST), "age_band", MAP_STRING,
+     false},
+    {"district", R(RULE_DISTRICT) | R(RULE_CONST), NULL, MAP_STRING, false},
+    {"route", R(RULE_CODE) | R(RULE_CONST), "route", MAP_STRING, false},
+    {NULL, 0, NULL, MAP_STRING, false},
 };
 static const member_t feedback_members[] = {
-    {"week", R(RULE_WEEK), NULL},
-    {"source_role", R(RULE_CODE) | R(RULE_CONST), "source_role"},
-    {"themes", R(RULE_CODES), "themes", MAP_LIST},
-    {"summary", R(RULE_TEXT), NULL},
-    {"easy_read", R(RULE_TEXT), NULL},
-    {"level", R(RULE_CODE) | R(RULE_CONST), "level"},
-    {NULL, 0, NULL},
+    {"week", R(RULE_WEEK), NULL, MAP_STRING, false},
+    {"source_role", R(RULE_CODE) | R(RULE_CONST), "source_role", MAP_STRING, false},
+    {"themes", R(RULE_CODES), "themes", MAP_LIST, false},
+    {"summary", R(RULE_TEXT), NULL, MAP_STRING, false},
+    {"easy_read", R(RULE_TEXT), NULL, MAP_STRING, false},
+    {"level", R(RULE_CODE) | R(RULE_CONST), "level", MAP_STRING, false},
+    {NULL, 0, NULL, MAP_STRING, false},
 };
 
 /* A services spreadsheet: one service a row, with ORUK's names (dotted for
@@ -117,7 +118,7 @@ static const member_t directory_members[] = {
     OPT_LIST("trellis.risk_levels", "risk_levels"),
     OPT_LIST("trellis.accessibility", "accessibility"),
     OPT_LIST("trellis.needs", "needs"),
-    {NULL, 0, NULL},
+    {NULL, 0, NULL, MAP_STRING, false},
 };
 
 static const member_t *members_of(tr_kind_t kind)

@@ -25,9 +25,9 @@ IDVA = "308affc3-883f-45e8-ab09-71d636d602d6"
 
 
 def node_services(pg):
-    """id -> (version, doc) of every directory service in the node's database."""
+    """id -> (version, body) of every directory service in the node's database."""
     rows = pg.psql("SELECT id, version, doc::text FROM directory_services")
-    return {r[0]: (int(r[1]), json.loads(r[2])) for r in rows}
+    return {r[0]: (int(r[1]), json.loads(r[2])["body"]) for r in rows}
 
 
 def rows_of(path):

@@ -70,7 +70,7 @@ static const setting_t settings[] = {
     {"agent", "directory_out", NULL, "TRELLIS_DIRECTORY_OUT", T_PATH, OFF(directory_out), NULL, 0,
      0,
      "`trellis agent run` keeps the shared directory in this file (as `trellis directory\n"
-     "watch` does), refreshed at each look at the inbox; unset: not written",
+     "watch` does) through the long-poll change feed, in a thread of its own; unset: not written",
      "/var/lib/trellis/outbox/directory.json"},
     {"agent", "directory_format", NULL, "TRELLIS_DIRECTORY_FORMAT", T_STR, OFF(directory_format),
      "json", 0, 0, "json or csv, for directory_out", NULL},

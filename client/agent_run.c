@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -48,9 +49,9 @@ typedef struct {
     progress_t progress;
     watched_t w[MAX_WATCHED];
     size_t n_w;
-    dir_state_t dir; /* with [agent] directory_out */
-    dir_format_t dir_format;
-    bool dir_written;
+    dir_format_t dir_format; /* with [agent] directory_out */
+    pthread_t dir_thread;
+    bool dir_started;
 } run_t;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -231,24 +232,39 @@ static void send_spool(run_t *r)
             (long long)(r->progress.refused - before));
 }
 
-/* Refresh the directory file from the change feed, without waiting. */
-static void refresh_directory(run_t *r)
+static void note_directory(const char *msg)
+{
+    say("%s", msg);
+}
+
+/* [agent] directory_out: the long-poll change feed in a thread of its own,
+ * on a node connection of its own, so that waiting on the feed never holds
+ * up the inbox, and a change reaches the file within a second or so. */
+static void *directory_thread(void *arg)
+{
+    run_t *r = arg;
+    char err[512];
+    node_http_t *h = node_http_new(r->c, err, sizeof(err));
+    if (!h) {
+        say("directory: %s (not kept)", err);
+        return NULL;
+    }
+    dir_keep_t k = {r->c->directory_out, r->dir_format, true, &stopping, note_directory};
+    dir_keep(&k, h, NULL, err, sizeof(err));
+    node_http_free(h);
+    return NULL;
+}
+
+/* --once: one read of the feed and one write, on the main thread. */
+static void directory_once(run_t *r)
 {
     char err[512];
-    bool changed = false;
-    if (dir_fetch(&r->dir, r->h, 0, &changed, err, sizeof(err)) != NODE_OK) {
+    size_t n = 0;
+    dir_keep_t k = {r->c->directory_out, r->dir_format, false, &stopping, NULL};
+    if (dir_keep(&k, r->h, &n, err, sizeof(err)) != NODE_OK)
         say("directory: %s (the file keeps its last copy)", err);
-        return;
-    }
-    if (!changed && r->dir_written)
-        return;
-    if (dir_write(&r->dir, r->c->directory_out, r->dir_format, err, sizeof(err)) != 0) {
-        say("directory: %s", err);
-        return;
-    }
-    r->dir_written = true;
-    say("directory: wrote %s (%zu services)", r->c->directory_out,
-        json_object_size(r->dir.services));
+    else
+        say("directory: wrote %s (%zu services)", r->c->directory_out, n);
 }
 
 static void usage(FILE *out)
@@ -307,7 +323,6 @@ int agent_run_main(int argc, char **argv)
         cli_error("[agent] directory_format must be json or csv");
         goto done;
     }
-    dir_state_init(&r->dir);
     r->x.origin = me.org;
     progress_init(&r->progress, false);
     r->progress.tty = false; /* a daemon: plain lines */
@@ -318,12 +333,18 @@ int agent_run_main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     node_http_set_stop_flag(&stopping);
     say("watching %s (agent %s of %s, node %s)", c.inbox, me.name, me.org, c.node_url);
+    if (c.directory_out && !once) {
+        int e = pthread_create(&r->dir_thread, NULL, directory_thread, r);
+        if (e != 0)
+            say("directory: cannot start its thread: %s (not kept)", strerror(e));
+        r->dir_started = e == 0;
+    }
     while (!stopping) {
         scan(r);
         if (!stopping)
             send_spool(r);
-        if (!stopping && c.directory_out)
-            refresh_directory(r);
+        if (!stopping && c.directory_out && once)
+            directory_once(r);
         if (!stopping && c.outbox) {
             size_t written;
             if (outbox_write(&c, r->x.spool, &written, err, sizeof(err)) != 0)
@@ -339,11 +360,14 @@ int agent_run_main(int argc, char **argv)
             nanosleep(&ts, NULL);
         }
     }
+    if (r->dir_started) {
+        stopping = 1; /* --once, or a signal: the thread's long poll ends within a second */
+        pthread_join(r->dir_thread, NULL);
+    }
     say("stopped");
     rc = CLI_EXIT_OK;
 done:
     node_http_set_stop_flag(NULL);
-    dir_state_free(&r->dir);
     node_http_free(r->h);
     spool_close(r->x.spool);
     free(r);

@@ -1,6 +1,7 @@
 /* From a row to anonymised records (anonymise.h). */
 #include "anonymise.h"
 
+#include "anonymise_directory.h"
 #include "tr_check.h"
 #include "tr_pii.h"
 
@@ -185,7 +186,23 @@ static json_t *one_value(ctx_t *x, const map_field_t *f, const char *v, const ch
     const mapping_t *m = x->a->m;
     switch (f->rule) {
     case RULE_CONST:
-        return json_string(f->value);
+        return mapping_typed(f->type, f->value); /* checked when the mapping loaded */
+    case RULE_COPY:
+        return json_string(v);
+    case RULE_NUMBER: {
+        json_t *n = mapping_typed(MAP_INT, v);
+        if (!n)
+            row_fail(x, f->column, "not a whole number");
+        return n;
+    }
+    case RULE_YESNO: {
+        int yn = mapping_yesno(v);
+        if (yn < 0) {
+            row_fail(x, f->column, "neither yes nor no (Yes, Y, True, 1 / No, N, False, 0)");
+            return NULL;
+        }
+        return json_boolean(yn);
+    }
     case RULE_CODE: {
         const char *code = mapping_lookup(f->table, v);
         if (!code) {
@@ -442,9 +459,7 @@ anon_result_t anon_row(anon_t *a, const src_row_t *row, anon_out_t *out)
             f->rule == RULE_CONST ? f->value : cell(&x, f->column, buf, SRC_MAX_FIELD + 1);
         if (v && !v[0]) {
             if (f->def) {
-                json_object_set_new(body, f->member,
-                                    f->rule == RULE_CODES ? json_pack("[s]", f->def)
-                                                          : json_string(f->def));
+                json_object_set_new(body, f->member, mapping_typed(f->type, f->def));
             } else if (!f->optional) {
                 row_fail(&x, f->column, "the value is empty");
             }
@@ -461,8 +476,18 @@ anon_result_t anon_row(anon_t *a, const src_row_t *row, anon_out_t *out)
         return ANON_ROW_ERROR;
     }
     char id[37];
-    if (tr_anon_hmac_uuid(a->secret, AGENT_SECRET_LEN, tr_kind_name(m->kind), ref, id) != 0)
+    const char *given = json_string_value(json_object_get(body, "id"));
+    if (m->kind == TR_KIND_DIRECTORY_SERVICE && given)
+        snprintf(id, sizeof(id), "%s", given); /* the spreadsheet's own service UUID */
+    else if (tr_anon_hmac_uuid(a->secret, AGENT_SECRET_LEN, tr_kind_name(m->kind), ref, id) != 0)
         abort();
+    if (m->kind == TR_KIND_DIRECTORY_SERVICE) {
+        json_t *flat = body;
+        int rc = anon_directory_body(m, a->secret, a->origin, ref, id, flat, &body, out);
+        json_decref(flat);
+        if (rc != 0)
+            return ANON_ROW_ERROR;
+    }
     /* Keep the quarantine's column and reason apart from row errors. */
     anon_out_t q = *out;
     out->records = json_array();

@@ -244,12 +244,68 @@ int dir_write(const dir_state_t *d, const char *path, dir_format_t format, char 
     return 0;
 }
 
+/* Sleep up to s seconds, cut short by *stop. */
+static void nap(double s, volatile int *stop)
+{
+    for (double t = 0; t < s && !(stop && *stop); t += 0.1) {
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int dir_keep(const dir_keep_t *k, node_http_t *h, size_t *n, char *err, size_t err_len)
+{
+    dir_state_t d;
+    dir_state_init(&d);
+    bool written = false;
+    int attempt = 0, rc = NODE_OK;
+    char msg[700];
+    do {
+        bool changed = false;
+        /* The long poll waits 25 s, under the node's own cap and the agent's timeout. */
+        rc = dir_fetch(&d, h, written ? 25 : 0, &changed, err, err_len);
+        if (rc == NODE_OK && (changed || !written)) {
+            rc = dir_write(&d, k->out, k->format, err, err_len) == 0 ? NODE_OK : NODE_E_LOCAL;
+            if (rc == NODE_OK) {
+                if (k->watch && k->note) {
+                    snprintf(msg, sizeof(msg), "directory%s: wrote %s (%zu services)",
+                             written ? " changed" : "", k->out, json_object_size(d.services));
+                    k->note(msg);
+                }
+                if (n)
+                    *n = json_object_size(d.services);
+                written = true;
+            }
+        }
+        if (rc == NODE_OK) {
+            attempt = 0;
+            continue;
+        }
+        if (!k->watch || (k->stop && *k->stop))
+            break; /* pull: the caller says why; watch: stopped mid-request */
+        /* Watching: a node restarting is normal; try again, backing off. */
+        double w = node_backoff(attempt++, -1, (double)(rand() % 1000) / 1000.0);
+        if (k->note) {
+            snprintf(msg, sizeof(msg), "directory: %s; retrying in %.1f s", err, w);
+            k->note(msg);
+        }
+        nap(w, k->stop);
+    } while (k->watch && !(k->stop && *k->stop));
+    dir_state_free(&d);
+    return k->watch ? NODE_OK : rc;
+}
+
 static volatile int stopping;
 
 static void on_signal(int sig)
 {
     (void)sig;
     stopping = 1;
+}
+
+static void note(const char *msg)
+{
+    fprintf(stderr, "trellis: %s\n", msg);
 }
 
 static void usage(FILE *out)
@@ -313,52 +369,25 @@ int directory_main(int argc, char **argv)
         cli_error("%s", err);
         goto done_cfg;
     }
-    dir_state_t d;
-    dir_state_init(&d);
     if (watch) {
         struct sigaction sa = {0};
         sa.sa_handler = on_signal;
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        node_http_set_stop_flag(&stopping); /* a long poll ends when stopped */
     }
-    bool written = false;
-    int attempt = 0;
-    rc = CLI_EXIT_OK;
-    do {
-        bool changed = false;
-        int fr = dir_fetch(&d, h, written ? 25 : 0, &changed, err, sizeof(err));
-        if (fr != NODE_OK) {
-            if (!watch) {
-                cli_error("%s", err);
-                rc = fr == NODE_E_UNREACHABLE ? CLI_EXIT_UNREACHABLE : CLI_EXIT_LOCAL;
-                break;
-            }
-            /* Watching: the node restarting is normal; try again, backing off. */
-            double w = node_backoff(attempt++, -1, (double)(rand() % 1000) / 1000.0);
-            fprintf(stderr, "trellis: %s; retrying in %.1f s\n", err, w);
-            for (double s = 0; s < w && !stopping; s += 0.1) {
-                struct timespec ts = {0, 100000000};
-                nanosleep(&ts, NULL);
-            }
-            continue;
-        }
-        attempt = 0;
-        if (changed || !written) {
-            if (dir_write(&d, out, format, err, sizeof(err)) != 0) {
-                cli_error("%s", err);
-                rc = CLI_EXIT_LOCAL;
-                break;
-            }
-            if (!written || !watch)
-                printf("wrote %s: %zu services\n", out, json_object_size(d.services));
-            else
-                fprintf(stderr, "trellis: directory changed: wrote %s (%zu services)\n", out,
-                        json_object_size(d.services));
-            fflush(stdout);
-            written = true;
-        }
-    } while (watch && !stopping);
-    dir_state_free(&d);
+    dir_keep_t k = {out, format, watch, &stopping, note};
+    size_t n_services = 0;
+    int fr = dir_keep(&k, h, &n_services, err, sizeof(err));
+    if (fr == NODE_OK) {
+        if (!watch)
+            printf("wrote %s: %zu services\n", out, n_services);
+        rc = CLI_EXIT_OK;
+    } else {
+        cli_error("%s", err);
+        rc = fr == NODE_E_UNREACHABLE ? CLI_EXIT_UNREACHABLE : CLI_EXIT_LOCAL;
+    }
+    node_http_set_stop_flag(NULL);
     node_http_free(h);
 done_cfg:
     agent_config_free(&c);

@@ -34,6 +34,25 @@ int dir_fetch(dir_state_t *d, node_http_t *h, long wait, bool *changed, char *er
 int dir_write(const dir_state_t *d, const char *path, dir_format_t format, char *err,
               size_t err_len);
 
+/* Keeping a file current: what `directory pull`, `directory watch` and the
+ * running agent's directory thread share. */
+typedef struct {
+    const char *out;
+    dir_format_t format;
+    bool watch;         /* after the first write, long-poll and rewrite until *stop */
+    volatile int *stop; /* set by a signal handler (watch) */
+    /* Each write (watch) and each retry, one line (no newline). */
+    void (*note)(const char *msg);
+} dir_keep_t;
+
+/* pull: read the feed, write the file once. watch: the same, then wait on
+ * the long-poll feed and rewrite the file whenever a service changes; a node
+ * that is down or restarting, or a file that cannot be written, is retried
+ * with back-off until *stop. h is borrowed (a thread needs its own).
+ * NODE_OK with the number of services written in *n, or (pull) a NODE_E_*
+ * with err. */
+int dir_keep(const dir_keep_t *k, node_http_t *h, size_t *n, char *err, size_t err_len);
+
 /* "json" / "csv": 0 or -1. */
 int dir_format_parse(const char *s, dir_format_t *out);
 

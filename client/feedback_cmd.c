@@ -58,22 +58,6 @@ static int scan(const char *flag, const char *text)
     return CLI_EXIT_USAGE;
 }
 
-static json_t *list_of(const char *s)
-{
-    json_t *arr = json_array();
-    char *copy = strdup(s), *save = NULL;
-    if (!copy)
-        abort();
-    for (char *t = strtok_r(copy, ",;", &save); t; t = strtok_r(NULL, ",;", &save)) {
-        while (*t == ' ')
-            t++;
-        if (*t)
-            json_array_append_new(arr, json_string(t));
-    }
-    free(copy);
-    return arr;
-}
-
 static int add(agent_config_t *c, int n, char **a)
 {
     const char *role = NULL, *themes = NULL, *summary = NULL, *easy = NULL, *level = NULL,
@@ -113,7 +97,7 @@ static int add(agent_config_t *c, int n, char **a)
     submit_uuid(id);
     json_t *recs = json_pack("[{s:s, s:s, s:s, s:i, s:{s:s, s:s, s:o, s:s, s:s, s:s}}]", "kind",
                              "feedback.entry", "id", id, "origin", org, "version", 1, "body",
-                             "week", week, "source_role", role, "themes", list_of(themes),
+                             "week", week, "source_role", role, "themes", submit_list(themes),
                              "summary", summary, "easy_read", easy, "level", level);
     rc = submit_records(c, recs, entry_names);
     json_decref(recs);

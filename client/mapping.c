@@ -2,6 +2,7 @@
 #include "mapping.h"
 
 #include "tr_check.h"
+#include "tr_format.h"
 #include "tr_identity.h"
 
 #include <ctype.h>
@@ -13,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_FIELDS 32
+#define MAX_FIELDS 48
 #define MAX_EVENTS 8
 #define MAX_TABLES 32
 #define MAX_CODES 2000
@@ -23,9 +24,10 @@ static const struct {
     const char *name;
     map_rule_t rule;
 } rules[] = {
-    {"code", RULE_CODE},         {"codes", RULE_CODES}, {"week", RULE_WEEK},
-    {"district", RULE_DISTRICT}, {"age", RULE_AGE},     {"dob", RULE_DOB},
-    {"text", RULE_TEXT},         {"uuid", RULE_UUID},   {"const", RULE_CONST},
+    {"code", RULE_CODE},         {"codes", RULE_CODES},   {"week", RULE_WEEK},
+    {"district", RULE_DISTRICT}, {"age", RULE_AGE},       {"dob", RULE_DOB},
+    {"text", RULE_TEXT},         {"uuid", RULE_UUID},     {"const", RULE_CONST},
+    {"copy", RULE_COPY},         {"number", RULE_NUMBER}, {"yesno", RULE_YESNO},
 };
 
 /* What each kind's body takes from a mapping, with the rules that fit. */
@@ -33,32 +35,90 @@ typedef struct {
     const char *member;
     unsigned rules;       /* bit per map_rule_t */
     const char *codes_of; /* code list for RULE_CODE/CODES targets ("uuid": UUIDs, "org":
-                             organisation ids) */
+                             organisation ids, "lang": language codes) */
+    map_type_t type;
+    bool optional; /* a mapping may leave it out */
 } member_t;
 
 #define R(x) (1u << (x))
 static const member_t referral_members[] = {
-    {"from_service", R(RULE_CODE) | R(RULE_UUID) | R(RULE_CONST), "uuid"},
-    {"to_service", R(RULE_CODE) | R(RULE_UUID) | R(RULE_CONST), "uuid"},
+    {"from_service", R(RULE_CODE) | R(RULE_UUID) | R(RULE_CONST), "uuid", MAP_STRING, false},
+    {"to_service", R(RULE_CODE) | R(RULE_UUID) | R(RULE_CONST), "uuid", MAP_STRING, false},
     /* The organisation to_service belongs to: service ids are owned per
      * origin, so a referral names its receiver (docs/records.md). */
-    {"to_org", R(RULE_CODE) | R(RULE_CONST), "org"},
-    {"week", R(RULE_WEEK), NULL},
-    {"needs", R(RULE_CODES), "needs"},
-    {"risk", R(RULE_CODE) | R(RULE_CONST), "risk"},
-    {"age_band", R(RULE_AGE) | R(RULE_DOB) | R(RULE_CODE) | R(RULE_CONST), "age_band"},
-    {"district", R(RULE_DISTRICT) | R(RULE_CONST), NULL},
-    {"route", R(RULE_CODE) | R(RULE_CONST), "route"},
-    {NULL, 0, NULL},
+    {"to_org", R(RULE_CODE) | R(RULE_CONST), "org", MAP_STRING, false},
+    {"week", R(RULE_WEEK), NULL, MAP_STRING, false},
+    {"needs", R(RULE_CODES), "needs", MAP_LIST, false},
+    {"risk", R(RULE_CODE) | R(RULE_CONST), "risk", MAP_STRING, false},
+    {"age_band", R(RULE_AGE) | R(RULE_DOB) | R(RULE_CODE) | R(RULE_CONST), "age_band", MAP_STRING,
+     false},
+    {"district", R(RULE_DISTRICT) | R(RULE_CONST), NULL, MAP_STRING, false},
+    {"route", R(RULE_CODE) | R(RULE_CONST), "route", MAP_STRING, false},
+    {NULL, 0, NULL, MAP_STRING, false},
 };
 static const member_t feedback_members[] = {
-    {"week", R(RULE_WEEK), NULL},
-    {"source_role", R(RULE_CODE) | R(RULE_CONST), "source_role"},
-    {"themes", R(RULE_CODES), "themes"},
-    {"summary", R(RULE_TEXT), NULL},
-    {"easy_read", R(RULE_TEXT), NULL},
-    {"level", R(RULE_CODE) | R(RULE_CONST), "level"},
-    {NULL, 0, NULL},
+    {"week", R(RULE_WEEK), NULL, MAP_STRING, false},
+    {"source_role", R(RULE_CODE) | R(RULE_CONST), "source_role", MAP_STRING, false},
+    {"themes", R(RULE_CODES), "themes", MAP_LIST, false},
+    {"summary", R(RULE_TEXT), NULL, MAP_STRING, false},
+    {"easy_read", R(RULE_TEXT), NULL, MAP_STRING, false},
+    {"level", R(RULE_CODE) | R(RULE_CONST), "level", MAP_STRING, false},
+    {NULL, 0, NULL, MAP_STRING, false},
+};
+
+/* A services spreadsheet: one service a row, with ORUK's names (dotted for
+ * the nested objects anonymise_directory.c builds, docs/agent.md). The
+ * organisation's id is never mapped: it is derived from the origin. */
+#define TXT (R(RULE_COPY) | R(RULE_CONST))
+#define OPT_TXT(name)                                                                              \
+    {                                                                                              \
+        name, TXT, NULL, MAP_STRING, true                                                          \
+    }
+#define OPT_LIST(name, codes)                                                                      \
+    {                                                                                              \
+        name, R(RULE_CODES), codes, MAP_LIST, true                                                 \
+    }
+#define OPT_BOOL(name)                                                                             \
+    {                                                                                              \
+        name, R(RULE_YESNO) | R(RULE_CONST), NULL, MAP_BOOL, true                                  \
+    }
+static const member_t directory_members[] = {
+    {"id", R(RULE_UUID), NULL, MAP_STRING, true},
+    {"name", TXT, NULL, MAP_STRING, false},
+    {"status", R(RULE_CODE) | R(RULE_CONST), "status", MAP_STRING, false},
+    OPT_TXT("description"),
+    OPT_TXT("url"),
+    OPT_TXT("email"),
+    OPT_TXT("fees"),
+    OPT_TXT("accreditations"),
+    OPT_TXT("alert"),
+    {"minimum_age", R(RULE_NUMBER) | R(RULE_CONST), NULL, MAP_INT, true},
+    {"maximum_age", R(RULE_NUMBER) | R(RULE_CONST), NULL, MAP_INT, true},
+    {"organization.name", TXT, NULL, MAP_STRING, false},
+    {"organization.description", TXT, NULL, MAP_STRING, false},
+    OPT_TXT("organization.email"),
+    OPT_TXT("organization.website"),
+    OPT_TXT("phones.number"),
+    OPT_TXT("service_areas.name"),
+    OPT_TXT("service_areas.uri"),
+    OPT_TXT("schedules.description"),
+    {"languages.code", R(RULE_CODES), "lang", MAP_LIST, true},
+    OPT_TXT("location.name"),
+    OPT_TXT("location.description"),
+    OPT_TXT("addresses.address_1"),
+    OPT_TXT("addresses.address_2"),
+    OPT_TXT("addresses.city"),
+    OPT_TXT("addresses.state_province"),
+    OPT_TXT("addresses.postal_code"),
+    OPT_TXT("addresses.country"),
+    {"trellis.location_confidential", R(RULE_YESNO) | R(RULE_CONST), NULL, MAP_BOOL, false},
+    OPT_BOOL("trellis.self_referral"),
+    OPT_BOOL("trellis.taking_referrals"),
+    OPT_LIST("trellis.for_genders", "for_genders"),
+    OPT_LIST("trellis.risk_levels", "risk_levels"),
+    OPT_LIST("trellis.accessibility", "accessibility"),
+    OPT_LIST("trellis.needs", "needs"),
+    {NULL, 0, NULL, MAP_STRING, false},
 };
 
 static const member_t *members_of(tr_kind_t kind)
@@ -67,6 +127,8 @@ static const member_t *members_of(tr_kind_t kind)
         return referral_members;
     if (kind == TR_KIND_FEEDBACK_ENTRY)
         return feedback_members;
+    if (kind == TR_KIND_DIRECTORY_SERVICE)
+        return directory_members;
     return NULL;
 }
 
@@ -74,6 +136,8 @@ static const char *const *code_list(tr_kind_t kind, const char *name)
 {
     if (!name)
         return NULL;
+    if (kind == TR_KIND_DIRECTORY_SERVICE)
+        return tr_directory_codes(name);
     return kind == TR_KIND_FEEDBACK_ENTRY ? tr_feedback_codes(name) : tr_pathway_codes(name);
 }
 
@@ -126,6 +190,45 @@ void mapping_normalise(char *s)
         *w++ = *p;
     }
     *w = '\0';
+}
+
+int mapping_yesno(const char *value)
+{
+    static const char *const yes_words[] = {"yes", "y", "true", "1", NULL};
+    static const char *const no_words[] = {"no", "n", "false", "0", NULL};
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%s", value);
+    mapping_normalise(buf);
+    for (size_t i = 0; yes_words[i]; i++)
+        if (strcasecmp(buf, yes_words[i]) == 0)
+            return 1;
+    for (size_t i = 0; no_words[i]; i++)
+        if (strcasecmp(buf, no_words[i]) == 0)
+            return 0;
+    return -1;
+}
+
+json_t *mapping_typed(map_type_t type, const char *value)
+{
+    switch (type) {
+    case MAP_STRING:
+        return json_string(value);
+    case MAP_LIST:
+        return json_pack("[s]", value);
+    case MAP_BOOL: {
+        int yn = mapping_yesno(value);
+        return yn < 0 ? NULL : json_boolean(yn);
+    }
+    case MAP_INT: {
+        char *end;
+        errno = 0;
+        long long n = strtoll(value, &end, 10);
+        if (end == value || *end || errno || n < 0 || n > 1000000)
+            return NULL;
+        return json_integer((json_int_t)n);
+    }
+    }
+    return NULL;
 }
 
 const char *mapping_lookup(const map_table_t *t, const char *value)
@@ -190,7 +293,8 @@ static int on_mapping(load_t *x, const char *key, const char *value)
     mapping_t *m = x->m;
     if (strcmp(key, "kind") == 0) {
         if (tr_kind_parse(value, &m->kind) != 0 || !members_of(m->kind))
-            return fail(x, "[mapping] kind must be pathway.referral or feedback.entry");
+            return fail(x, "[mapping] kind must be pathway.referral, feedback.entry or "
+                           "directory.service");
     } else if (strcmp(key, "format") == 0) {
         if (!strcmp(value, "csv"))
             m->format = MAP_FORMAT_CSV;
@@ -257,6 +361,7 @@ static int on_field(load_t *x, const char *member, const char *key, const char *
     map_field_t *f = field_of(x, member);
     if (!f)
         return 0;
+    f->type = mem->type;
     if (strcmp(key, "column") == 0) {
         free(f->column);
         f->column = xstrdup(value);
@@ -381,6 +486,8 @@ static bool target_ok(const char *codes_of, const char *const *codes, const char
         return tr_is_uuid(v);
     if (codes_of && strcmp(codes_of, "org") == 0)
         return tr_name_valid(v);
+    if (codes_of && strcmp(codes_of, "lang") == 0)
+        return tr_is_language_code(v);
     return in_list(codes, v);
 }
 
@@ -390,6 +497,8 @@ static const char *target_what(const char *codes_of)
         return "a lower-case service UUID";
     if (codes_of && strcmp(codes_of, "org") == 0)
         return "an organisation id";
+    if (codes_of && strcmp(codes_of, "lang") == 0)
+        return "an ISO 639 language code like en or cy";
     return "one of the member's codes";
 }
 
@@ -413,7 +522,8 @@ static int check(load_t *x)
     mapping_t *m = x->m;
     const member_t *allowed = members_of(m->kind);
     if (!allowed)
-        return fail(x, "[mapping] kind is missing (pathway.referral or feedback.entry)");
+        return fail(x, "[mapping] kind is missing (pathway.referral, feedback.entry or "
+                       "directory.service)");
     if (!m->case_reference)
         return fail(x, "[mapping] case_reference is missing: the column that identifies a "
                        "row (it becomes the record id by HMAC, never sent)");
@@ -447,6 +557,11 @@ static int check(load_t *x)
             return 0;
         const char *fixed[] = {f->rule == RULE_CONST ? f->value : NULL, f->def};
         for (int k = 0; k < 2; k++) {
+            json_t *typed = fixed[k] ? mapping_typed(f->type, fixed[k]) : NULL;
+            json_decref(typed);
+            if (fixed[k] && !typed)
+                return fail(x, "[field %s]: '%.40s' is not %s", f->member, fixed[k],
+                            f->type == MAP_BOOL ? "yes or no" : "a whole number");
             if (!fixed[k] || !mem->codes_of)
                 continue;
             if (!target_ok(mem->codes_of, codes, fixed[k]))
@@ -455,6 +570,8 @@ static int check(load_t *x)
         }
     }
     for (const member_t *p = allowed; p->member; p++) {
+        if (p->optional)
+            continue;
         bool found = false;
         for (size_t i = 0; i < m->n_fields; i++)
             found = found || strcmp(m->fields[i].member, p->member) == 0;

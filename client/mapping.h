@@ -1,12 +1,10 @@
 /* Mapping files: which column of a charity's export means what, and how its
  * values become a Trellis record (docs/agent.md, "Mapping files"). INI:
  *
- *   [mapping]  kind, format, date_format, case_reference, date, identifiers,
- *              list_separator
- *   [field M]  one body member M: column, rule, codes, value, default, optional
- *   [codes T]  TRELLIS_CODE = CMS value (one line per CMS value; "= *" for
- *              any other value)
- *   [event S]  a pathway.event of status S derived from a referral row:
+ *   [mapping]  kind (pathway.referral, feedback.entry, directory.service), format, date_format,
+ * case_reference, date, identifiers, list_separator [field M]  one body member M: column, rule,
+ * codes, value, default, optional [codes T]  TRELLIS_CODE = CMS value (one line per CMS value; "=
+ * *" for any other value) [event S]  a pathway.event of status S derived from a referral row:
  *              column (its date), reason, reason_codes, reason_default
  *
  * Everything is checked when the file is loaded (members, rules, codes
@@ -17,6 +15,8 @@
 
 #include "tr_anon.h"
 #include "tr_record.h"
+
+#include <jansson.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,7 +31,13 @@ typedef enum {
     RULE_TEXT,     /* free text, scanned for personal data */
     RULE_UUID,     /* a UUID as it is */
     RULE_CONST,    /* value, the same for every row */
+    RULE_COPY,     /* public directory text as it is (checked by the node's directory rules) */
+    RULE_NUMBER,   /* a whole number */
+    RULE_YESNO,    /* yes or no (Yes, Y, True, 1 / No, N, False, 0) -> true or false */
 } map_rule_t;
+
+/* The JSON type of a member: a const or default value is read as it. */
+typedef enum { MAP_STRING = 0, MAP_LIST, MAP_INT, MAP_BOOL } map_type_t;
 
 typedef struct {
     char *to;   /* the Trellis code */
@@ -46,9 +52,10 @@ typedef struct {
 } map_table_t;
 
 typedef struct {
-    char *member; /* the body member */
+    char *member; /* the body member (a directory's nested ones dotted: trellis.needs) */
     char *column; /* NULL for RULE_CONST */
     map_rule_t rule;
+    map_type_t type;
     const map_table_t *table;
     char *value;   /* RULE_CONST */
     char *def;     /* used when the cell is empty */
@@ -94,5 +101,12 @@ void mapping_normalise(char *s);
 /* The Trellis code for value in t (matched without regard to case after
  * normalising), the fallback, or NULL. */
 const char *mapping_lookup(const map_table_t *t, const char *value);
+
+/* A spreadsheet's yes or no: 1 yes, 0 no, -1 neither. */
+int mapping_yesno(const char *value);
+
+/* A const or default value as its member's type (a new reference), or NULL
+ * when it is not one (not a whole number, not yes or no). */
+json_t *mapping_typed(map_type_t type, const char *value);
 
 #endif

@@ -74,6 +74,17 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
 
 /* An easy handle with everything but the request: TLS 1.3 with our
  * certificate, timeouts, the proxy. */
+static volatile int *stop_flag;
+
+/* Called about once a second even while a long poll waits: a stop (SIGTERM)
+ * ends the transfer instead of waiting for the node's answer. */
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)user, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return stop_flag && *stop_flag ? 1 : 0;
+}
+
 static CURL *easy_new(node_http_t *h)
 {
     const agent_config_t *c = h->cfg;
@@ -92,6 +103,8 @@ static CURL *easy_new(node_http_t *h)
     curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, c->connect_timeout);
     curl_easy_setopt(k, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(k, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(k, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(k, CURLOPT_USERAGENT, "trellis-agent/" TRELLIS_VERSION);
     if (c->proxy && strcasecmp(c->proxy, "none") == 0)
         curl_easy_setopt(k, CURLOPT_PROXY, "");
@@ -245,8 +258,6 @@ static double now_s(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
-
-static volatile int *stop_flag;
 
 void node_http_set_stop_flag(volatile int *flag)
 {

@@ -63,8 +63,9 @@ typedef struct {
 void node_http_post_many(node_http_t *h, const char *path, node_job_t *jobs, size_t n,
                          long retry_for, void (*on_wait)(double, const char *));
 
-/* A flag (set by a signal handler) that cuts retry waits short: node_http_call
- * returns NODE_E_UNREACHABLE as soon as it is set. NULL: none. */
+/* A flag (set by a signal handler) that cuts retry waits and transfers (a
+ * long poll) short: a request returns NODE_E_UNREACHABLE within about a
+ * second of it being set. NULL: none. */
 void node_http_set_stop_flag(volatile int *flag);
 
 /* The wait before retry number attempt (0-based): full jitter over an

@@ -9,9 +9,12 @@
 #include "node_http.h"
 #include "send.h"
 
+#include "tr_canon.h"
+
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define MAX_REPORTED 20 /* row messages per file; the rest are counted */
 
@@ -46,6 +49,32 @@ static int on_header(void *ctx, const char *const *names, size_t n, long line)
     return 0;
 }
 
+/* A directory service is replaced by a higher version (docs/agent.md): set
+ * each one's from the spool (a dry run, which has none, shows now's). */
+static int set_versions(file_t *f, json_t *records)
+{
+    size_t i;
+    json_t *doc;
+    json_array_foreach(records, i, doc)
+    {
+        const char *kind = json_string_value(json_object_get(doc, "kind"));
+        if (!kind || strcmp(kind, tr_kind_name(TR_KIND_DIRECTORY_SERVICE)) != 0)
+            continue;
+        char hash[65];
+        int64_t version = (int64_t)time(NULL);
+        if (tr_canon_hash(json_object_get(doc, "body"), hash) != 0) {
+            snprintf(f->err, f->err_len, "%s: a directory service that cannot be hashed", f->path);
+            return -1;
+        }
+        if (f->x->spool &&
+            spool_version(f->x->spool, kind, json_string_value(json_object_get(doc, "id")), hash,
+                          version, &version, f->err, f->err_len) != 0)
+            return -1;
+        json_object_set_new(doc, "version", json_integer((json_int_t)version));
+    }
+    return 0;
+}
+
 static int on_row(void *ctx, const src_row_t *row)
 {
     file_t *f = ctx;
@@ -75,7 +104,7 @@ static int on_row(void *ctx, const src_row_t *row)
             fputc('\n', x->dry_out);
             json_decref(q);
         }
-    } else {
+    } else if ((rc = set_versions(f, out.records)) == 0) {
         f->st->records += (int64_t)json_array_size(out.records);
         if (x->spool) {
             rc = spool_queue(x->spool, out.records, f->path, row->line, f->err, f->err_len);

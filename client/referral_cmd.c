@@ -44,26 +44,6 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
-/* "a,b;c" -> ["a","b","c"] */
-static json_t *list_of(const char *s)
-{
-    json_t *arr = json_array();
-    char *copy = strdup(s), *save = NULL;
-    if (!copy)
-        abort();
-    for (char *t = strtok_r(copy, ",;", &save); t; t = strtok_r(NULL, ",;", &save)) {
-        while (*t == ' ')
-            t++;
-        size_t n = strlen(t);
-        while (n && t[n - 1] == ' ')
-            t[--n] = '\0';
-        if (*t)
-            json_array_append_new(arr, json_string(t));
-    }
-    free(copy);
-    return arr;
-}
-
 static void usage_refer(FILE *out)
 {
     fprintf(out,
@@ -166,8 +146,8 @@ int refer_main(int argc, char **argv)
     submit_uuid(id);
     json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s}", "from_service", from,
                              "to_service", to, "to_org", to_org ? to_org : "", "week", week,
-                             "needs", list_of(needs), "risk", risk, "age_band", band, "district",
-                             district, "route", route);
+                             "needs", submit_list(needs), "risk", risk, "age_band", band,
+                             "district", district, "route", route);
     json_t *recs = json_pack("[{s:s, s:s, s:s, s:i, s:o}]", "kind", "pathway.referral", "id", id,
                              "origin", org, "version", 1, "body", body);
     rc = submit_records(&c, recs, referral_names);
@@ -347,6 +327,72 @@ static void csv_header(FILE *f)
     csv_row(f, head, N_COLUMNS);
 }
 
+/* Every referral of the node's view, a page at a time (the node gives at
+ * most 500 a page and a `next` cursor while more may follow): fn for each
+ * item, until it returns non-zero. 0, or submit_get's exit code. */
+static int each_referral(const agent_config_t *c, const char *dir, const char *status,
+                         int (*fn)(void *ctx, json_t *item), void *ctx)
+{
+    char after[128] = "";
+    for (;;) {
+        char path[320];
+        snprintf(path, sizeof(path), "/v1/referrals?direction=%s&limit=500%s%s%s%s", dir,
+                 status ? "&status=" : "", status ? status : "", after[0] ? "&after=" : "", after);
+        json_t *doc;
+        int rc = submit_get(c, path, &doc);
+        if (rc != 0)
+            return rc;
+        size_t i;
+        json_t *item;
+        json_array_foreach(json_object_get(doc, "referrals"), i, item)
+        {
+            if (fn(ctx, item) != 0) {
+                json_decref(doc);
+                return 0;
+            }
+        }
+        const char *next = json_string_value(json_object_get(doc, "next"));
+        size_t len = next ? strlen(next) : 0;
+        bool usable =
+            next && len > 0 && len < sizeof(after) &&
+            strspn(next, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == len;
+        if (next && !usable) {
+            cli_error("the node's referrals view gave a cursor this agent cannot use");
+            json_decref(doc);
+            return CLI_EXIT_LOCAL;
+        }
+        if (next)
+            memcpy(after, next, len + 1);
+        json_decref(doc);
+        if (!next)
+            return 0;
+    }
+}
+
+typedef struct {
+    const char *format;
+    size_t n;
+} listing_t;
+
+static int list_one(void *ctx, json_t *item)
+{
+    listing_t *l = ctx;
+    if (!strcmp(l->format, "json")) {
+        fputs(l->n ? ",\n" : "", stdout);
+        json_dumpf(item, stdout, JSON_INDENT(2));
+    } else {
+        char vals[N_COLUMNS][256];
+        row_values(item, vals);
+        if (!strcmp(l->format, "csv"))
+            csv_row(stdout, vals, N_COLUMNS);
+        else
+            printf("%-36s %-9s %5s %7s  %-8s  %-9s %-8s %s\n", vals[0], vals[1], vals[2],
+                   vals[3][0] ? vals[3] : "-", vals[7], vals[9], vals[11], vals[8]);
+    }
+    l->n++;
+    return 0;
+}
+
 static void usage_referrals(FILE *out)
 {
     fprintf(out, "usage: trellis referrals --in|--out [--status S] [--format table|csv|json]\n\n"
@@ -391,51 +437,56 @@ int referrals_main(int argc, char **argv)
         cli_error("--status is a status word, e.g. accepted");
         goto done;
     }
-    char path[160];
-    snprintf(path, sizeof(path), "/v1/referrals?direction=%s&limit=500%s%s", dir,
-             status ? "&status=" : "", status ? status : "");
-    json_t *doc;
-    if ((rc = submit_get(&c, path, &doc)) != 0)
+    listing_t l = {format, 0};
+    if (!strcmp(format, "json"))
+        fputs("[\n", stdout);
+    else if (!strcmp(format, "csv"))
+        csv_header(stdout);
+    else
+        printf("%-36s %-9s %5s %7s  %-8s  %-9s %-8s %s\n", "REFERRAL", "STATUS", "DAYS", "WAITING",
+               "WEEK", "RISK", "DISTRICT", "NEEDS");
+    if ((rc = each_referral(&c, dir, status, list_one, &l)) != 0)
         goto done;
-    json_t *items = json_object_get(doc, "referrals");
-    if (!strcmp(format, "json")) {
-        json_dumpf(items, stdout, JSON_INDENT(2));
-        putchar('\n');
-    } else {
-        if (!strcmp(format, "csv"))
-            csv_header(stdout);
-        else
-            printf("%-36s %-9s %5s %7s  %-8s  %-9s %-8s %s\n", "REFERRAL", "STATUS", "DAYS",
-                   "WAITING", "WEEK", "RISK", "DISTRICT", "NEEDS");
-        size_t i;
-        json_t *item;
-        json_array_foreach(items, i, item)
-        {
-            char vals[N_COLUMNS][256];
-            row_values(item, vals);
-            if (!strcmp(format, "csv"))
-                csv_row(stdout, vals, N_COLUMNS);
-            else
-                printf("%-36s %-9s %5s %7s  %-8s  %-9s %-8s %s\n", vals[0], vals[1], vals[2],
-                       vals[3][0] ? vals[3] : "-", vals[7], vals[9], vals[11], vals[8]);
-        }
-    }
-    json_decref(doc);
+    if (!strcmp(format, "json"))
+        fputs(l.n ? "\n]\n" : "]\n", stdout);
     rc = CLI_EXIT_OK;
 done:
     agent_config_free(&c);
     return rc;
 }
 
+typedef struct {
+    spool_t *s;
+    FILE *f;
+    const char *tmp;
+    json_t *ids; /* written to the file, marked once it is in place */
+    int failed;
+} outbox_t;
+
+static int outbox_one(void *ctx, json_t *item)
+{
+    outbox_t *o = ctx;
+    const char *id = json_string_value(json_object_get(json_object_get(item, "referral"), "id"));
+    if (!id || spool_outbox_written(o->s, id))
+        return 0;
+    if (!o->f) {
+        o->f = fopen(o->tmp, "w");
+        if (!o->f) {
+            o->failed = errno;
+            return 1;
+        }
+        csv_header(o->f);
+    }
+    char vals[N_COLUMNS][256];
+    row_values(item, vals);
+    csv_row(o->f, vals, N_COLUMNS);
+    json_array_append_new(o->ids, json_string(id));
+    return 0;
+}
+
 int outbox_write(const agent_config_t *c, spool_t *s, size_t *written, char *err, size_t err_len)
 {
     *written = 0;
-    json_t *doc;
-    if (submit_get(c, "/v1/referrals?direction=in&limit=500", &doc) != 0) {
-        snprintf(err, err_len, "cannot read the inbound referrals from the node");
-        return -1;
-    }
-    json_t *items = json_object_get(doc, "referrals");
     char tmp[PATH_MAX], path[PATH_MAX];
     time_t now = time(NULL);
     struct tm tm;
@@ -444,48 +495,36 @@ int outbox_write(const agent_config_t *c, spool_t *s, size_t *written, char *err
     strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
     snprintf(path, sizeof(path), "%s/referrals-in-%s.csv", c->outbox, stamp);
     snprintf(tmp, sizeof(tmp), "%s/.referrals-in-%s.csv.tmp", c->outbox, stamp);
-    FILE *f = NULL;
-    size_t i;
-    json_t *item;
-    json_array_foreach(items, i, item)
-    {
-        const char *id =
-            json_string_value(json_object_get(json_object_get(item, "referral"), "id"));
-        if (!id || spool_outbox_written(s, id))
-            continue;
-        if (!f) {
-            f = fopen(tmp, "w");
-            if (!f) {
-                snprintf(err, err_len, "cannot write %s: %s", tmp, strerror(errno));
-                json_decref(doc);
-                return -1;
-            }
-            csv_header(f);
+    outbox_t o = {s, NULL, tmp, json_array(), 0};
+    int rc = each_referral(c, "in", NULL, outbox_one, &o);
+    if (rc != 0 || o.failed) {
+        if (o.failed)
+            snprintf(err, err_len, "cannot write %s: %s", tmp, strerror(o.failed));
+        else
+            snprintf(err, err_len, "cannot read the inbound referrals from the node");
+        if (o.f) {
+            fclose(o.f);
+            unlink(tmp);
         }
-        char vals[N_COLUMNS][256];
-        row_values(item, vals);
-        csv_row(f, vals, N_COLUMNS);
-        (*written)++;
+        json_decref(o.ids);
+        return -1;
     }
-    int rc = 0;
-    if (f) {
+    if (o.f) {
         /* The file first (whole, synced, renamed), then the ids: a crash in
          * between writes a referral twice, never loses one. */
-        if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        if (fflush(o.f) != 0 || fsync(fileno(o.f)) != 0 || fclose(o.f) != 0 ||
+            rename(tmp, path) != 0) {
             snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
             unlink(tmp);
             rc = -1;
         } else {
-            json_array_foreach(items, i, item)
-            {
-                const char *id =
-                    json_string_value(json_object_get(json_object_get(item, "referral"), "id"));
-                if (id)
-                    spool_outbox_mark(s, id);
-            }
+            size_t i;
+            json_t *id;
+            json_array_foreach(o.ids, i, id) spool_outbox_mark(s, json_string_value(id));
+            *written = json_array_size(o.ids);
         }
     }
-    json_decref(doc);
+    json_decref(o.ids);
     return rc;
 }
 

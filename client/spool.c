@@ -33,7 +33,10 @@ static const char schema[] =
     "  UNIQUE (kind, id));"
     "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);"
     "CREATE TABLE IF NOT EXISTS outbox_written (id TEXT PRIMARY KEY, at INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS made_here (id TEXT PRIMARY KEY, day INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS made_here (id TEXT PRIMARY KEY, day INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS versions ("
+    "  kind TEXT NOT NULL, id TEXT NOT NULL, hash TEXT NOT NULL, version INTEGER NOT NULL,"
+    "  PRIMARY KEY (kind, id));";
 
 static int db_fail(spool_t *s, const char *what, char *err, size_t err_len)
 {
@@ -295,6 +298,44 @@ long spool_made_day(spool_t *s, const char *id)
     }
     sqlite3_finalize(st);
     return day;
+}
+
+int spool_version(spool_t *s, const char *kind, const char *id, const char *hash, int64_t now,
+                  int64_t *version, char *err, size_t err_len)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t last = 0;
+    bool same = false;
+    if (sqlite3_prepare_v2(s->db, "SELECT hash, version FROM versions WHERE kind = ?1 AND id = ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, "versions", err, err_len);
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        same = strcmp((const char *)sqlite3_column_text(st, 0), hash) == 0;
+        last = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(s, "versions", err, err_len);
+    if (same) {
+        *version = last;
+        return 0;
+    }
+    *version = last + 1 > now ? last + 1 : now;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR REPLACE INTO versions (kind, id, hash, version) "
+                           "VALUES (?1, ?2, ?3, ?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, "versions", err, err_len);
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, *version);
+    int r = step_done(s, st, "versions", err, err_len);
+    sqlite3_finalize(st);
+    return r;
 }
 
 char *spool_refused_errors(spool_t *s, const char *kind, const char *id)

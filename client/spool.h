@@ -60,6 +60,15 @@ int spool_outbox_mark(spool_t *s, const char *id);
 int spool_made_here(spool_t *s, const char *id, long day);
 long spool_made_day(spool_t *s, const char *id); /* -1 if not made here */
 
+/* The version to send a mutable record (a directory service) at: the one it
+ * was last spooled with if its body's hash is the same, else the greater of
+ * that plus one and now (unix seconds), remembered. So pushing the same
+ * spreadsheet again changes nothing, a changed row replaces the node's
+ * copy, and a lost spool still counts up. Call between begin and commit.
+ * 0 or -1 with err. */
+int spool_version(spool_t *s, const char *kind, const char *id, const char *hash, int64_t now,
+                  int64_t *version, char *err, size_t err_len);
+
 /* The node's errors (JSON text, caller frees) for a refused record, or NULL. */
 char *spool_refused_errors(spool_t *s, const char *kind, const char *id);
 

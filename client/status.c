@@ -1,8 +1,11 @@
 /* trellis status: how a node's federation is doing, per peer, for IT leads
- * (GET /v1/fed/status). */
-#include "cli.h"
-#include "node_api.h"
+ * (GET /v1/fed/status), asked over libcurl like every other command
+ * (node_http.c: the proxy, the timeouts, the retries). */
 #include "status.h"
+
+#include "agent_config.h"
+#include "cli.h"
+#include "node_http.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -11,15 +14,16 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: trellis status [--json] --node URL --cert CHAIN --key KEY --ca ROOT\n\n"
-            "Show, per peer of the node: what it is doing, the cursor, the lag in records\n"
-            "and seconds, the last successful pull and the last error; and the node's\n"
-            "recovery after a restore or a failover (whether its feed went back, how many\n"
-            "of its own records its peers gave back, whether it takes writes), with each\n"
-            "time a peer's feed went back under this node's cursor. The certificate\n"
-            "must be of the node's own organisation (an agent or node certificate).\n"
-            "TRELLIS_NODE, TRELLIS_CERT, TRELLIS_KEY and TRELLIS_CA stand in for the options.\n");
+    fprintf(out, "usage: trellis status [--json] [--node URL --cert CHAIN --key KEY --ca ROOT]\n\n"
+                 "Show, per peer of the node: what it is doing, the cursor, the lag in records\n"
+                 "and seconds, the last successful pull and the last error; and the node's\n"
+                 "recovery after a restore or a failover (whether its feed went back, how many\n"
+                 "of its own records its peers gave back, whether it takes writes), with each\n"
+                 "time a peer's feed went back under this node's cursor. The certificate\n"
+                 "must be of the node's own organisation (an agent or node certificate).\n"
+                 "exit status: 0 ok, 1 the node refused (e.g. another organisation's\n"
+                 "certificate), 2 usage, 4 node unreachable, 5 local error.\n\n");
+    agent_config_usage(out);
 }
 
 static const char *str(json_t *o, const char *k)
@@ -30,8 +34,8 @@ static const char *str(json_t *o, const char *k)
 
 int status_main(int argc, char **argv)
 {
-    bool as_json = false;
-    node_target_t t;
+    bool as_json = false, is_usage;
+    char err[512];
     argc--;
     argv++;
     for (int i = 0; i < argc; i++) {
@@ -40,31 +44,47 @@ int status_main(int argc, char **argv)
             return CLI_EXIT_OK;
         }
     }
-    if (node_target_parse(&t, &argc, argv) != 0)
-        return CLI_EXIT_USAGE;
+    agent_config_t c;
+    if (agent_config_load(&c, &argc, argv, &is_usage, err, sizeof(err)) != 0) {
+        cli_error("%s", err);
+        agent_config_free(&c);
+        return is_usage ? CLI_EXIT_USAGE : CLI_EXIT_LOCAL;
+    }
+    int rc = CLI_EXIT_USAGE;
+    node_http_t *h = NULL;
+    json_t *doc = NULL;
+    node_reply_t r = {0};
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             as_json = true;
         } else {
             cli_error("unknown argument '%s' (see trellis status --help)", argv[i]);
-            return CLI_EXIT_USAGE;
+            goto done;
         }
     }
-    int status;
-    char *body;
-    size_t len;
-    if (node_get(&t, "/v1/fed/status", &status, &body, &len) != 0)
-        return CLI_EXIT_FAIL;
-    json_t *doc = json_loadb(body, len, 0, NULL);
-    if (status != 200 || !doc) {
+    rc = CLI_EXIT_LOCAL;
+    if (agent_config_require_node(&c, err, sizeof(err)) != 0 ||
+        !(h = node_http_new(&c, err, sizeof(err)))) {
+        cli_error("%s", err);
+        goto done;
+    }
+    /* A status is wanted now: retry a restarting node briefly, not for minutes. */
+    int nr = node_http_call(h, "GET", "/v1/fed/status", NULL, 0,
+                            c.retry_for > 10 ? 10 : c.retry_for, NULL, &r, err, sizeof(err));
+    if (nr != NODE_OK) {
+        cli_error("%s", err);
+        rc = nr == NODE_E_UNREACHABLE ? CLI_EXIT_UNREACHABLE : CLI_EXIT_LOCAL;
+        goto done;
+    }
+    doc = json_loadb(r.body, r.len, 0, NULL);
+    if (r.status != 200 || !doc) {
         const char *detail = json_string_value(json_object_get(doc, "detail"));
-        cli_error("the node answered %d%s%s", status, detail ? ": " : "", detail ? detail : "");
-        free(body);
-        json_decref(doc);
-        return CLI_EXIT_FAIL;
+        cli_error("the node answered %ld%s%s", r.status, detail ? ": " : "", detail ? detail : "");
+        rc = CLI_EXIT_FAIL;
+        goto done;
     }
     if (as_json) {
-        fwrite(body, 1, len, stdout);
+        fwrite(r.body, 1, r.len, stdout);
         putchar('\n');
     } else {
         json_t *peers = json_object_get(doc, "peers");
@@ -115,7 +135,11 @@ int status_main(int argc, char **argv)
                        (long long)own);
         }
     }
-    free(body);
+    rc = CLI_EXIT_OK;
+done:
     json_decref(doc);
-    return CLI_EXIT_OK;
+    node_reply_free(&r);
+    node_http_free(h);
+    agent_config_free(&c);
+    return rc;
 }

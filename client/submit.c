@@ -191,3 +191,22 @@ int submit_get(const agent_config_t *c, const char *path, json_t **out)
     *out = doc;
     return CLI_EXIT_OK;
 }
+
+json_t *submit_list(const char *s)
+{
+    json_t *arr = json_array();
+    char *copy = strdup(s), *save = NULL;
+    if (!copy)
+        abort();
+    for (char *t = strtok_r(copy, ",;", &save); t; t = strtok_r(NULL, ",;", &save)) {
+        while (*t == ' ')
+            t++;
+        size_t n = strlen(t);
+        while (n && t[n - 1] == ' ')
+            t[--n] = '\0';
+        if (*t)
+            json_array_append_new(arr, json_string(t));
+    }
+    free(copy);
+    return arr;
+}

@@ -32,6 +32,10 @@ int submit_records(const agent_config_t *c, json_t *records, const char *const *
 /* GET path and parse the JSON reply into *out. An exit status. */
 int submit_get(const agent_config_t *c, const char *path, json_t **out);
 
+/* A list typed on the command line, "a,b;c" -> ["a","b","c"] (items
+ * trimmed, empty ones left out): a new array. */
+json_t *submit_list(const char *s);
+
 /* The organisation of this agent's certificate into org (64 bytes); exit status. */
 int submit_origin(const agent_config_t *c, char *org);
 

@@ -65,11 +65,11 @@ void tr_validate_feedback_response(json_t *body, tr_verrors_t *errs);
  * filters and docs; NULL for an unknown name. Pathway: "needs", "risk",
  * "age_band", "route", "status", "reason.declined", "reason.closed",
  * "reason.withdrawn". Feedback: "source_role", "themes", "level", "status"
- * (a response's). Documented in docs/records.md. */
+ * (a response's). Directory: "status", "for_genders", "risk_levels",
+ * "accessibility", "needs" (the pathway's). Documented in docs/records.md
+ * and docs/directory.md. */
 const char *const *tr_pathway_codes(const char *field);
 const char *const *tr_feedback_codes(const char *field);
-/* The code lists of a directory.service's trellis object: "for_genders",
- * "risk_levels", "accessibility", "needs" (docs/directory.md); NULL else. */
 const char *const *tr_directory_codes(const char *field);
 
 #endif

@@ -163,14 +163,18 @@ static const char *const access_codes[] = {"easy_read",
 
 const char *const *tr_directory_codes(const char *field)
 {
-    if (strcmp(field, "for_genders") == 0)
-        return gender_codes;
-    if (strcmp(field, "risk_levels") == 0)
-        return risk_codes;
-    if (strcmp(field, "accessibility") == 0)
-        return access_codes;
-    if (strcmp(field, "needs") == 0)
+    static const struct {
+        const char *name;
+        const char *const *codes;
+    } lists[] = {{"status", status_codes},
+                 {"for_genders", gender_codes},
+                 {"risk_levels", risk_codes},
+                 {"accessibility", access_codes}};
+    if (field && strcmp(field, "needs") == 0)
         return tr_pathway_codes("needs");
+    for (size_t i = 0; field && i < sizeof(lists) / sizeof(lists[0]); i++)
+        if (strcmp(field, lists[i].name) == 0)
+            return lists[i].codes;
     return NULL;
 }
 

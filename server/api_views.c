@@ -1,13 +1,16 @@
 /* Views for caseworkers and coordinators: GET /v1/referrals (each referral
- * with its current status, folded from its events by proto/tr_fold) and
- * GET /v1/feedback (entries with their responses: "you said, we did"). */
+ * with its current status, folded from its events by proto/tr_fold, a page
+ * at a time with a cursor) and GET /v1/feedback (entries with their
+ * responses: "you said, we did"). */
 #include "api.h"
 #include "req_query.h"
 #include "query.h"
 #include "response.h"
 #include "strbuf.h"
+#include "tr_check.h"
 #include "tr_error.h"
 #include "tr_fold.h"
+#include "tr_identity.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +30,28 @@ static bool bad_query(req_t *req, const char *const *allowed, const char *names)
     return true;
 }
 
-/* ---- GET /v1/referrals?direction=in|out&status=&limit= ---- */
+/* ---- GET /v1/referrals?direction=in|out&status=&limit=&after= ---- */
 
 typedef struct {
     char status[24]; /* filter, "" for any */
+    int64_t limit;
 } referrals_ctx_t;
+
+/* A page's cursor is its last row's place in the order (week descending,
+ * then id, then origin): "WEEK.ID.ORIGIN", none of which holds a dot. */
+#define CURSOR_LEN (8 + 1 + 36 + 1 + 63)
+
+static bool parse_cursor(char *s, char **week, char **id, char **origin)
+{
+    char *a = strchr(s, '.'), *b = a ? strchr(a + 1, '.') : NULL;
+    if (!a || !b)
+        return false;
+    *a = *b = '\0';
+    *week = s;
+    *id = a + 1;
+    *origin = b + 1;
+    return tr_is_iso_week(*week) && tr_is_uuid(*id) && tr_name_valid(*origin);
+}
 
 static void on_referrals(req_t *req, const PGresult *res, const char *err, void *ud)
 {
@@ -73,16 +93,27 @@ static void on_referrals(req_t *req, const PGresult *res, const char *err, void 
         json_decref(events);
         json_decref(doc);
     }
-    response_json(req, 200, json_pack("{s:o}", "referrals", out));
+    json_t *reply = json_pack("{s:o}", "referrals", out);
+    /* A full page may have more after it (the status filter applies after
+     * the limit, so a page can hold fewer than limit and still have more). */
+    int n = PQntuples(res);
+    if (n > 0 && n == ctx->limit) {
+        char next[CURSOR_LEN + 1];
+        snprintf(next, sizeof(next), "%s.%s.%s", PQgetvalue(res, n - 1, 2),
+                 PQgetvalue(res, n - 1, 3), PQgetvalue(res, n - 1, 4));
+        json_object_set_new(reply, "next", json_string(next));
+    }
+    response_json(req, 200, reply);
 }
 
 void api_referrals(req_t *req)
 {
-    static const char *const allowed[] = {"direction", "status", "limit", NULL};
-    if (bad_query(req, allowed, "direction, status and limit"))
+    static const char *const allowed[] = {"direction", "status", "limit", "after", NULL};
+    if (bad_query(req, allowed, "direction, status, limit and after"))
         return;
     const char *q = req->http->query;
-    char direction[8] = "out";
+    char direction[8] = "out", after[CURSOR_LEN + 1] = "";
+    char *week = NULL, *id = NULL, *origin = NULL;
     int64_t limit;
     referrals_ctx_t *ctx = calloc(1, sizeof(*ctx));
     if (!ctx)
@@ -107,9 +138,17 @@ void api_referrals(req_t *req)
         response_problem(req, 400, "bad-parameter", "limit must be between 1 and 500");
         return;
     }
+    int has_after = query_get(q, "after", after, sizeof(after));
+    if (has_after < 0 || (has_after && !parse_cursor(after, &week, &id, &origin))) {
+        free(ctx);
+        response_problem(req, 400, "bad-parameter",
+                         "after must be the next cursor of the previous page");
+        return;
+    }
+    ctx->limit = limit;
     char lim[24];
     snprintf(lim, sizeof(lim), "%lld", (long long)limit);
-    const char *params[3] = {direction, conn_identity(req->conn)->org, lim};
+    const char *params[6] = {direction, conn_identity(req->conn)->org, lim, week, id, origin};
     /* out: referrals this organisation sent; in: referrals to it (to_org).
      * Only events from the referral's parties count (replicated records may
      * hold others: sql/003_federation.sql), and only referrals sent from a
@@ -119,14 +158,16 @@ void api_referrals(req_t *req)
         "SELECT r.doc::text, coalesce((SELECT json_agg(json_build_object('id', e.id, 'origin', "
         "e.origin, 'status', e.status, 'days', e.days)) FROM pathway_events e "
         "WHERE e.referral = r.id AND (e.origin = r.origin OR e.origin = r.to_org)), "
-        "'[]')::text "
+        "'[]')::text, r.week, r.id, r.origin "
         "FROM pathway_referrals r "
         "WHERE CASE WHEN $1 = 'out' THEN r.origin = $2 ELSE r.to_org = $2 END "
         "AND NOT EXISTS (SELECT 1 FROM directory_services f WHERE f.id = r.from_service "
         "AND f.origin <> r.origin AND NOT EXISTS (SELECT 1 FROM directory_services g "
         "WHERE g.id = r.from_service AND g.origin = r.origin)) "
-        "ORDER BY r.week DESC, r.id LIMIT $3::int",
-        3, params, on_referrals, ctx, free);
+        "AND ($4::text IS NULL OR r.week < $4::text "
+        "OR (r.week = $4::text AND (r.id, r.origin) > ($5::uuid, $6::text))) "
+        "ORDER BY r.week DESC, r.id, r.origin LIMIT $3::int",
+        6, params, on_referrals, ctx, free);
     if (rc != 0)
         response_error(req, rc, NULL);
 }

@@ -77,6 +77,11 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
+# A referral must leave from one of its origin's own directory services
+# (not_your_service otherwise): publish them first from the example services
+# spreadsheet, whose Trellis IDs are the ones referrals.map names.
+$trellis push --config "$work/agent/agent.conf" --quiet --mapping deploy/examples/directory.map \
+    deploy/examples/services.csv >/dev/null
 python3 tests/bench/bench_agent_data.py "$rows" "$work/export.csv"
 echo "agent benchmark: $rows-row referral CSV ($(du -h "$work/export.csv" | cut -f1)), $(nproc) cores"
 # One push, CSV to stored; then the same split in its two phases (spooling

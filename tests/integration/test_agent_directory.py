@@ -1,7 +1,9 @@
 """`trellis directory pull` and `watch` against a real node: the shared
 directory as JSON and as CSV; watch keeps its file current as services
 change, across a node restart, replacing the file whole; `agent run` with
-[agent] directory_out writes it too."""
+[agent] directory_out keeps it too, through the long-poll feed in a thread
+of its own: a change reaches the file long before the agent's next look at
+the inbox, across a node restart, and the inbox is not held up by it."""
 
 import copy
 import csv
@@ -111,7 +113,67 @@ with PgCluster("directory") as pg:
         r = agent.run("agent", "run", "--once", env={"TRELLIS_DIRECTORY_OUT": aout,
                                                      "TRELLIS_DIRECTORY_FORMAT": "csv"})
         t.check(r.returncode == 0 and os.path.exists(aout) and "directory: wrote" in r.stderr,
-                "agent run with directory_out writes the directory", r.stderr)
+                "agent run --once with directory_out writes the directory", r.stderr)
+
+        # --- agent run keeps it current by the long poll (its inbox look is 5 minutes off) ---
+        def bump(value):
+            svc["version"] += 1
+            svc["body"]["trellis"]["taking_referrals"] = value
+            status, _, reply = api(node, agent.certs, "POST", "/v1/records", {"records": [svc]})
+            return status == 200 and reply.get("stored") == 1
+
+        jout = os.path.join(agent.dir, "agent-directory.json")
+        alog = open(os.path.join(agent.dir, "agent-run.log"), "w")
+        run = agent.popen("agent", "run", env={"TRELLIS_DIRECTORY_OUT": jout, "TRELLIS_POLL": "300"},
+                          stdout=alog, stderr=subprocess.STDOUT)
+        try:
+            t.check(wait_for(lambda: load(jout) and len(load(jout)) == 3),
+                    "agent run writes the directory file")
+            want = not taking(jout, sid)
+            t.check(bump(want) and wait_for(lambda: taking(jout, sid) == want, timeout=15),
+                    "a changed service reaches the agent's file within seconds (long poll)")
+            node.stop()
+            time.sleep(1.5)
+            node.start()
+            want = not want
+            t.check(bump(want) and wait_for(lambda: taking(jout, sid) == want, timeout=60),
+                    "and again after a node restart")
+            started = time.time()
+            run.send_signal(signal.SIGTERM)
+            try:
+                rc = run.wait(20)
+            except subprocess.TimeoutExpired:
+                rc = None
+            t.check(rc == 0 and time.time() - started < 10,
+                    "SIGTERM stops agent run promptly, its long poll cut short",
+                    f"rc {rc} after {time.time() - started:.1f} s")
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+            alog.close()
+
+        # --- ... and the inbox is not held up by the long poll ---
+        run = agent.popen("agent", "run", env={"TRELLIS_DIRECTORY_OUT": jout, "TRELLIS_POLL": "1",
+                                               "TRELLIS_SETTLE": "0"},
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(3)  # the directory thread is waiting on the feed by now
+            with open(os.path.join(agent.inbox, "unmapped.csv"), "w") as f:
+                f.write("a,b\n1,2\n")
+            t.check(wait_for(lambda: os.path.exists(os.path.join(agent.inbox, "failed",
+                                                                 "unmapped.csv")), timeout=10),
+                    "an inbox file is taken while the directory thread long-polls")
+            want = not want
+            t.check(bump(want) and wait_for(lambda: taking(jout, sid) == want, timeout=15),
+                    "while the directory is still kept")
+        finally:
+            run.send_signal(signal.SIGTERM)
+            try:
+                run.wait(20)
+            except subprocess.TimeoutExpired:
+                run.kill()
+                run.wait()
     finally:
         if watch and watch.poll() is None:
             watch.kill()

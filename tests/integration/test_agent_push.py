@@ -232,6 +232,15 @@ with PgCluster("agent") as pg:
         r = agent.run("agent", "status", "--proxy", "none", env={"https_proxy": "http://127.0.0.1:1"})
         t.equal(r.returncode, 0, "proxy = none ignores https_proxy")
         before = proxy.read_log().count("CONNECT")
+        r = agent.run("status", "--json", "--proxy", proxy.url)
+        t.check(r.returncode == 0 and "peers" in json.loads(r.stdout or "{}")
+                and proxy.read_log().count("CONNECT") > before,
+                "trellis status (the federation) goes through the proxy too, with agent.conf",
+                r.stdout + r.stderr)
+        r = agent.run("status", "--proxy", "http://127.0.0.1:1", "--retry-for", "0")
+        t.check(r.returncode == 4 and len(r.stderr.splitlines()) == 1,
+                "trellis status with the node unreachable: exit 4, one line", r.stderr)
+        before = proxy.read_log().count("CONNECT")
         r = agent.run("push", "--mapping", REF_MAP, REF_CSV, env={"https_proxy": proxy.url})
         t.check(r.returncode == 0 and "10 unchanged" in r.stdout
                 and proxy.read_log().count("CONNECT") > before,

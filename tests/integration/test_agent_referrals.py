@@ -2,7 +2,8 @@
 refers to a Riverside service (`trellis refer`, a full postcode cut to its
 district at source), Riverside's agent sees it arrive (`trellis referrals
 --in`, the outbox CSV, once each), accepts it (`trellis referral update`),
-and Northside sees the status (`referrals --out`). Feedback: `feedback add`
+and Northside sees the status (`referrals --out`); more than a page of the
+node's view (500) is listed whole, page by page. Feedback: `feedback add`
 refuses text with personal data before anything is stored, adds clean
 feedback, `respond` closes the loop, `list` shows it. Errors name the flag."""
 
@@ -110,6 +111,33 @@ with PgCluster("referrals") as pg:
         r = nw.run("referral", "update", ref_id, "--status", "withdrawn", "--reason",
                    "person_withdrew", "--days", "3")
         t.check(r.returncode == 0, "the referrer may withdraw it", r.stderr)
+
+        # --- more than the node's 500 a page: the agent follows the cursor ---
+        many, _, _ = sd.referrals(NW, 620, seed=7)
+        for k in range(0, len(many), 300):
+            st, _, reply = api(a, nw.certs, "POST", "/v1/records", {"records": many[k:k + 300]})
+            t.check(st == 200 and not reply.get("refused"), f"620 referrals stored ({k})",
+                    str(reply)[:200])
+        want = {x["id"] for x in many} | {ref_id}
+        st, _, page = api(a, nw.certs, "GET", "/v1/referrals?direction=out&limit=500")
+        st2, _, page2 = api(a, nw.certs, "GET", "/v1/referrals?direction=out&limit=500&after="
+                            + (page or {}).get("next", ""))
+        ids = [i["referral"]["id"] for i in page["referrals"] + page2.get("referrals", [])]
+        t.check(st == 200 and len(page["referrals"]) == 500 and page.get("next")
+                and st2 == 200 and "next" not in page2 and len(ids) == len(want)
+                and set(ids) == want,
+                "/v1/referrals: 500 a page, a next cursor, the rest after it, none twice",
+                f"{len(ids)} {str(page2)[:200]}")
+        st, _, prob = api(a, nw.certs, "GET", "/v1/referrals?direction=out&after=2026-W01.x.y")
+        t.check(st == 400 and "after" in prob.get("detail", ""), "a malformed cursor: 400",
+                str(prob))
+        r = nw.run("referrals", "--out", "--format", "json")
+        items = json.loads(r.stdout) if r.returncode == 0 else []
+        t.check(len(items) == len(want) and {i["referral"]["id"] for i in items} == want,
+                f"referrals --out lists all {len(want)}", r.stderr + r.stdout[-200:])
+        r = nw.run("referrals", "--out", "--format", "csv")
+        got = list(csv.DictReader(r.stdout.splitlines()))
+        t.check(r.returncode == 0 and len(got) == len(want), "and as CSV", str(len(got)))
 
         # --- feedback ---
         fb = ["feedback", "add", "--role", "service_user", "--themes", "waiting_times",

@@ -17,6 +17,7 @@
 #include "csv_reader.h"
 #include "mapping.h"
 #include "tr_anon.h"
+#include "tr_org.h"
 #include "tr_pii.h"
 
 #ifndef SOURCE_DIR
@@ -55,6 +56,11 @@ static void test_examples_load(void **state)
         fail_msg("%s", err);
     assert_int_equal(m->kind, TR_KIND_FEEDBACK_ENTRY);
     mapping_free(m);
+    m = mapping_load(EXAMPLES "directory.map", err, sizeof(err));
+    if (!m)
+        fail_msg("%s", err);
+    assert_int_equal(m->kind, TR_KIND_DIRECTORY_SERVICE);
+    mapping_free(m);
 }
 
 #define REF_HEAD                                                                                   \
@@ -74,7 +80,26 @@ static void test_mapping_errors(void **state)
         const char *text, *want;
     } cases[] = {
         {"[field week]\ncolumn = D\n", "kind must come before"},
-        {"[mapping]\nkind = pathway.event\n", "kind must be pathway.referral or feedback.entry"},
+        {"[mapping]\nkind = pathway.event\n",
+         "kind must be pathway.referral, feedback.entry or directory.service"},
+        {"[mapping]\nkind = directory.service\ncase_reference = R\n[field name]\ncolumn = N\n"
+         "rule = copy\n[field organization.id]\nrule = const\nvalue = x\n",
+         "a directory.service has no member of that name"},
+        {"[mapping]\nkind = directory.service\ncase_reference = R\n[field name]\ncolumn = N\n"
+         "rule = copy\n",
+         "[field status] is missing"},
+        {"[mapping]\nkind = directory.service\ncase_reference = R\n"
+         "[field trellis.location_confidential]\ncolumn = C\nrule = yesno\ndefault = maybe\n",
+         "'maybe' is not yes or no"},
+        {"[mapping]\nkind = directory.service\ncase_reference = R\n"
+         "[field minimum_age]\nrule = const\nvalue = sixteen\n",
+         "'sixteen' is not a whole number"},
+        {"[mapping]\nkind = directory.service\ncase_reference = R\n"
+         "[field trellis.needs]\ncolumn = N\nrule = copy\n",
+         "rule 'copy' does not fit"},
+        {"[mapping]\nkind = directory.service\ncase_reference = R\n"
+         "[field languages.code]\ncolumn = L\nrule = codes\ncodes = l\n[codes l]\nEnglish = en\n",
+         "'English' is not an ISO 639 language code"},
         {"[mapping]\nkind = pathway.referral\n", "case_reference is missing"},
         {REF_HEAD, "[field needs] is missing"},
         {REF_HEAD "[field needs]\ncolumn = N\nrule = codes\n", "[field needs]: codes is missing"},
@@ -389,12 +414,132 @@ static void test_row_errors(void **state)
     mapping_free(m);
 }
 
+static json_t *service(json_t *all, const char *name)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(all, i, d)
+    {
+        json_t *b = json_object_get(d, "body");
+        if (strcmp(json_string_value(json_object_get(b, "name")), name) == 0)
+            return b;
+    }
+    fail_msg("no service '%s'", name);
+    return NULL;
+}
+
+/* The example services spreadsheet: ORUK bodies under the origin's own
+ * organisation, the refuge with its area only, the unmapped staff contact
+ * nowhere, the same ids every time. */
+static void test_directory_export(void **state)
+{
+    run_t r;
+    assert_int_equal(run_file(EXAMPLES "directory.map", EXAMPLES "services.csv", secret, &r), 0);
+    if (r.ok != 4 || r.errors != 0)
+        fail_msg("ok %d errors %d: %s", r.ok, r.errors, r.last_why);
+    char org[37], help_id[37];
+    assert_int_equal(tr_org_uuid(ORIGIN, org, sizeof(org)), 0);
+    assert_int_equal(
+        tr_anon_hmac_uuid(secret, AGENT_SECRET_LEN, "directory.service", "HELP", help_id), 0);
+    json_t *refuge = service(r.all, "Northside Refuge");
+    assert_string_equal(json_string_value(json_object_get(refuge, "id")),
+                        "31aa1dea-fc94-4452-baab-29197d7b0bb1");
+    json_t *o = json_object_get(refuge, "organization");
+    assert_string_equal(json_string_value(json_object_get(o, "id")), org);
+    assert_string_equal(json_string_value(json_object_get(o, "name")), "Northside Women's Aid");
+    json_t *t = json_object_get(refuge, "trellis");
+    assert_true(json_is_true(json_object_get(t, "location_confidential")));
+    assert_true(json_is_true(json_object_get(t, "taking_referrals")));
+    assert_int_equal(json_array_size(json_object_get(t, "needs")), 2);
+    assert_null(json_object_get(refuge, "service_at_locations"));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(refuge, "service_areas"), 0), "name")),
+                        "Leeds and Bradford");
+    assert_int_equal(json_integer_value(json_object_get(refuge, "minimum_age")), 16);
+    assert_null(json_object_get(refuge, "maximum_age"));
+    assert_int_equal(json_array_size(json_object_get(refuge, "languages")), 3);
+
+    json_t *idva = service(r.all, "IDVA Service");
+    json_t *loc = json_object_get(json_array_get(json_object_get(idva, "service_at_locations"), 0),
+                                  "location");
+    json_t *addr = json_array_get(json_object_get(loc, "addresses"), 0);
+    assert_string_equal(json_string_value(json_object_get(addr, "postal_code")), "LS1 6DT");
+    assert_string_equal(json_string_value(json_object_get(addr, "country")), "GB");
+    assert_string_equal(json_string_value(json_object_get(loc, "name")), "Northside Centre");
+    assert_true(json_is_false(json_object_get(json_object_get(idva, "trellis"), "self_referral")));
+    json_t *help = NULL;
+    size_t i;
+    json_t *d;
+    json_array_foreach(
+        r.all, i, d) if (!strcmp(json_string_value(json_object_get(d, "id")), help_id)) help = d;
+    assert_non_null(help);
+    assert_null(
+        json_object_get(json_object_get(json_object_get(help, "body"), "trellis"), "risk_levels"));
+
+    char *dump = json_dumps(r.all, JSON_COMPACT);
+    assert_null(strstr(dump, "Jo Bloggs"));
+    assert_null(strstr(dump, "07700"));
+    free(dump);
+    run_t again;
+    run_file(EXAMPLES "directory.map", EXAMPLES "services.csv", secret, &again);
+    assert_true(json_equal(r.all, again.all));
+    json_decref(again.all);
+    json_decref(r.all);
+}
+
+/* A confidential service's row that gives a street address or a full
+ * postcode is refused with the column, and so is a bad yes or number. */
+static void test_directory_row_errors(void **state)
+{
+    char err[512] = "";
+    mapping_t *m = mapping_load(EXAMPLES "directory.map", err, sizeof(err));
+    if (!m)
+        fail_msg("%s", err);
+    /* Area Served, Address Line 1, Postcode, Confidential Location. */
+    static const struct {
+        const char *area, *street, *postcode, *confidential, *want;
+    } cases[] = {
+        {"Leeds", "", "", "Yes", NULL},
+        {"Leeds", "1 Hidden Lane", "", "Yes", "Address Line 1: the service is marked confidential"},
+        {"Leeds", "", "LS6 2AB", "Yes", "Postcode: the service is marked confidential"},
+        {"Leeds", "", "", "Perhaps", "Confidential Location: neither yes nor no"},
+        {"", "", "", "No", NULL},
+        {"", "", "", "Yes", "$.body.service_areas: a confidential service must give"},
+    };
+    FILE *hf = fopen(EXAMPLES "services.csv", "r");
+    char header[1024];
+    assert_non_null(hf);
+    assert_non_null(fgets(header, sizeof(header), hf));
+    fclose(hf);
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char text[2048];
+        snprintf(text, sizeof(text), "%sX,,A refuge,Open,,,,,,,%s,,,%s,,,,%s,,%s,,,,,,,\n", header,
+                 cases[k].area, cases[k].street, cases[k].postcode, cases[k].confidential);
+        FILE *f = fmemopen(text, strlen(text), "r");
+        run_t r = {0};
+        r.a = anon_new(m, secret, ORIGIN);
+        r.all = json_array();
+        src_sink_t sink = {on_header, on_row, &r};
+        assert_int_equal(csv_read(f, "s.csv", &sink, err, sizeof(err)), 0);
+        fclose(f);
+        if (!cases[k].want ? r.ok != 1 : (r.errors != 1 || !strstr(r.last_why, cases[k].want)))
+            fail_msg("case %zu: ok %d errors %d why '%s'", k, r.ok, r.errors, r.last_why);
+        char *dump = json_dumps(r.all, JSON_COMPACT);
+        assert_null(strstr(dump, "Hidden"));
+        free(dump);
+        anon_free(r.a);
+        json_decref(r.all);
+    }
+    mapping_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_examples_load),   cmocka_unit_test(test_mapping_errors),
-        cmocka_unit_test(test_referral_export), cmocka_unit_test(test_feedback_export),
-        cmocka_unit_test(test_planted_corpus),  cmocka_unit_test(test_row_errors),
+        cmocka_unit_test(test_examples_load),    cmocka_unit_test(test_mapping_errors),
+        cmocka_unit_test(test_referral_export),  cmocka_unit_test(test_feedback_export),
+        cmocka_unit_test(test_planted_corpus),   cmocka_unit_test(test_row_errors),
+        cmocka_unit_test(test_directory_export), cmocka_unit_test(test_directory_row_errors),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tr_anon_shutdown();

@@ -886,6 +886,12 @@ static void test_code_lists(void **state)
     assert_list_sane(tr_feedback_codes("level"), 3);
     assert_list_sane(tr_feedback_codes("status"), 5);
     assert_null(tr_feedback_codes("needs"));
+    assert_list_sane(tr_directory_codes("for_genders"), 4);
+    assert_list_sane(tr_directory_codes("risk_levels"), 3);
+    assert_list_sane(tr_directory_codes("accessibility"), 14);
+    assert_ptr_equal(tr_directory_codes("needs"), tr_pathway_codes("needs"));
+    assert_string_equal(tr_directory_codes("status")[3], "temporarily closed");
+    assert_null(tr_directory_codes("route"));
 
     /* The event statuses the validator accepts are the fold's, in its order. */
     const char *const *st = tr_pathway_codes("status");

@@ -51,7 +51,8 @@ static const key_t_ keys[] = {
     {"tls", "cert", T_PATH, OFF(tls_cert), NULL, 0, 0, true,
      "PEM: this node's certificate followed by its organisation CA (trellis pki issue-node)"},
     {"tls", "key", T_PATH, OFF(tls_key), NULL, 0, 0, true,
-     "PEM: the private key of cert (keep it 0600)"},
+     "PEM: the private key of cert (keep it 0600); under systemd %d/node.key, the credential "
+     "the unit's LoadCredential= hands over"},
     {"tls", "ca", T_PATH, OFF(tls_ca), NULL, 0, 0, true,
      "PEM: the consortium root CA, the only trust anchor for clients and peers"},
     {"tls", "crl", T_PATH, OFF(tls_crl), "", 0, 0, false,
@@ -234,6 +235,35 @@ static char *resolve_path(const char *dir, const char *v)
     return p;
 }
 
+/* "%d/NAME": the file NAME of systemd's credentials directory ($CREDENTIALS_DIRECTORY, set
+ * for a unit with LoadCredential=), the way a unit file's own %d specifier reads. The key
+ * then stays readable by root only on disk, and systemd hands the service a private copy. */
+static int expand_credential(const char *v, char **out, char *why, size_t why_len)
+{
+    const char *name = v + 3;
+    const char *cdir = getenv("CREDENTIALS_DIRECTORY");
+    if (!cdir || cdir[0] != '/') {
+        snprintf(why, why_len,
+                 "names a credential (%%d/) but $CREDENTIALS_DIRECTORY is not set (start the node "
+                 "with systemd's LoadCredential=, or give a file path)");
+        return -1;
+    }
+    if (name[0] == '\0' || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        snprintf(why, why_len, "must name one credential after %%d/ (like %%d/node.key)");
+        return -1;
+    }
+    size_t n = strlen(cdir) + strlen(name) + 2;
+    if (n > PATH_MAX) {
+        snprintf(why, why_len, "credential path is longer than %d bytes", PATH_MAX);
+        return -1;
+    }
+    *out = malloc(n);
+    if (!*out)
+        abort();
+    snprintf(*out, n, "%s/%s", cdir, name);
+    return 0;
+}
+
 static int set_value(const key_t_ *k, config_t *cfg, const char *dir, const char *v, char *why,
                      size_t why_len)
 {
@@ -243,10 +273,18 @@ static int set_value(const key_t_ *k, config_t *cfg, const char *dir, const char
     case T_STR:
         set_string(slot, v);
         return 0;
-    case T_PATH:
+    case T_PATH: {
+        char *p = NULL;
+        if (strncmp(v, "%d/", 3) == 0) {
+            if (expand_credential(v, &p, why, why_len) != 0)
+                return -1;
+        } else {
+            p = resolve_path(dir, v);
+        }
         free(*(char **)slot);
-        *(char **)slot = resolve_path(dir, v);
+        *(char **)slot = p;
         return 0;
+    }
     case T_UINT:
     case T_SIZE:
     case T_DURATION:
@@ -435,9 +473,10 @@ void config_free(config_t *cfg)
 
 void config_write_example(FILE *out)
 {
-    fprintf(out,
-            "# trellisd configuration (INI). Every key with its default; relative paths\n"
-            "# are taken from this file's folder. Durations: 10s, 500ms, 2m. Sizes: 16k, 8M.\n");
+    fprintf(out, "# trellisd configuration (INI). Every key with its default; relative paths\n"
+                 "# are taken from this file's folder. Durations: 10s, 500ms, 2m. Sizes: 16k, 8M.\n"
+                 "# A path %%d/NAME is the credential NAME of systemd's LoadCredential=\n"
+                 "# (in $CREDENTIALS_DIRECTORY), e.g. key = %%d/node.key.\n");
     const char *section = "";
     for (size_t i = 0; i < N_KEYS; i++) {
         const key_t_ *k = &keys[i];

@@ -121,6 +121,38 @@ static void test_errors(void **state)
     }
 }
 
+/* [tls] key = %d/NAME reads systemd's credentials directory (LoadCredential=). */
+static void test_credentials_directory(void **state)
+{
+    config_t cfg;
+    char err[512] = "";
+    const char *with_cred = "[tls]\ncert = /etc/trellis/node.crt\nkey = %d/node.key\n"
+                            "ca = /etc/trellis/ca.crt\n[database]\nurl = postgresql://x/y\n";
+    assert_int_equal(setenv("CREDENTIALS_DIRECTORY", "/run/credentials/trellisd.service", 1), 0);
+    assert_int_equal(load(with_cred, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg.tls_key, "/run/credentials/trellisd.service/node.key");
+    assert_string_equal(cfg.tls_cert, "/etc/trellis/node.crt");
+    config_free(&cfg);
+
+    /* A name with a folder in it, or none, is refused. */
+    const char *bad[] = {"%d/\n", "%d/../etc/shadow\n", "%d/a/b\n", "%d/..\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof text, REQUIRED "[tls]\ncrl = %s", bad[i]);
+        assert_int_equal(load(text, &cfg, err, sizeof(err)), TR_E_CONFIG);
+        if (!strstr(err, "[tls] crl must name one credential after %d/"))
+            fail_msg("row %zu: error '%s'", i, err);
+        config_free(&cfg);
+    }
+
+    /* Outside systemd (no $CREDENTIALS_DIRECTORY) the error says why. */
+    assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+    assert_int_equal(load(with_cred, &cfg, err, sizeof(err)), TR_E_CONFIG);
+    assert_non_null(strstr(err, "[tls] key names a credential (%d/) but $CREDENTIALS_DIRECTORY"));
+    assert_null(strchr(err, '\n'));
+    config_free(&cfg);
+}
+
 static void test_peers(void **state)
 {
     config_t cfg;
@@ -295,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_minimal_and_defaults),
         cmocka_unit_test(test_units),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_credentials_directory),
         cmocka_unit_test(test_peers),
         cmocka_unit_test(test_sharing),
         cmocka_unit_test(test_viewer),

@@ -18,8 +18,10 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 
 from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki
 
@@ -48,6 +50,18 @@ def control_file(deb, name):
     subprocess.run(["dpkg-deb", "--control", deb, d], check=True)
     p = os.path.join(d, name)
     return open(p).read() if os.path.exists(p) else None
+
+
+def syscall_set(group):
+    """The system calls of a systemd filter group, nested groups expanded."""
+    out = set()
+    r = run(["systemd-analyze", "syscall-filter", "--no-pager", group])
+    for line in r.stdout.splitlines()[1:]:
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        out |= syscall_set(name) if name.startswith("@") else {name}
+    return out
 
 
 def exposure(unit_path):
@@ -284,6 +298,118 @@ try:
                 {"ts", "level", "event"} <= set(e) for e in events),
                     "its stderr (what journald keeps) is JSON lines", "\n".join(lines[:5]))
             t.equal(node.stop(), 0, "SIGTERM (systemctl stop) stops it with 0")
+
+            # The unit's SystemCallFilter= cannot be tried without a running systemd: strace
+            # lists what the packaged node calls through a start, requests, a reload and a
+            # stop, and every call must be in the filter the unit sets.
+            allowed = syscall_set("@system-service") - syscall_set("@privileged") \
+                - syscall_set("@resources")
+            t.check(len(allowed) > 100 and "openat" in allowed and "setuid" not in allowed,
+                    "systemd-analyze lists the unit's system call filter", str(len(allowed)))
+            t.check(re.search(r"^SystemCallFilter=@system-service$", unit, re.M) and
+                    re.search(r"^SystemCallFilter=~@privileged @resources$", unit, re.M),
+                    "the unit's filter is @system-service without @privileged and @resources")
+            trace = os.path.join(work, "strace.out")
+            log = open(node.log_path, "ab")
+            strace = subprocess.Popen(
+                ["strace", "-f", "-qq", "-o", trace] +
+                (["-u", "trellis"] if install else []) + [trellisd, "--config", conf_path],
+                env=env, stdout=log, stderr=log)
+            node.proc = strace
+            node.wait("ready")
+            node.curl("/healthz")
+            node.curl("/metrics")
+            child = int(open(f"/proc/{strace.pid}/task/{strace.pid}/children").read().split()[0])
+
+            # The agent, the same way, as its unit runs it: set up by the packaged trellis,
+            # then traced through `agent status` and one round of `agent run` that takes an
+            # export from the inbox, anonymises it, spools it and sends it to the node.
+            adir = os.path.join(work, "agent")
+            os.makedirs(adir)
+            certs = pki.agent("alpha", "office")
+            for src, dst in ((certs["chain"], "agent.crt"), (certs["key"], "agent.key"),
+                             (pki.ca, "ca.crt")):
+                shutil.copy(src, os.path.join(adir, dst))
+            if install:
+                for p in [adir] + [os.path.join(adir, f) for f in os.listdir(adir)]:
+                    os.chown(p, run_as["user"], run_as["group"])
+            aconf = os.path.join(adir, "agent.conf")
+            r = subprocess.run(
+                [trellis, "agent", "init", "--dir", adir, "--node", node.url,
+                 "--ca", os.path.join(adir, "ca.crt"), "--cert", os.path.join(adir, "agent.crt"),
+                 "--key", os.path.join(adir, "agent.key"), "--spool", os.path.join(adir, "spool"),
+                 "--secret", os.path.join(adir, "secret"), "--inbox", os.path.join(adir, "inbox"),
+                 "--outbox", os.path.join(adir, "outbox")],
+                capture_output=True, text=True, **run_as)
+            t.check(r.returncode == 0, "the packaged agent sets itself up (agent init)",
+                    r.stdout + r.stderr)
+            examples = prefix + "/usr/share/trellis/examples"
+            with open(aconf, "a") as f:
+                f.write(f"referrals*.csv = {examples}/referrals.map\n")
+            shutil.copy(os.path.join(examples, "referrals.csv"),
+                        os.path.join(adir, "inbox", "referrals-1.csv"))
+            if install:
+                os.chown(os.path.join(adir, "inbox", "referrals-1.csv"), run_as["user"],
+                         run_as["group"])
+            atrace = os.path.join(work, "strace-agent.out")
+            as_trellis = ["-u", "trellis"] if install else []
+            aenv = dict(os.environ, TRELLIS_POLL="1", TRELLIS_SETTLE="0")
+            r = subprocess.run(["strace", "-f", "-qq", "-o", f"{atrace}.status", *as_trellis,
+                                trellis, "agent", "status", "--config", aconf],
+                               capture_output=True, text=True, timeout=300, env=aenv)
+            t.check(r.returncode == 0, "traced agent: trellis agent status",
+                    r.stdout[-1500:] + r.stderr[-1500:])
+            alog = open(os.path.join(adir, "run.log"), "w")
+            arun = subprocess.Popen(["strace", "-f", "-qq", "-o", f"{atrace}.run", *as_trellis,
+                                     trellis, "agent", "run", "--config", aconf],
+                                    env=aenv, stdout=alog, stderr=subprocess.STDOUT)
+            deadline = time.time() + 60
+            taken = os.path.join(adir, "inbox", "done", "referrals-1.csv")
+            while time.time() < deadline and not os.path.exists(taken):
+                time.sleep(0.2)
+            time.sleep(2)  # its send round
+            achild = int(open(f"/proc/{arun.pid}/task/{arun.pid}/children").read().split()[0])
+            os.kill(achild, signal.SIGTERM)
+            t.equal(arun.wait(60), 0, "traced agent: trellis agent run stops with 0 on SIGTERM")
+            # The node answers for each record (it refuses these referrals: their services
+            # are not in its directory, which does not matter to the system calls).
+            text = open(os.path.join(adir, "run.log")).read()
+            sent = sum(int(n) for n in re.findall(r"batch \d+: (\d+) sent", text))
+            t.equal(sent, 10, "traced agent: it sent the export's 10 records to the node")
+            t.check(os.path.exists(os.path.join(adir, "inbox", "done", "referrals-1.csv")),
+                    "traced agent: the export was taken from the inbox")
+            os.kill(child, signal.SIGHUP)
+            deadline = time.time() + 20
+            while time.time() < deadline and not any(
+                    e.get("event") in ("tls_reloaded", "tls_reload_failed")
+                    for e in node.log_events()):
+                time.sleep(0.1)
+            t.check(any(e.get("event") == "tls_reloaded" for e in node.log_events()),
+                    "traced node: SIGHUP reloads the certificates")
+            os.kill(child, signal.SIGTERM)
+            t.equal(strace.wait(30), 0, "traced node: SIGTERM stops it with 0")
+            strace.accounted = True
+            called = set()
+            for line in open(trace):
+                m = re.match(r"^\d+\s+([a-z0-9_]+)\(", line)
+                if m:
+                    called.add(m.group(1))
+            print(f"     the node made {len(called)} different system calls", flush=True)
+            t.check(len(called) > 20, "strace saw the node's system calls", str(sorted(called)))
+            t.equal(sorted(called - allowed - {"execve"}), [],
+                    "every system call the packaged node made is in the unit's filter")
+            agent_unit_filter = re.findall(r"^SystemCallFilter=(.*)$", agent_unit, re.M)
+            t.equal(agent_unit_filter, ["@system-service", "~@privileged @resources"],
+                    "the agent's unit sets the same filter")
+            called = set()
+            for name in ("status", "run"):
+                for line in open(f"{atrace}.{name}"):
+                    m = re.match(r"^\d+\s+([a-z0-9_]+)\(", line)
+                    if m:
+                        called.add(m.group(1))
+            print(f"     the agent made {len(called)} different system calls", flush=True)
+            t.equal(sorted(called - allowed - {"execve"}), [],
+                    "every system call the packaged agent made is in its unit's filter")
         finally:
             pki.close()
 except SystemExit:

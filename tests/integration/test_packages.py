@@ -408,6 +408,11 @@ try:
                     if m:
                         called.add(m.group(1))
             print(f"     the agent made {len(called)} different system calls", flush=True)
+            if os.geteuid() == 0 and not install:
+                # Run as root here, not as the unit's trellis user: SQLite then gives its
+                # journal files the database's owner (fchown), which it never does otherwise.
+                print("     agent traced as root: its fchown calls are not judged", flush=True)
+                called -= {"fchown"}
             t.equal(sorted(called - allowed - {"execve"}), [],
                     "every system call the packaged agent made is in its unit's filter")
         finally:

@@ -217,6 +217,7 @@ try:
     creds = os.path.join(work, "credentials")
     with PgCluster("packages") as pg:
         pki = PackagedPki(os.path.join(work, "pki"))
+        node = None
         try:
             node = Node(pki, pg, name="packaged")
             # What the operator's guide says to do: certificates in /etc/trellis, the key
@@ -416,6 +417,14 @@ try:
             t.equal(sorted(called - allowed - {"execve"}), [],
                     "every system call the packaged agent made is in its unit's filter")
         finally:
+            if node is not None:
+                if node.proc and node.proc.poll() is None:
+                    node.proc.kill()
+                    node.proc.wait()
+                if t.failed == 0:
+                    shutil.rmtree(node.dir, ignore_errors=True)
+                else:
+                    print(f"     node log kept in {node.log_path}", flush=True)
             pki.close()
 except SystemExit:
     pass  # a failed step the rest depends on: its check failed already

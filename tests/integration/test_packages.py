@@ -222,10 +222,13 @@ try:
             node = Node(pki, pg, name="packaged")
             # What the operator's guide says to do: certificates in /etc/trellis, the key
             # root-only beside them, the database and the address into the config.
+            # The guide's install commands (docs/operations.md, First start, step 2).
             for src, dst in ((node.certs["chain"], "node.crt"), (pki.ca, "ca.crt"),
                              (pki.crl, "crl.pem"), (node.certs["key"], "node.key")):
-                shutil.copy(src, os.path.join(etc, dst))
-                os.chmod(os.path.join(etc, dst), 0o600 if dst == "node.key" else 0o644)
+                mode = ["-m", "0644"]
+                if dst == "node.key":
+                    mode = (["-o", "root", "-g", "root"] if install else []) + ["-m", "0600"]
+                subprocess.run(["install", *mode, src, os.path.join(etc, dst)], check=True)
             text = open(conf_path).read()
             text = re.sub(r"^listen = .*$", f"listen = 127.0.0.1:{node.port}", text, flags=re.M)
             text = re.sub(r"^url = .*$", f"url = {pg.url}", text, flags=re.M)

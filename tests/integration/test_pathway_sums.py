@@ -195,9 +195,11 @@ with PgCluster("sums") as pg:
                 for _ in range(BATCHES):
                     batch = []
                     for _ in range(40):
-                        to_b = rng.random() < 0.3
-                        r = referral(rng, rng.choice(mine), rng.choice(theirs if to_b else mine),
-                                     B if to_b else A)
+                        frm, to = rng.sample(mine, 2)  # never to the service it left
+                        if rng.random() < 0.3:
+                            r = referral(rng, frm, rng.choice(theirs), B)
+                        else:
+                            r = referral(rng, frm, to, A)
                         batch += [r, fk.event(A, r["id"], "sent", 0)]
                     with lock:
                         earlier = rng.sample(stored, min(len(stored), 60))
@@ -212,21 +214,28 @@ with PgCluster("sums") as pg:
         def direct(n):
             rng = random.Random(f"direct-{n}")
             try:
-                for _ in range(BATCHES):
+                while True:  # as long as the clients post, and once after
+                    last = clients_done.is_set()
                     with lock:
                         earlier = rng.sample(stored, min(len(stored), 30))
                     evs = [answer(rng, rng.choice([B, C]), r["id"]) for r in earlier]
                     if evs:
                         pg.psql(insert_events_sql(evs))
-                    time.sleep(0.05)
+                    if last:
+                        break
+                    time.sleep(0.1)
             except Exception as e:  # noqa: BLE001
                 errors.append(f"direct {n}: {e}")
 
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-        threads += [threading.Thread(target=direct, args=(i,)) for i in range(2)]
-        for th in threads:
+        clients_done = threading.Event()
+        clients = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+        directs = [threading.Thread(target=direct, args=(i,)) for i in range(2)]
+        for th in clients + directs:
             th.start()
-        for th in threads:
+        for th in clients:
+            th.join()
+        clients_done.set()
+        for th in directs:
             th.join()
         t.equal(errors, [], "every concurrent write went through")
         (n_refs,), = pg.psql("SELECT count(*) FROM pathway_referrals")

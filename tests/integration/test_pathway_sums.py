@@ -39,8 +39,8 @@ def answer(rng, org, rid):
     decline without a reason (counted as "other") only from a direct INSERT:
     the API requires one."""
     status = rng.choice(["accepted", "accepted", "declined", "withdrawn", "contacted", "received"])
-    reason = {"declined": rng.choice(["no_capacity", "outside_area"] + ([None] if org != A else [])),
-              "withdrawn": "referrer_withdrew"}.get(status)
+    declines = ["no_capacity", "outside_area"] + ([None] if org != A else [])
+    reason = {"declined": rng.choice(declines), "withdrawn": "referrer_withdrew"}.get(status)
     return fk.event(org, rid, status, rng.randint(0, 9), reason)
 
 

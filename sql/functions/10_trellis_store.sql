@@ -28,6 +28,10 @@
 -- lock below before it takes a sequence number and holds it to commit, so
 -- numbers become visible strictly in order (sql/002). Kinds are stored in
 -- dependency order, so an event may refer to a referral in the same batch.
+--
+-- The pathway sums (sql/009) are folded once, at the end, for the referrals
+-- the batch stored and those its events belong to; the tables' statement
+-- triggers step aside meanwhile (trellis.fold, sql/functions/15).
 CREATE OR REPLACE FUNCTION trellis_store(idxs int[], kinds text[], ids uuid[], origins text[],
                                          versions bigint[], hashes text[], docs jsonb[],
                                          replicating boolean)
@@ -37,8 +41,11 @@ DECLARE
     before record;
     after record;
     dec text[]; -- per input record: the decision, NULL for other kinds
+    fold_ids uuid[]; -- the referrals whose pathway facts to fold again
+    fold_origins text[];
 BEGIN
     PERFORM pg_advisory_xact_lock(7310001);
+    PERFORM set_config('trellis.fold', 'store', true);
     SELECT last_value, is_called INTO before FROM trellis_change_seq;
 
     -- directory.service: mutable, replaced by a higher version from its origin.
@@ -124,16 +131,20 @@ BEGIN
             ORDER BY n.ord);
         RETURN QUERY SELECT d.i, d.dec, 'pathway.referral'::text
             FROM unnest(idxs, dec) AS d(i, dec) WHERE d.dec IS NOT NULL;
-        INSERT INTO pathway_referrals (id, origin, version, hash, seq, doc, from_service,
-            to_service, to_org, week, needs, risk, age_band, district, route, audience)
-        SELECT n.id, n.origin, n.version, n.hash, nextval('trellis_change_seq'), n.doc,
-            (s->>'from_service')::uuid, (s->>'to_service')::uuid, s->>'to_org', s->>'week',
-            ARRAY(SELECT jsonb_array_elements_text(s->'needs')), s->>'risk', s->>'age_band',
-            s->>'district', s->>'route', trellis_audience(n.doc)
-        FROM unnest(idxs, ids, origins, versions, hashes, docs, dec)
-            AS n(i, id, origin, version, hash, doc, dec), LATERAL (SELECT n.doc->'body' AS s) body
-        WHERE n.dec = 'new'
-        ORDER BY n.i;
+        WITH stored AS (
+            INSERT INTO pathway_referrals (id, origin, version, hash, seq, doc, from_service,
+                to_service, to_org, week, needs, risk, age_band, district, route, audience)
+            SELECT n.id, n.origin, n.version, n.hash, nextval('trellis_change_seq'), n.doc,
+                (s->>'from_service')::uuid, (s->>'to_service')::uuid, s->>'to_org', s->>'week',
+                ARRAY(SELECT jsonb_array_elements_text(s->'needs')), s->>'risk', s->>'age_band',
+                s->>'district', s->>'route', trellis_audience(n.doc)
+            FROM unnest(idxs, ids, origins, versions, hashes, docs, dec)
+                AS n(i, id, origin, version, hash, doc, dec),
+                LATERAL (SELECT n.doc->'body' AS s) body
+            WHERE n.dec = 'new'
+            ORDER BY n.i
+            RETURNING id, origin)
+        SELECT array_agg(id), array_agg(origin) INTO fold_ids, fold_origins FROM stored;
     END IF;
 
     -- pathway.event: written once, and only by a party of the referral: its
@@ -161,15 +172,26 @@ BEGIN
             ORDER BY n.ord);
         RETURN QUERY SELECT d.i, d.dec, 'pathway.event'::text
             FROM unnest(idxs, dec) AS d(i, dec) WHERE d.dec IS NOT NULL;
-        INSERT INTO pathway_events (id, origin, version, hash, seq, doc, referral, status,
-            reason, days, audience)
-        SELECT n.id, n.origin, n.version, n.hash, nextval('trellis_change_seq'), n.doc,
-            (s->>'referral')::uuid, s->>'status', s->>'reason', (s->>'days')::int,
-            trellis_audience(n.doc)
-        FROM unnest(idxs, ids, origins, versions, hashes, docs, dec)
-            AS n(i, id, origin, version, hash, doc, dec), LATERAL (SELECT n.doc->'body' AS s) body
-        WHERE n.dec = 'new'
-        ORDER BY n.i;
+        -- The referrals the stored events count for: those whose parties
+        -- wrote them (one per origin holding the id).
+        WITH stored AS (
+            INSERT INTO pathway_events (id, origin, version, hash, seq, doc, referral, status,
+                reason, days, audience)
+            SELECT n.id, n.origin, n.version, n.hash, nextval('trellis_change_seq'), n.doc,
+                (s->>'referral')::uuid, s->>'status', s->>'reason', (s->>'days')::int,
+                trellis_audience(n.doc)
+            FROM unnest(idxs, ids, origins, versions, hashes, docs, dec)
+                AS n(i, id, origin, version, hash, doc, dec),
+                LATERAL (SELECT n.doc->'body' AS s) body
+            WHERE n.dec = 'new'
+            ORDER BY n.i
+            RETURNING referral, origin)
+        SELECT fold_ids || array_agg(r.id), fold_origins || array_agg(r.origin)
+            INTO fold_ids, fold_origins
+        FROM (SELECT DISTINCT referral, origin FROM stored) e
+        JOIN LATERAL (SELECT r.id, r.origin FROM pathway_referrals r
+                      WHERE r.id = e.referral AND (e.origin = r.origin OR e.origin = r.to_org)) r
+            ON true;
     END IF;
 
     -- feedback.entry: written once.
@@ -229,6 +251,11 @@ BEGIN
         WHERE n.dec = 'new'
         ORDER BY n.i;
     END IF;
+
+    IF fold_ids IS NOT NULL THEN
+        PERFORM trellis_pathway_refresh(fold_ids, fold_origins);
+    END IF;
+    PERFORM set_config('trellis.fold', '', true);
 
     -- Something stored: wake long-polls on every process serving this database.
     SELECT last_value, is_called INTO after FROM trellis_change_seq;

@@ -188,7 +188,9 @@ static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
             json_array_append_new(contents, item);
     }
     json_decref(rows);
-    char *text = json_dumps(oruk_page(&c->pg, total, contents), JSON_COMPACT);
+    json_t *page = oruk_page(&c->pg, total, contents);
+    char *text = json_dumps(page, JSON_COMPACT);
+    json_decref(page);
     if (!text)
         abort();
     size_t len = strlen(text);

@@ -98,7 +98,7 @@ for line in sys.stdin:
 ms.sort()
 p = lambda q: ms[min(len(ms) - 1, int(len(ms) * q))]
 if ms:
-    print("  server time ms: p50 %.1f  p95 %.1f  p99 %.1f  (%d replies)" % (p(.5), p(.95), p(.99), len(ms)))' "$1"
+    print("  server time ms: p50 %.2f  p95 %.2f  p99 %.2f  (%d replies)" % (p(.5), p(.95), p(.99), len(ms)))' "$1"
 }
 # One page: its first reply (nothing kept yet: the query and the rendering),
 # then CONNS connections for BENCH_SECONDS.

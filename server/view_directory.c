@@ -176,7 +176,10 @@ static void send_page(req_t *req, const char *body, size_t len)
  * stored (view_cache.h): the CSV, or the page below its header. */
 static bool cache_key(const req_t *req, char *key, size_t len)
 {
-    int n = snprintf(key, len, "viewer-directory|%s", req->http->query ? req->http->query : "");
+    /* Who is looking is part of what is listed (conn_visibility). */
+    const char *who = conn_visibility(req->conn);
+    int n = snprintf(key, len, "viewer-directory|%s|%s", who ? who : "*",
+                     req->http->query ? req->http->query : "");
     return n > 0 && (size_t)n < len;
 }
 

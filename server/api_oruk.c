@@ -6,12 +6,14 @@
 #include "api.h"
 #include "api_oruk_int.h"
 #include "dir_query.h"
+#include "node.h"
 #include "query.h"
 #include "req_query.h"
 #include "response.h"
 #include "tr_check.h"
 #include "tr_error.h"
 #include "tr_oruk.h"
+#include "view_cache.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -138,8 +140,20 @@ json_t *oruk_page(const oruk_paging_t *pg, int64_t total, json_t *contents)
 typedef struct {
     oruk_paging_t pg;
     oruk_render_fn render;
-    bool minimal;
+    char key[VIEW_CACHE_KEY_MAX + 1]; /* "" when the reply is not to be kept */
+    uint64_t generation;              /* node->data_generation when the query was sent */
 } list_ctx_t;
+
+/* The reply cache's key for a list: everything the reply depends on. The
+ * node's organisation is the view (dir_query's, ORUK_VISIBLE's), never the
+ * client's, so the path, the query as sent and the listener's view name it.
+ * false when too long to keep. */
+static bool list_key(const req_t *req, char *key, size_t len)
+{
+    int n = snprintf(key, len, "oruk|%s|%s?%s", oruk_public_view(req) ? "public" : "members",
+                     req->http->path, req->http->query ? req->http->query : "");
+    return n > 0 && (size_t)n < len;
+}
 
 static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
 {
@@ -174,17 +188,43 @@ static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
             json_array_append_new(contents, item);
     }
     json_decref(rows);
-    oruk_json(req, oruk_page(&c->pg, total, contents));
+    json_t *page = oruk_page(&c->pg, total, contents);
+    char *text = json_dumps(page, JSON_COMPACT);
+    json_decref(page);
+    if (!text)
+        abort();
+    size_t len = strlen(text);
+    if (c->key[0]) {
+        node_t *node = req->conn->node;
+        view_cache_put_len(c->key, c->generation, uv_now(node->loop), text, len);
+    }
+    response_send(req, 200, "application/json", ORUK_CORS, text, len);
+    free(text);
 }
 
 void oruk_run_list(req_t *req, const oruk_paging_t *pg, oruk_render_fn render, const char *sql,
                    int nparams, const char **params)
 {
+    /* The same list again while nothing was stored: the same reply, no
+     * query and no rendering (view_cache.h). */
+    node_t *node = req->conn->node;
+    char key[VIEW_CACHE_KEY_MAX + 1];
+    bool keep = list_key(req, key, sizeof(key));
+    size_t len;
+    const char *hit =
+        keep ? view_cache_get_len(key, node->data_generation, uv_now(node->loop), &len) : NULL;
+    if (hit) {
+        response_send(req, 200, "application/json", ORUK_CORS, hit, len);
+        return;
+    }
     list_ctx_t *ctx = calloc(1, sizeof(*ctx));
     if (!ctx)
         abort();
     ctx->pg = *pg;
     ctx->render = render;
+    if (keep)
+        memcpy(ctx->key, key, sizeof(key));
+    ctx->generation = node->data_generation;
     if (req_query(req, sql, nparams, params, on_list, ctx, free) != 0)
         oruk_db_error(req, NULL);
 }

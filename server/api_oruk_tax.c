@@ -105,7 +105,9 @@ void api_oruk_taxonomy(req_t *req)
         NULL);
 }
 
-void api_oruk_taxonomies(req_t *req)
+/* A list without filters of its own: paging only, and sql takes $1 = the
+ * node's organisation (ORUK_VISIBLE), $2 = LIMIT, $3 = OFFSET. */
+static void paged_list(req_t *req, oruk_render_fn render, const char *sql)
 {
     oruk_paging_t pg;
     char limit[24], offset[24];
@@ -113,8 +115,13 @@ void api_oruk_taxonomies(req_t *req)
         return;
     paging_params(&pg, limit, offset);
     const char *params[3] = {node_org(req), limit, offset};
-    oruk_run_list(
-        req, &pg, render_as_is,
+    oruk_run_list(req, &pg, render, sql, 3, params);
+}
+
+void api_oruk_taxonomies(req_t *req)
+{
+    paged_list(
+        req, render_as_is,
         "WITH f AS (SELECT DISTINCT ON (x.k) " TAXONOMY_SQL(
             "a",
             "x.k") " AS t, x.k FROM directory_services s, "
@@ -126,8 +133,7 @@ void api_oruk_taxonomies(req_t *req)
                             "ORDER BY x.k, s.seq DESC) "
                             "SELECT (SELECT count(*) FROM f), coalesce((SELECT json_agg(p.t) FROM "
                             "(SELECT t FROM f ORDER BY k LIMIT $2::int OFFSET $3::bigint) p), "
-                            "'[]')",
-        3, params);
+                            "'[]')");
 }
 
 /* ---- organizations: one per publishing member, from its latest service ---- */
@@ -156,14 +162,8 @@ static json_t *render_org(const json_t *row, bool pv)
 
 void api_oruk_organizations(req_t *req)
 {
-    oruk_paging_t pg;
-    char limit[24], offset[24];
-    if (!oruk_parse_paging(req, NULL, &pg))
-        return;
-    paging_params(&pg, limit, offset);
-    const char *params[3] = {node_org(req), limit, offset};
-    oruk_run_list(
-        req, &pg, render_org,
+    paged_list(
+        req, render_org,
         "WITH f AS (SELECT DISTINCT ON (s.origin) " ORG_ROW(
             "s") " AS o, s.doc->'body'->'organization'->>'name' AS name, s.origin "
                  "FROM directory_services s WHERE " ORUK_VISIBLE(
@@ -172,8 +172,7 @@ void api_oruk_organizations(req_t *req)
                           "SELECT (SELECT count(*) FROM f), coalesce((SELECT json_agg(p.o) FROM "
                           "(SELECT o FROM f ORDER BY name, origin LIMIT $2::int OFFSET $3::bigint) "
                           "p), "
-                          "'[]')",
-        3, params);
+                          "'[]')");
 }
 
 /* One organization, with its services (as list items). */

@@ -249,6 +249,9 @@ int postcode_load(const char *db_url, const char *path, FILE *out, char *err, si
                  "WHERE lad IS NOT NULL GROUP BY lad",
                  err, err_len) ||
         !exec_ok(L->pg, "UPDATE directory_services SET doc = doc", err, err_len) ||
+        /* Services are placed anew: a running node forgets the directory
+         * replies it keeps (view_cache.h), as after any store. */
+        !exec_ok(L->pg, "SELECT pg_notify('trellis_changes', '')", err, err_len) ||
         !exec_ok(L->pg, "COMMIT", err, err_len)) {
         rc = TR_E_DB;
         goto done;

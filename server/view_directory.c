@@ -6,11 +6,13 @@
  * organisation; this file only renders it. */
 #include "dir_query.h"
 #include "html.h"
+#include "node.h"
 #include "query.h"
 #include "req_query.h"
 #include "response.h"
 #include "tr_error.h"
 #include "tr_record.h"
+#include "view_cache.h"
 #include "view_form.h"
 #include "view_pages.h"
 #include "viewer.h"
@@ -26,7 +28,9 @@ typedef struct {
     dir_sql_t sql;
     dir_filter_t f;
     bool csv;
-    int age; /* -1 when not asked */
+    int age;                          /* -1 when not asked */
+    char key[VIEW_CACHE_KEY_MAX + 1]; /* the reply cache's, "" when not kept */
+    uint64_t generation;              /* node->data_generation when the query was sent */
 } dir_ctx_t;
 
 static void dir_ctx_free(void *p)
@@ -158,6 +162,27 @@ static void row(html_table_t *t, json_t *item)
     html_table_cell(t, json_is_boolean(self) ? (json_is_true(self) ? "Yes" : "No") : "");
 }
 
+/* Send the page: the viewer's header (it names the signed-in user, so it is
+ * never kept) and the page's own part, as rendered or kept. */
+static void send_page(req_t *req, const char *body, size_t len)
+{
+    strbuf_t out = {0};
+    viewer_page_begin(req, &out, "Directory", "directory", false);
+    strbuf_add(&out, body, len);
+    viewer_send_html(req, 200, &out);
+}
+
+/* What is kept of a directory page for the same query while nothing is
+ * stored (view_cache.h): the CSV, or the page below its header. */
+static bool cache_key(const req_t *req, char *key, size_t len)
+{
+    /* Who is looking is part of what is listed (conn_visibility). */
+    const char *who = conn_visibility(req->conn);
+    int n = snprintf(key, len, "viewer-directory|%s|%s", who ? who : "*",
+                     req->http->query ? req->http->query : "");
+    return n > 0 && (size_t)n < len;
+}
+
 static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
 {
     const dir_ctx_t *c = ud;
@@ -179,7 +204,6 @@ static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
         "Service", "Run by", "For", "Ages", "Needs", "Area", "Taking referrals", "Self-referral"};
     strbuf_t out = {0};
     if (!c->csv) {
-        viewer_page_begin(req, &out, "Directory", "directory", false);
         strbuf_puts(&out, "<p>Find a service by words and filters. Every service is shown as its "
                           "organisation published it.</p>\n");
         form(&out, &c->f, c->age);
@@ -194,7 +218,11 @@ static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
     json_array_foreach(items, i, item) row(&t, item);
     json_decref(items);
     html_table_end(&t, "No service matches this search. Try fewer filters.");
+    node_t *node = req->conn->node;
     if (c->csv) {
+        if (c->key[0])
+            view_cache_put_len(c->key, c->generation, uv_now(node->loop), out.buf ? out.buf : "",
+                               out.len);
         viewer_send_csv(req, "directory.csv", &out);
         return;
     }
@@ -219,12 +247,33 @@ static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
     strbuf_free(&q);
     html_csv_link(&out, req->http->query);
     html_page_end(&out);
-    viewer_send_html(req, 200, &out);
+    if (c->key[0])
+        view_cache_put_len(c->key, c->generation, uv_now(node->loop), out.buf, out.len);
+    send_page(req, out.buf, out.len);
+    strbuf_free(&out);
 }
 
 void view_directory(req_t *req)
 {
     const char *q = req->http->query;
+    /* The same query again while nothing was stored: the kept page (only
+     * a page that was answered 200 is kept, so its query was valid). */
+    node_t *node = req->conn->node;
+    char key[VIEW_CACHE_KEY_MAX + 1];
+    bool keep = cache_key(req, key, sizeof(key));
+    size_t len;
+    const char *hit =
+        keep ? view_cache_get_len(key, node->data_generation, uv_now(node->loop), &len) : NULL;
+    if (hit && viewer_wants_csv(req)) {
+        strbuf_t out = {0};
+        strbuf_add(&out, hit, len);
+        viewer_send_csv(req, "directory.csv", &out);
+        return;
+    }
+    if (hit) {
+        send_page(req, hit, len);
+        return;
+    }
     char format[8] = "", per_page[24];
     int frc = query_get(q, "format", format, sizeof(format));
     if (frc < 0 || (frc == 1 && strcmp(format, "csv") && strcmp(format, "html"))) {
@@ -243,6 +292,9 @@ void view_directory(req_t *req)
     if (!c)
         abort();
     c->csv = frc == 1 && strcmp(format, "csv") == 0;
+    if (keep)
+        memcpy(c->key, key, sizeof(key));
+    c->generation = node->data_generation;
     c->age = (int)age;
     strbuf_t lq = {0};
     layer_query(q, &lq);

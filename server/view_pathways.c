@@ -288,9 +288,9 @@ static void services_section(strbuf_t *out, const pw_ctx_t *c, const pw_model_t 
     csv_link(out, c, "services");
 }
 
-static void page(strbuf_t *out, req_t *req, const pw_ctx_t *c, const pw_model_t *m)
+/* The page below its header (which names the signed-in user: page_send). */
+static void page(strbuf_t *out, const pw_ctx_t *c, const pw_model_t *m)
 {
-    viewer_page_begin(req, out, "Pathways", "pathways", false);
     strbuf_printf(out,
                   "<p>Where referrals went between the consortium's organisations and services, "
                   "by the week they were sent. To protect the people behind them, counts from 1 "
@@ -332,7 +332,30 @@ static void page(strbuf_t *out, req_t *req, const pw_ctx_t *c, const pw_model_t 
     html_page_end(out);
 }
 
-/* Reply with the page or the asked-for table, from the query's text. */
+static void page_send(req_t *req, const char *body, size_t len)
+{
+    strbuf_t out = {0};
+    viewer_page_begin(req, &out, "Pathways", "pathways", false);
+    strbuf_add(&out, body, len);
+    viewer_send_html(req, 200, &out);
+}
+
+static void csv_send(req_t *req, const pw_ctx_t *c, strbuf_t *out)
+{
+    char filename[48];
+    snprintf(filename, sizeof(filename), "pathways-%s.csv", c->table);
+    viewer_send_csv(req, filename, out);
+}
+
+/* The reply cache's key for what is sent (the page, or one table as CSV):
+ * the query's key and the form. The small-number rule is the node's. */
+static void reply_key(const pw_ctx_t *c, char *key, size_t len)
+{
+    snprintf(key, len, "%s|%s", c->key, c->csv ? c->table : "page");
+}
+
+/* Reply with the page or the asked-for table, from the query's text, and
+ * keep what was rendered for the same question while nothing is stored. */
 static void respond(req_t *req, const pw_ctx_t *c, const char *text)
 {
     pw_model_t m;
@@ -343,14 +366,17 @@ static void respond(req_t *req, const pw_ctx_t *c, const char *text)
         return;
     }
     strbuf_t out = {0};
+    char key[sizeof(c->key) + 32];
+    reply_key(c, key, sizeof(key));
+    node_t *node = req->conn->node;
     if (!c->csv) {
-        page(&out, req, c, &m);
+        page(&out, c, &m);
         pw_model_free(&m);
-        viewer_send_html(req, 200, &out);
+        view_cache_put_len(key, c->generation, uv_now(node->loop), out.buf, out.len);
+        page_send(req, out.buf, out.len);
+        strbuf_free(&out);
         return;
     }
-    char filename[48];
-    snprintf(filename, sizeof(filename), "pathways-%s.csv", c->table);
     if (strcmp(c->table, "orgs") == 0) {
         view_matrix_t om = orgs_matrix(&m);
         if (m.flows)
@@ -373,7 +399,8 @@ static void respond(req_t *req, const pw_ctx_t *c, const char *text)
         waiting_table(&out, true, &m);
     }
     pw_model_free(&m);
-    viewer_send_csv(req, filename, &out);
+    view_cache_put_len(key, c->generation, uv_now(node->loop), out.buf ? out.buf : "", out.len);
+    csv_send(req, c, &out);
 }
 
 static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
@@ -447,6 +474,23 @@ void view_pathways(req_t *req)
     snprintf(c->key, sizeof(c->key), "pathways|%s|%s|%s|%s", c->from, c->to, c->from_org,
              c->to_org);
     c->generation = node->data_generation;
+    /* The same reply again, rendered: no query and no drawing. */
+    char key[sizeof(c->key) + 32];
+    reply_key(c, key, sizeof(key));
+    size_t len;
+    const char *sent = view_cache_get_len(key, c->generation, uv_now(node->loop), &len);
+    if (sent && c->csv) {
+        strbuf_t out = {0};
+        strbuf_add(&out, sent, len);
+        csv_send(req, c, &out);
+        free(c);
+        return;
+    }
+    if (sent) {
+        page_send(req, sent, len);
+        free(c);
+        return;
+    }
     const char *cached = view_cache_get(c->key, c->generation, uv_now(node->loop));
     if (cached) {
         respond(req, c, cached);

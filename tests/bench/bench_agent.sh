@@ -11,10 +11,8 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 rows=${BENCH_ROWS:-1000000}
 
-./deploy/install-deps.sh
-build=${BENCH_BUILD_DIR:-$root/build-bench}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTRELLIS_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" >/dev/null
+. tests/bench/lib.sh
+bench_build
 
 ingest_rate=
 if [[ -z "${BENCH_SKIP_INGEST:-}" ]]; then
@@ -23,52 +21,13 @@ if [[ -z "${BENCH_SKIP_INGEST:-}" ]]; then
     rm -f /tmp/trellis-bench-agent-ingest.$$
 fi
 
-work=$(mktemp -d /tmp/trellis-bench-agent-XXXXXX)
-chmod 755 "$work"
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-node_pid=
-cleanup() {
-    [[ -n $node_pid ]] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
-    as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
 # The same PostgreSQL and node set-up as bench_ingest.sh.
-mkdir -p "$work/pg"
-[[ $(id -u) -eq 0 ]] && chown postgres: "$work/pg"
-as_pg "$pgbin/initdb" -D "$work/pg/data" -U trellis --auth=trust -E UTF8 --locale=C >/dev/null
-pgport=$(free_port)
-printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nshared_buffers = 512MB\nmax_wal_size = 4GB\n" \
-    "$pgport" "$work/pg" | as_pg tee -a "$work/pg/data/postgresql.conf" >/dev/null
-as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w start >/dev/null
-psql() { command psql -X -q -h 127.0.0.1 -p "$pgport" -U trellis "$@"; }
-psql -d postgres -c "CREATE DATABASE trellis"
+bench_work agent
+bench_cluster "shared_buffers = 512MB" "max_wal_size = 4GB"
+bench_pki bench
+bench_node bench "[limits]
+max_batch_records = 1000"
 trellis=$build/client/trellis
-$trellis pki --dir "$work/pki" init-consortium >/dev/null
-$trellis pki --dir "$work/pki" add-org bench >/dev/null
-$trellis pki --dir "$work/pki" issue-node bench node --host 127.0.0.1 >/dev/null
-$trellis pki --dir "$work/pki" issue-agent bench agent >/dev/null
-port=$(free_port)
-cat >"$work/trellisd.conf" <<CONF
-[node]
-listen = 127.0.0.1:$port
-log_level = warn
-[tls]
-cert = $work/pki/orgs/bench/nodes/node.chain.crt
-key = $work/pki/orgs/bench/nodes/node.key
-ca = $work/pki/ca.crt
-crl = $work/pki/crl.pem
-[database]
-url = postgresql://trellis@127.0.0.1:$pgport/trellis
-migrations = $root/sql
-[limits]
-max_batch_records = 1000
-CONF
-"$build/server/trellisd" --config "$work/trellisd.conf" 2>"$work/trellisd.log" &
-node_pid=$!
 $trellis agent init --dir "$work/agent" --node "https://127.0.0.1:$port" --ca "$work/pki/ca.crt" \
     --cert "$work/pki/orgs/bench/agents/agent.chain.crt" --key "$work/pki/orgs/bench/agents/agent.key" \
     --spool "$work/agent/spool" --secret "$work/agent/secret" --batch 1000 >/dev/null

@@ -4,7 +4,9 @@
 # then 20 concurrent connections on
 #   - the pathways page of a one-year period (/viewer/pathways?from=2026-W01&to=2026-W52),
 #   - the directory search page ($BENCH_DIRECTORY_PATH),
-# each for BENCH_SECONDS, p50/p95/p99 of the time to the whole reply; and the
+# each for BENCH_SECONDS, p50/p95/p99 of the time to the whole reply and of
+# the node's own time per reply (its request log), after the time of the
+# first (uncached) reply; and the
 # pathways page's query alone through pgbench (20 clients, prepared), with
 # its EXPLAIN ANALYZE. Figures and plans go to docs/benchmarks.md by hand.
 #   tests/bench/bench_viewer.sh
@@ -19,69 +21,24 @@ conns=${BENCH_CONNS:-20}
 dir_path=${BENCH_DIRECTORY_PATH:-/viewer/directory?search=refuge}
 period="from=2026-W01&to=2026-W52"
 
-./deploy/install-deps.sh >/dev/null
-build=$root/build-bench
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTRELLIS_TESTS=OFF >/dev/null
-cmake --build "$build" -j2 >/dev/null
-
-work=$(mktemp -d /tmp/trellis-bench-viewer-XXXXXX)
-chmod 755 "$work"
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-node_pid=
-cleanup() {
-    [[ -n $node_pid ]] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
-    as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-mkdir -p "$work/pg"
-[[ $(id -u) -eq 0 ]] && chown postgres: "$work/pg"
-as_pg "$pgbin/initdb" -D "$work/pg/data" -U trellis --auth=trust -E UTF8 --locale=C >/dev/null
-pgport=$(free_port)
-printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nshared_buffers = 1GB\nmax_wal_size = 8GB\nwork_mem = 32MB\nmaintenance_work_mem = 512MB\n" \
-    "$pgport" "$work/pg" | as_pg tee -a "$work/pg/data/postgresql.conf" >/dev/null
-as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w start >/dev/null
-psql() { command psql -X -q -h 127.0.0.1 -p "$pgport" -U trellis "$@"; }
-psql -d postgres -c "CREATE DATABASE trellis"
-
-"$build/client/trellis" pki --dir "$work/pki" init-consortium >/dev/null
-"$build/client/trellis" pki --dir "$work/pki" add-org member-00 >/dev/null
-"$build/client/trellis" pki --dir "$work/pki" issue-node member-00 node --host 127.0.0.1 >/dev/null
-"$build/client/trellis" pki --dir "$work/pki" issue-agent member-00 agent >/dev/null
-port=$(free_port)
+. tests/bench/lib.sh
+bench_build
+bench_work viewer
+bench_cluster "shared_buffers = 1GB" "max_wal_size = 8GB" "work_mem = 32MB" \
+    "maintenance_work_mem = 512MB"
+bench_pki member-00
 vport=$(free_port)
-# The viewer listener, where this build has one ([viewer] listen).
+# The viewer listener, where this build has one ([viewer] listen); info
+# logs every view with the node's own time ("ms"), the server time p95.
 viewer=
 if "$build/server/trellisd" --print-example-config |
     awk '/^\[viewer\]/{v=1; next} /^\[/{v=0} v && /^;?listen =/{found=1} END{exit !found}'; then
     viewer="[viewer]
 listen = 127.0.0.1:$vport"
 fi
-cat >"$work/trellisd.conf" <<CONF
-[node]
-listen = 127.0.0.1:$port
-log_level = warn
-[tls]
-cert = $work/pki/orgs/member-00/nodes/node.chain.crt
-key = $work/pki/orgs/member-00/nodes/node.key
-ca = $work/pki/ca.crt
-crl = $work/pki/crl.pem
-[database]
-url = postgresql://trellis@127.0.0.1:$pgport/trellis
+log_level=info bench_node member-00 "[database]
 pool_size = 8
-migrations = $root/sql
-$viewer
-CONF
-"$build/server/trellisd" --config "$work/trellisd.conf" 2>"$work/trellisd.log" &
-node_pid=$!
-for _ in $(seq 100); do
-    curl -fsS --cacert "$work/pki/ca.crt" --cert "$work/pki/orgs/member-00/agents/agent.chain.crt" \
-        --key "$work/pki/orgs/member-00/agents/agent.key" "https://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+$viewer"
 
 echo "viewer benchmark: $services services, $referrals referrals, $conns connections, ${secs}s each; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 start=$(date +%s)
@@ -124,13 +81,38 @@ if [[ -z $viewer ]]; then
     echo "--- this build has no viewer listener ([viewer] listen): no HTTP figures"
     exit 0
 fi
-echo "--- HTTP: the viewer's pages, $conns connections, ${secs}s each"
-python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "/viewer/pathways?$period" "$conns" 3 >/dev/null
-python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "/viewer/pathways?$period" "$conns" "$secs"
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$vport$dir_path")
-if [[ $code == 200 ]]; then
-    python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "$dir_path" "$conns" 3 >/dev/null
-    python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "$dir_path" "$conns" "$secs"
-else
-    echo "directory search page $dir_path: HTTP $code (not in this build): no figure"
-fi
+# The node's own time per reply (its request log's "ms": arrival to reply)
+# for PATH's requests logged after byte OFFSET of the log.
+server_times() {
+    tail -c +"$(($2 + 1))" "$work/trellisd.log" | python3 -c '
+import json, sys
+path = sys.argv[1]
+ms = []
+for line in sys.stdin:
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        continue
+    if ev.get("path") == path and ev.get("status") == 200 and "ms" in ev:
+        ms.append(ev["ms"])
+ms.sort()
+p = lambda q: ms[min(len(ms) - 1, int(len(ms) * q))]
+if ms:
+    print("  server time ms: p50 %.2f  p95 %.2f  p99 %.2f  (%d replies)" % (p(.5), p(.95), p(.99), len(ms)))' "$1"
+}
+# One page: its first reply (nothing kept yet: the query and the rendering),
+# then CONNS connections for BENCH_SECONDS.
+page_bench() {
+    local path=$1 code
+    code=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' "http://127.0.0.1:$vport$path")
+    echo "$path: first reply (uncached) HTTP ${code% *} in ${code#* } s"
+    [[ ${code% *} == 200 ]] || return 0
+    python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "$path" "$conns" 3 >/dev/null
+    local off
+    off=$(stat -c %s "$work/trellisd.log")
+    python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "$path" "$conns" "$secs"
+    server_times "${path%%\?*}" "$off"
+}
+echo "--- HTTP: the viewer's pages, $conns connections, ${secs}s each; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+page_bench "/viewer/pathways?$period"
+page_bench "$dir_path"

@@ -3,6 +3,7 @@ format, CORS, filters, and every service and page validated against the
 profile's JSON schema (../shared/oruk/schema-service.json). Also the public
 listener: no client certificate, /oruk/ only, confidential services by area."""
 
+import copy
 import json
 import os
 import socket
@@ -212,6 +213,22 @@ with PgCluster("oruk") as pg:
         t.equal(status, 404, "public listener: /v1/ is not there")
         status, _, _ = public_get(public_port, "/metrics")
         t.equal(status, 404, "public listener: /metrics is not there")
+
+        # A kept reply (view_cache.h) lasts until the next store: the same
+        # list asked for again after a new version shows the new version.
+        own = next(r for r in services.values() if r["origin"] == sd.ORGS[0])
+        t.equal(count("search=zanzibarquest"), 0, "a word no service has: none")
+        t.equal(count("search=zanzibarquest"), 0, "the same list again (kept): none")
+        v2 = copy.deepcopy(own)
+        v2["version"] = own["version"] + 1
+        v2["body"]["description"] += " Zanzibarquest."
+        status, _, reply = api(node, agent, "POST", "/v1/records", {"records": [v2]})
+        t.check(status == 200 and reply.get("stored") == 1, "a new version is stored",
+                str(reply)[:300])
+        status, _, found = api(node, agent, "GET", "/oruk/services?search=zanzibarquest")
+        t.check(status == 200 and [c["id"] for c in found["contents"]] == [own["id"]],
+                "after a store the same list is asked again: the new version, not the kept reply",
+                str(found)[:300])
         node.close()
         for other in others:
             other.close()

@@ -146,6 +146,18 @@ with PgCluster("viewdir") as pg:
             status, _, page = get(a, href.replace("&amp;", "&"))
             t.check(status == 200 and "How to refer" in page, f"{href}: the service's page")
 
+        # A kept page (view_cache.h) lasts until the next store, a batch
+        # pulled from a peer included: B's new version shows on A's page.
+        q = "/viewer/directory?search=Zanzibarquest"
+        status, _, body = get(a, q)
+        t.check(status == 200 and names_on(body) == [], "a word no service has: none listed")
+        v2 = copy.deepcopy(sb[0])
+        v2["version"] += 1
+        v2["body"]["description"] += " Zanzibarquest."
+        fk.post(b, ag_b, [v2])
+        t.check(fk.wait_for(lambda: names_on(get(a, q)[2]) == [v2["body"]["name"]], 30),
+                "after B's new version reaches A the same page lists it, not the kept page")
+
         # ---- coverage ----
         status, hdrs, body = get(a, "/viewer/coverage")
         t.equal(status, 200, "GET /viewer/coverage")

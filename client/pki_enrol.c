@@ -18,11 +18,6 @@
 
 #define REQUEST_MAX_BYTES (64 * 1024) /* a CSR and a CRL are a few kB */
 
-static int oom(pki_err_t *err)
-{
-    return pki_fail(err, TR_E_NOMEM, "out of memory");
-}
-
 /* ---- what travels: a request (CSR + the new CA's first CRL), a bundle ---- */
 
 typedef struct {

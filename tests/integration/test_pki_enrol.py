@@ -114,7 +114,13 @@ with PgCluster("enrol") as pg:
         other = Pki.__new__(Pki)  # a second member's folder, made by hand
         other.dir, other.orgs = member.dir + "-again", set()
         os.makedirs(other.dir)
-        other.run("request-org", MEMBER)
+        passphrase = os.path.join(other.dir, "passphrase")
+        with open(passphrase, "w") as f:
+            f.write("correct horse battery staple\n")
+        other.run("--passphrase-file", passphrase, "request-org", MEMBER)
+        t.check("ENCRYPTED PRIVATE KEY" in open(os.path.join(other.dir, "orgs", MEMBER,
+                                                              "ca.key")).read(),
+                "request-org --passphrase-file encrypts the organisation CA's key")
         msg = fails(coord, "a request for an organisation that exists", "sign-org",
                     os.path.join(other.dir, "orgs", MEMBER, "request.pem"))
         t.check(f"organisation {MEMBER} already exists" in msg and "different key" in msg, "the "

@@ -150,6 +150,19 @@ with PgCluster("rollover") as pg:
         # key re-signs its CRL every month.
         r = member.run("refresh-crls")
         t.check("retired" in r.stdout, "refresh-crls re-signs the retired CA's CRL", r.stdout)
+        org_dir = os.path.join(member.dir, "orgs", B)
+        retired = os.listdir(os.path.join(org_dir, "retired"))
+        t.equal(len(retired), 1, "one retired CA in b's folder")
+        for crl in (os.path.join(org_dir, "crl.pem"),
+                    os.path.join(org_dir, "retired", retired[0], "crl.pem")):
+            r = coord.run("add-crl", B, crl)
+            t.check("took in" in r.stdout, f"add-crl takes in {os.path.relpath(crl, org_dir)}",
+                    r.stdout)
+        member.run("import-org", coord.crl)
+        for n in (a, b):
+            ev = pk.reload(n)
+            t.check(ev and ev["event"] == "tls_reloaded", f"{n.name} reloads the monthly CRLs",
+                    str(ev))
 
         want = fk.held(pg, "b")
         t.check(writer.stored <= set(want), "b holds every record it was told it stored")

@@ -49,9 +49,11 @@ static const command_t commands[] = {
      pki_cmd_init_consortium},
     {"add-org",
      "ORG [--backdate DAYS]",
-     "create organisation ORG's CA, signed by the root",
+     "create organisation ORG's CA here (one-folder shortcut)",
      "Create member organisation ORG's intermediate CA (O=ORG, OU=ca, CN=ORG CA, 5 years),\n"
      "signed by the consortium root. ORG is 1-63 of a-z, 0-9 and '-', not starting with '-'.\n"
+     "The one-folder shortcut (demos, tests): the organisation's key is made here, in the\n"
+     "coordinator's folder. A real member uses request-org on its own machine instead.\n"
      "\nwrites:\n"
      "  DIR/orgs/ORG/ca.key   the organisation CA's private key, mode 0600\n"
      "  DIR/orgs/ORG/ca.crt   the organisation CA certificate\n"

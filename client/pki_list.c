@@ -5,6 +5,7 @@
 
 #include <openssl/err.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -95,6 +96,34 @@ static void print_crl(const char *ca_dir)
     ERR_clear_error();
 }
 
+/* Add what an organisation's retired CAs revoked to list: a leaf they issued
+ * and revoked shows as revoked even after the rollover. */
+static int add_retired_revoked(const char *org_dir, char **retired, size_t n_retired,
+                               pki_revoked_list_t *list, pki_err_t *err)
+{
+    char path[PATH_MAX];
+    for (size_t k = 0; k < n_retired; k++) {
+        pki_revoked_list_t more = {0};
+        int rc = pki_path(path, sizeof(path), err, "%s/retired/%s", org_dir, retired[k]);
+        if (rc == 0)
+            rc = pki_revoked_load(path, &more, err);
+        if (rc != 0)
+            return rc;
+        if (more.n > 0) {
+            pki_revoked_t *grown = realloc(list->items, (list->n + more.n) * sizeof(*grown));
+            if (!grown) {
+                pki_revoked_free(&more);
+                return pki_fail(err, TR_E_NOMEM, "out of memory");
+            }
+            memcpy(grown + list->n, more.items, more.n * sizeof(*grown));
+            list->items = grown;
+            list->n += more.n;
+        }
+        pki_revoked_free(&more);
+    }
+    return 0;
+}
+
 int pki_cmd_list(const pki_args_t *a, pki_err_t *err)
 {
     int rc, lock = -1;
@@ -141,11 +170,12 @@ int pki_cmd_list(const pki_args_t *a, pki_err_t *err)
         for (size_t k = 0; k < n_retired; k++)
             if (pki_path(path, sizeof(path), err, "%s/retired/%s/ca.crt", org_dir, retired[k]) == 0)
                 print_row(orgs[i], "ca", "(retired CA)", path, &root_revoked);
+        if ((rc = pki_revoked_load(org_dir, &org_revoked, err)) != 0 ||
+            (rc = add_retired_revoked(org_dir, retired, n_retired, &org_revoked, err)) != 0)
+            goto fail;
         pki_names_free(retired, n_retired);
         retired = NULL;
         n_retired = 0;
-        if ((rc = pki_revoked_load(org_dir, &org_revoked, err)) != 0)
-            goto fail;
         print_leaves(org_dir, orgs[i], "nodes", "node", &org_revoked);
         print_leaves(org_dir, orgs[i], "agents", "agent", &org_revoked);
         pki_revoked_free(&org_revoked);

@@ -187,6 +187,16 @@ with PgCluster("rollover") as pg:
         sig_c = set(pk.signers(pg, "c").values())
         t.check(old_fp | renewed_fp | new_fp <= sig_c, "c verified all three signers' records")
 
+        # The retired CA still revokes what it issued (the first agent certificate).
+        replaced = os.path.join(member.dir, "orgs", B, "agents", "replaced")
+        first = min((os.path.join(replaced, d, "writer.crt") for d in os.listdir(replaced)),
+                    key=os.path.getmtime)
+        r = member.run("revoke", first)
+        t.check("/retired/" in r.stdout, "revoke finds the retired CA that issued it", r.stdout)
+        listing = member.run("list").stdout
+        t.check("(retired CA)" in listing and "revoked" in listing,
+                "list shows the retired CA and the certificate it revoked", listing)
+
         for n in (a, b, c):
             fk.stop_checked(t, n)
     finally:

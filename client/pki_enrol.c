@@ -476,7 +476,7 @@ int pki_cmd_import_org(const pki_args_t *a, pki_err_t *err)
     STACK_OF(X509_CRL) *crls = NULL;
     X509 *root = NULL, *org_ca = NULL, *have_root = NULL;
     pki_ca_t ca = {0};
-    bool rollover = false, root_crl = false;
+    bool rollover = false, root_crl = false, swapped = false;
     static const char *const next_files[] = {"ca.key", "crl.pem", "revoked.json", NULL};
 
     if ((rc = pki_path(anchor, sizeof(anchor), err, "%s/ca.crt", a->dir)) != 0 ||
@@ -535,12 +535,15 @@ int pki_cmd_import_org(const pki_args_t *a, pki_err_t *err)
         if (rollover) {
             /* The old CA moves to retired/SERIAL, keeping its key: it goes on
              * re-signing its CRL (refresh-crls) and revoking what it issued. */
-            if ((rc = pki_ca_retire(org_dir, retired, sizeof(retired), err)) != 0 ||
-                (rc = pki_move_files(ca.dir, org_dir, next_files, err)) != 0)
+            if ((rc = pki_ca_retire(org_dir, retired, sizeof(retired), err)) != 0)
+                goto fail;
+            swapped = true;
+            if ((rc = pki_move_files(ca.dir, org_dir, next_files, err)) != 0)
                 goto fail;
         }
         if ((rc = pki_write_file(crt, 0644, false, pki_emit_cert, org_ca, err)) != 0)
             goto fail;
+        swapped = false; /* the new CA is in place: from here on, forward only */
         if (rollover && (rc = pki_path(path, sizeof(path), err, "%s/request.pem", ca.dir)) == 0) {
             unlink(path);
             rmdir(ca.dir);
@@ -564,6 +567,15 @@ int pki_cmd_import_org(const pki_args_t *a, pki_err_t *err)
         printf("next: trellis pki %s %s NAME --host HOST\n", rollover ? "renew-node" : "issue-node",
                org);
 fail:
+    if (rc != 0 && swapped) {
+        /* Half-way through a rollover: the new key back to next/, the old CA
+         * back in place, so import-org can simply be run again. */
+        static const char *const old_files[] = {"ca.crt", "ca.key", "crl.pem", "revoked.json",
+                                                NULL};
+        pki_err_t ignored;
+        (void)pki_move_files(org_dir, ca.dir, next_files, &ignored);
+        (void)pki_move_files(retired, org_dir, old_files, &ignored);
+    }
     pki_unlock(lock);
     sk_X509_pop_free(certs, X509_free);
     sk_X509_CRL_pop_free(crls, X509_CRL_free);

@@ -22,13 +22,17 @@
 
 typedef struct {
     X509_REQ *csr;
-    X509_CRL *crl;
+    X509_CRL *crl;   /* the new CA's first CRL, signed by the requested key */
+    X509_CRL *proof; /* a rollover's: the current CA's CRL, freshly signed by the
+                      * current CA key, which vouches for the request */
 } request_t;
 
 static int emit_request(BIO *out, const void *arg)
 {
     const request_t *r = arg;
-    return PEM_write_bio_X509_REQ(out, r->csr) && PEM_write_bio_X509_CRL(out, r->crl) ? 0 : TR_E_IO;
+    if (!PEM_write_bio_X509_REQ(out, r->csr) || !PEM_write_bio_X509_CRL(out, r->crl))
+        return TR_E_IO;
+    return !r->proof || PEM_write_bio_X509_CRL(out, r->proof) ? 0 : TR_E_IO;
 }
 
 typedef struct {
@@ -135,6 +139,8 @@ static int read_request(const char *path, request_t *r, pki_err_t *err)
                           "%s holds no CRL after the request: it is not what `trellis pki "
                           "request-org` writes",
                           path);
+    else
+        r->proof = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL); /* a rollover's only */
     BIO_free(bio);
     ERR_clear_error();
     return rc;
@@ -144,6 +150,7 @@ static void request_free(request_t *r)
 {
     X509_REQ_free(r->csr);
     X509_CRL_free(r->crl);
+    X509_CRL_free(r->proof);
     memset(r, 0, sizeof(*r));
 }
 
@@ -220,6 +227,22 @@ int pki_cmd_request_org(const pki_args_t *a, pki_err_t *err)
     pki_undo_add(&undo, rev);
     if ((rc = pki_crl_publish(&ca, &list, err)) != 0 || (rc = pki_read_crl(crl, &r.crl, err)) != 0)
         goto fail;
+    /* A rollover request is vouched for by the current CA key: its CRL,
+     * re-signed now, goes with the request. Anyone can send the coordinator
+     * a request naming ORG; only ORG holds this key. */
+    if (a->rollover) {
+        pki_ca_t cur = {0};
+        pki_revoked_list_t cur_list = {0};
+        if ((rc = pki_ca_load(&cur, org_dir, true, err)) == 0 &&
+            (rc = pki_revoked_load(org_dir, &cur_list, err)) == 0 &&
+            (rc = pki_crl_publish(&cur, &cur_list, err)) == 0 &&
+            (rc = pki_path(path, sizeof(path), err, "%s/crl.pem", org_dir)) == 0)
+            rc = pki_read_crl(path, &r.proof, err);
+        pki_revoked_free(&cur_list);
+        pki_ca_close(&cur);
+        if (rc != 0)
+            goto fail;
+    }
     if ((rc = pki_write_file(req_path, 0644, false, emit_request, &r, err)) != 0)
         goto fail;
     pki_undo_add(&undo, req_path);
@@ -280,6 +303,35 @@ static int check_request(const char *path, const request_t *r, char org[TR_NAME_
     return 0;
 }
 
+/* A rollover must come from whoever holds the organisation's current CA key
+ * (its CRL in the request, signed by that key), unless the root has revoked
+ * that CA: a lost or stolen key is revoked first, then replaced. */
+static int check_vouched(const char *path, const request_t *r, X509 *current, const char *dir,
+                         const char *org, pki_err_t *err)
+{
+    char anchor[PATH_MAX];
+    X509 *root = NULL;
+    bool revoked = false, ok;
+    int rc = pki_path(anchor, sizeof(anchor), err, "%s/ca.crt", dir);
+    if (rc == 0 && (rc = pki_read_cert(anchor, &root, err)) == 0)
+        revoked = pki_root_revoked(dir, root, current);
+    X509_free(root);
+    if (rc != 0 || revoked)
+        return rc;
+    ok = r->proof &&
+         X509_NAME_cmp(X509_CRL_get_issuer(r->proof), X509_get_subject_name(current)) == 0 &&
+         X509_CRL_verify(r->proof, X509_get0_pubkey(current)) == 1;
+    ERR_clear_error();
+    if (!ok)
+        return pki_fail(err, TR_E_CERT,
+                        "%s is not vouched for by organisation %s's current CA key (`trellis pki "
+                        "request-org %s --rollover` in %s's folder adds that): refusing the "
+                        "rollover. If that key is lost or stolen, revoke the current CA first "
+                        "(trellis pki revoke orgs/%s/ca.crt), then sign",
+                        path, org, org, org, org);
+    return 0;
+}
+
 int pki_cmd_sign_org(const pki_args_t *a, pki_err_t *err)
 {
     int rc, lock = -1;
@@ -290,6 +342,7 @@ int pki_cmd_sign_org(const pki_args_t *a, pki_err_t *err)
     request_t r = {0};
     pki_ca_t root = {0};
     X509 *current = NULL;
+    X509_CRL *held = NULL;
     pki_cert_req_t req = {.kind = PKI_ORG_CA, .cn = cn, .backdate = a->backdate};
     bundle_t b = {0};
     STACK_OF(X509) *certs = NULL;
@@ -334,6 +387,8 @@ int pki_cmd_sign_org(const pki_args_t *a, pki_err_t *err)
                           org, a->dir, org);
             goto fail;
         }
+        if ((rc = check_vouched(file, &r, current, a->dir, org, err)) != 0)
+            goto fail;
     } else if (a->rollover) {
         rc = pki_fail(err, TR_E_NOT_FOUND,
                       "organisation %s has no CA in %s to roll over: sign its first request "
@@ -355,6 +410,14 @@ int pki_cmd_sign_org(const pki_args_t *a, pki_err_t *err)
      * they are renewed and records signed under it stay verifiable. */
     if (a->rollover && (rc = pki_ca_retire(org_dir, retired, sizeof(retired), err)) != 0)
         goto fail;
+    /* The vouching CRL is the old CA's newest: it replaces the one held. */
+    if (a->rollover && r.proof && X509_CRL_verify(r.proof, X509_get0_pubkey(current)) == 1 &&
+        (rc = pki_path(path, sizeof(path), err, "%s/crl.pem", retired)) == 0 &&
+        (!pki_exists(path) || pki_read_crl(path, &held, err) != 0 ||
+         crl_number(r.proof) > crl_number(held)) &&
+        (rc = pki_write_file(path, 0644, true, pki_emit_crl, r.proof, err)) != 0)
+        goto fail;
+    ERR_clear_error();
     if ((rc = pki_mkdirs(org_dir, err)) != 0 ||
         (rc = pki_write_file(crt, 0644, false, pki_emit_cert, b.org_ca, err)) != 0)
         goto fail;
@@ -394,6 +457,7 @@ fail:
     sk_X509_CRL_pop_free(b.crls, X509_CRL_free);
     X509_free(b.org_ca);
     X509_free(current);
+    X509_CRL_free(held);
     pki_ca_close(&root);
     request_free(&r);
     return rc;

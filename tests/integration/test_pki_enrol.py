@@ -125,6 +125,14 @@ with PgCluster("enrol") as pg:
                     os.path.join(other.dir, "orgs", MEMBER, "request.pem"))
         t.check(f"organisation {MEMBER} already exists" in msg and "different key" in msg, "the "
                 "message says the organisation exists with another key", msg)
+        msg = fails(coord, "a rollover that the organisation's current CA key did not vouch for",
+                    "sign-org", os.path.join(other.dir, "orgs", MEMBER, "request.pem"),
+                    "--rollover")
+        t.check("not vouched for" in msg and "current CA key" in msg,
+                "the message says a rollover needs the current CA key", msg)
+        t.check(os.path.exists(os.path.join(coord.dir, "orgs", MEMBER, "ca.crt")) and
+                not os.path.exists(os.path.join(coord.dir, "orgs", MEMBER, "retired")),
+                "the refused rollover leaves the organisation's CA in place")
 
         third_org = "westmoor-rape-crisis"
         third = Pki.__new__(Pki)

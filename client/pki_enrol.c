@@ -596,7 +596,22 @@ int pki_cmd_import_org(const pki_args_t *a, pki_err_t *err)
         if ((rc = pki_path(org_dir, sizeof(org_dir), err, "%s/orgs/%s", a->dir, org)) != 0 ||
             (rc = pki_path(crt, sizeof(crt), err, "%s/ca.crt", org_dir)) != 0)
             goto fail;
-        if (rollover) {
+        /* One folder for both sides (the coordinator rolling over an
+         * organisation it holds, add-org style): sign-org has already
+         * retired the old CA and put the new certificate in place. */
+        bool signed_here = false;
+        X509 *placed = NULL;
+        if (rollover && pki_exists(crt) && pki_read_cert(crt, &placed, err) == 0)
+            signed_here = X509_cmp(placed, org_ca) == 0;
+        X509_free(placed);
+        ERR_clear_error();
+        if (rollover && signed_here) {
+            static const char *const key_files[] = {"ca.key", "revoked.json", NULL};
+            if ((rc = pki_move_files(ca.dir, org_dir, key_files, err)) != 0 ||
+                (rc = pki_path(path, sizeof(path), err, "%s/crl.pem", ca.dir)) != 0)
+                goto fail;
+            unlink(path); /* the same CRL sign-org took from the request */
+        } else if (rollover) {
             /* The old CA moves to retired/SERIAL, keeping its key: it goes on
              * re-signing its CRL (refresh-crls) and revoking what it issued. */
             if ((rc = pki_ca_retire(org_dir, retired, sizeof(retired), err)) != 0)
@@ -605,7 +620,8 @@ int pki_cmd_import_org(const pki_args_t *a, pki_err_t *err)
             if ((rc = pki_move_files(ca.dir, org_dir, next_files, err)) != 0)
                 goto fail;
         }
-        if ((rc = pki_write_file(crt, 0644, false, pki_emit_cert, org_ca, err)) != 0)
+        if (!signed_here &&
+            (rc = pki_write_file(crt, 0644, false, pki_emit_cert, org_ca, err)) != 0)
             goto fail;
         swapped = false; /* the new CA is in place: from here on, forward only */
         if (rollover && (rc = pki_path(path, sizeof(path), err, "%s/request.pem", ca.dir)) == 0) {
@@ -620,7 +636,7 @@ int pki_cmd_import_org(const pki_args_t *a, pki_err_t *err)
     if (org_ca) {
         printf("imported organisation %s's %sCA certificate\n", org, rollover ? "new " : "");
         printf("  %s  its certificate; its key is beside it\n", crt);
-        if (rollover)
+        if (retired[0])
             printf("  %s  the old CA, kept to re-sign its CRL\n", retired);
     } else {
         printf("imported the consortium's CRLs\n");

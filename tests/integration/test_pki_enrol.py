@@ -160,6 +160,23 @@ with PgCluster("enrol") as pg:
         msg = fails(member, "sign-org in a folder with no root key", "sign-org", req)
         t.check("holds no root key" in msg, "the message says sign-org needs the root", msg)
 
+        # A lost CA key: the coordinator revokes the CA, then takes the member's
+        # request from a new folder as the rollover.
+        coord.run("revoke", os.path.join(coord.dir, "orgs", MEMBER, "ca.crt"))
+        r = coord.run("sign-org", os.path.join(other.dir, "orgs", MEMBER, "request.pem"),
+                      "--rollover")
+        t.check("signed organisation" in r.stdout, "once the lost CA is revoked, sign-org "
+                "--rollover takes a request it did not vouch for", r.stdout)
+        other.run("--passphrase-file", passphrase, "import-org", pk.bundle(coord, MEMBER))
+        r = other.run("--passphrase-file", passphrase, "issue-node", MEMBER, "member-node",
+                      "--host", "127.0.0.1")
+        t.check("issued node certificate" in r.stdout, "the new folder issues under the new CA",
+                r.stdout)
+        member.run("import-org", coord.crl)
+        msg = fails(member, "the old folder's revoked CA issuing", "issue-node", MEMBER, "late")
+        t.check("CA is revoked" in msg, "the old folder's CA, revoked by the root, issues "
+                "nothing more", msg)
+
         fk.stop_checked(t, hub)
         fk.stop_checked(t, node)
     finally:

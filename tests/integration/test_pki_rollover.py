@@ -197,6 +197,19 @@ with PgCluster("rollover") as pg:
         t.check("(retired CA)" in listing and "revoked" in listing,
                 "list shows the retired CA and the certificate it revoked", listing)
 
+        # The one-folder shortcut: the coordinator rolls over an organisation it holds.
+        coord.run("request-org", C, "--rollover")
+        coord.run("sign-org", os.path.join(coord.dir, "orgs", C, "next", "request.pem"),
+                  "--rollover")
+        coord.run("import-org", pk.bundle(coord, C))
+        c_keys = pk.key_files(os.path.join(coord.dir, "orgs", C))
+        t.check("ca.key" in c_keys and any(k.startswith("retired/") and k.endswith("/ca.key")
+                                           for k in c_keys),
+                "one folder: the new CA key in place, the old one retired", str(sorted(c_keys)))
+        r = coord.run("renew-node", C, "c")
+        t.check("renewed node certificate c" in r.stdout, "one folder: renew under the new CA",
+                r.stdout)
+
         for n in (a, b, c):
             fk.stop_checked(t, n)
     finally:

@@ -15,6 +15,7 @@ enum {
     OPT_HOST = 1 << 1,
     OPT_DAYS = 1 << 2,
     OPT_BACKDATE = 1 << 3,
+    OPT_ROLLOVER = 1 << 4,
 };
 
 #define DAYS_MAX 3650 /* ten years: longer than any leaf should live */
@@ -48,9 +49,11 @@ static const command_t commands[] = {
      pki_cmd_init_consortium},
     {"add-org",
      "ORG [--backdate DAYS]",
-     "create organisation ORG's CA, signed by the root",
+     "create organisation ORG's CA here (one-folder shortcut)",
      "Create member organisation ORG's intermediate CA (O=ORG, OU=ca, CN=ORG CA, 5 years),\n"
      "signed by the consortium root. ORG is 1-63 of a-z, 0-9 and '-', not starting with '-'.\n"
+     "The one-folder shortcut (demos, tests): the organisation's key is made here, in the\n"
+     "coordinator's folder. A real member uses request-org on its own machine instead.\n"
      "\nwrites:\n"
      "  DIR/orgs/ORG/ca.key   the organisation CA's private key, mode 0600\n"
      "  DIR/orgs/ORG/ca.crt   the organisation CA certificate\n"
@@ -88,6 +91,101 @@ static const command_t commands[] = {
      2,
      OPT_DAYS | OPT_BACKDATE,
      pki_cmd_issue_agent},
+    {"renew-node",
+     "ORG NAME [--host H]... [--days N]",
+     "renew node NAME's certificate (new key, same name)",
+     "Renew node NAME's certificate: a new key and certificate (O=ORG, OU=node, CN=NAME)\n"
+     "signed by ORG's current CA, with the same names as before unless --host is given.\n"
+     "The new files take the old ones' paths, so the node's configuration stays as it is:\n"
+     "install them and reload the node (SIGHUP). The old certificate is kept, not revoked:\n"
+     "records it signed stay verifiable and it works until it expires.\n"
+     "\nwrites:\n"
+     "  DIR/orgs/ORG/nodes/NAME.{key,crt,chain.crt}         the new key and certificate\n"
+     "  DIR/orgs/ORG/nodes/replaced/SERIAL/NAME.*           the old ones, moved aside\n",
+     {"ORG", "NAME"},
+     2,
+     OPT_HOST | OPT_DAYS | OPT_BACKDATE,
+     pki_cmd_renew_node},
+    {"renew-agent",
+     "ORG NAME [--days N]",
+     "renew agent NAME's certificate (new key, same name)",
+     "Renew agent NAME's certificate: a new key and certificate (O=ORG, OU=agent, CN=NAME)\n"
+     "signed by ORG's current CA, at the same paths; install them on the agent's machine.\n"
+     "The old certificate is kept, not revoked, and works until it expires.\n"
+     "\nwrites:\n"
+     "  DIR/orgs/ORG/agents/NAME.{key,crt,chain.crt}        the new key and certificate\n"
+     "  DIR/orgs/ORG/agents/replaced/SERIAL/NAME.*          the old ones, moved aside\n",
+     {"ORG", "NAME"},
+     2,
+     OPT_DAYS | OPT_BACKDATE,
+     pki_cmd_renew_agent},
+    {"request-org",
+     "ORG [--rollover]",
+     "member: make ORG's CA key and a request for the coordinator",
+     "On the member organisation's own machine: make organisation ORG's CA key and a\n"
+     "certificate request for it, with the new CA's first CRL. Send the request to the\n"
+     "consortium's coordinator (sign-org); the key never leaves this folder. Then import\n"
+     "the bundle that comes back (import-org). --rollover: a new CA key for an\n"
+     "organisation that has one here, to replace it (the coordinator signs with --rollover);\n"
+     "the request then also carries the current CA's CRL, re-signed by the current CA key,\n"
+     "which vouches for it.\n"
+     "\nwrites:\n"
+     "  DIR/orgs/ORG/ca.key        the CA's private key, mode 0600 (--rollover: in ORG/next/)\n"
+     "  DIR/orgs/ORG/crl.pem       its first CRL (empty), and revoked.json\n"
+     "  DIR/orgs/ORG/request.pem   what to send: the request and that CRL\n",
+     {"ORG", NULL},
+     1,
+     OPT_ROLLOVER,
+     pki_cmd_request_org},
+    {"sign-org",
+     "REQUEST [--rollover] [--backdate DAYS]",
+     "coordinator: sign a member's request with the root",
+     "In the coordinator's folder: check a request made by `request-org` (its signature, the\n"
+     "subject O=ORG, OU=ca, CN=ORG CA, an ECDSA P-256 key, its CRL signed by that key) and\n"
+     "sign it with the root. Refuses an organisation that exists unless --rollover, and a\n"
+     "rollover request its current CA key did not vouch for (unless the root revoked that CA:\n"
+     "the way to replace a lost or stolen key). On a rollover the\n"
+     "old CA moves to DIR/orgs/ORG/retired/SERIAL/ and its CRL stays in the bundle, so what it\n"
+     "issued keeps working and records signed under it stay verifiable.\n"
+     "\nwrites:\n"
+     "  DIR/orgs/ORG/ca.crt       the organisation CA certificate (no key: it stays with ORG)\n"
+     "  DIR/orgs/ORG/crl.pem      its CRL, from the request\n"
+     "  DIR/crl.pem               every CA's CRL: copy it to every node and reload them\n"
+     "  DIR/orgs/ORG/bundle.pem   what to send back: the certificate, the root, DIR/crl.pem\n",
+     {"REQUEST", NULL},
+     1,
+     OPT_ROLLOVER | OPT_BACKDATE,
+     pki_cmd_sign_org},
+    {"import-org",
+     "BUNDLE",
+     "member: import the coordinator's bundle (or its crl.pem)",
+     "In the member's folder: import the bundle sign-org made for a request of this folder\n"
+     "(checks it answers that request's key and that the root signed it; after a rollover\n"
+     "the old CA moves to DIR/orgs/ORG/retired/SERIAL/ and keeps its key to re-sign its CRL).\n"
+     "BUNDLE may also be the coordinator's later DIR/crl.pem alone: the consortium's CRLs are\n"
+     "replaced by it, this folder's own CRLs kept.\n"
+     "\nwrites:\n"
+     "  DIR/ca.crt                the consortium root: every node's [tls] ca\n"
+     "  DIR/orgs/ORG/ca.crt       the organisation CA certificate\n"
+     "  DIR/consortium-crl.pem    the consortium's CRLs as imported\n"
+     "  DIR/crl.pem               those with this folder's own CRLs: every node's [tls] crl\n",
+     {"BUNDLE", NULL},
+     1,
+     0,
+     pki_cmd_import_org},
+    {"add-crl",
+     "ORG CRLFILE",
+     "coordinator: take a member's new CRL into the bundle",
+     "In the coordinator's folder: take organisation ORG's CRL (after it revoked something,\n"
+     "or re-signed it with refresh-crls) into the consortium's bundle. It must be signed by\n"
+     "ORG's CA (or one it retired), not expired, and not older than the one held.\n"
+     "\nwrites:\n"
+     "  DIR/orgs/ORG/crl.pem (or its retired CA's)  the CRL\n"
+     "  DIR/crl.pem               every CA's CRL: copy it to every node and reload them\n",
+     {"ORG", "CRLFILE"},
+     2,
+     0,
+     pki_cmd_add_crl},
     {"revoke",
      "CERTFILE",
      "revoke a certificate and re-sign its CA's CRL",
@@ -137,6 +235,7 @@ static const struct {
     {OPT_DAYS, "  --days N         validity in days (default 397, at most 3650)\n"},
     {OPT_BACKDATE, "  --backdate DAYS  start the validity DAYS days ago (e.g. --backdate 10 "
                    "--days 1 is expired)\n"},
+    {OPT_ROLLOVER, "  --rollover       a new CA for an organisation that has one (see above)\n"},
 };
 
 static const char dir_help[] =
@@ -157,7 +256,10 @@ static void pki_help(FILE *out)
 {
     fprintf(out, "usage: trellis pki [--dir DIR] COMMAND [ARGS]\n\n"
                  "Make and manage the consortium's certificates: a root CA, one CA per member\n"
-                 "organisation, node and agent certificates, and the CRLs every node checks.\n\n"
+                 "organisation, node and agent certificates, and the CRLs every node checks.\n"
+                 "A member joins without handing over keys: request-org on its machine,\n"
+                 "sign-org on the coordinator's, import-org back on its own\n"
+                 "(docs/operations.md, \"Joining a consortium\").\n\n"
                  "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
@@ -198,10 +300,15 @@ static bool display_name_valid(const char *s)
 static int parse_args(const command_t *cmd, int argc, char **argv, pki_args_t *a)
 {
     static const struct option longopts[] = {
-        {"dir", required_argument, NULL, 'd'},  {"passphrase-file", required_argument, NULL, 'P'},
-        {"name", required_argument, NULL, 'n'}, {"host", required_argument, NULL, 'H'},
-        {"days", required_argument, NULL, 'D'}, {"backdate", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"dir", required_argument, NULL, 'd'},
+        {"passphrase-file", required_argument, NULL, 'P'},
+        {"name", required_argument, NULL, 'n'},
+        {"host", required_argument, NULL, 'H'},
+        {"days", required_argument, NULL, 'D'},
+        {"backdate", required_argument, NULL, 'b'},
+        {"rollover", no_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     long v;
     int c, idx = 0;
@@ -213,6 +320,7 @@ static int parse_args(const command_t *cmd, int argc, char **argv, pki_args_t *a
                         : c == 'H' ? OPT_HOST
                         : c == 'D' ? OPT_DAYS
                         : c == 'b' ? OPT_BACKDATE
+                        : c == 'r' ? OPT_ROLLOVER
                                    : 0;
         if (need && !(cmd->opts & need)) {
             cli_error("pki %s: --%s does not apply here (see trellis pki %s --help)", cmd->name,
@@ -253,6 +361,9 @@ static int parse_args(const command_t *cmd, int argc, char **argv, pki_args_t *a
                 return CLI_EXIT_USAGE;
             }
             a->days = (int)v;
+            break;
+        case 'r':
+            a->rollover = true;
             break;
         case 'b':
             if (cli_parse_int(optarg, 0, DAYS_MAX, &v) != 0) {

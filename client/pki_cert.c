@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -267,17 +268,51 @@ static int set_validity(X509 *x, const pki_cert_req_t *req, X509 *issuer, pki_er
     return 0;
 }
 
+int pki_subject_new(pki_kind_t kind, const char *org, const char *cn, X509_NAME **out,
+                    pki_err_t *err)
+{
+    int rc;
+    X509_NAME *name = X509_NAME_new();
+    *out = NULL;
+    if (!name)
+        return pki_fail_ssl(err, TR_E_NOMEM, "cannot allocate a name");
+    /* O, OU, CN in this order: what tr_identity_from_chain reads, and what
+     * `openssl x509 -subject` shows people. */
+    if ((rc = name_add(name, NID_organizationName, org, err)) != 0 ||
+        (rc = name_add(name, NID_organizationalUnitName, profile[kind].ou, err)) != 0 ||
+        (rc = name_add(name, NID_commonName, cn, err)) != 0) {
+        X509_NAME_free(name);
+        return rc;
+    }
+    *out = name;
+    return 0;
+}
+
+int pki_key_id(EVP_PKEY *key, unsigned char id[SHA_DIGEST_LENGTH], pki_err_t *err)
+{
+    X509_PUBKEY *pk = NULL;
+    const unsigned char *bits;
+    int len, rc = 0;
+    /* RFC 5280 4.2.1.2 method 1, which is what "subjectKeyIdentifier=hash"
+     * computes: SHA-1 of the subjectPublicKey bit string. */
+    if (!X509_PUBKEY_set(&pk, key) || !X509_PUBKEY_get0_param(NULL, &bits, &len, NULL, pk) ||
+        !SHA1(bits, (size_t)len, id))
+        rc = pki_fail_ssl(err, TR_E_CERT, "cannot compute the key's identifier");
+    X509_PUBKEY_free(pk);
+    return rc;
+}
+
 int pki_cert_issue(const pki_cert_req_t *req, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
                    X509 **out, pki_err_t *err)
 {
     int rc = TR_E_CERT;
     const profile_t *prof = &profile[req->kind];
     X509 *x = X509_new();
-    X509_NAME *name = X509_NAME_new();
+    X509_NAME *name = NULL;
     X509V3_CTX ctx;
 
     *out = NULL;
-    if (!x || !name) {
+    if (!x) {
         rc = pki_fail_ssl(err, TR_E_NOMEM, "cannot allocate a certificate");
         goto fail;
     }
@@ -287,11 +322,7 @@ int pki_cert_issue(const pki_cert_req_t *req, EVP_PKEY *key, X509 *issuer, EVP_P
     }
     if ((rc = set_random_serial(x, err)) != 0)
         goto fail;
-    /* O, OU, CN in this order: what tr_identity_from_chain reads, and what
-     * `openssl x509 -subject` shows people. */
-    if ((rc = name_add(name, NID_organizationName, req->org, err)) != 0 ||
-        (rc = name_add(name, NID_organizationalUnitName, prof->ou, err)) != 0 ||
-        (rc = name_add(name, NID_commonName, req->cn, err)) != 0)
+    if ((rc = pki_subject_new(req->kind, req->org, req->cn, &name, err)) != 0)
         goto fail;
     if (!X509_set_subject_name(x, name) ||
         !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name) ||

@@ -202,7 +202,13 @@ int pki_crl_publish(const pki_ca_t *ca, pki_revoked_list_t *list, pki_err_t *err
     long current = current_crl_number(ca->dir);
     long number = (list->crl_number > current ? list->crl_number : current) + 1;
 
-    if ((rc = pki_crl_make(ca->cert, ca->key, list, number, &crl, err)) != 0 ||
+    const X509_NAME *issuer = ca->cert ? X509_get_subject_name(ca->cert) : ca->name;
+
+    if (!issuer) {
+        rc = pki_fail(err, TR_E_INVAL, "%s: a CA without a name cannot sign a CRL", ca->dir);
+        goto fail;
+    }
+    if ((rc = pki_crl_make(issuer, ca->key, list, number, &crl, err)) != 0 ||
         (rc = pki_path(path, sizeof(path), err, "%s/crl.pem", ca->dir)) != 0 ||
         (rc = pki_write_file(path, 0644, true, pki_emit_crl, crl, err)) != 0)
         goto fail;
@@ -226,6 +232,81 @@ static int crl_push(STACK_OF(X509_CRL) * crls, const char *path, pki_err_t *err)
     return 0;
 }
 
+/* The CA a CRL is of: its issuer name and authorityKeyIdentifier. Two CRLs
+ * are of the same CA when both match: an organisation's old and new CA
+ * (after a rollover) share a name but not a key. */
+static bool same_ca(X509_CRL *a, X509_CRL *b)
+{
+    if (X509_NAME_cmp(X509_CRL_get_issuer(a), X509_CRL_get_issuer(b)) != 0)
+        return false;
+    AUTHORITY_KEYID *ka = X509_CRL_get_ext_d2i(a, NID_authority_key_identifier, NULL, NULL);
+    AUTHORITY_KEYID *kb = X509_CRL_get_ext_d2i(b, NID_authority_key_identifier, NULL, NULL);
+    bool same =
+        ka && kb && ka->keyid && kb->keyid && ASN1_OCTET_STRING_cmp(ka->keyid, kb->keyid) == 0;
+    AUTHORITY_KEYID_free(ka);
+    AUTHORITY_KEYID_free(kb);
+    return same;
+}
+
+/* Push the CRLs of an organisation: its current CA's, then its retired ones'
+ * (kept so records and certificates of a rolled-over CA stay verifiable). */
+static int push_org(STACK_OF(X509_CRL) * crls, const char *dir, const char *org, pki_err_t *err)
+{
+    int rc;
+    char org_dir[PATH_MAX], path[PATH_MAX];
+    char **retired = NULL;
+    size_t n = 0;
+
+    if ((rc = pki_path(org_dir, sizeof(org_dir), err, "%s/orgs/%s", dir, org)) != 0 ||
+        (rc = pki_path(path, sizeof(path), err, "%s/crl.pem", org_dir)) != 0 ||
+        (rc = crl_push(crls, path, err)) != 0 ||
+        (rc = pki_retired_names(org_dir, &retired, &n, err)) != 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = pki_path(path, sizeof(path), err, "%s/retired/%s/crl.pem", org_dir,
+                           retired[i])) != 0 ||
+            (rc = crl_push(crls, path, err)) != 0)
+            goto fail;
+fail:
+    pki_names_free(retired, n);
+    return rc;
+}
+
+/* A member's folder: the consortium's CRLs it imported, except those of CAs
+ * it holds itself (its own, newer, were pushed already). */
+static int push_imported(STACK_OF(X509_CRL) * crls, const char *dir, pki_err_t *err)
+{
+    int rc;
+    char path[PATH_MAX];
+    STACK_OF(X509) *certs = NULL;
+    STACK_OF(X509_CRL) *imported = NULL;
+    int own = sk_X509_CRL_num(crls);
+
+    if ((rc = pki_path(path, sizeof(path), err, "%s/consortium-crl.pem", dir)) != 0)
+        return rc;
+    if (!pki_exists(path))
+        return 0;
+    if ((rc = pki_read_pem_all(path, &certs, &imported, err)) != 0)
+        goto fail;
+    while (sk_X509_CRL_num(imported) > 0) {
+        X509_CRL *c = sk_X509_CRL_shift(imported);
+        bool held = false;
+        for (int i = 0; i < own && !held; i++)
+            held = same_ca(c, sk_X509_CRL_value(crls, i));
+        if (held || !sk_X509_CRL_push(crls, c)) {
+            X509_CRL_free(c);
+            if (!held) {
+                rc = oom(err);
+                goto fail;
+            }
+        }
+    }
+fail:
+    sk_X509_pop_free(certs, X509_free);
+    sk_X509_CRL_pop_free(imported, X509_CRL_free);
+    return rc;
+}
+
 int pki_bundle_write(const char *dir, pki_err_t *err)
 {
     int rc;
@@ -239,16 +320,17 @@ int pki_bundle_write(const char *dir, pki_err_t *err)
         goto fail;
     }
     /* Parse each CRL rather than copy bytes: a damaged file fails here, not
-     * later in every node that loads the bundle. */
+     * later in every node that loads the bundle. A member's folder has no
+     * root: the root's CRL comes with the imported consortium CRLs. */
     if ((rc = pki_path(path, sizeof(path), err, "%s/root/crl.pem", dir)) != 0 ||
-        (rc = crl_push(crls, path, err)) != 0 ||
+        (pki_exists(path) && (rc = crl_push(crls, path, err)) != 0) ||
         (rc = pki_org_names(dir, &orgs, &n_orgs, err)) != 0)
         goto fail;
     for (size_t i = 0; i < n_orgs; i++)
-        if ((rc = pki_path(path, sizeof(path), err, "%s/orgs/%s/crl.pem", dir, orgs[i])) != 0 ||
-            (rc = crl_push(crls, path, err)) != 0)
+        if ((rc = push_org(crls, dir, orgs[i], err)) != 0)
             goto fail;
-    if ((rc = pki_path(path, sizeof(path), err, "%s/crl.pem", dir)) != 0)
+    if ((rc = push_imported(crls, dir, err)) != 0 ||
+        (rc = pki_path(path, sizeof(path), err, "%s/crl.pem", dir)) != 0)
         goto fail;
     rc = pki_write_file(path, 0644, true, emit_crls, crls, err);
 fail:
@@ -313,39 +395,43 @@ fail:
     return rc;
 }
 
-int pki_crl_make(X509 *ca, EVP_PKEY *ca_key, const pki_revoked_list_t *list, long number,
-                 X509_CRL **out, pki_err_t *err)
+int pki_crl_make(const X509_NAME *issuer, EVP_PKEY *ca_key, const pki_revoked_list_t *list,
+                 long number, X509_CRL **out, pki_err_t *err)
 {
     int rc = TR_E_CERT;
     X509_CRL *crl = X509_CRL_new();
     ASN1_TIME *last = NULL, *next = NULL;
     ASN1_INTEGER *num = ASN1_INTEGER_new();
-    X509_EXTENSION *aki = NULL;
-    X509V3_CTX ctx;
+    AUTHORITY_KEYID *aki = AUTHORITY_KEYID_new();
+    unsigned char key_id[SHA_DIGEST_LENGTH];
     time_t now = time(NULL);
 
     *out = NULL;
-    if (!crl || !num) {
+    if (!crl || !num || !aki) {
         rc = pki_fail_ssl(err, TR_E_NOMEM, "cannot allocate a CRL");
         goto fail;
     }
     last = X509_time_adj_ex(NULL, 0, 0, &now);
     next = X509_time_adj_ex(NULL, PKI_CRL_DAYS, 0, &now);
     if (!last || !next || !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
-        !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) ||
-        !X509_CRL_set1_lastUpdate(crl, last) || !X509_CRL_set1_nextUpdate(crl, next)) {
+        !X509_CRL_set_issuer_name(crl, issuer) || !X509_CRL_set1_lastUpdate(crl, last) ||
+        !X509_CRL_set1_nextUpdate(crl, next)) {
         rc = pki_fail_ssl(err, TR_E_CERT, "cannot fill in the CRL");
         goto fail;
     }
     for (size_t i = 0; i < list->n; i++)
         if ((rc = crl_add_entry(crl, &list->items[i], err)) != 0)
             goto fail;
-    X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, ca, NULL, NULL, crl, 0);
-    aki = X509V3_EXT_nconf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
-    if (!ASN1_INTEGER_set(num, number) ||
-        X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, X509V3_ADD_DEFAULT) != 1 || !aki ||
-        !X509_CRL_add_ext(crl, aki, -1)) {
+    /* The key id from the key itself, equal to the CA certificate's SKI: a
+     * new organisation CA signs its first CRL before it has a certificate. */
+    if ((rc = pki_key_id(ca_key, key_id, err)) != 0)
+        goto fail;
+    if (!(aki->keyid = ASN1_OCTET_STRING_new()) ||
+        !ASN1_OCTET_STRING_set(aki->keyid, key_id, sizeof(key_id)) ||
+        !ASN1_INTEGER_set(num, number) ||
+        X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, X509V3_ADD_DEFAULT) != 1 ||
+        X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, aki, 0, X509V3_ADD_DEFAULT) != 1) {
+        rc = TR_E_CERT;
         rc = pki_fail_ssl(err, TR_E_CERT, "cannot add the CRL's extensions");
         goto fail;
     }
@@ -357,10 +443,36 @@ int pki_crl_make(X509 *ca, EVP_PKEY *ca_key, const pki_revoked_list_t *list, lon
     crl = NULL;
     rc = 0;
 fail:
-    X509_EXTENSION_free(aki);
+    AUTHORITY_KEYID_free(aki);
     ASN1_INTEGER_free(num);
     ASN1_TIME_free(next);
     ASN1_TIME_free(last);
     X509_CRL_free(crl);
     return rc;
+}
+
+bool pki_root_revoked(const char *dir, X509 *root, X509 *cert)
+{
+    char path[PATH_MAX];
+    pki_err_t ignored;
+    STACK_OF(X509) *certs = NULL;
+    STACK_OF(X509_CRL) *crls = NULL;
+    bool revoked = false;
+
+    /* A member's folder holds no root/revoked.json: the root's CRL in the
+     * bundle is what every node checks, so it is what counts here too. */
+    if (pki_path(path, sizeof(path), &ignored, "%s/crl.pem", dir) != 0 ||
+        pki_read_pem_all(path, &certs, &crls, &ignored) != 0)
+        return false;
+    for (int i = 0; i < sk_X509_CRL_num(crls) && !revoked; i++) {
+        X509_CRL *crl = sk_X509_CRL_value(crls, i);
+        X509_REVOKED *entry = NULL;
+        revoked = X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(root)) == 0 &&
+                  X509_CRL_verify(crl, X509_get0_pubkey(root)) == 1 &&
+                  X509_CRL_get0_by_cert(crl, &entry, cert) == 1;
+    }
+    ERR_clear_error();
+    sk_X509_pop_free(certs, X509_free);
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    return revoked;
 }

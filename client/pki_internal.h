@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,8 +37,9 @@ typedef struct {
     const char *display_name; /* --name: the root's CN */
     const char *hosts[PKI_HOSTS_MAX];
     size_t n_hosts;
-    int days;     /* --days; 0 means the profile's default */
-    int backdate; /* --backdate, in days */
+    int days;      /* --days; 0 means the profile's default */
+    int backdate;  /* --backdate, in days */
+    bool rollover; /* --rollover: request-org and sign-org for a new CA of an existing org */
     const char *pos[2];
     int n_pos;
 } pki_args_t;
@@ -49,6 +51,14 @@ int pki_cmd_issue_agent(const pki_args_t *a, pki_err_t *err);
 int pki_cmd_revoke(const pki_args_t *a, pki_err_t *err);
 int pki_cmd_refresh_crls(const pki_args_t *a, pki_err_t *err);
 int pki_cmd_list(const pki_args_t *a, pki_err_t *err);
+/* Enrolment without handing over keys (pki_enrol.c). */
+int pki_cmd_request_org(const pki_args_t *a, pki_err_t *err);
+int pki_cmd_sign_org(const pki_args_t *a, pki_err_t *err);
+int pki_cmd_import_org(const pki_args_t *a, pki_err_t *err);
+int pki_cmd_add_crl(const pki_args_t *a, pki_err_t *err);
+/* Renewals (pki_cmd.c, through the same code as issue-*). */
+int pki_cmd_renew_node(const pki_args_t *a, pki_err_t *err);
+int pki_cmd_renew_agent(const pki_args_t *a, pki_err_t *err);
 
 /* ---- certificates to the profile (pki_cert.c) ---- */
 
@@ -83,6 +93,13 @@ int pki_key_new(EVP_PKEY **out, pki_err_t *err);
 int pki_cert_issue(const pki_cert_req_t *req, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
                    X509 **out, pki_err_t *err);
 
+/* A subject to the profile: O=org, OU=the kind's, CN=cn. *out is the caller's. */
+int pki_subject_new(pki_kind_t kind, const char *org, const char *cn, X509_NAME **out,
+                    pki_err_t *err);
+/* The key identifier our certificates carry (SKI "hash"): SHA-1 of the public
+ * key bits. Lets a CA sign its CRL before it has its certificate. */
+int pki_key_id(EVP_PKEY *key, unsigned char id[SHA_DIGEST_LENGTH], pki_err_t *err);
+
 /* Verify leaf <- org_ca <- root as the node would (minus time and CRLs) and
  * check that proto's tr_identity_from_chain reads back org, name and role. */
 int pki_check_chain(X509 *leaf, X509 *org_ca, X509 *root, const char *org, const char *name,
@@ -101,9 +118,11 @@ typedef struct {
     long crl_number; /* number of the last CRL issued from this list */
 } pki_revoked_list_t;
 
-/* A v2 CRL over list, signed by ca, lastUpdate now, nextUpdate +PKI_CRL_DAYS. */
-int pki_crl_make(X509 *ca, EVP_PKEY *ca_key, const pki_revoked_list_t *list, long number,
-                 X509_CRL **out, pki_err_t *err);
+/* A v2 CRL over list, issued by the CA named issuer and signed with ca_key
+ * (its authorityKeyIdentifier is ca_key's id), lastUpdate now, nextUpdate
+ * +PKI_CRL_DAYS. */
+int pki_crl_make(const X509_NAME *issuer, EVP_PKEY *ca_key, const pki_revoked_list_t *list,
+                 long number, X509_CRL **out, pki_err_t *err);
 
 /* Text helpers: one-line subject "O=a, OU=b, CN=c"; a time as ISO 8601 UTC
  * (date_only: YYYY-MM-DD); a serial as uppercase hex. */
@@ -153,11 +172,16 @@ int pki_write_file(const char *path, mode_t mode, bool replace, pki_emit_fn emit
 
 int pki_read_cert(const char *path, X509 **out, pki_err_t *err);
 int pki_read_crl(const char *path, X509_CRL **out, pki_err_t *err);
+/* A private key, decrypted with the passphrase file when it is encrypted. */
+int pki_read_key(const char *path, EVP_PKEY **out, pki_err_t *err);
 
-/* A CA loaded from its folder: DIR/root or DIR/orgs/ORG. */
+/* A CA loaded from its folder: DIR/root, DIR/orgs/ORG, or a retired one,
+ * DIR/orgs/ORG/retired/SERIAL. */
 typedef struct {
     X509 *cert;
-    EVP_PKEY *key; /* NULL unless loaded with_key */
+    EVP_PKEY *key;   /* NULL unless loaded with_key */
+    X509_NAME *name; /* owned; the subject of a CA that has no certificate yet
+                      * (a request), used only when cert is NULL */
     char dir[PATH_MAX];
 } pki_ca_t;
 
@@ -177,7 +201,10 @@ int pki_revoked_add(pki_revoked_list_t *list, const X509 *cert, pki_err_t *err);
  * then record the number in revoked.json. */
 int pki_crl_publish(const pki_ca_t *ca, pki_revoked_list_t *list, pki_err_t *err);
 
-/* Rewrite DIR/crl.pem from the root's and every organisation's crl.pem. */
+/* Rewrite DIR/crl.pem from the root's crl.pem (when this folder holds the
+ * root), every organisation's crl.pem and its retired CAs' ones, then every
+ * CRL of DIR/consortium-crl.pem (what a member imported from the
+ * coordinator) whose CA has no CRL in this folder. */
 int pki_bundle_write(const char *dir, pki_err_t *err);
 
 /* The organisations in DIR/orgs (valid names with a ca.crt), sorted; free
@@ -187,6 +214,24 @@ int pki_org_names(const char *dir, char ***names, size_t *n, pki_err_t *err);
  * sorted; a missing folder is an empty list. */
 int pki_cert_names(const char *folder, char ***names, size_t *n, pki_err_t *err);
 void pki_names_free(char **names, size_t n);
+/* The retired CAs of an organisation: the SERIAL folders of
+ * DIR/orgs/ORG/retired holding a ca.crt, sorted; free with pki_names_free. */
+int pki_retired_names(const char *org_dir, char ***names, size_t *n, pki_err_t *err);
+/* Move a CA's files (ca.crt, ca.key, crl.pem, revoked.json, those present)
+ * from CA_DIR to CA_DIR/retired/SERIAL, SERIAL its certificate's; the
+ * retired folder's path goes to out. Never overwrites. */
+int pki_ca_retire(const char *ca_dir, char *out, size_t len, pki_err_t *err);
+/* Move the files named in names (NULL-terminated) from one folder to another
+ * without overwriting: link, then unlink. Missing ones are skipped. */
+int pki_move_files(const char *from, const char *to, const char *const *names, pki_err_t *err);
+/* Every certificate and CRL in a PEM file (any order); the caller frees both. */
+int pki_read_pem_all(const char *path, STACK_OF(X509) * *certs, STACK_OF(X509_CRL) * *crls,
+                     pki_err_t *err);
+/* True if ca's key signed cert (names and key ids match too). */
+bool pki_issued_by(X509 *ca, X509 *cert);
+/* True if the root (the anchor, DIR/ca.crt) has revoked cert, per the root's
+ * CRL in DIR/crl.pem. */
+bool pki_root_revoked(const char *dir, X509 *root, X509 *cert);
 
 /* Files a command has created so far, removed again if it fails half-way so a
  * retry does not trip over "already exists". */

@@ -5,6 +5,7 @@
 
 #include <openssl/err.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -95,20 +96,53 @@ static void print_crl(const char *ca_dir)
     ERR_clear_error();
 }
 
+/* Add what an organisation's retired CAs revoked to list: a leaf they issued
+ * and revoked shows as revoked even after the rollover. */
+static int add_retired_revoked(const char *org_dir, char **retired, size_t n_retired,
+                               pki_revoked_list_t *list, pki_err_t *err)
+{
+    char path[PATH_MAX];
+    for (size_t k = 0; k < n_retired; k++) {
+        pki_revoked_list_t more = {0};
+        int rc = pki_path(path, sizeof(path), err, "%s/retired/%s", org_dir, retired[k]);
+        if (rc == 0)
+            rc = pki_revoked_load(path, &more, err);
+        if (rc != 0)
+            return rc;
+        if (more.n > 0) {
+            pki_revoked_t *grown = realloc(list->items, (list->n + more.n) * sizeof(*grown));
+            if (!grown) {
+                pki_revoked_free(&more);
+                return pki_fail(err, TR_E_NOMEM, "out of memory");
+            }
+            memcpy(grown + list->n, more.items, more.n * sizeof(*grown));
+            list->items = grown;
+            list->n += more.n;
+        }
+        pki_revoked_free(&more);
+    }
+    return 0;
+}
+
 int pki_cmd_list(const pki_args_t *a, pki_err_t *err)
 {
     int rc, lock = -1;
     char root_dir[PATH_MAX], org_dir[PATH_MAX], path[PATH_MAX], cn[128] = "?";
-    char **orgs = NULL;
-    size_t n_orgs = 0;
+    char anchor[PATH_MAX];
+    char **orgs = NULL, **retired = NULL;
+    size_t n_orgs = 0, n_retired = 0;
     pki_ca_t root = {0};
     pki_revoked_list_t root_revoked = {0}, org_revoked = {0};
 
-    if ((rc = pki_path(root_dir, sizeof(root_dir), err, "%s/root", a->dir)) != 0)
+    /* DIR/ca.crt: a member's folder (import-org) has the root but not DIR/root. */
+    if ((rc = pki_path(root_dir, sizeof(root_dir), err, "%s/root", a->dir)) != 0 ||
+        (rc = pki_path(anchor, sizeof(anchor), err, "%s/ca.crt", a->dir)) != 0)
         goto fail;
-    if ((rc = pki_ca_load(&root, root_dir, false, err)) != 0) {
+    if ((rc = pki_read_cert(anchor, &root.cert, err)) != 0) {
         if (rc == TR_E_NOT_FOUND)
-            rc = pki_fail(err, rc, "no consortium in %s: run `trellis pki init-consortium` first",
+            rc = pki_fail(err, rc,
+                          "no consortium in %s: run `trellis pki init-consortium` (the "
+                          "coordinator) or `request-org` then `import-org` (a member) first",
                           a->dir);
         goto fail;
     }
@@ -124,26 +158,46 @@ int pki_cmd_list(const pki_args_t *a, pki_err_t *err)
            "STATUS");
     /* The root cannot be revoked; an empty list shows its time status only. */
     pki_revoked_list_t none = {0};
-    if ((rc = pki_path(path, sizeof(path), err, "%s/ca.crt", root_dir)) != 0)
-        goto fail;
-    print_row("-", "root", "(consortium)", path, &none);
+    print_row("-", "root", "(consortium)", anchor, &none);
     for (size_t i = 0; i < n_orgs; i++) {
         if ((rc = pki_path(org_dir, sizeof(org_dir), err, "%s/orgs/%s", a->dir, orgs[i])) != 0 ||
             (rc = pki_path(path, sizeof(path), err, "%s/ca.crt", org_dir)) != 0)
             goto fail;
         print_row(orgs[i], "ca", "(organisation CA)", path, &root_revoked);
-        if ((rc = pki_revoked_load(org_dir, &org_revoked, err)) != 0)
+        /* Retired CAs (rollovers): trusted while their CRLs are in the bundle. */
+        if ((rc = pki_retired_names(org_dir, &retired, &n_retired, err)) != 0)
             goto fail;
+        for (size_t k = 0; k < n_retired; k++)
+            if (pki_path(path, sizeof(path), err, "%s/retired/%s/ca.crt", org_dir, retired[k]) == 0)
+                print_row(orgs[i], "ca", "(retired CA)", path, &root_revoked);
+        if ((rc = pki_revoked_load(org_dir, &org_revoked, err)) != 0 ||
+            (rc = add_retired_revoked(org_dir, retired, n_retired, &org_revoked, err)) != 0)
+            goto fail;
+        pki_names_free(retired, n_retired);
+        retired = NULL;
+        n_retired = 0;
         print_leaves(org_dir, orgs[i], "nodes", "node", &org_revoked);
         print_leaves(org_dir, orgs[i], "agents", "agent", &org_revoked);
         pki_revoked_free(&org_revoked);
     }
     printf("\nCRLs (bundled in %s/crl.pem):\n", a->dir);
-    print_crl(root_dir);
-    for (size_t i = 0; i < n_orgs; i++)
-        if (pki_path(org_dir, sizeof(org_dir), err, "%s/orgs/%s", a->dir, orgs[i]) == 0)
-            print_crl(org_dir);
+    if (pki_exists(root_dir))
+        print_crl(root_dir);
+    for (size_t i = 0; i < n_orgs; i++) {
+        if (pki_path(org_dir, sizeof(org_dir), err, "%s/orgs/%s", a->dir, orgs[i]) != 0)
+            continue;
+        print_crl(org_dir);
+        if (pki_retired_names(org_dir, &retired, &n_retired, err) != 0)
+            continue;
+        for (size_t k = 0; k < n_retired; k++)
+            if (pki_path(path, sizeof(path), err, "%s/retired/%s", org_dir, retired[k]) == 0)
+                print_crl(path);
+        pki_names_free(retired, n_retired);
+        retired = NULL;
+        n_retired = 0;
+    }
 fail:
+    pki_names_free(retired, n_retired);
     pki_revoked_free(&org_revoked);
     pki_revoked_free(&root_revoked);
     pki_names_free(orgs, n_orgs);

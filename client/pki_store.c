@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,7 +311,7 @@ int pki_read_crl(const char *path, X509_CRL **out, pki_err_t *err)
     return 0;
 }
 
-static int read_key(const char *path, EVP_PKEY **out, pki_err_t *err)
+int pki_read_key(const char *path, EVP_PKEY **out, pki_err_t *err)
 {
     int rc = 0;
     FILE *f = open_read(path, &rc, err);
@@ -343,7 +344,7 @@ int pki_ca_load(pki_ca_t *ca, const char *ca_dir, bool with_key, pki_err_t *err)
     if (!with_key)
         return 0;
     if ((rc = pki_path(path, sizeof(path), err, "%s/ca.key", ca_dir)) != 0 ||
-        (rc = read_key(path, &ca->key, err)) != 0)
+        (rc = pki_read_key(path, &ca->key, err)) != 0)
         goto fail;
     if (X509_check_private_key(ca->cert, ca->key) != 1) {
         rc = pki_fail_ssl(err, TR_E_CERT, "%s does not belong to %s/ca.crt", path, ca_dir);
@@ -359,8 +360,10 @@ void pki_ca_close(pki_ca_t *ca)
 {
     X509_free(ca->cert);
     EVP_PKEY_free(ca->key);
+    X509_NAME_free(ca->name);
     ca->cert = NULL;
     ca->key = NULL;
+    ca->name = NULL;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -444,6 +447,132 @@ int pki_org_names(const char *dir, char ***names, size_t *n, pki_err_t *err)
 int pki_cert_names(const char *folder, char ***names, size_t *n, pki_err_t *err)
 {
     return scan_folder(folder, keep_cert, names, n, err);
+}
+
+/* A retired CA's folder: its serial in uppercase hex, with a ca.crt. */
+static bool keep_retired(const char *folder, const char *entry, char *stem, size_t len)
+{
+    char path[PATH_MAX];
+    pki_err_t ignored;
+    size_t n = strlen(entry);
+    if (n == 0 || n >= 80 || strspn(entry, "0123456789ABCDEF") != n ||
+        pki_path(path, sizeof(path), &ignored, "%s/%s/ca.crt", folder, entry) != 0 ||
+        !pki_exists(path))
+        return false;
+    snprintf(stem, len, "%s", entry);
+    return true;
+}
+
+int pki_retired_names(const char *org_dir, char ***names, size_t *n, pki_err_t *err)
+{
+    char folder[PATH_MAX];
+    int rc = pki_path(folder, sizeof(folder), err, "%s/retired", org_dir);
+    if (rc != 0)
+        return rc;
+    return scan_folder(folder, keep_retired, names, n, err);
+}
+
+int pki_move_files(const char *from, const char *to, const char *const *names, pki_err_t *err)
+{
+    int rc = 0;
+    char src[PATH_MAX], dst[PATH_MAX];
+    for (const char *const *name = names; *name && rc == 0; name++) {
+        if ((rc = pki_path(src, sizeof(src), err, "%s/%s", from, *name)) != 0 ||
+            (rc = pki_path(dst, sizeof(dst), err, "%s/%s", to, *name)) != 0)
+            break;
+        if (!pki_exists(src))
+            continue;
+        /* link refuses to replace, so nothing already in `to` is lost. */
+        if (link(src, dst) != 0)
+            rc = pki_fail(err, TR_E_IO, "cannot move %s to %s: %s", src, dst, strerror(errno));
+        else if (unlink(src) != 0)
+            rc = pki_fail(err, TR_E_IO, "cannot remove %s: %s", src, strerror(errno));
+        else
+            sync_parent(dst);
+    }
+    return rc;
+}
+
+static const char *const ca_files[] = {"ca.crt", "ca.key", "crl.pem", "revoked.json", NULL};
+
+int pki_ca_retire(const char *ca_dir, char *out, size_t len, pki_err_t *err)
+{
+    int rc;
+    char path[PATH_MAX], serial[80];
+    X509 *cert = NULL;
+
+    if ((rc = pki_path(path, sizeof(path), err, "%s/ca.crt", ca_dir)) != 0 ||
+        (rc = pki_read_cert(path, &cert, err)) != 0)
+        goto fail;
+    if (pki_serial_hex(cert, serial, sizeof(serial)) != 0) {
+        rc = pki_fail(err, TR_E_CERT, "%s: cannot read its serial number", path);
+        goto fail;
+    }
+    if ((rc = pki_path(out, len, err, "%s/retired/%s", ca_dir, serial)) != 0 ||
+        (rc = pki_mkdirs(out, err)) != 0 || (rc = pki_move_files(ca_dir, out, ca_files, err)) != 0)
+        goto fail;
+fail:
+    X509_free(cert);
+    return rc;
+}
+
+int pki_read_pem_all(const char *path, STACK_OF(X509) * *certs, STACK_OF(X509_CRL) * *crls,
+                     pki_err_t *err)
+{
+    int rc = 0;
+    FILE *f = open_read(path, &rc, err);
+    STACK_OF(X509_INFO) *infos = NULL;
+
+    *certs = sk_X509_new_null();
+    *crls = sk_X509_CRL_new_null();
+    if (!f)
+        goto fail;
+    if (!*certs || !*crls) {
+        rc = oom(err);
+        goto fail;
+    }
+    /* Keys in the file are not read: no_passphrase makes an encrypted one fail
+     * rather than prompt, and a plain one is dropped below unused. */
+    if (!(infos = PEM_X509_INFO_read(f, NULL, no_passphrase, NULL))) {
+        rc = pki_fail_ssl(err, TR_E_CERT, "%s is not a PEM file of certificates and CRLs", path);
+        goto fail;
+    }
+    for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+        X509_INFO *info = sk_X509_INFO_value(infos, i);
+        if (info->x509) {
+            if (!sk_X509_push(*certs, info->x509)) {
+                rc = oom(err);
+                goto fail;
+            }
+            info->x509 = NULL;
+        }
+        if (info->crl) {
+            if (!sk_X509_CRL_push(*crls, info->crl)) {
+                rc = oom(err);
+                goto fail;
+            }
+            info->crl = NULL;
+        }
+    }
+fail:
+    if (f)
+        fclose(f);
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    if (rc != 0) {
+        sk_X509_pop_free(*certs, X509_free);
+        sk_X509_CRL_pop_free(*crls, X509_CRL_free);
+        *certs = NULL;
+        *crls = NULL;
+    }
+    return rc;
+}
+
+bool pki_issued_by(X509 *ca, X509 *cert)
+{
+    bool yes =
+        X509_check_issued(ca, cert) == X509_V_OK && X509_verify(cert, X509_get0_pubkey(ca)) == 1;
+    ERR_clear_error();
+    return yes;
 }
 
 void pki_names_free(char **names, size_t n)

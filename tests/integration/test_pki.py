@@ -119,7 +119,8 @@ def check_help(c):
     r = trellis("--version")
     c.check(r.returncode == 0 and r.stdout.startswith("trellis "), "trellis --version")
     r = trellis("pki", "--help")
-    commands = ["init-consortium", "add-org", "issue-node", "issue-agent", "revoke",
+    commands = ["init-consortium", "add-org", "issue-node", "issue-agent", "renew-node",
+                "renew-agent", "request-org", "sign-org", "import-org", "add-crl", "revoke",
                 "refresh-crls", "list"]
     c.check(r.returncode == 0 and all(cmd in r.stdout for cmd in commands)
             and "profile:" in r.stdout, "trellis pki --help lists every command and the profile")

@@ -15,6 +15,7 @@ static double now_s(void)
 void progress_init(progress_t *p, bool quiet)
 {
     *p = (progress_t){0};
+    pthread_mutex_init(&p->mu, NULL);
     p->quiet = quiet;
     p->tty = !quiet && isatty(STDERR_FILENO);
     p->start = now_s();
@@ -44,13 +45,30 @@ static void draw(progress_t *p, bool force)
 
 void progress_row(progress_t *p)
 {
+    pthread_mutex_lock(&p->mu);
     p->read++;
     if ((p->read & 1023) == 0)
         draw(p, false);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void progress_quarantined(progress_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->quarantined++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void progress_expect(progress_t *p, int64_t queued)
+{
+    pthread_mutex_lock(&p->mu);
+    p->to_send = p->sent + queued;
+    pthread_mutex_unlock(&p->mu);
 }
 
 void progress_batch(progress_t *p, int64_t n, int64_t stored, int64_t unchanged, int64_t refused)
 {
+    pthread_mutex_lock(&p->mu);
     p->batches++;
     p->sent += n;
     p->stored += stored;
@@ -65,21 +83,26 @@ void progress_batch(progress_t *p, int64_t n, int64_t stored, int64_t unchanged,
                 p->batches, (long long)n, (long long)stored, (long long)unchanged,
                 (long long)refused, (long long)p->sent, (long long)p->to_send);
     }
+    pthread_mutex_unlock(&p->mu);
 }
 
 void progress_wait(progress_t *p, double seconds, const char *why)
 {
     if (p->quiet)
         return;
+    pthread_mutex_lock(&p->mu);
     if (p->tty)
         fputc('\n', stderr);
     fprintf(stderr, "trellis: %s; retrying in %.1f s\n", why, seconds);
+    pthread_mutex_unlock(&p->mu);
 }
 
 void progress_end(progress_t *p)
 {
+    pthread_mutex_lock(&p->mu);
     if (p->tty) {
         draw(p, true);
         fputc('\n', stderr);
     }
+    pthread_mutex_unlock(&p->mu);
 }

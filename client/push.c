@@ -7,6 +7,7 @@
 #include "csv_reader.h"
 #include "json_reader.h"
 #include "node_http.h"
+#include "push_sender.h"
 #include "send.h"
 
 #include "tr_canon.h"
@@ -26,6 +27,7 @@ typedef struct {
     char *err;
     size_t err_len;
     int64_t reported;
+    size_t since_commit; /* rows since the last chunk's commit */
 } file_t;
 
 static void report(file_t *f, const char *what, long line, const char *column, const char *why)
@@ -75,6 +77,20 @@ static int set_versions(file_t *f, json_t *records)
     return 0;
 }
 
+/* Commit the rows read so far and tell the sender; begin the next chunk
+ * unless the file is at its end. */
+static int commit_chunk(file_t *f, bool more)
+{
+    push_ctx_t *x = f->x;
+    if (spool_commit(x->spool, f->err, f->err_len) != 0)
+        return -1;
+    f->st->committed_rows = f->st->rows;
+    f->since_commit = 0;
+    if (x->on_chunk)
+        x->on_chunk(x->chunk_ctx);
+    return more ? spool_begin(x->spool, f->err, f->err_len) : 0;
+}
+
 static int on_row(void *ctx, const src_row_t *row)
 {
     file_t *f = ctx;
@@ -91,7 +107,7 @@ static int on_row(void *ctx, const src_row_t *row)
     } else if (res == ANON_QUARANTINE) {
         f->st->quarantined++;
         if (x->progress)
-            x->progress->quarantined++;
+            progress_quarantined(x->progress);
         report(f, "quarantined", row->line, out.column, out.why);
         if (x->spool) {
             rc = spool_quarantine(x->spool, out.records, f->path, row->line, out.column, out.why,
@@ -119,6 +135,8 @@ static int on_row(void *ctx, const src_row_t *row)
         }
     }
     json_decref(out.records);
+    if (rc == 0 && x->chunk_rows && x->spool && ++f->since_commit >= x->chunk_rows)
+        rc = commit_chunk(f, true);
     return rc ? -2 : 0;
 }
 
@@ -129,26 +147,52 @@ static bool is_json_name(const char *path)
            (!strcasecmp(dot, ".json") || !strcasecmp(dot, ".ndjson") || !strcasecmp(dot, ".jsonl"));
 }
 
-int push_file(push_ctx_t *x, const mapping_t *m, const char *path, push_stats_t *st, char *err,
-              size_t err_len)
+static int read_file(const char *path, bool json, src_sink_t *sink, char *err, size_t err_len)
 {
-    memset(st, 0, sizeof(*st));
     FILE *in = fopen(path, "r");
     if (!in) {
         snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    if (x->spool && spool_begin(x->spool, err, err_len) != 0) {
-        fclose(in);
-        return -1;
-    }
-    file_t f = {x, anon_new(m, x->secret, x->origin), path, st, err, err_len, 0};
-    src_sink_t sink = {on_header, on_row, &f};
+    int rc =
+        json ? json_read(in, path, sink, err, err_len) : csv_read(in, path, sink, err, err_len);
+    fclose(in);
+    return rc;
+}
+
+static int on_row_check(void *ctx, const src_row_t *row)
+{
+    (void)ctx;
+    (void)row;
+    return 0;
+}
+
+/* The check before a chunked read: the file opens, parses to its end and
+ * has every mapped column, or nothing of it is spooled. */
+static int check_file(push_ctx_t *x, const mapping_t *m, const char *path, bool json,
+                      push_stats_t *st, char *err, size_t err_len)
+{
+    file_t f = {x, anon_new(m, x->secret, x->origin), path, st, err, err_len, 0, 0};
+    src_sink_t sink = {on_header, on_row_check, &f};
+    int rc = read_file(path, json, &sink, err, err_len);
+    anon_free(f.anon);
+    return rc;
+}
+
+int push_file(push_ctx_t *x, const mapping_t *m, const char *path, push_stats_t *st, char *err,
+              size_t err_len)
+{
+    memset(st, 0, sizeof(*st));
     bool json =
         m->format == MAP_FORMAT_JSON || (m->format == MAP_FORMAT_AUTO && is_json_name(path));
-    int rc =
-        json ? json_read(in, path, &sink, err, err_len) : csv_read(in, path, &sink, err, err_len);
-    fclose(in);
+    bool chunked = x->spool && x->chunk_rows;
+    if (chunked && check_file(x, m, path, json, st, err, err_len) != 0)
+        return -1;
+    if (x->spool && spool_begin(x->spool, err, err_len) != 0)
+        return -1;
+    file_t f = {x, anon_new(m, x->secret, x->origin), path, st, err, err_len, 0, 0};
+    src_sink_t sink = {on_header, on_row, &f};
+    int rc = read_file(path, json, &sink, err, err_len);
     anon_free(f.anon);
     if (f.reported > MAX_REPORTED && x->report)
         fprintf(x->report, "%s: %lld more rows not sent or quarantined\n", path,
@@ -158,6 +202,8 @@ int push_file(push_ctx_t *x, const mapping_t *m, const char *path, push_stats_t 
             spool_rollback(x->spool);
         return -1;
     }
+    if (chunked)
+        return commit_chunk(&f, false);
     if (x->spool && spool_commit(x->spool, err, err_len) != 0)
         return -1;
     return 0;
@@ -169,7 +215,9 @@ static void usage_push(FILE *out)
             "usage: trellis push --mapping MAP [--dry-run] [--quiet] [SETTINGS] FILE...\n\n"
             "Read each export FILE (CSV, JSON or NDJSON) with the mapping file MAP,\n"
             "anonymise every row at source, spool the records and send them to the node\n"
-            "until it has answered for every one. A file is spooled whole or not at all.\n"
+            "until it has answered for every one, sending while it reads. A file that\n"
+            "cannot be read to its end (malformed, a mapped column missing) is checked\n"
+            "first and spools nothing.\n"
             "Rows whose free text carries personal data are quarantined here, never sent\n"
             "(trellis quarantine list); rows that cannot become a record are reported\n"
             "with their file, line and column, never their values.\n\n"
@@ -268,6 +316,8 @@ int push_main(int argc, char **argv)
     x.report = stderr;
     mapping_t *m = NULL;
     node_http_t *h = NULL;
+    spool_gate_t *gate = NULL;
+    push_sender_t *sender = NULL;
     if (agent_identity(&c, &me, err, sizeof(err)) != 0 ||
         agent_secret_load(c.secret, x.secret, err, sizeof(err)) != 0 ||
         !(m = mapping_load(map_path, err, sizeof(err)))) {
@@ -284,13 +334,28 @@ int push_main(int argc, char **argv)
             cli_error("%s", err);
             goto done;
         }
+        /* Stream: a sender thread takes each committed chunk while the
+         * files are read on, one round of batches per chunk. */
+        gate = spool_gate_new();
+        spool_set_gate(x.spool, gate);
+        if (!(sender = push_sender_start(&c, gate, h, &p, err, sizeof(err)))) {
+            cli_error("%s", err);
+            goto done;
+        }
+        x.chunk_rows = (size_t)c.batch * (size_t)(c.parallel > 0 ? c.parallel : 1);
+        x.on_chunk = push_sender_wake;
+        x.chunk_ctx = sender;
     }
     bool file_failed = false, held = false;
     for (int i = 0; i < n_files; i++) {
         push_stats_t st;
         if (push_file(&x, m, args[i], &st, err, sizeof(err)) != 0) {
             progress_end(&p);
-            cli_error("%s (nothing of this file was spooled)", err);
+            if (st.committed_rows)
+                cli_error("%s (its first %lld rows were spooled before it)", err,
+                          (long long)st.committed_rows);
+            else
+                cli_error("%s (nothing of this file was spooled)", err);
             file_failed = true;
             continue;
         }
@@ -310,7 +375,8 @@ int push_main(int argc, char **argv)
         rc = file_failed ? CLI_EXIT_LOCAL : held ? CLI_EXIT_REFUSED : CLI_EXIT_OK;
         goto done;
     }
-    int sr = send_queue(x.spool, h, &c, &p, err, sizeof(err));
+    int sr = push_sender_finish(sender, err, sizeof(err));
+    sender = NULL;
     progress_end(&p);
     summary(&p);
     if (sr != SEND_OK) {
@@ -323,8 +389,13 @@ int push_main(int argc, char **argv)
         fprintf(stderr, "trellis: %lld records refused by the node: trellis refused list\n",
                 (long long)p.refused);
 done:
+    if (sender) {
+        char ignored[512];
+        push_sender_finish(sender, ignored, sizeof(ignored));
+    }
     node_http_free(h);
     spool_close(x.spool);
+    spool_gate_free(gate);
     mapping_free(m);
     agent_config_free(&c);
     return rc;

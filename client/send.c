@@ -103,7 +103,7 @@ static int apply(spool_t *s, const spool_item_t *items, size_t n, const node_rep
             goto bad;
         int rc = 0;
         if (strcmp(what, "stored") == 0 || strcmp(what, "unchanged") == 0) {
-            rc = spool_done(s, items[idx].seq, err, err_len);
+            rc = spool_done(s, &items[idx], err, err_len);
             if (what[0] == 's')
                 stored++;
             else
@@ -120,7 +120,7 @@ static int apply(spool_t *s, const spool_item_t *items, size_t n, const node_rep
             held++;
         } else {
             char *errors = json_dumps(json_object_get(res, "errors"), JSON_COMPACT);
-            rc = spool_refused(s, items[idx].seq, errors ? errors : "[]", err, err_len);
+            rc = spool_refused(s, &items[idx], errors ? errors : "[]", err, err_len);
             free(errors);
             refused++;
         }
@@ -152,7 +152,7 @@ int send_queue(spool_t *s, node_http_t *h, const agent_config_t *c, progress_t *
     spool_counts_t counts;
     if (spool_counts(s, &counts, err, err_len) != 0)
         return SEND_E_LOCAL;
-    p->to_send = p->sent + counts.queued;
+    progress_expect(p, counts.queued);
     waiting_progress = p;
     deferred_t deferred = {0};
     int rc = SEND_OK;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 
 struct spool {
     sqlite3 *db;
+    spool_gate_t *gate; /* borrowed; NULL when one thread owns the spool */
+    bool in_tx;
     sqlite3_stmt *queue, *unquarantine, *quarantine, *next, *done, *refuse, *unrefuse;
 };
 
@@ -93,10 +96,10 @@ spool_t *spool_open(const char *dir, char *err, size_t err_len)
     s->quarantine = prepare(s, "INSERT OR REPLACE INTO quarantine (kind, id, records, file, line, "
                                "column_name, why, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     s->next = prepare(s, "SELECT seq, doc FROM queue ORDER BY seq LIMIT ?1");
-    s->done = prepare(s, "DELETE FROM queue WHERE seq = ?1");
+    s->done = prepare(s, "DELETE FROM queue WHERE seq = ?1 AND doc = ?2");
     s->refuse = prepare(s, "INSERT OR REPLACE INTO refused (kind, id, doc, errors, file, line, "
                            "at) SELECT kind, id, doc, ?2, file, line, ?3 FROM queue "
-                           "WHERE seq = ?1");
+                           "WHERE seq = ?1 AND doc = ?4");
     s->unrefuse = prepare(s, "DELETE FROM refused WHERE kind = ?1 AND id = ?2");
     if (!s->queue || !s->unquarantine || !s->quarantine || !s->next || !s->done || !s->refuse ||
         !s->unrefuse) {
@@ -119,23 +122,88 @@ void spool_close(spool_t *s)
     free(s);
 }
 
+struct spool_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t turn;
+    uint64_t next, serving; /* tickets handed out, the one whose turn it is */
+};
+
+spool_gate_t *spool_gate_new(void)
+{
+    spool_gate_t *g = calloc(1, sizeof(*g));
+    if (!g)
+        abort();
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->turn, NULL);
+    return g;
+}
+
+void spool_gate_free(spool_gate_t *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->turn);
+    free(g);
+}
+
+void spool_set_gate(spool_t *s, spool_gate_t *g)
+{
+    s->gate = g;
+}
+
+static void gate_enter(spool_gate_t *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->mu);
+    uint64_t mine = g->next++;
+    while (g->serving != mine)
+        pthread_cond_wait(&g->turn, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_leave(spool_gate_t *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->mu);
+    g->serving++;
+    pthread_cond_broadcast(&g->turn);
+    pthread_mutex_unlock(&g->mu);
+}
+
 int spool_begin(spool_t *s, char *err, size_t err_len)
 {
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(s, "begin", err, err_len);
+    gate_enter(s->gate);
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(s, "begin", err, err_len);
+        gate_leave(s->gate);
+        return -1;
+    }
+    s->in_tx = true;
     return 0;
 }
 
 int spool_commit(spool_t *s, char *err, size_t err_len)
 {
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(s, "commit", err, err_len);
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(s, "commit", err, err_len);
+        spool_rollback(s);
+        return -1;
+    }
+    s->in_tx = false;
+    gate_leave(s->gate);
     return 0;
 }
 
 void spool_rollback(spool_t *s)
 {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (s->in_tx) {
+        s->in_tx = false;
+        gate_leave(s->gate);
+    }
 }
 
 static int step_done(spool_t *s, sqlite3_stmt *st, const char *what, char *err, size_t err_len)
@@ -240,20 +308,23 @@ void spool_items_free(spool_item_t *items, size_t n)
     free(items);
 }
 
-int spool_done(spool_t *s, int64_t seq, char *err, size_t err_len)
+int spool_done(spool_t *s, const spool_item_t *item, char *err, size_t err_len)
 {
-    sqlite3_bind_int64(s->done, 1, seq);
+    sqlite3_bind_int64(s->done, 1, item->seq);
+    sqlite3_bind_text(s->done, 2, item->doc, -1, SQLITE_STATIC);
     return step_done(s, s->done, "dequeue", err, err_len);
 }
 
-int spool_refused(spool_t *s, int64_t seq, const char *errors, char *err, size_t err_len)
+int spool_refused(spool_t *s, const spool_item_t *item, const char *errors, char *err,
+                  size_t err_len)
 {
-    sqlite3_bind_int64(s->refuse, 1, seq);
+    sqlite3_bind_int64(s->refuse, 1, item->seq);
     sqlite3_bind_text(s->refuse, 2, errors, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->refuse, 3, (sqlite3_int64)time(NULL));
+    sqlite3_bind_text(s->refuse, 4, item->doc, -1, SQLITE_STATIC);
     if (step_done(s, s->refuse, "refused", err, err_len) != 0)
         return -1;
-    return spool_done(s, seq, err, err_len);
+    return spool_done(s, item, err, err_len);
 }
 
 static int simple(spool_t *s, const char *sql, const char *text, int64_t num)
@@ -379,6 +450,9 @@ int spool_state_set(spool_t *s, const char *key, const char *value)
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
+    bool gated = !s->in_tx;
+    if (gated)
+        gate_enter(s->gate);
     if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO state (key, value) VALUES (?1, ?2)", -1,
                            &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -386,6 +460,8 @@ int spool_state_set(spool_t *s, const char *key, const char *value)
         rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     }
     sqlite3_finalize(st);
+    if (gated)
+        gate_leave(s->gate);
     return rc;
 }
 

@@ -2,10 +2,10 @@
  * records wait in `queue` until the node has answered `stored` or
  * `unchanged` for them; records the node refused wait in `refused` with its
  * errors; rows whose free text carried personal data wait in `quarantine`,
- * never sent. A file's rows are spooled in one transaction, so a crash
- * leaves all of a file or none of it; a batch's answers are applied in one
- * transaction, so a crash after the node stored a batch only means the batch
- * is sent again and answered `unchanged`. */
+ * never sent. A file's rows are spooled in transactions of a few thousand
+ * rows (trellis push sends the committed ones while it reads on); a batch's
+ * answers are applied in one transaction, so a crash after the node stored a
+ * batch only means the batch is sent again and answered `unchanged`. */
 #ifndef SPOOL_H
 #define SPOOL_H
 
@@ -20,7 +20,16 @@ typedef struct spool spool_t;
 spool_t *spool_open(const char *dir, char *err, size_t err_len);
 void spool_close(spool_t *s);
 
-/* One transaction around a file's rows. 0 or -1 with err. */
+/* Two connections to one spool in two threads (push's reader and its
+ * sender) share a gate: a ticket lock that hands the write transaction over
+ * in turn. SQLite's own busy wait does not: a reader committing chunk after
+ * chunk would starve the other writer. Borrowed; outlives both spools. */
+typedef struct spool_gate spool_gate_t;
+spool_gate_t *spool_gate_new(void);
+void spool_gate_free(spool_gate_t *g);
+void spool_set_gate(spool_t *s, spool_gate_t *g);
+
+/* One write transaction (through the gate, if any). 0 or -1 with err. */
 int spool_begin(spool_t *s, char *err, size_t err_len);
 int spool_commit(spool_t *s, char *err, size_t err_len);
 void spool_rollback(spool_t *s);
@@ -47,9 +56,12 @@ void spool_items_free(spool_item_t *items, size_t n);
 
 /* The node's answer for one sent record: done (stored or unchanged) leaves
  * the queue; refused moves to the refused list with errors (JSON text). Call
- * between spool_begin and spool_commit. */
-int spool_done(spool_t *s, int64_t seq, char *err, size_t err_len);
-int spool_refused(spool_t *s, int64_t seq, const char *errors, char *err, size_t err_len);
+ * between spool_begin and spool_commit. A record replaced in the queue while
+ * it was on its way (the same case read again) is not the one answered: it
+ * stays queued and goes in a later batch. */
+int spool_done(spool_t *s, const spool_item_t *item, char *err, size_t err_len);
+int spool_refused(spool_t *s, const spool_item_t *item, const char *errors, char *err,
+                  size_t err_len);
 
 /* Inbound referrals already written to the outbox (once each). */
 bool spool_outbox_written(spool_t *s, const char *id);

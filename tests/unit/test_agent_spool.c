@@ -1,0 +1,171 @@
+/* The spool under push's two threads: a record replaced in the queue while
+ * it was on its way stays queued with its new content (the answer was for
+ * the old one); the gate hands the write transaction over in turn, so a
+ * reader committing chunk after chunk cannot starve the sender. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool.h"
+
+static char dir[64];
+static char err[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/trellis-spool-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static void queue_one(spool_t *s, const char *id, const char *note)
+{
+    json_t *recs = json_pack("[{s:s, s:s, s:{s:s}}]", "kind", "pathway.referral", "id", id, "body",
+                             "note", note);
+    assert_int_equal(spool_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(spool_queue(s, recs, "export.csv", 2, err, sizeof(err)), 0);
+    assert_int_equal(spool_commit(s, err, sizeof(err)), 0);
+    json_decref(recs);
+}
+
+static void test_replaced_in_flight_stays_queued(void **state)
+{
+    (void)state;
+    spool_t *reader = spool_open(dir, err, sizeof(err));
+    spool_t *sender = spool_open(dir, err, sizeof(err));
+    assert_non_null(reader);
+    assert_non_null(sender);
+    queue_one(reader, "r1", "first");
+    queue_one(reader, "r2", "other");
+
+    spool_item_t *items;
+    size_t n;
+    assert_int_equal(spool_next(sender, 10, &items, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 2);
+    assert_non_null(strstr(items[0].doc, "first"));
+
+    /* The reader reads the same case again while the batch is out. */
+    queue_one(reader, "r1", "second");
+
+    assert_int_equal(spool_begin(sender, err, sizeof(err)), 0);
+    assert_int_equal(spool_done(sender, &items[0], err, sizeof(err)), 0);
+    assert_int_equal(spool_done(sender, &items[1], err, sizeof(err)), 0);
+    assert_int_equal(spool_commit(sender, err, sizeof(err)), 0);
+    spool_items_free(items, n);
+
+    assert_int_equal(spool_next(sender, 10, &items, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(items[0].doc, "second"));
+    assert_int_equal(spool_begin(sender, err, sizeof(err)), 0);
+    assert_int_equal(spool_done(sender, &items[0], err, sizeof(err)), 0);
+    assert_int_equal(spool_commit(sender, err, sizeof(err)), 0);
+    spool_items_free(items, n);
+
+    spool_counts_t c;
+    assert_int_equal(spool_counts(sender, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.queued, 0);
+    spool_close(reader);
+    spool_close(sender);
+}
+
+/* A refusal of the old content does not take the new one out either. */
+static void test_refused_in_flight_keeps_new_content(void **state)
+{
+    (void)state;
+    spool_t *s = spool_open(dir, err, sizeof(err));
+    assert_non_null(s);
+    queue_one(s, "r9", "old");
+    spool_item_t *items;
+    size_t n;
+    assert_int_equal(spool_next(s, 10, &items, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1);
+    queue_one(s, "r9", "new");
+    assert_int_equal(spool_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(spool_refused(s, &items[0], "[]", err, sizeof(err)), 0);
+    assert_int_equal(spool_commit(s, err, sizeof(err)), 0);
+    spool_items_free(items, n);
+    spool_counts_t c;
+    assert_int_equal(spool_counts(s, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.queued, 1);
+    assert_int_equal(c.refused, 0);
+    spool_close(s);
+}
+
+typedef struct {
+    spool_gate_t *gate;
+    int chunks;
+    volatile int reader_done, sender_turns_while_reading;
+} race_t;
+
+static void *reader_thread(void *arg)
+{
+    race_t *r = arg;
+    char e[256];
+    spool_t *s = spool_open(dir, e, sizeof(e));
+    spool_set_gate(s, r->gate);
+    for (int i = 0; i < r->chunks; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "chunk-%d", i);
+        json_t *recs =
+            json_pack("[{s:s, s:s, s:{}}]", "kind", "pathway.referral", "id", id, "body");
+        if (spool_begin(s, e, sizeof(e)) != 0 ||
+            spool_queue(s, recs, "export.csv", i, e, sizeof(e)) != 0)
+            abort();
+        usleep(2000); /* a chunk takes a while to read */
+        if (spool_commit(s, e, sizeof(e)) != 0)
+            abort();
+        json_decref(recs);
+    }
+    r->reader_done = 1;
+    spool_close(s);
+    return NULL;
+}
+
+static void test_gate_lets_the_sender_in_between_chunks(void **state)
+{
+    (void)state;
+    race_t r = {spool_gate_new(), 200, 0, 0};
+    spool_t *s = spool_open(dir, err, sizeof(err));
+    spool_set_gate(s, r.gate);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reader_thread, &r), 0);
+    usleep(5000);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(spool_begin(s, err, sizeof(err)), 0);
+        assert_int_equal(spool_commit(s, err, sizeof(err)), 0);
+        if (!r.reader_done)
+            r.sender_turns_while_reading++;
+    }
+    pthread_join(t, NULL);
+    /* Every one of the sender's transactions got its turn between two of
+     * the reader's chunks, none waited for the reading to end. */
+    assert_int_equal(r.sender_turns_while_reading, 20);
+    spool_close(s);
+    spool_gate_free(r.gate);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_replaced_in_flight_stays_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_in_flight_keeps_new_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gate_lets_the_sender_in_between_chunks, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

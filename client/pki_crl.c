@@ -78,7 +78,7 @@ int pki_revoked_load(const char *ca_dir, pki_revoked_list_t *list, pki_err_t *er
         const char *serial = json_string_value(json_object_get(e, "serial"));
         const char *when = json_string_value(json_object_get(e, "revoked_at"));
         const char *subject = json_string_value(json_object_get(e, "subject"));
-        pki_revoked_t *r;
+        pki_revoked_t *r = NULL;
         if (!serial || !serial_valid(serial) || !when || strlen(when) >= sizeof(r->revoked_at)) {
             rc = pki_fail(err, TR_E_CONFIG,
                           "%s: entry %zu needs a hex \"serial\" and \"revoked_at\"", path, i + 1);

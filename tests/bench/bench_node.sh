@@ -175,6 +175,11 @@ psql -X -q -h 127.0.0.1 -p "$pg_port" -U trellis -d postgres -c "CREATE DATABASE
 # ---- server configurations ----
 
 td_port=$(free_port)
+# [node] workers, where this build has it (BENCH_SRC_DIR may be an older export).
+workers_line=""
+if "$trellisd" --print-example-config | grep -q '^;workers = '; then
+    workers_line="workers = 1"
+fi
 crl_line=""
 [[ $use_crl == 1 ]] && crl_line="crl = $pki/crl.pem"
 cat >"$work/trellisd.conf" <<CONF
@@ -182,7 +187,7 @@ cat >"$work/trellisd.conf" <<CONF
 listen = 127.0.0.1:$td_port
 log_level = warn
 log_requests = off
-workers = 1
+$workers_line
 
 [tls]
 cert = $node_chain
@@ -252,6 +257,9 @@ PORT[trellisd]=$td_port
 PORT[trellisd-n]=$(free_port)
 sed -e "s/^listen = .*/listen = 127.0.0.1:${PORT[trellisd-n]}/" -e "s/^workers = 1$/workers = $(nproc)/" \
     "$work/trellisd.conf" >"$work/trellisd-n.conf"
+if [[ -z $workers_line && " ${BENCH_SERVERS:-trellisd-n} " == *" trellisd-n "* ]]; then
+    die "this trellisd has no [node] workers: leave trellisd-n out of BENCH_SERVERS"
+fi
 PORT[nginx-1]=$(free_port)
 PORT[nginx-auto]=$(free_port)
 nginx_conf nginx-1 1 "${PORT[nginx-1]}" >"$work/nginx-1.conf"

@@ -190,6 +190,20 @@ with PgCluster("workers") as pg:
                 "b's /metrics says worker 0 (the single process), with its pid")
         fk.stop_checked(t, b)
 
+        # ---- workers = auto: one per CPU this process may run on ----
+        d = Node(pki, pg, org=A, name="d", db="a", config={"node": {"workers": "auto"}})
+        d.start()
+        want = min(len(os.sched_getaffinity(0)), 256)
+        if want > 1:
+            t.check(fk.wait_for(lambda: len(events(d, "worker_ready")) == want, 30),
+                    f"workers = auto starts {want} workers (the CPUs this process may use)",
+                    str(events(d, "worker_started")))
+            t.equal(len(children(d.proc.pid)), want, "the supervisor has that many children")
+        else:
+            t.equal(children(d.proc.pid), [], "workers = auto on one CPU: a single process")
+        fk.stop_checked(t, d)
+        d.close()
+
         # ---- a worker that cannot start stops the node ----
         taken = socket.socket()
         taken.bind(("127.0.0.1", 0))

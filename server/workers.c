@@ -91,6 +91,7 @@ static int worker_main(unsigned id, int ready_fd)
         log_event(LOG_ERROR, "start_failed", json_pack("{s:s}", "error", err));
         return 1;
     }
+    sigprocmask(SIG_SETMASK, &sup.oldmask, NULL); /* the node's handlers are in place */
     return node_run(&node);
 }
 
@@ -122,7 +123,14 @@ static void start_worker(unsigned id)
         for (unsigned i = 1; i <= sup.n; i++)
             if (sup.w[i].ready_fd >= 0)
                 close(sup.w[i].ready_fd);
-        sigprocmask(SIG_SETMASK, &sup.oldmask, NULL);
+        /* SIGTERM, SIGINT and SIGHUP stay blocked until the node has its
+         * handlers (worker_main): one sent meanwhile waits, rather than
+         * killing a worker half-started. */
+        sigset_t held = sup.oldmask;
+        sigaddset(&held, SIGTERM);
+        sigaddset(&held, SIGINT);
+        sigaddset(&held, SIGHUP);
+        sigprocmask(SIG_SETMASK, &held, NULL);
         exit(worker_main(id, p[1]));
     }
     close(p[1]);

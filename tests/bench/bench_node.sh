@@ -177,7 +177,8 @@ psql -X -q -h 127.0.0.1 -p "$pg_port" -U trellis -d postgres -c "CREATE DATABASE
 td_port=$(free_port)
 # [node] workers, where this build has it (BENCH_SRC_DIR may be an older export).
 workers_line=""
-if "$trellisd" --print-example-config | grep -q '^;workers = '; then
+# (Not "| grep -q": under pipefail, trellisd writing on after grep has quit fails the test.)
+if [[ $("$trellisd" --print-example-config) == *$'\n;workers = '* ]]; then
     workers_line="workers = 1"
 fi
 crl_line=""

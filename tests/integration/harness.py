@@ -253,6 +253,7 @@ class Node:
                     f"share = {share}\n")
 
     def write_config(self, sections):
+        sections.setdefault("node", {}).setdefault("workers", "1")  # as in __init__
         with open(self.config_path, "w") as f:
             for sec, kv in sections.items():
                 f.write(f"[{sec}]\n")

@@ -204,6 +204,16 @@ with PgCluster("workers") as pg:
         fk.stop_checked(t, d)
         d.close()
 
+        # ---- SIGTERM while a worker is still starting: it waits, then stops cleanly ----
+        e = Node(pki, pg, org=A, name="e", db="a", config={"node": {"workers": "2"}})
+        e.start()
+        t.check(fk.wait_for(lambda: events(e, "worker_started", worker=2), 30, 0.01),
+                "the second worker is forked")
+        fk.stop_checked(t, e, "e, stopped while its second worker starts")
+        t.equal(sorted(x.get("exit_code") for x in events(e, "worker_exited")), [0, 0],
+                "both workers exit 0: none is killed by a SIGTERM that came before its handlers")
+        e.close()
+
         # ---- a worker that cannot start stops the node ----
         taken = socket.socket()
         taken.bind(("127.0.0.1", 0))

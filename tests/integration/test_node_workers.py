@@ -169,8 +169,9 @@ with PgCluster("workers") as pg:
         more_a = [fk.entry(A, f"After the kill, to b {i}.") for i in range(10)]
         for r in more_a:
             fk.post(a, agent_a, [r])
-        t.check(fk.wait_for(lambda: fk.keys(more_a) <= set(fk.held(pg, "b")), 20),
-                "records posted after the restart reach b")
+        t.check(fk.wait_for(lambda: fk.keys(more_a) <= set(fk.held(pg, "b")), 30),
+                "records posted after the restart reach b",
+                str(fk.fed_status(b, agent_b)["a"]))
 
         # ---- SIGTERM stops all cleanly ----
         last_pids = sorted(worker_pids(a).values())

@@ -24,7 +24,7 @@
 # throwaway PKI (trellis pki) and PostgreSQL cluster; all of it is stopped and
 # removed on exit. docs/benchmarks.md has the method and the figures.
 #
-#   tests/bench/bench_node.sh               full run (four servers: about 6 minutes on a quiet machine)
+#   tests/bench/bench_node.sh               full run (four servers: a third longer than three)
 #   BENCH_QUICK=1 tests/bench/bench_node.sh smoke run (about 2 minutes)
 #
 # Knobs (environment): BENCH_N (ab -n, default 300000), BENCH_SECONDS (time

@@ -346,6 +346,11 @@ static void on_listening(void *ud, const PGresult *res, const char *err)
 {
     node_t *node = ud;
     node->listening_db = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    /* A long-poll parked before the LISTEN was up (a worker just started,
+     * the pool reconnected) missed what other processes committed meanwhile:
+     * look again now rather than at the end of its wait. */
+    if (node->listening_db && !node->draining)
+        feed_wake(node);
 }
 
 /* LISTEN lives on one pooled connection and dies with it: issue it again

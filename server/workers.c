@@ -43,6 +43,7 @@ typedef struct {
     const char *config_path;
     unsigned n;
     worker_t w[CONFIG_MAX_WORKERS + 1]; /* 1..n */
+    pid_t pid;                          /* the supervisor's */
     int sigfd;
     sigset_t oldmask; /* what a worker gets back */
     bool all_started; /* the first took writes and the others were forked */
@@ -80,8 +81,8 @@ static int worker_main(unsigned id, int ready_fd)
     log_set_worker(id);
     /* A supervisor killed with -9 must not leave its workers serving alone. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() == 1)
-        return 1;
+    if (getppid() != sup.pid)
+        return 1; /* it died before the line above */
     signal(SIGPIPE, SIG_IGN);
     sup.cfg->worker = id;
     sup.cfg->ready_fd = ready_fd;
@@ -304,6 +305,7 @@ int workers_run(config_t *cfg, const char *config_path, unsigned n)
     sup.cfg = cfg;
     sup.config_path = config_path;
     sup.n = n;
+    sup.pid = getpid();
     for (unsigned i = 1; i <= n; i++) {
         sup.w[i].ready_fd = -1;
         sup.w[i].backoff_ms = BACKOFF_MIN_MS;

@@ -14,7 +14,8 @@ import time
 
 import fedkit as fk
 from fedkit import sd
-from harness import Checks, Node, PgCluster, Pki, api, binary, metric
+from harness import Checks, Node, PgCluster, Pki, api, binary, free_port, metric
+from viewkit import get as viewer_get
 
 t = Checks("test_node_workers")
 A, B = sd.ORGS[0], sd.ORGS[1]
@@ -66,8 +67,11 @@ with PgCluster("workers") as pg:
     try:
         pg.create_db("a")
         pg.create_db("b")
+        viewer_port = free_port()
         a = Node(pki, pg, org=A, name="a", db="a",
-                 config={"node": {"workers": "2", "log_requests": "all"}})
+                 config={"node": {"workers": "2", "log_requests": "all"},
+                         "viewer": {"listen": f"127.0.0.1:{viewer_port}"}})
+        a.viewer_port = viewer_port
         b = Node(pki, pg, org=B, name="b", db="b")
         a.add_peer(b)
         b.add_peer(a)
@@ -96,6 +100,11 @@ with PgCluster("workers") as pg:
         seen = answered_by(a, agent_a, 40)
         t.equal(len(seen), 40, "40 requests on 40 new connections are all answered")
         t.equal(sorted(set(seen)), [1, 2], "both workers answered some of them (/metrics says which)")
+
+        pages = [viewer_get(a, "/viewer/")[0] for _ in range(30)]
+        t.equal(set(pages), {200}, "the viewer listener answers 30 plain-HTTP connections")
+        t.equal(sorted({e.get("worker") for e in events(a, "view")}), [1, 2],
+                "both workers serve the viewer too (each binds it with SO_REUSEPORT)")
 
         # ---- one and only one pulls from the peer ----
         locks = fk.wait_for(lambda: pg.psql(

@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { T_STR, T_PATH, T_UINT, T_SIZE, T_DURATION } key_type_t;
+/* T_COUNT: a whole number, or "auto" stored as 0 (the caller decides what auto means). */
+typedef enum { T_STR, T_PATH, T_UINT, T_SIZE, T_DURATION, T_COUNT } key_type_t;
 
 typedef struct {
     const char *section;
@@ -47,6 +48,12 @@ static const key_t_ keys[] = {
      "one has seen more than the database holds (a restore or a failover), the node takes no "
      "write of its own until every such peer has given back this node's records, or until "
      "this long has passed (then it takes writes and logs recovery_incomplete)"},
+    {"node", "workers", T_COUNT, OFF(workers), "auto", 0, CONFIG_MAX_WORKERS, false,
+     "how many trellisd processes serve this node: each binds every listener with "
+     "SO_REUSEPORT (the kernel spreads new connections over them) and keeps its own "
+     "database pool; a supervisor starts them, passes SIGHUP and SIGTERM on and restarts one "
+     "that dies (docs/workers.md); 1: a single process, no supervisor; auto (or 0): one per CPU "
+     "this process may run on"},
 
     {"tls", "cert", T_PATH, OFF(tls_cert), NULL, 0, 0, true,
      "PEM: this node's certificate followed by its organisation CA (trellis pki issue-node)"},
@@ -285,6 +292,12 @@ static int set_value(const key_t_ *k, config_t *cfg, const char *dir, const char
         *(char **)slot = p;
         return 0;
     }
+    case T_COUNT:
+        if (strcmp(v, "auto") == 0) {
+            *(uint64_t *)slot = 0;
+            return 0;
+        }
+        /* fall through */
     case T_UINT:
     case T_SIZE:
     case T_DURATION:
@@ -292,6 +305,7 @@ static int set_value(const key_t_ *k, config_t *cfg, const char *dir, const char
             snprintf(why, why_len, "is not a %s",
                      k->type == T_SIZE       ? "size (like 16k or 8M)"
                      : k->type == T_DURATION ? "duration (like 10s or 500ms)"
+                     : k->type == T_COUNT    ? "whole number or auto"
                                              : "whole number");
             return -1;
         }

@@ -19,6 +19,7 @@ typedef struct {
 } peer_cfg_t;
 
 #define CONFIG_MAX_PEERS 64
+#define CONFIG_MAX_WORKERS 256
 
 typedef struct {
     /* [node] */
@@ -29,6 +30,11 @@ typedef struct {
     char *log_requests;     /* off | errors | all */
     char *metrics_scrapers; /* "org/name, ...": identities besides our own that may read /metrics */
     uint64_t shutdown_timeout_ms;
+    uint64_t workers; /* processes on one port; 0: auto, one per CPU (workers.h) */
+
+    /* Not from the file: set by the supervisor in each worker process (workers.c). */
+    unsigned worker; /* this process's worker number, 1..N; 0: the single process of workers = 1 */
+    int ready_fd;    /* > 0: write one byte here once the node takes writes, then close it */
 
     /* [tls] */
     char *tls_cert; /* node certificate followed by its organisation CA */

@@ -1,11 +1,16 @@
 /* Listening sockets: the mutual-TLS API and, when configured, the public
  * read API and the viewer's plain-HTTP pages. Addresses are literal IPs, so nothing resolves names
- * or blocks. */
+ * or blocks. Under a supervisor ([node] workers > 1) every worker binds each
+ * address itself with SO_REUSEPORT and the kernel spreads new connections. */
 #include "listener.h"
 #include "conn.h"
 #include "log.h"
 
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define BACKLOG 1024
 
@@ -22,6 +27,32 @@ static void on_connection(uv_stream_t *server, int status)
     conn_accept(node, server, kind);
 }
 
+/* libuv 1.44's uv_tcp_bind has no SO_REUSEPORT flag: make the socket, set
+ * the option before bind (the kernel only groups sockets that all set it, and
+ * only for the same user), and hand it to libuv. */
+static int bind_reuseport(uv_tcp_t *tcp, const struct sockaddr *addr)
+{
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1, rc = 0;
+    socklen_t len =
+        addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        bind(fd, addr, len) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = uv_tcp_open(tcp, fd); /* the handle owns fd from here: uv_close closes it */
+    if (rc != 0)
+        goto fail;
+    return 0;
+fail:
+    close(fd);
+    return rc;
+}
+
 static int bind_one(node_t *node, uv_tcp_t *tcp, const char *host, int port, const char *key,
                     const char *spec, char *err, size_t err_len)
 {
@@ -35,7 +66,10 @@ static int bind_one(node_t *node, uv_tcp_t *tcp, const char *host, int port, con
     }
     uv_tcp_init(node->loop, tcp);
     tcp->data = node;
-    rc = uv_tcp_bind(tcp, (const struct sockaddr *)&addr, 0);
+    if (node->cfg.worker)
+        rc = bind_reuseport(tcp, (const struct sockaddr *)&addr);
+    else
+        rc = uv_tcp_bind(tcp, (const struct sockaddr *)&addr, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)tcp, BACKLOG, on_connection);
     if (rc != 0) {

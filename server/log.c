@@ -7,11 +7,17 @@
 #include <time.h>
 
 static log_level_t min_level = LOG_INFO;
+static unsigned worker_id; /* 0: no supervisor, no "worker" field */
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(log_level_t level)
 {
     min_level = level;
+}
+
+void log_set_worker(unsigned worker)
+{
+    worker_id = worker;
 }
 
 int log_level_parse(const char *s, log_level_t *out)
@@ -48,6 +54,8 @@ void log_event(log_level_t level, const char *event, json_t *fields)
     json_object_set_new(line, "ts", json_string(when));
     json_object_set_new(line, "level", json_string(level_names[level]));
     json_object_set_new(line, "event", json_string(event));
+    if (worker_id)
+        json_object_set_new(line, "worker", json_integer(worker_id));
     if (fields)
         json_object_update(line, fields);
     json_decref(fields);

@@ -9,6 +9,8 @@
 typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 
 void log_set_level(log_level_t level);
+/* Every line after this carries "worker": worker (one of [node] workers); 0: none. */
+void log_set_worker(unsigned worker);
 int log_level_parse(const char *s, log_level_t *out);
 int log_enabled(log_level_t level);
 

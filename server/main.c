@@ -5,6 +5,7 @@
 #include "node.h"
 #include "postcode_load.h"
 #include "tls.h"
+#include "workers.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -32,7 +33,8 @@ static void usage(FILE *out)
                  "  --version               print the version\n"
                  "  --help                  this text\n"
                  "\n"
-                 "Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads certificates and CRL.\n"
+                 "Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads certificates and CRL\n"
+                 "(with [node] workers > 1, the supervisor passes both on to every worker).\n"
                  "Logs: JSON lines on stderr.\n");
 }
 
@@ -118,6 +120,12 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    unsigned workers = workers_count(&cfg);
+    if (workers > 1) { /* a supervisor that binds nothing, and a node in each worker */
+        int rc = workers_run(&cfg, config_path, workers);
+        config_free(&cfg);
+        return rc;
+    }
     signal(SIGPIPE, SIG_IGN);
     static node_t node;
     if (node_init(&node, uv_default_loop(), &cfg, config_path, err, sizeof(err)) != 0) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const int statuses[] = {
 #define M_STATUS(s) s,
@@ -150,5 +151,12 @@ char *metrics_render(const node_t *node, size_t *len)
                   "# TYPE trellis_db_schema_version gauge\ntrellis_db_schema_version %d\n",
                   st.schema_version);
     sync_metrics(node, &s);
+    /* With [node] workers > 1 each scrape is answered by one worker and every
+     * figure above is that process's own: this says which (docs/workers.md). */
+    strbuf_printf(&s,
+                  "# HELP trellis_worker The worker process that answered ([node] workers; 0: "
+                  "a single process), with its pid.\n"
+                  "# TYPE trellis_worker gauge\ntrellis_worker{pid=\"%d\"} %u\n",
+                  (int)getpid(), node->cfg.worker);
     return strbuf_take(&s, len);
 }

@@ -15,11 +15,13 @@
 #include "tr_error.h"
 #include "tr_pii.h"
 
+#include <errno.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static unsigned ident_bucket(const char *key)
 {
@@ -229,6 +231,27 @@ static void keep_own_cert(node_t *node)
     BIO_free(bio);
 }
 
+/* ---- telling the supervisor (workers.c) ---- */
+
+/* The supervisor starts the other workers only once the first takes writes:
+ * the restore check (sync_recover.c) then runs once, in it, and no other
+ * process takes a write while it may still pull back lost records. Checked
+ * on a timer: the recovery state is worked out lazily when asked. */
+static void on_ready_check(uv_timer_t *t)
+{
+    node_t *node = t->data;
+    char why[300];
+    if (node->cfg.ready_fd <= 0 || node->draining || !sync_taking_writes(node, why, sizeof(why)))
+        return;
+    ssize_t n;
+    do
+        n = write(node->cfg.ready_fd, "R", 1);
+    while (n < 0 && errno == EINTR);
+    close(node->cfg.ready_fd); /* a supervisor gone meanwhile: nothing to tell */
+    node->cfg.ready_fd = -1;
+    uv_timer_stop(t);
+}
+
 /* ---- shutdown ---- */
 
 static void on_closed_nothing(uv_handle_t *h)
@@ -246,6 +269,7 @@ static void on_db_closed(void *ud)
     uv_close((uv_handle_t *)&node->cert_timer, on_closed_nothing);
     uv_close((uv_handle_t *)&node->expiry_timer, on_closed_nothing);
     uv_close((uv_handle_t *)&node->listen_timer, on_closed_nothing);
+    uv_close((uv_handle_t *)&node->ready_timer, on_closed_nothing);
 }
 
 static void finish_shutdown(node_t *node)
@@ -254,6 +278,7 @@ static void finish_shutdown(node_t *node)
     uv_timer_stop(&node->cert_timer);
     uv_timer_stop(&node->expiry_timer);
     uv_timer_stop(&node->listen_timer);
+    uv_timer_stop(&node->ready_timer);
     log_event(LOG_INFO, "stopping", json_pack("{s:s}", "step", "closing database pool"));
     if (node->db)
         db_pool_close(node->db, on_db_closed, node);
@@ -321,6 +346,11 @@ static void on_listening(void *ud, const PGresult *res, const char *err)
 {
     node_t *node = ud;
     node->listening_db = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    /* A long-poll parked before the LISTEN was up (a worker just started,
+     * the pool reconnected) missed what other processes committed meanwhile:
+     * look again now rather than at the end of its wait. */
+    if (node->listening_db && !node->draining)
+        feed_wake(node);
 }
 
 /* LISTEN lives on one pooled connection and dies with it: issue it again
@@ -409,6 +439,10 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
     rc = sync_start(node, err, err_len);
     if (rc != 0)
         return rc;
+    uv_timer_init(loop, &node->ready_timer);
+    node->ready_timer.data = node;
+    if (node->cfg.ready_fd > 0)
+        uv_timer_start(&node->ready_timer, on_ready_check, 0, 100);
     uv_signal_t *sigs[] = {&node->sig_term, &node->sig_int, &node->sig_hup};
     int nums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {

@@ -60,6 +60,7 @@ typedef struct node {
     uv_timer_t listen_timer;      /* keeps a LISTEN for other processes' commits */
     uint64_t listen_reconnects;   /* pool reconnects when LISTEN was last issued */
     bool listening_db;
+    uv_timer_t ready_timer; /* a worker tells its supervisor it takes writes (workers.c) */
 } node_t;
 
 /* Load nothing, read nothing: cfg is taken (moved) into the node. Builds the

@@ -78,6 +78,7 @@ node_conf() { # NODE ORG PEER PEER_ORG
 [node]
 listen = 127.0.0.1:${port[$1]}
 log_level = warn
+$(grep -q "^;workers = " <("$build/server/trellisd" --print-example-config) && echo "workers = 1")
 [tls]
 cert = $work/pki/orgs/$2/nodes/node.chain.crt
 key = $work/pki/orgs/$2/nodes/node.key

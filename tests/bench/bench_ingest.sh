@@ -74,6 +74,7 @@ cat >"$work/trellisd.conf" <<CONF
 [node]
 listen = 127.0.0.1:$port
 log_level = warn
+$(grep -q "^;workers = " <("$build/server/trellisd" --print-example-config) && echo "workers = 1")
 [tls]
 cert = $work/pki/orgs/bench/nodes/node.chain.crt
 key = $work/pki/orgs/bench/nodes/node.key

@@ -10,9 +10,11 @@
 #   3. memory per idle TLS connection at 1,000 and 10,000 connections, as PSS
 #      (/proc/PID/smaps_rollup, summed over the server's processes: pages the
 #      nginx master and workers share are counted once, not once per process).
-# Servers: trellisd (one libuv loop), nginx worker_processes 1 (the fair
-# single-core comparison) and nginx worker_processes auto, all three up at
-# once. Each rate is measured BENCH_ROUNDS times (default 3), the servers
+# Servers: trellisd (workers = 1: one process, one libuv loop), nginx
+# worker_processes 1 (the fair single-core comparison), trellisd with
+# workers = N (N = nproc: a supervisor and N workers on one port with
+# SO_REUSEPORT) and nginx worker_processes auto (N workers too: the fair
+# multi-core comparison), all four up at once. Each rate is measured BENCH_ROUNDS times (default 3), the servers
 # alternated within each round (the order rotating from round to round), and
 # reported as the median with the spread (lowest-highest); the ratio column
 # is the ratio of the medians with the spread of the per-round ratios. For every
@@ -22,7 +24,7 @@
 # throwaway PKI (trellis pki) and PostgreSQL cluster; all of it is stopped and
 # removed on exit. docs/benchmarks.md has the method and the figures.
 #
-#   tests/bench/bench_node.sh               full run (about 4 minutes)
+#   tests/bench/bench_node.sh               full run (four servers: a third longer than three)
 #   BENCH_QUICK=1 tests/bench/bench_node.sh smoke run (about 2 minutes)
 #
 # Knobs (environment): BENCH_N (ab -n, default 300000), BENCH_SECONDS (time
@@ -32,7 +34,9 @@
 # (idle connection counts, default 1000,10000), BENCH_IDLE_AUTO (those for
 # nginx auto, default the smallest: its memory per connection is nginx 1
 # worker's, and 10,000 more handshakes cost 30 s), BENCH_CRL=0 (no CRL check on
-# either server), BENCH_KEEP=1 (keep the work folder), BENCH_BUILD_DIR,
+# either server), BENCH_SERVERS (which to run, default "trellisd nginx-1
+# trellisd-n nginx-auto"; e.g. "trellisd-n nginx-auto" for the multi-core
+# row alone), BENCH_KEEP=1 (keep the work folder), BENCH_BUILD_DIR,
 # BENCH_SRC_DIR (Trellis source to build and take sql/ from, default this
 # work tree; e.g. an export of a commit while the tree is mid-edit).
 # The table is also written to $BENCH_BUILD_DIR/bench_node_results.txt and
@@ -171,6 +175,12 @@ psql -X -q -h 127.0.0.1 -p "$pg_port" -U trellis -d postgres -c "CREATE DATABASE
 # ---- server configurations ----
 
 td_port=$(free_port)
+# [node] workers, where this build has it (BENCH_SRC_DIR may be an older export).
+workers_line=""
+# (Not "| grep -q": under pipefail, trellisd writing on after grep has quit fails the test.)
+if [[ $("$trellisd" --print-example-config) == *$'\n;workers = '* ]]; then
+    workers_line="workers = 1"
+fi
 crl_line=""
 [[ $use_crl == 1 ]] && crl_line="crl = $pki/crl.pem"
 cat >"$work/trellisd.conf" <<CONF
@@ -178,6 +188,7 @@ cat >"$work/trellisd.conf" <<CONF
 listen = 127.0.0.1:$td_port
 log_level = warn
 log_requests = off
+$workers_line
 
 [tls]
 cert = $node_chain
@@ -243,6 +254,13 @@ http {
 CONF
 }
 PORT[trellisd]=$td_port
+# trellisd with one worker per CPU: the same configuration on its own port.
+PORT[trellisd-n]=$(free_port)
+sed -e "s/^listen = .*/listen = 127.0.0.1:${PORT[trellisd-n]}/" -e "s/^workers = 1$/workers = $(nproc)/" \
+    "$work/trellisd.conf" >"$work/trellisd-n.conf"
+if [[ -z $workers_line && " ${BENCH_SERVERS:-trellisd-n} " == *" trellisd-n "* ]]; then
+    die "this trellisd has no [node] workers: leave trellisd-n out of BENCH_SERVERS"
+fi
 PORT[nginx-1]=$(free_port)
 PORT[nginx-auto]=$(free_port)
 nginx_conf nginx-1 1 "${PORT[nginx-1]}" >"$work/nginx-1.conf"
@@ -261,21 +279,33 @@ https_get() { # path -> body (trellisd metrics, readiness)
         "https://127.0.0.1:$server_port$1"
 }
 
-start_server() { # trellisd | nginx-1 | nginx-auto
+start_server() { # trellisd | nginx-1 | trellisd-n | nginx-auto
     local server_pid
     server_port=${PORT[$1]}
     case $1 in
-    trellisd)
-        setsid "$trellisd" --config "$work/trellisd.conf" >>"$work/trellisd.log" 2>&1 &
+    trellisd | trellisd-n)
+        setsid "$trellisd" --config "$work/$1.conf" >>"$work/$1.log" 2>&1 &
         server_pid=$!
         MAIN_PID[$1]=$server_pid
         for _ in $(seq 100); do
             https_get /readyz >/dev/null 2>&1 && break
-            kill -0 "$server_pid" 2>/dev/null || { tail -5 "$work/trellisd.log" >&2; die "trellisd exited"; }
+            kill -0 "$server_pid" 2>/dev/null || { tail -5 "$work/$1.log" >&2; die "$1 exited"; }
             sleep 0.1
         done
-        https_get /readyz >/dev/null || die "trellisd not ready; see $work/trellisd.log"
+        https_get /readyz >/dev/null || die "$1 not ready; see $work/$1.log"
         pids=$server_pid
+        if [[ $1 == trellisd-n ]]; then
+            # The supervisor forks the other workers once the first takes writes:
+            # wait for every one to say so, then count them all (CPU, memory).
+            for _ in $(seq 100); do
+                (($(grep -c '"event":"worker_ready"' "$work/$1.log") >= $(nproc))) && break
+                sleep 0.1
+            done
+            local kids
+            kids=$(ps --ppid "$server_pid" -o pid= | tr -d ' ' | paste -sd,)
+            (($(tr ',' '\n' <<<"$kids" | wc -l) == $(nproc))) || die "$1: not $(nproc) workers: $kids"
+            pids=$server_pid,$kids
+        fi
         ;;
     nginx-*)
         setsid nginx -c "$work/$1.conf" -p "$work/" >>"$work/nginx.out" 2>&1 &
@@ -403,7 +433,7 @@ run_stime() { # server procs
         timeout 5 openssl s_client -quiet -connect "127.0.0.1:$server_port" -cert "$agent_crt" \
             -key "$agent_key" -CAfile "$ca_bundle" 2>/dev/null | head -1 | tr -d '\r')
     [[ $status == *" 200 "* ]] || die "$s: the s_time client chain is not accepted (got '$status')"
-    [[ $s == trellisd ]] && m0=$(handshakes_total)
+    [[ $s == trellisd ]] && m0=$(handshakes_total) # trellisd-n: each scrape is one worker's
     window_start
     local bg=()
     for i in $(seq "$n"); do
@@ -462,7 +492,10 @@ PY
 # what else this machine is doing hits all of them alike. Memory comes first,
 # on fresh processes. Only one server has load at any time.
 
-servers=(trellisd nginx-1 nginx-auto)
+read -r -a servers <<<"${BENCH_SERVERS:-trellisd nginx-1 trellisd-n nginx-auto}"
+for s in "${servers[@]}"; do
+    [[ -n ${PORT[$s]:-} ]] || die "BENCH_SERVERS: unknown server $s"
+done
 for s in "${servers[@]}"; do
     start_server "$s"
     say "$s: pids $pids, port $server_port"
@@ -470,7 +503,7 @@ done
 say "=== 3. memory per idle connection"
 for s in "${servers[@]}"; do
     use_server "$s"
-    if [[ $s == nginx-auto ]]; then run_idle "$s" "$idle_auto"; else run_idle "$s" "$idle_counts"; fi
+    if [[ $s == nginx-auto || $s == trellisd-n ]]; then run_idle "$s" "$idle_auto"; else run_idle "$s" "$idle_counts"; fi
 done
 # The same work: show each server's reply to the same request once.
 for s in "${servers[@]}"; do
@@ -568,9 +601,9 @@ cell() { # key server -> "median (lowest-highest)" or the single figure
     [[ -n $sp && $rounds -gt 1 ]] && v+=" ($sp)"
     echo "$v"
 }
-# Per-round ratios trellisd / nginx 1 worker (the two ran in the same round).
-ratio_spread() { # key
-    local t=${S[$1|trellisd]:-} n=${S[$1|nginx-1]:-}
+# Per-round ratios trellisd / nginx (the two ran in the same round).
+ratio_spread() { # key trellisd-server nginx-server
+    local t=${S[$1|$2]:-} n=${S[$1|$3]:-}
     [[ -n $t && -n $n && $rounds -gt 1 ]] || return 0
     python3 -c '
 import sys
@@ -582,28 +615,37 @@ except ValueError:
 if r:
     print(" (%.2f-%.2f)" % (min(r), max(r)))' "$t" "$n"
 }
+ratio() { # key dir trellisd-server nginx-server -> "r (lo-hi) ok|SHORT" or ""
+    local t=${R[$1|$3]:--} n=${R[$1|$4]:--} r=""
+    if [[ -n $2 && $t =~ ^[0-9.]+$ && $n =~ ^[0-9.]+$ ]] && [[ $n != 0 ]]; then
+        r=$(calc "f'{$t/$n:.2f}'")$(ratio_spread "$1" "$3" "$4")
+        if [[ $2 == hi ]]; then
+            (($(calc "int($t >= $n)"))) && r+=" ok" || r+=" SHORT"
+        else
+            (($(calc "int($t <= $n)"))) && r+=" ok" || r+=" SHORT"
+        fi
+    fi
+    echo "$r"
+}
 table() {
-    printf '%-56s %22s %22s %22s %20s\n' "metric" "trellisd" "nginx 1 wkr" "nginx auto" "ratio*"
-    printf '%-56s %22s %22s %22s %20s\n' "------" "--------" "-----------" "----------" "------"
-    local row key label dir t n a ratio
+    local np
+    np=$(nproc)
+    printf '%-56s %22s %22s %20s %22s %22s %20s\n' "metric" "trellisd 1 wkr" "nginx 1 wkr" "ratio 1*" \
+        "trellisd $np wkr" "nginx auto ($np)" "ratio $np*"
+    printf '%-56s %22s %22s %20s %22s %22s %20s\n' "------" "--------------" "-----------" "-------" \
+        "----------------" "-----------------" "-------"
+    local row key label dir t n tn a
     for row in "${rows[@]}"; do
         IFS='|' read -r key label dir <<<"$row"
-        t=${R[$key|trellisd]:--} n=${R[$key|nginx-1]:--}
-        ratio=""
-        if [[ -n $dir && $t =~ ^[0-9.]+$ && $n =~ ^[0-9.]+$ ]] && [[ $n != 0 ]]; then
-            ratio=$(calc "f'{$t/$n:.2f}'")$(ratio_spread "$key")
-            if [[ $dir == hi ]]; then
-                (($(calc "int($t >= $n)"))) && ratio+=" ok" || ratio+=" SHORT"
-            else
-                (($(calc "int($t <= $n)"))) && ratio+=" ok" || ratio+=" SHORT"
-            fi
-        fi
-        t=$(cell "$key" trellisd) n=$(cell "$key" nginx-1) a=$(cell "$key" nginx-auto)
-        printf '%-56s %22s %22s %22s %20s\n' "$label" "$t" "$n" "$a" "$ratio"
+        t=$(cell "$key" trellisd) n=$(cell "$key" nginx-1) tn=$(cell "$key" trellisd-n) a=$(cell "$key" nginx-auto)
+        printf '%-56s %22s %22s %20s %22s %22s %20s\n' "$label" "$t" "$n" \
+            "$(ratio "$key" "$dir" trellisd nginx-1)" "$tn" "$a" "$(ratio "$key" "$dir" trellisd-n nginx-auto)"
     done
-    echo "* ratio = trellisd / nginx with 1 worker (of the medians; in brackets the lowest and highest of the"
-    echo "  per-round ratios); target: >= 1 for rates, <= 1 for memory. Rates: median (lowest-highest) of $rounds rounds,"
-    echo "  servers alternated within each round; only 2xx replies count. Memory: PSS, measured once, first."
+    echo "* ratio 1 = trellisd workers = 1 / nginx worker_processes 1; ratio $np = trellisd workers = $np / nginx"
+    echo "  worker_processes auto ($np processes each; trellisd's supervisor counts in CPU and memory, nginx's master too)."
+    echo "  Of the medians; in brackets the lowest and highest of the per-round ratios; target: >= 1 for rates, <= 1"
+    echo "  for memory. Rates: median (lowest-highest) of $rounds rounds, servers alternated within each round; only"
+    echo "  2xx replies count. Memory: PSS summed over every process of a server, measured once, first."
     local s k
     for s in "${servers[@]}"; do
         for k in ab_note hs1_note hs2_note; do
@@ -612,7 +654,7 @@ table() {
     done
     echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r); CPUs ${busy_start}% busy with other work at start"
     echo "versions: $(nginx -v 2>&1 | sed 's/.*: //'), $(openssl version | cut -d' ' -f1-2), ab $(ab -V | awk 'NR==1{print $5}'), trellisd $(src_version)"
-    echo "settings: $rounds rounds, ab -n $ab_n (cap ${secs}s), ${secs}s per load run, s_time -time $stime_secs, $conns connections, idle counts $idle_counts (nginx auto: $idle_auto), CRL check $([[ $use_crl == 1 ]] && echo on || echo off), quick=$quick, took $(($(date +%s) - t_start))s"
+    echo "settings: $rounds rounds, ab -n $ab_n (cap ${secs}s), ${secs}s per load run, s_time -time $stime_secs, $conns connections, idle counts $idle_counts (nginx auto, trellisd N: $idle_auto), servers ${servers[*]}, CRL check $([[ $use_crl == 1 ]] && echo on || echo off), quick=$quick, took $(($(date +%s) - t_start))s"
 }
 
 echo

@@ -89,6 +89,7 @@ bench_node() {
 [node]
 listen = 127.0.0.1:$port
 log_level = ${log_level:-warn}
+workers = 1
 [tls]
 cert = $work/pki/orgs/$org/nodes/node.chain.crt
 key = $work/pki/orgs/$org/nodes/node.key

@@ -233,8 +233,10 @@ class Node:
         self.proc = None
         self.scanned = 0  # how much of the log the sanitizer scan has read
         sections = {
+            # One process unless a test asks for more ([node] workers defaults to one
+            # per CPU): the tests read one process's log, pid and exit status.
             "node": {"listen": f"127.0.0.1:{self.port}", "log_level": "debug",
-                     "shutdown_timeout": "5s"},
+                     "shutdown_timeout": "5s", "workers": "1"},
             "tls": {"cert": self.certs["chain"], "key": self.certs["key"], "ca": pki.ca,
                     "crl": pki.crl},
             "database": {"url": pg.url_of(db), "migrations": os.path.join(SOURCE_DIR, "sql")},
@@ -251,6 +253,7 @@ class Node:
                     f"share = {share}\n")
 
     def write_config(self, sections):
+        sections.setdefault("node", {}).setdefault("workers", "1")  # as in __init__
         with open(self.config_path, "w") as f:
             for sec, kv in sections.items():
                 f.write(f"[{sec}]\n")

@@ -49,6 +49,7 @@ static void test_minimal_and_defaults(void **state)
     assert_string_equal(cfg.tls_key, "/abs/node.key");
     /* relative paths are taken from the file's folder */
     assert_string_equal(cfg.tls_cert, "/tmp/node.crt");
+    assert_int_equal(cfg.workers, 0); /* auto: one per CPU */
     config_free(&cfg);
 }
 
@@ -73,6 +74,12 @@ static void test_units(void **state)
                      0);
     assert_int_equal(cfg.viewer_small_number_threshold, 11);
     assert_int_equal(cfg.viewer_rounding, 10);
+    config_free(&cfg);
+    assert_int_equal(load(REQUIRED "[node]\nworkers = 3\n", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.workers, 3);
+    config_free(&cfg);
+    assert_int_equal(load(REQUIRED "[node]\nworkers = auto\n", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.workers, 0);
     config_free(&cfg);
 }
 
@@ -99,6 +106,9 @@ static void test_errors(void **state)
         {REQUIRED "[node]\nlisten = localhost\n", "[node] listen must be host:port"},
         {REQUIRED "[node]\nlisten = 1.2.3.4:70000\n", "[node] listen must be host:port"},
         {REQUIRED "[node]\nlog_level = loud\n", "log_level must be"},
+        {REQUIRED "[node]\nworkers = lots\n", "[node] workers is not a whole number or auto"},
+        {REQUIRED "[node]\nworkers = 257\n", "[node] workers must be between 0 and 256"},
+        {REQUIRED "[node]\nworkers = -1\n", "[node] workers is not a whole number or auto"},
         {REQUIRED "this is not ini\n", "not an INI line"},
         {REQUIRED "[peer b]\nurl = https://10.0.0.2:8443\n", "[peer b] needs url and org"},
         {REQUIRED "[peer b]\nurl = http://x:1\norg = beta\n", "url must be https://"},

@@ -90,6 +90,12 @@ int status_main(int argc, char **argv)
         json_t *peers = json_object_get(doc, "peers");
         printf("node of %s: %zu peer%s\n", str(doc, "org"), json_array_size(peers),
                json_array_size(peers) == 1 ? "" : "s");
+        json_t *proto = json_object_get(doc, "protocol");
+        if (json_is_object(proto))
+            printf("protocol: %lld (syncs with peers of %lld to %lld)\n",
+                   (long long)json_integer_value(json_object_get(proto, "version")),
+                   (long long)json_integer_value(json_object_get(proto, "min")),
+                   (long long)json_integer_value(json_object_get(proto, "version")));
         json_t *rec = json_object_get(doc, "recovery");
         if (rec) {
             const char *state = str(rec, "state");
@@ -120,6 +126,10 @@ int status_main(int argc, char **argv)
                    (long long)json_integer_value(json_object_get(p, "cursor")),
                    (long long)json_integer_value(json_object_get(p, "lag_records")), lag_s_buf,
                    str(p, "last_success"), str(p, "last_error"));
+            if (!strcmp(str(p, "state"), "incompatible"))
+                printf("  %s cannot sync with this node: %s; upgrade the older of the two "
+                       "(docs/operations.md, Upgrade)\n",
+                       str(p, "peer"), str(p, "last_error"));
             json_t *back = json_object_get(p, "feed_went_back");
             if (json_is_object(back))
                 printf("  %s's feed went back %lld time%s (last: from %lld to %lld); "

@@ -8,6 +8,7 @@
 #include "response.h"
 #include "sync_pull.h"
 #include "tr_error.h"
+#include "tr_protocol.h"
 
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -27,10 +28,28 @@ static const peer_cfg_t *calling_peer(req_t *req)
     return peer;
 }
 
+/* Does the calling node speak a protocol version this node can answer in?
+ * Its Trellis-Protocol header (none: version 1, the version before the
+ * header). Else 400 protocol-version naming both, and false. */
+static bool protocol_ok(req_t *req)
+{
+    int v = tr_protocol_parse(http_request_header(req->http, TR_PROTOCOL_HEADER));
+    if (tr_protocol_supported(v))
+        return true;
+    char detail[160], theirs[32] = "an unreadable version";
+    if (v >= 0)
+        snprintf(theirs, sizeof(theirs), "protocol %d", v);
+    snprintf(detail, sizeof(detail),
+             "this node speaks Trellis protocol %d to %d; the request announced %s",
+             TR_PROTOCOL_MIN, TR_PROTOCOL_VERSION, theirs);
+    response_problem(req, 400, "protocol-version", detail);
+    return false;
+}
+
 void api_fed_changes(req_t *req)
 {
     const peer_cfg_t *peer = calling_peer(req);
-    if (!peer)
+    if (!peer || !protocol_ok(req))
         return;
     feed_filter_t f = {0};
     f.kinds = peer->share;
@@ -61,7 +80,7 @@ static void on_cert(void *ud, const PGresult *res, const char *err)
 
 void api_fed_certs(req_t *req)
 {
-    if (!calling_peer(req))
+    if (!calling_peer(req) || !protocol_ok(req))
         return;
     const char *fp = req->http->path + strlen("/v1/fed/certs/");
     bool hex = strlen(fp) == 64 && strspn(fp, "0123456789abcdef") == 64;

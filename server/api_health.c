@@ -6,13 +6,18 @@
 #include "response.h"
 #include "sync_pull.h"
 #include "tr_error.h"
+#include "tr_protocol.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 void api_healthz(req_t *req)
 {
-    response_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    /* The federation protocol this binary speaks, for an operator checking
+     * an upgrade (docs/operations.md). */
+    response_json(req, 200,
+                  json_pack("{s:s, s:i, s:i}", "status", "ok", "protocol", TR_PROTOCOL_VERSION,
+                            "protocol_min", TR_PROTOCOL_MIN));
 }
 
 static void on_ready_result(void *ud, const PGresult *res, const char *err)

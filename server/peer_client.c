@@ -4,6 +4,7 @@
  * parser). */
 #include "peer_client.h"
 #include "tr_error.h"
+#include "tr_protocol.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -308,8 +309,10 @@ static void send_request(peer_client_t *c)
 static void complete(peer_client_t *c, bool extra)
 {
     peer_client_parser_t *p = &c->parser;
-    char content_type[sizeof(p->content_type)];
+    char content_type[sizeof(p->content_type)], protocol[sizeof(p->protocol)];
     memcpy(content_type, p->content_type, sizeof(content_type));
+    memcpy(protocol, p->protocol, sizeof(protocol));
+    bool has_protocol = p->has_protocol;
     tr_identity_t peer = c->peer;
     size_t len;
     char *body = peer_client_parser_take_body(p, &len);
@@ -318,7 +321,12 @@ static void complete(peer_client_t *c, bool extra)
     /* Bytes nobody asked for mean the peer is confused: keep the response, drop the rest. */
     if (!p->keep_alive || extra)
         close_conn(c, !extra);
-    peer_response_t res = {status, content_type, body ? body : "", len, &peer};
+    peer_response_t res = {.status = status,
+                           .content_type = content_type,
+                           .body = body ? body : "",
+                           .body_len = len,
+                           .peer = &peer,
+                           .protocol = has_protocol ? protocol : NULL};
     deliver(c, &res, NULL); /* may start, cancel or free: nothing of c is touched after */
     free(body);
 }
@@ -592,13 +600,15 @@ int peer_client_get(peer_client_t *c, const char *target, uint64_t timeout_ms, p
         if (ch <= 0x20 || ch >= 0x7f) /* the target goes on the request line as it is */
             return TR_E_INVAL;
     }
-    size_t cap = len + strlen(c->host_header) + 64;
+    size_t cap = len + strlen(c->host_header) + 96;
     c->request = malloc(cap);
     if (!c->request)
         abort();
     int n =
-        snprintf(c->request, cap, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n\r\n",
-                 target, c->host_header);
+        snprintf(c->request, cap,
+                 "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n" TR_PROTOCOL_HEADER
+                 ": %d\r\n\r\n",
+                 target, c->host_header, TR_PROTOCOL_VERSION);
     c->request_len = (size_t)n;
     c->cb = cb;
     c->ud = ud;

@@ -23,6 +23,7 @@ typedef struct {
     const char *body;         /* NUL-terminated for convenience; body_len excludes the NUL */
     size_t body_len;
     const tr_identity_t *peer; /* who answered, read from its verified certificate */
+    const char *protocol;      /* its Trellis-Protocol header as sent, NULL when it had none */
 } peer_response_t;
 
 /* res is NULL on failure, and err then says why in one line (never response bytes). The
@@ -45,7 +46,8 @@ typedef struct {
 int peer_client_new(uv_loop_t *loop, const peer_client_config_t *cfg, peer_client_t **out,
                     char *err, size_t err_len);
 
-/* Start GET path_and_query ("/v1/fed/changes?since=0&wait=30"). timeout_ms bounds the wait for
+/* Start GET path_and_query ("/v1/fed/changes?since=0&wait=30"), announcing this node's
+ * protocol version (Trellis-Protocol, proto/tr_protocol.h). timeout_ms bounds the wait for
  * the whole response once the request is sent (0: the configured default; a long-poll passes
  * wait + slack). The callback is called exactly once, never from inside this call, unless
  * cancelled first. TR_E_INVAL if a request is already pending or the path is not a plain
@@ -110,6 +112,8 @@ typedef struct {
     bool keep_alive; /* valid once done */
     bool done;
     char content_type[128];
+    char protocol[128]; /* the Trellis-Protocol value, when has_protocol */
+    bool has_protocol;
     char *body; /* grows up to max_body + 1 (the NUL) */
     size_t body_len, body_cap;
     const char *error; /* static text, or err_buf; NULL while all is well */

@@ -14,7 +14,7 @@
 
 /* ---- response parser ---- */
 
-enum { FIELD_OTHER, FIELD_CT, FIELD_TE };
+enum { FIELD_OTHER, FIELD_CT, FIELD_TE, FIELD_PROTO };
 
 static int parse_fail(peer_client_parser_t *p, int code, const char *msg)
 {
@@ -73,6 +73,12 @@ static int on_header_field_complete(llhttp_t *ll)
         p->field_kind = FIELD_CT;
     else if (field_is(p, "transfer-encoding", n))
         p->field_kind = FIELD_TE;
+    else if (field_is(p, "trellis-protocol", n)) {
+        /* Two announcements could disagree: which one would be true? */
+        if (p->has_protocol)
+            return parse_fail(p, TR_E_HTTP, "response has a duplicate Trellis-Protocol");
+        p->field_kind = FIELD_PROTO;
+    }
     return 0;
 }
 
@@ -87,8 +93,9 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len)
         return 0;
     if (len >= sizeof(p->value) - p->value_len)
         return parse_fail(p, TR_E_HTTP,
-                          p->field_kind == FIELD_CT
-                              ? "response Content-Type longer than 127 bytes"
+                          p->field_kind == FIELD_CT ? "response Content-Type longer than 127 bytes"
+                          : p->field_kind == FIELD_PROTO
+                              ? "response Trellis-Protocol longer than 127 bytes"
                               : "response Transfer-Encoding other than chunked");
     memcpy(p->value + p->value_len, at, len);
     p->value_len += len;
@@ -105,6 +112,10 @@ static int on_header_value_complete(llhttp_t *ll)
     p->value[p->value_len] = '\0';
     if (p->field_kind == FIELD_CT)
         memcpy(p->content_type, p->value, p->value_len + 1);
+    if (p->field_kind == FIELD_PROTO) {
+        memcpy(p->protocol, p->value, p->value_len + 1);
+        p->has_protocol = true;
+    }
     /* llhttp 8.1 takes "gzip, chunked": we asked for no coding and would pass gzip on as JSON. */
     if (p->field_kind == FIELD_TE && strcasecmp(p->value, "chunked") != 0)
         return parse_fail(p, TR_E_HTTP, "response Transfer-Encoding other than chunked");

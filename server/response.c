@@ -2,6 +2,7 @@
 #include "response.h"
 #include "tr_error.h"
 #include "tr_problem.h"
+#include "tr_protocol.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,10 @@ static const char *http_date(void)
     }
     return buf;
 }
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+#define PROTOCOL_TEXT STRINGIFY(TR_PROTOCOL_VERSION)
 
 static bool status_closes(int status)
 {
@@ -59,9 +64,12 @@ void response_send_cached(req_t *req, int status, const char *content_type,
                      "Content-Length: %zu\r\n"
                      "Cache-Control: %s\r\n"
                      "X-Content-Type-Options: nosniff\r\n"
-                     "%s%s",
+                     "%s%s%s",
                      status, tr_http_reason(status), http_date(), content_type, body_len,
                      cache_control, conn->is_viewer ? VIEWER_HEADERS : "",
+                     /* Every API reply says which protocol this node speaks: a peer
+                      * checks it on each (docs/federation.md, "Protocol versions"). */
+                     conn->is_viewer ? "" : TR_PROTOCOL_HEADER ": " PROTOCOL_TEXT "\r\n",
                      req->close_after ? "Connection: close\r\n"
                      /* An HTTP/1.0 client keeps the connection only if told so. */
                      : req->http && req->http->http_minor == 0 ? "Connection: keep-alive\r\n"

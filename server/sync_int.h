@@ -1,5 +1,7 @@
-/* Private to the federation pull (sync_pull.c: the loop; sync_status.c:
- * what it shows in /v1/fed/status and /metrics). Nothing else includes this. */
+/* Private to the federation pull (sync_pull.c: the loop and the apply;
+ * sync_fetch.c: the requests to the peer and the verification of their
+ * replies; sync_status.c: what it shows in /v1/fed/status and /metrics).
+ * Nothing else includes this. */
 #ifndef TRELLIS_SYNC_INT_H
 #define TRELLIS_SYNC_INT_H
 
@@ -12,6 +14,14 @@
 #include <stdint.h>
 #include <time.h>
 #include <uv.h>
+
+/* Records asked for per pull. Measured on a 300,000-record bootstrap
+ * (docs/benchmarks.md): 5,000 gave 19.7k records/s, 2,000 28.4k, 1,000
+ * 24.7k. Past a few MB the database spends more on receiving one huge
+ * parameter than it saves in round trips; too small, and the round trips and
+ * per-batch work show. */
+#define BATCH_LIMIT 2000
+#define LONG_POLL_S 25
 
 typedef enum {
     P_IDLE,
@@ -61,6 +71,13 @@ typedef struct sync_peer {
     char last_error[200];
     uint64_t stored, unchanged, refused, batches;
     uint64_t protocol_errors; /* replies that broke the protocol */
+    /* The protocol version of the peer's last reply (its Trellis-Protocol
+     * header; none is version 1); 0 until a reply came, -1 unreadable. */
+    int peer_protocol;
+    /* Its last reply was in a version this node cannot speak (or refused
+     * ours): shown as the state "incompatible" while it backs off, until a
+     * reply in a version both speak. */
+    bool incompatible;
     /* The epoch of the peer's feed the cursor is in ("": none known), and
      * the times the peer's feed went back under our cursor (sql/007). */
     char epoch[TR_UUID_LEN + 1];
@@ -118,6 +135,18 @@ struct sync {
 
 /* sync_pull.c: start the peers' loops (once the epoch is made). */
 void sync__begin(struct sync *s);
+/* Record the failure for the status, log it, and start over from the
+ * stored cursor after a back-off with jitter. */
+void sync__fail(sync_peer_t *p, const char *what, const char *why);
+/* After sync_stop: frees everything once the last handle is closed and the
+ * last piece of work has come back. True if the caller must stop. */
+bool sync__settled(sync_peer_t *p);
+/* Apply p->batch (verified) from the cursor the last apply stored. */
+void sync__start_apply(sync_peer_t *p);
+
+/* sync_fetch.c: ask the peer for the changes after since, in its feed's
+ * epoch ("" for none known); the reply is verified, then applied. */
+void sync__fetch_changes(sync_peer_t *p, int64_t since, const char *epoch);
 
 /* sync_recover.c: the node's recovery of its own records. */
 void recover_start(struct sync *s);

@@ -23,25 +23,10 @@
 #include <string.h>
 #include <time.h>
 
-/* Records asked for per pull. Measured on a 300,000-record bootstrap
- * (docs/benchmarks.md): 5,000 gave 19.7k records/s, 2,000 28.4k, 1,000
- * 24.7k. Past a few MB the database spends more on receiving one huge
- * parameter than it saves in round trips; too small, and the round trips and
- * per-batch work show. */
-#define BATCH_LIMIT 2000
-#define LONG_POLL_S 25
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 30000
 
 #define STANDBY_MS 2000
-
-/* A signer's chain (node, organisation CA) is two PEM certificates, about
- * 2 KiB: anything much larger is not parsed on the loop. */
-#define MAX_CERT_CHAIN_BYTES (16 * 1024)
-
-/* Refusals logged one line each per batch; the rest are counted in one
- * line, so that a hostile peer cannot flood the journal. */
-#define MAX_REFUSALS_LOGGED 20
 
 static void pull_next(sync_peer_t *p);
 static void read_cursor(sync_peer_t *p);
@@ -86,9 +71,10 @@ static void restart(sync_peer_t *p, uint64_t wait_ms)
         uv_timer_start(&p->timer, on_backoff, wait_ms, 0);
 }
 
-static void fail(sync_peer_t *p, const char *what, const char *why)
+void sync__fail(sync_peer_t *p, const char *what, const char *why)
 {
     recover_on_failure(p);
+    p->incompatible = false; /* the caller sets it again when that is the failure */
     p->last_error_at = time(NULL);
     p->caught_up = false;
     snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, why);
@@ -115,7 +101,7 @@ static void free_sync(sync_t *s)
 
 /* After sync_stop: frees everything once the last handle is closed and the
  * last piece of work has come back. True if the caller must stop. */
-static bool settled(sync_peer_t *p)
+bool sync__settled(sync_peer_t *p)
 {
     sync_t *s = p->sync;
     if (!p->stopping)
@@ -136,10 +122,10 @@ static void on_cursor(void *ud, const PGresult *res, const char *err)
     sync_peer_t *p = ud;
     p->dbq = NULL;
     p->busy--;
-    if (settled(p))
+    if (sync__settled(p))
         return;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fail(p, "reading the cursor", res ? PQresultErrorMessage(res) : err);
+        sync__fail(p, "reading the cursor", res ? PQresultErrorMessage(res) : err);
         return;
     }
     p->cursor = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
@@ -167,10 +153,10 @@ static void on_lock(void *ud, const PGresult *res, const char *err)
     sync_peer_t *p = ud;
     p->dbq = NULL;
     p->busy--;
-    if (settled(p))
+    if (sync__settled(p))
         return;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        fail(p, "taking the pull lock", res ? "query failed" : err);
+        sync__fail(p, "taking the pull lock", res ? "query failed" : err);
         return;
     }
     if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
@@ -194,7 +180,7 @@ static void take_lock(sync_peer_t *p)
                       params, on_lock, p, &p->dbq);
     if (rc != 0) {
         p->busy--;
-        fail(p, "taking the pull lock", tr_strerror(rc));
+        sync__fail(p, "taking the pull lock", tr_strerror(rc));
     }
 }
 
@@ -222,14 +208,11 @@ static void read_cursor(sync_peer_t *p)
                       1, params, on_cursor, p, &p->dbq);
     if (rc != 0) {
         p->busy--;
-        fail(p, "reading the cursor", tr_strerror(rc));
+        sync__fail(p, "reading the cursor", tr_strerror(rc));
     }
 }
 
 /* ---- apply ---- */
-
-static void start_apply(sync_peer_t *p);
-static void fetch_changes(sync_peer_t *p, int64_t since, const char *epoch);
 
 static void on_applied(void *ud, const PGresult *res, const char *err)
 {
@@ -237,7 +220,7 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
     p->dbq = NULL;
     p->busy--;
     p->in_apply = false;
-    if (settled(p))
+    if (sync__settled(p))
         return;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -247,7 +230,7 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
             restart(p, 0);
             return;
         }
-        fail(p, "applying", res ? "the batch could not be stored" : err);
+        sync__fail(p, "applying", res ? "the batch could not be stored" : err);
         return;
     }
     uint64_t stored = 0, unchanged = 0, now_ns = uv_hrtime();
@@ -298,7 +281,7 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
     }
     if (p->ready) {
         p->ready = false;
-        start_apply(p);
+        sync__start_apply(p);
         return;
     }
     if (!p->client_busy && !p->verifying)
@@ -308,7 +291,7 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
 
 /* Apply batch (verified) from the cursor the last apply stored, and fetch
  * the next one meanwhile if the peer has more. */
-static void start_apply(sync_peer_t *p)
+void sync__start_apply(sync_peer_t *p)
 {
     p->applying = p->batch;
     sync_batch_init(&p->batch, p->applying.cache, p->applying.peer_org, p->applying.own_org);
@@ -340,291 +323,14 @@ static void start_apply(sync_peer_t *p)
                              7 + RA_COLUMNS, values, lengths, formats, on_applied, p, &p->dbq);
     if (rc != 0) {
         sync_batch_clear(&p->applying);
-        fail(p, "applying", tr_strerror(rc));
+        sync__fail(p, "applying", tr_strerror(rc));
         return;
     }
     p->busy++;
     p->in_apply = true;
     if (p->applying.more)
-        fetch_changes(p, p->applying.next_cursor,
-                      p->applying.epoch[0] ? p->applying.epoch : p->epoch);
-}
-
-/* ---- signer certificates ---- */
-
-static void verify_batch(sync_peer_t *p, bool final_pass);
-static void fetch_next_cert(sync_peer_t *p);
-
-static void next_cert(sync_peer_t *p)
-{
-    json_array_remove(p->certs_todo, 0);
-    fetch_next_cert(p);
-}
-
-static void on_cert_kept(void *ud, const PGresult *res, const char *err)
-{
-    sync_peer_t *p = ud;
-    p->cert_dbq = NULL;
-    p->busy--;
-    if (settled(p) || p->state != P_CERTS)
-        return; /* dropped meanwhile (a back-off): the batch is fetched again */
-    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        fail(p, "keeping a signer certificate", res ? "query failed" : err);
-        return;
-    }
-    next_cert(p);
-}
-
-/* A certificate that cannot be fetched now (the peer down, busy, slow) holds
- * the batch: the loop backs off and fetches it again, and nothing is skipped.
- * Only a definite answer refuses the records it signed: the peer does not
- * have it (404), or it does not chain to the consortium root, is revoked or
- * is not a node's. A certificate is kept in the database before the records
- * it signed are stored, so this node can serve it onward when it relays. */
-static void on_cert(void *ud, const peer_response_t *res, const char *err)
-{
-    sync_peer_t *p = ud;
-    p->client_busy = false;
-    if (p->stopping)
-        return;
-    const char *fp = json_string_value(json_array_get(p->certs_todo, 0));
-    char why[200] = "", org[TR_NAME_MAX + 1] = "";
-    if (!res) {
-        fail(p, "fetching a signer certificate", err);
-        return;
-    }
-    if (res->status != 200 && res->status != 404) {
-        snprintf(why, sizeof(why), "the peer answered %d", res->status);
-        fail(p, "fetching a signer certificate", why);
-        return;
-    }
-    if (res->status == 404)
-        snprintf(why, sizeof(why), "the peer does not have it");
-    else if (res->body_len > MAX_CERT_CHAIN_BYTES)
-        snprintf(why, sizeof(why), "the peer's answer is larger than a certificate chain");
-    else if (signer_cache_add_pem(p->sync->cache, SSL_CTX_get_cert_store(p->sync->client_ctx),
-                                  res->body, res->body_len, fp, org, why, sizeof(why)) == 0) {
-        char *pem = strndup(res->body, res->body_len);
-        if (!pem)
-            abort();
-        const char *params[3] = {fp, org, pem};
-        int rc = db_query(p->sync->node->db,
-                          "INSERT INTO signer_certs (fingerprint, org, pem) VALUES ($1, $2, $3) "
-                          "ON CONFLICT (fingerprint) DO NOTHING",
-                          3, params, on_cert_kept, p, &p->cert_dbq);
-        free(pem);
-        if (rc != 0) {
-            fail(p, "keeping a signer certificate", tr_strerror(rc));
-            return;
-        }
-        p->busy++;
-        return;
-    }
-    /* The records it signed are refused, and logged, when the batch is
-     * verified again. */
-    log_event(LOG_WARN, "sync_signer_refused",
-              json_pack("{s:s, s:s, s:s}", "peer", p->cfg->name, "signer", fp, "error", why));
-    next_cert(p);
-}
-
-static void fetch_next_cert(sync_peer_t *p)
-{
-    if (json_array_size(p->certs_todo) == 0) {
-        json_decref(p->certs_todo);
-        p->certs_todo = NULL;
-        verify_batch(p, true); /* again, with the certificates now known */
-        return;
-    }
-    char path[128];
-    snprintf(path, sizeof(path), "/v1/fed/certs/%s",
-             json_string_value(json_array_get(p->certs_todo, 0)));
-    int rc = peer_client_get(p->client, path, 0, on_cert, p);
-    if (rc != 0)
-        fail(p, "fetching a signer certificate", tr_strerror(rc));
-    else
-        p->client_busy = true;
-}
-
-/* ---- verify (thread pool) ---- */
-
-static void verify_work(uv_work_t *w)
-{
-    sync_peer_t *p = w->data;
-    if (p->parsing)
-        sync_batch_parse(&p->batch);
-    else
-        sync_batch_verify(&p->batch);
-}
-
-static void log_refused(sync_peer_t *p)
-{
-    size_t i, n = json_array_size(p->batch.refused);
-    json_t *r;
-    if (n > MAX_REFUSALS_LOGGED)
-        log_event(LOG_WARN, "sync_records_refused",
-                  json_pack("{s:s, s:I, s:i}", "peer", p->cfg->name, "refused", (json_int_t)n,
-                            "logged", MAX_REFUSALS_LOGGED));
-    json_array_foreach(p->batch.refused, i, r)
-    {
-        if (i < MAX_REFUSALS_LOGGED) {
-            json_t *f = json_deep_copy(r);
-            json_object_set_new(f, "peer", json_string(p->cfg->name));
-            log_event(LOG_WARN, "sync_record_refused", f);
-        }
-        const char *code = json_string_value(json_object_get(r, "code"));
-        for (int why = 0; why < SYNC_REFUSED_COUNT_; why++)
-            if (strcmp(code, sync_refusal_name((sync_refusal_t)why)) == 0)
-                p->sync->refused_by_reason[why]++;
-        p->refused++;
-    }
-}
-
-static void verify_done(uv_work_t *w, int status)
-{
-    sync_peer_t *p = w->data;
-    bool parsed_only = p->parsing;
-    p->busy--;
-    p->verifying = false;
-    p->parsing = false;
-    p->batch.verified_ns = uv_hrtime();
-    if (settled(p))
-        return;
-    if (p->state == P_BACKOFF) {
-        sync_batch_clear(&p->batch); /* dropped while it was verified */
-        return;
-    }
-    if (p->batch.error[0]) {
-        p->protocol_errors++;
-        fail(p, "reading the batch", p->batch.error);
-        return;
-    }
-    /* The peer's head as of this reply, shown (lag in records) before the
-     * batch is stored: an apply that is slow or stuck is lag, not lag 0. */
-    p->head = p->batch.head;
-    recover_on_reply(p); /* has the peer seen more of our feed than we hold? */
-    if (parsed_only) {
-        verify_batch(p, false); /* the check did not wait for the records' verification */
-        return;
-    }
-    if (json_array_size(p->batch.missing)) {
-        /* Fetch each unknown signer once, then verify the batch again
-         * (distinct through a set: a batch may name thousands). */
-        p->state = P_CERTS;
-        p->certs_todo = json_array();
-        json_t *seen = json_object();
-        size_t i;
-        json_t *fp;
-        json_array_foreach(p->batch.missing, i, fp)
-        {
-            if (json_object_get(seen, json_string_value(fp)))
-                continue;
-            json_object_set_new(seen, json_string_value(fp), json_true());
-            json_array_append(p->certs_todo, fp);
-        }
-        json_decref(seen);
-        fetch_next_cert(p);
-        return;
-    }
-    log_refused(p);
-    if (p->in_apply) {
-        p->ready = true; /* on_applied applies it */
-        return;
-    }
-    start_apply(p);
-}
-
-static void verify_batch(sync_peer_t *p, bool final_pass)
-{
-    p->state = P_VERIFY;
-    /* A second pass starts again from the same reply. */
-    if (p->batch.refused) {
-        char *body = p->batch.body;
-        size_t len = p->batch.len;
-        uint64_t asked = p->batch.asked_ns, arrived = p->batch.arrived_ns;
-        int64_t since = p->batch.since;
-        int limit = p->batch.limit;
-        bool recover = p->batch.recover;
-        char epoch_asked[sizeof(p->batch.epoch_asked)];
-        memcpy(epoch_asked, p->batch.epoch_asked, sizeof(epoch_asked));
-        p->batch.body = NULL;
-        sync_batch_clear(&p->batch);
-        p->batch.body = body;
-        p->batch.len = len;
-        p->batch.asked_ns = asked;
-        p->batch.arrived_ns = arrived;
-        p->batch.since = since;
-        p->batch.limit = limit;
-        p->batch.recover = recover;
-        memcpy(p->batch.epoch_asked, epoch_asked, sizeof(epoch_asked));
-    }
-    p->batch.final_pass = final_pass;
-    p->work.data = p;
-    if (uv_queue_work(p->sync->node->loop, &p->work, verify_work, verify_done) != 0) {
-        fail(p, "verifying", "cannot queue work");
-        return;
-    }
-    p->busy++;
-    p->verifying = true;
-}
-
-/* ---- fetch ---- */
-
-static void on_changes(void *ud, const peer_response_t *res, const char *err)
-{
-    sync_peer_t *p = ud;
-    p->client_busy = false;
-    if (p->stopping)
-        return;
-    if (!res) {
-        fail(p, "fetching", err);
-        return;
-    }
-    if (res->status != 200) {
-        char why[64];
-        snprintf(why, sizeof(why), "the peer answered %d", res->status);
-        fail(p, "fetching", why);
-        return;
-    }
-    sync_batch_clear(&p->batch);
-    p->batch.body = malloc(res->body_len + 1);
-    if (!p->batch.body)
-        abort();
-    memcpy(p->batch.body, res->body, res->body_len);
-    p->batch.len = res->body_len;
-    p->batch.asked_ns = p->fetch_ns;
-    p->batch.arrived_ns = uv_hrtime();
-    p->batch.since = p->fetch_since;
-    p->batch.limit = BATCH_LIMIT;
-    p->batch.recover = p->fetch_recover;
-    memcpy(p->batch.epoch_asked, p->fetch_epoch, sizeof(p->fetch_epoch));
-    p->parsing = !p->checked;
-    verify_batch(p, false);
-}
-
-/* epoch: of the peer's feed, the one since is in ("" for none known). Until
- * the first pass after start has caught up, our own records are asked for
- * too (recover=1) and nothing is held: the node waits for the answer before
- * it takes writes (sync_recover.c). */
-static void fetch_changes(sync_peer_t *p, int64_t since, const char *epoch)
-{
-    if (!p->in_apply)
-        p->state = P_FETCH;
-    char path[192];
-    bool first = p->recover_pass || !p->checked;
-    snprintf(p->fetch_epoch, sizeof(p->fetch_epoch), "%s", epoch);
-    p->fetch_recover = p->recover_pass;
-    snprintf(path, sizeof(path), "/v1/fed/changes?since=%lld&limit=%d&wait=%d%s%s%s",
-             (long long)since, BATCH_LIMIT, first ? 0 : LONG_POLL_S, epoch[0] ? "&epoch=" : "",
-             epoch, p->recover_pass ? "&recover=1" : "");
-    /* An answer at once is due while the node waits for it before writes. */
-    int rc =
-        peer_client_get(p->client, path, first ? 10000 : (LONG_POLL_S + 15) * 1000, on_changes, p);
-    if (rc != 0)
-        fail(p, "fetching", tr_strerror(rc));
-    else
-        p->client_busy = true;
-    p->fetch_ns = uv_hrtime();
-    p->fetch_since = since;
+        sync__fetch_changes(p, p->applying.next_cursor,
+                            p->applying.epoch[0] ? p->applying.epoch : p->epoch);
 }
 
 /* Nothing in flight: fetch from the stored cursor. */
@@ -636,7 +342,7 @@ static void pull_next(sync_peer_t *p)
         read_cursor(p); /* takes the lock again first */
         return;
     }
-    fetch_changes(p, p->cursor, p->epoch);
+    sync__fetch_changes(p, p->cursor, p->epoch);
 }
 
 /* ---- life ---- */
@@ -705,7 +411,7 @@ static void on_peer_timer_closed(uv_handle_t *h)
 {
     sync_peer_t *p = h->data;
     p->timer_closed = true;
-    settled(p);
+    sync__settled(p);
 }
 
 static void on_lock_db_closed(void *ud)
@@ -719,7 +425,7 @@ static void on_rec_timer_closed(uv_handle_t *h)
     if (s->n_peers == 0)
         free_sync(s);
     else
-        settled(&s->peers[0]);
+        sync__settled(&s->peers[0]);
 }
 
 void sync_stop(node_t *node)
@@ -805,7 +511,7 @@ void sync_reload(node_t *node, SSL_CTX *client_ctx)
         p->client_busy = false;
         char err[200];
         if (make_client(p, err, sizeof(err)) != 0) {
-            fail(p, "reconnecting", err);
+            sync__fail(p, "reconnecting", err);
             continue;
         }
         if (waiting)

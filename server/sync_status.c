@@ -2,6 +2,7 @@
  * the federation lines of /metrics. */
 #include "sync_int.h"
 #include "sync_pull.h"
+#include "tr_protocol.h"
 
 #include <stdio.h>
 
@@ -38,7 +39,11 @@ json_t *sync_status(const node_t *node)
     for (size_t i = 0; s && i < s->n_peers; i++) {
         const sync_peer_t *p = &s->peers[i];
         json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "peer", p->cfg->name, "org", p->cfg->org,
-                              "url", p->cfg->url, "state", state_names[p->state]);
+                              "url", p->cfg->url, "state",
+                              p->incompatible ? "incompatible" : state_names[p->state]);
+        /* The version of its last reply: null before the first. */
+        json_object_set_new(o, "protocol",
+                            p->peer_protocol ? json_integer(p->peer_protocol) : json_null());
         /* Not p->cursor, which a back-off forgets until it reads it again. */
         json_object_set_new(o, "cursor",
                             p->shown_cursor >= 0 ? json_integer(p->shown_cursor) : json_null());
@@ -67,7 +72,8 @@ json_t *sync_status(const node_t *node)
         json_decref(rec);
         json_array_append_new(peers, o);
     }
-    json_t *st = json_pack("{s:s, s:o}", "org", node->org, "peers", peers);
+    json_t *st = json_pack("{s:s, s:{s:i, s:i}, s:o}", "org", node->org, "protocol", "version",
+                           TR_PROTOCOL_VERSION, "min", TR_PROTOCOL_MIN, "peers", peers);
     if (s)
         json_object_set_new(st, "recovery", recover_status(s));
     return st;

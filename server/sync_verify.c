@@ -203,7 +203,7 @@ const char *sync_refusal_name(sync_refusal_t why)
     static const char *const names[SYNC_REFUSED_COUNT_] = {
         [SYNC_REFUSED_INVALID] = "invalid",       [SYNC_REFUSED_UNSIGNED] = "unsigned",
         [SYNC_REFUSED_SIGNATURE] = "signature",   [SYNC_REFUSED_SIGNER] = "signer",
-        [SYNC_REFUSED_NOT_SHARED] = "not_shared",
+        [SYNC_REFUSED_NOT_SHARED] = "not_shared", [SYNC_REFUSED_PROTOCOL_1] = "protocol_1",
     };
     return (unsigned)why < SYNC_REFUSED_COUNT_ ? names[why] : "unknown";
 }
@@ -425,6 +425,17 @@ void sync_batch_parse(sync_batch_t *b)
     b->root = root;
 }
 
+/* A pathway.referral whose body has no to_org: what protocol 1 wrote
+ * (sql/006 made to_org part of a referral). Its signature covers the body,
+ * so nobody can add the field on the origin's behalf. */
+static bool written_under_protocol_1(json_t *doc)
+{
+    json_t *body = json_object_get(doc, "body");
+    return json_is_object(body) &&
+           !strcmp(json_string_value(json_object_get(doc, "kind")) ?: "", "pathway.referral") &&
+           !json_object_get(body, "to_org");
+}
+
 void sync_batch_verify(sync_batch_t *b)
 {
     b->refused = json_array();
@@ -445,7 +456,17 @@ void sync_batch_verify(sync_batch_t *b)
         tr_verrors_t errs;
         tr_verrors_init(&errs);
         b->n_records++;
-        if (tr_record_validate(doc, &rec, &errs) != 0) {
+        int valid = tr_record_validate(doc, &rec, &errs);
+        if (valid != 0 && written_under_protocol_1(doc)) {
+            /* Its own refusal, not "invalid": the operator learns that the
+             * origin wrote it before its upgrade (docs/federation.md). */
+            refuse(b, doc, SYNC_REFUSED_PROTOCOL_1,
+                   "a referral of protocol 1 (no to_org): the current rules need its "
+                   "receiving organisation");
+            tr_verrors_free(&errs);
+            continue;
+        }
+        if (valid != 0) {
             /* The error's code only: its path may name a member the peer
              * made up, and a name is personal data. */
             char reason[64];

@@ -43,6 +43,7 @@ typedef enum {
     SYNC_REFUSED_SIGNER,     /* signer unknown, refused, of another organisation, or not
                                 valid when the record was signed */
     SYNC_REFUSED_NOT_SHARED, /* its origin did not share it with this organisation */
+    SYNC_REFUSED_PROTOCOL_1, /* a referral written under protocol 1: no to_org */
     SYNC_REFUSED_COUNT_
 } sync_refusal_t;
 

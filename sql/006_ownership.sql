@@ -39,7 +39,12 @@ ALTER TABLE pathway_referrals ADD COLUMN audience text[];
 ALTER TABLE pathway_events ADD COLUMN audience text[];
 ALTER TABLE feedback_entries ADD COLUMN audience text[];
 ALTER TABLE feedback_responses ADD COLUMN audience text[];
+-- Without 005's via trigger: it would take this update for a new version and
+-- set via to NULL, so a relayed service would look like this node's own
+-- (tests/integration/test_migrations.py found it).
+ALTER TABLE directory_services DISABLE TRIGGER directory_services_via;
 UPDATE directory_services SET audience = trellis_audience(doc) WHERE doc ? 'audience';
+ALTER TABLE directory_services ENABLE TRIGGER directory_services_via;
 UPDATE pathway_referrals SET audience = trellis_audience(doc) WHERE doc ? 'audience';
 UPDATE pathway_events SET audience = trellis_audience(doc) WHERE doc ? 'audience';
 UPDATE feedback_entries SET audience = trellis_audience(doc) WHERE doc ? 'audience';

@@ -239,7 +239,14 @@ CREATE TRIGGER directory_services_sides AFTER INSERT OR UPDATE OF doc ON directo
     FOR EACH ROW EXECUTE FUNCTION trellis_directory_sides();
 
 -- The services stored before this migration.
+-- The rows already stored, derived again. Without 005's via trigger: it
+-- would take this update for a new version and set via to NULL (no
+-- trellis.via here), so a relayed service would look like one of this
+-- node's own and be sent back to the peer it came from
+-- (tests/integration/test_migrations.py found it).
+ALTER TABLE directory_services DISABLE TRIGGER directory_services_via;
 UPDATE directory_services SET doc = doc;
+ALTER TABLE directory_services ENABLE TRIGGER directory_services_via;
 
 CREATE INDEX directory_services_taxonomies ON directory_services USING gin (taxonomy_ids);
 CREATE INDEX directory_services_districts ON directory_services USING gin (districts);

@@ -19,6 +19,8 @@ class FakePeer:
         self.cert_failures = 0  # answer this many certificate requests 503 first
         self.reply_hook = None  # since -> (changes, cursor) to serve instead of the feed
         self.requests = {"changes": 0, "certs": 0}
+        self.protocol = "2"     # its Trellis-Protocol header; None: sends none (version 1)
+        self.asked_protocol = []  # the Trellis-Protocol header of each request (None: none)
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,6 +28,7 @@ class FakePeer:
                 pass
 
             def do_GET(self):
+                peer.asked_protocol.append(self.headers.get("Trellis-Protocol"))
                 if self.path.startswith("/v1/fed/changes"):
                     peer.requests["changes"] += 1
                     since = int(self.path.split("since=")[1].split("&")[0])
@@ -53,6 +56,8 @@ class FakePeer:
             def reply(self, status, body, ctype):
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
+                if peer.protocol is not None:
+                    self.send_header("Trellis-Protocol", peer.protocol)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -255,6 +255,47 @@ static void test_parse_refusals(void **state)
     expect_refused(ct, 1024, TR_E_HTTP, "Content-Type longer");
 }
 
+/* The peer's Trellis-Protocol is read whole, split or not, and one response
+ * cannot announce two versions. */
+static void test_parse_protocol(void **state)
+{
+    static const struct {
+        const char *in;
+        bool has;
+        const char *value;
+    } rows[] = {
+        {"HTTP/1.1 200 OK\r\nTrellis-Protocol: 2\r\nContent-Length: 0\r\n\r\n", true, "2"},
+        {"HTTP/1.1 200 OK\r\ntrellis-protocol:  37 \r\nContent-Length: 0\r\n\r\n", true, "37"},
+        {"HTTP/1.1 200 OK\r\nTrellis-Protocolx: 2\r\nContent-Length: 0\r\n\r\n", false, ""},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, ""},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        for (size_t j = 0; j < sizeof(steps) / sizeof(steps[0]); j++) {
+            peer_client_parser_t p;
+            size_t len = strlen(rows[i].in), off = 0, used = 0;
+            int rc = PEER_PARSE_MORE;
+            peer_client_parser_init(&p, 64);
+            while (off < len && rc == PEER_PARSE_MORE) {
+                size_t n = steps[j] && steps[j] < len - off ? steps[j] : len - off;
+                rc = peer_client_parser_feed(&p, rows[i].in + off, n, &used);
+                off += used;
+            }
+            assert_int_equal(rc, PEER_PARSE_DONE);
+            assert_int_equal(p.has_protocol, rows[i].has);
+            if (rows[i].has)
+                assert_string_equal(p.protocol, rows[i].value);
+            peer_client_parser_free(&p);
+        }
+    }
+    expect_refused("HTTP/1.1 200 OK\r\nTrellis-Protocol: 2\r\nTrellis-Protocol: 3\r\n"
+                   "Content-Length: 0\r\n\r\n",
+                   1024, TR_E_HTTP, "duplicate Trellis-Protocol");
+    char long_value[400];
+    snprintf(long_value, sizeof(long_value), "HTTP/1.1 200 OK\r\nTrellis-Protocol: %0200d\r\n\r\n",
+             0);
+    expect_refused(long_value, 1024, TR_E_HTTP, "Trellis-Protocol longer");
+}
+
 static void test_parse_header_limits(void **state)
 {
     size_t cap = 64 * 1024;
@@ -501,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_parse_body_limits),
         cmocka_unit_test(test_parse_refusals),
+        cmocka_unit_test(test_parse_protocol),
         cmocka_unit_test(test_parse_header_limits),
         cmocka_unit_test(test_parse_extra_and_sticky),
         cmocka_unit_test(test_loop_refused_and_timeout),

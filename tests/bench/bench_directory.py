@@ -74,22 +74,26 @@ def write_onspd(path, postcodes):
 
 
 def spread_locations(records, postcodes, rng):
-    """Put each public location at one of the loaded postcodes (its address)
-    and, for most, a point beside it: the fixture's three points would make
-    every proximity search the same few distances."""
+    """Place most public locations at one of the loaded postcodes, by their
+    address: a signed record's coordinates are whole degrees only
+    (tr_validate_directory.c), so the address is what locates a public
+    service, and the fixture's three whole-degree points would make every
+    proximity search the same few distances."""
     pcs = list(postcodes)
     for rec in records:
+        if rec["body"]["trellis"]["location_confidential"]:
+            continue
         for sal in rec["body"].get("service_at_locations", []):
             loc = sal["location"]
-            if rec["body"]["trellis"]["location_confidential"]:
-                continue
-            pc = rng.choice(pcs)
-            lat, lng, _ = postcodes[pc]
+            if not loc.get("addresses") and rng.random() < 0.8:
+                loc["addresses"] = [{"id": loc["id"][:-3] + "a" + loc["id"][-2:],
+                                     "address_1": "1 Test Street", "city": "Leeds",
+                                     "state_province": "West Yorkshire", "country": "GB",
+                                     "address_type": "physical"}]
             for a in loc.get("addresses", []):
-                a["postal_code"] = pc
-            if "latitude" in loc or rng.random() < 0.5:
-                loc["latitude"] = round(lat + rng.uniform(-0.003, 0.003), 6)
-                loc["longitude"] = round(lng + rng.uniform(-0.003, 0.003), 6)
+                a["postal_code"] = rng.choice(pcs)
+                loc.pop("latitude", None)
+                loc.pop("longitude", None)
 
 
 def q(params):

@@ -244,21 +244,53 @@ def pgbench(pg, sql, seconds, work, clients=CONNS):
     return lat
 
 
-def run_load(node, agent, load_bin, path_arg):
-    """One hammering: (replies, non-200, node ms list, cache hits, misses)."""
+def cpu_seconds(node, pg):
+    """CPU seconds used so far by trellisd and by the cluster (the
+    postmaster, its live children, and the children it has reaped): on a
+    shared machine the time per reply moves with the other work, the CPU
+    per reply much less."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+
+    v = stat(node.proc.pid)
+    node_s = (int(v[11]) + int(v[12])) / tick
+    with open(os.path.join(pg.data, "postmaster.pid")) as f:
+        pm = int(f.readline())
+    v = stat(pm)
+    pg_s = sum(int(x) for x in v[11:15]) / tick  # utime stime cutime cstime
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            v = stat(pid)
+            if int(v[1]) == pm:  # the postmaster's child: a backend, a worker
+                pg_s += (int(v[11]) + int(v[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass  # ended meanwhile: counted in the postmaster's cutime
+    return node_s, pg_s
+
+
+def run_load(node, pg, agent, load_bin, path_arg):
+    """One hammering: (replies, non-200, node ms list, cache hits, misses,
+    node CPU ms per reply, PostgreSQL CPU ms per reply)."""
     h0, m0 = cache_counts(node, agent)
     since = os.path.getsize(node.log_path)
+    c0 = cpu_seconds(node, pg)
     n, errs = hammer(node, agent, path_arg, SECONDS, load_bin)
+    c1 = cpu_seconds(node, pg)
     ms = server_times(node, "/oruk/services", since)
     h1, m1 = cache_counts(node, agent)
-    return n, errs, ms, h1 - h0, m1 - m0
+    per = 1000.0 / n if n else float("nan")
+    return n, errs, ms, h1 - h0, m1 - m0, (c1[0] - c0[0]) * per, (c1[1] - c0[1]) * per
 
 
 def row(label, kind, r):
-    n, errs, ms, hits, misses = r
+    n, errs, ms, hits, misses, node_cpu, pg_cpu = r
     rate = 100.0 * hits / (hits + misses) if hits + misses else float("nan")
     print(f"{label:24} {kind:16} {n:9d} {n / SECONDS:7.0f} {pct(ms, 50):7.2f} {pct(ms, 95):7.2f} "
-          f"{pct(ms, 99):7.2f} {rate:8.1f}%" + (f"   ({errs} non-200)" if errs else ""))
+          f"{pct(ms, 99):7.2f} {rate:8.1f}%  {node_cpu:6.2f} {pg_cpu:6.2f}"
+          + (f"   ({errs} non-200)" if errs else ""))
 
 
 def main():
@@ -308,7 +340,7 @@ def main():
                     if status != 200:
                         sys.exit(f"{u}: {status} {str(reply)[:300]}")
             print(f"{'query':24} {'run':16} {'requests':>9} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
-                  f"{'p99 ms':>7} {'cache hits':>9}")
+                  f"{'p99 ms':>7} {'cache hits':>9}  {'CPU ms a reply: node':>6} / PG")
             notes = []
             for label, path in REPEATED.items():
                 # The SQL the node runs for the repeated query, captured from
@@ -333,8 +365,8 @@ def main():
                 if os.environ.get("BENCH_EXPLAIN") and sql:
                     for line in pg.psql("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql):
                         print("    " + line[0])
-                row(label, "fresh (varied)", run_load(node, agent, load_bin, "@" + fresh[label][0]))
-                row(label, "same repeated", run_load(node, agent, load_bin, path))
+                row(label, "fresh (varied)", run_load(node, pg, agent, load_bin, "@" + fresh[label][0]))
+                row(label, "same repeated", run_load(node, pg, agent, load_bin, path))
                 ref = pgbench(pg, sql, SECONDS, node.dir) if sql else None
                 one = pgbench(pg, sql, 3, node.dir, clients=1) if sql else None
                 notes.append(f"{label}: the repeated query's first request (nothing kept): "

@@ -124,6 +124,7 @@ page_bench "$dir_path"
 # people. 5,000 distinct queries; each request draws one at random.
 python3 - "$work/dir_paths.txt" <<'PY'
 import random, sys
+from urllib.parse import quote_plus
 sys.path.insert(0, "deploy")
 import sample_data as sd
 rng = random.Random("bench-viewer-paths")
@@ -136,7 +137,7 @@ seen = set()
 while len(seen) < 5000:
     p = []
     if rng.random() < 0.5:
-        p.append("search=" + "+".join(rng.sample(words, rng.randint(1, 2))))
+        p.append("search=" + quote_plus(" ".join(rng.sample(words, rng.randint(1, 2)))))
     if rng.random() < 0.7:
         p.append("need=" + rng.choice(sd.NEEDS))
     if rng.random() < 0.4:

@@ -421,13 +421,18 @@ static void add_filters(strbuf_t *b, dir_sql_t *q, const dir_filter_t *f, const 
     if (f->for_gender[0]) /* a service for everyone is for each gender too */
         strbuf_printf(b, " AND s.for_genders && ARRAY[$%d::text, 'all']", param(q, f->for_gender));
     if (f->minimum_age >= 0 || f->maximum_age >= 0) {
-        /* The services whose age range overlaps the one asked for. */
+        /* The services whose age range [min, max] overlaps the one asked
+         * for [lo, hi]: min <= hi and lo <= max. Written as two comparisons,
+         * not as int4range(...) && int4range(...): building a range for
+         * every candidate row was about a quarter of a filtered query's CPU, and
+         * an age matches most of the directory, so its GiST index never
+         * narrowed a search much (docs/benchmarks.md, "The directory"). */
         int lo = param_int(q, f->minimum_age >= 0 ? f->minimum_age : 0);
         int hi = param_int(q, f->maximum_age >= 0 ? f->maximum_age : 130);
         strbuf_printf(b,
-                      " AND int4range(coalesce(s.minimum_age, 0), coalesce(s.maximum_age, 130), "
-                      "'[]') && int4range($%d::int, $%d::int, '[]')",
-                      lo, hi);
+                      " AND coalesce(s.minimum_age, 0) <= $%d::int AND coalesce(s.maximum_age, "
+                      "130) >= $%d::int",
+                      hi, lo);
     }
     if (f->taking_referrals >= 0)
         strbuf_printf(b, " AND s.taking_referrals = $%d::boolean",
@@ -525,12 +530,17 @@ int dir_query_build(const dir_filter_t *f, dir_list_t what, const dir_view_t *vi
                         "'service_at_locations') x WHERE x->>'id' = pg.sal_id LIMIT 1)");
     if (near)
         strbuf_puts(&b, ", 'distance', round(pg.dist)");
+    /* The page's rows straight from an ORDER BY ... LIMIT (a top-N sort,
+     * which keeps only the page's rows) rather than numbering every match
+     * with row_number() first (a full sort of thousands of matches for a
+     * wide proximity search), then their documents. */
+    const char *order = near ? "dist NULLS LAST, name, id, sal_id" : "name, id, sal_id";
     strbuf_printf(&b,
-                  ") ORDER BY pg.rn) FROM (SELECT id, origin, sal_id, %s row_number() OVER "
-                  "(ORDER BY %s name, id, sal_id) AS rn FROM %s ORDER BY rn LIMIT $%d::int "
-                  "OFFSET $%d::bigint) pg JOIN directory_services s ON s.id = pg.id AND "
-                  "s.origin = pg.origin), '[]'::json), ",
-                  near ? "dist," : "", near ? "dist NULLS LAST," : "", src, limit, offset);
+                  ") ORDER BY %s%s) FROM (SELECT id, origin, sal_id, name%s FROM %s ORDER BY %s "
+                  "LIMIT $%d::int OFFSET $%d::bigint) pg JOIN directory_services s ON s.id = "
+                  "pg.id AND s.origin = pg.origin), '[]'::json), ",
+                  near ? "pg.dist NULLS LAST, " : "", "pg.name, pg.id, pg.sal_id",
+                  near ? ", dist" : "", src, order, limit, offset);
     if (f->postcode[0])
         strbuf_puts(&b, "CASE WHEN NOT EXISTS (SELECT 1 FROM postcodes) THEN 'not_loaded' "
                         "WHEN NOT EXISTS (SELECT 1 FROM o) THEN 'unknown_postcode' "

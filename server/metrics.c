@@ -5,6 +5,7 @@
 #include "strbuf.h"
 #include "sync_pull.h"
 #include "tls_expiry.h"
+#include "view_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,12 @@ char *metrics_render(const node_t *node, size_t *len)
                   "# HELP trellis_db_schema_version Highest applied migration.\n"
                   "# TYPE trellis_db_schema_version gauge\ntrellis_db_schema_version %d\n",
                   st.schema_version);
+    uint64_t hits, misses;
+    view_cache_counts(&hits, &misses);
+    counter(&s, "trellis_view_cache_hits_total",
+            "Replies and results taken from the reply cache (view_cache.h).", "counter", hits);
+    counter(&s, "trellis_view_cache_misses_total",
+            "Cache lookups that found nothing fresh: the query ran.", "counter", misses);
     sync_metrics(node, &s);
     /* With [node] workers > 1 each scrape is answered by one worker and every
      * figure above is that process's own: this says which (docs/workers.md). */

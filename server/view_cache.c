@@ -16,6 +16,7 @@ typedef struct {
 static entry_t entries[VIEW_CACHE_ENTRIES];
 static size_t total_bytes;
 static uint64_t clock_uses; /* orders uses: the smallest used is the least recent */
+static uint64_t n_hits, n_misses;
 
 /* FNV-1a: a cheap first test before comparing keys of a few hundred bytes. */
 static uint64_t hash_of(const char *s)
@@ -37,8 +38,11 @@ static entry_t *find(const char *key, uint64_t h)
 const char *view_cache_get_len(const char *key, uint64_t gen, uint64_t now_ms, size_t *len)
 {
     entry_t *e = find(key, hash_of(key));
-    if (!e || e->gen != gen || now_ms < e->at_ms || now_ms - e->at_ms >= VIEW_CACHE_TTL_MS)
+    if (!e || e->gen != gen || now_ms < e->at_ms || now_ms - e->at_ms >= VIEW_CACHE_TTL_MS) {
+        n_misses++;
         return NULL;
+    }
+    n_hits++;
     e->used = ++clock_uses;
     if (len)
         *len = e->len;
@@ -108,6 +112,12 @@ void view_cache_put_len(const char *key, uint64_t gen, uint64_t now_ms, const ch
 void view_cache_put(const char *key, uint64_t gen, uint64_t now_ms, const char *text)
 {
     view_cache_put_len(key, gen, now_ms, text, strlen(text));
+}
+
+void view_cache_counts(uint64_t *hits, uint64_t *misses)
+{
+    *hits = n_hits;
+    *misses = n_misses;
 }
 
 void view_cache_clear(void)

@@ -33,6 +33,11 @@ void view_cache_put(const char *key, uint64_t gen, uint64_t now_ms, const char *
 void view_cache_put_len(const char *key, uint64_t gen, uint64_t now_ms, const char *text,
                         size_t len);
 
+/* Lookups answered from the cache and lookups that found nothing fresh,
+ * since the start (GET /metrics: trellis_view_cache_*_total), so that a
+ * benchmark or an operator sees how often a reply is really reused. */
+void view_cache_counts(uint64_t *hits, uint64_t *misses);
+
 /* Forget everything (tests; the node at shutdown). */
 void view_cache_clear(void);
 

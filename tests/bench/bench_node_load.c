@@ -8,6 +8,11 @@
  *
  *   bench_node_load HOST PORT PATH CONNS SECONDS CERT_CHAIN KEY
  *
+ * PATH "@FILE": one path a line; the requests take them in turn, in the
+ * file's order, across all connections (bench_directory.py: thousands of
+ * distinct queries, so that a reply cache is hit as often as real use
+ * would hit it, not on every request).
+ *
  * Prints one JSON line: requests (every reply), ok (2xx), non2xx, errors,
  * connects, seconds, and rps, which counts 2xx replies only: a server that
  * answers fast with errors must not look fast. */
@@ -45,13 +50,17 @@ typedef struct {
     int status;
     int closes;  /* reply said Connection: close */
     size_t sent; /* bytes of the request written (always whole with TLS) */
+    int cur;     /* index of the request being written, -1 before one is picked */
 } conn_t;
 
 static SSL_CTX *ctx;
 static struct sockaddr_in addr;
 static int ep;
-static char request[512];
-static int request_len;
+#define MAX_PATHS 100000
+#define MAX_PATH_LEN 1024
+static char **requests; /* "GET path HTTP/1.1..." texts */
+static int *request_lens;
+static int n_requests, next_request;
 static unsigned long n_req, n_ok, n_non2xx, n_err, n_connects;
 
 static double now(void)
@@ -86,6 +95,7 @@ static void open_conn(conn_t *c)
     c->len = c->want = 0;
     c->sent = 0;
     c->closes = 0;
+    c->cur = -1;
     if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 && errno != EINPROGRESS) {
         perror("connect");
         exit(2);
@@ -167,7 +177,11 @@ static void step(conn_t *c, unsigned events)
             return;
         }
         case ST_WRITE: {
-            int r = SSL_write(c->ssl, request, request_len);
+            if (c->cur < 0) {
+                c->cur = next_request;
+                next_request = (next_request + 1) % n_requests;
+            }
+            int r = SSL_write(c->ssl, requests[c->cur], request_lens[c->cur]);
             if (r <= 0) {
                 int e = SSL_get_error(c->ssl, r);
                 if (e == SSL_ERROR_WANT_WRITE) {
@@ -181,6 +195,7 @@ static void step(conn_t *c, unsigned events)
                 reopen(c, 1);
                 return;
             }
+            c->cur = -1;
             c->len = c->want = 0;
             c->closes = 0;
             c->state = ST_READ;
@@ -230,6 +245,47 @@ static void step(conn_t *c, unsigned events)
     (void)events;
 }
 
+static int add_request(const char *path, const char *host)
+{
+    char text[MAX_PATH_LEN + 256];
+    int n = snprintf(text, sizeof(text), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host);
+    if (n < 0 || (size_t)n >= sizeof(text) || n_requests >= MAX_PATHS) {
+        fprintf(stderr, "bench_node_load: a path over %d bytes or over %d paths\n", MAX_PATH_LEN,
+                MAX_PATHS);
+        return -1;
+    }
+    requests[n_requests] = strdup(text);
+    request_lens[n_requests++] = n;
+    return 0;
+}
+
+/* PATH, or every line of the file @PATH. */
+static int load_requests(const char *arg, const char *host)
+{
+    requests = calloc(MAX_PATHS, sizeof(*requests));
+    request_lens = calloc(MAX_PATHS, sizeof(*request_lens));
+    if (arg[0] != '@')
+        return add_request(arg, host);
+    FILE *f = fopen(arg + 1, "r");
+    if (!f) {
+        perror(arg + 1);
+        return -1;
+    }
+    char line[MAX_PATH_LEN + 2];
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0])
+            rc = add_request(line, host);
+    }
+    fclose(f);
+    if (rc == 0 && n_requests == 0) {
+        fprintf(stderr, "bench_node_load: no path in %s\n", arg + 1);
+        rc = -1;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 8) {
@@ -245,8 +301,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_node_load: HOST must be an IPv4 address\n");
         return 2;
     }
-    request_len =
-        snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", argv[3], argv[1]);
+    if (load_requests(argv[3], argv[1]) < 0)
+        return 2;
     ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* like ab: the server is not checked */

@@ -3,7 +3,11 @@
 # pathway referrals (with their ~2.3 million events) in a throwaway cluster,
 # then 20 concurrent connections on
 #   - the pathways page of a one-year period (/viewer/pathways?from=2026-W01&to=2026-W52),
-#   - the directory search page ($BENCH_DIRECTORY_PATH),
+#   - the directory search page: fresh (varied) queries, each request drawn
+#     from 5,000 distinct searches (words, need, district, gender, age,
+#     taking referrals, page), with the reply cache's hit rate from
+#     /metrics: the row a target is judged on; then the same query repeated
+#     ($BENCH_DIRECTORY_PATH), which after its first reply measures the cache,
 # each for BENCH_SECONDS, p50/p95/p99 of the time to the whole reply and of
 # the node's own time per reply (its request log), after the time of the
 # first (uncached) reply; and the
@@ -116,3 +120,48 @@ page_bench() {
 echo "--- HTTP: the viewer's pages, $conns connections, ${secs}s each; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 page_bench "/viewer/pathways?$period"
 page_bench "$dir_path"
+# The directory as caseworkers use it: different searches for different
+# people. 5,000 distinct queries; each request draws one at random.
+python3 - "$work/dir_paths.txt" <<'PY'
+import random, sys
+from urllib.parse import quote_plus
+sys.path.insert(0, "deploy")
+import sample_data as sd
+rng = random.Random("bench-viewer-paths")
+words = ["refuge", "advocacy", "counselling", "outreach", "helpline", "housing", "legal",
+         "children", "peer support", "recovery", "drop-in", "group work", "Leeds", "Bradford",
+         "Wakefield", "Halifax", "Huddersfield", "Keighley", "Dewsbury", "Otley"]
+districts = [f"LS{i}" for i in range(1, 30)] + [f"BD{i}" for i in range(1, 23)] + \
+    ["E08000035", "E08000032", "E08000033", "E08000034", "E08000036"]
+seen = set()
+while len(seen) < 5000:
+    p = []
+    if rng.random() < 0.5:
+        p.append("search=" + quote_plus(" ".join(rng.sample(words, rng.randint(1, 2)))))
+    if rng.random() < 0.7:
+        p.append("need=" + rng.choice(sd.NEEDS))
+    if rng.random() < 0.4:
+        p.append("district=" + rng.choice(districts))
+    if rng.random() < 0.5:
+        p.append("for_gender=" + rng.choice(["women", "men", "non_binary"]))
+    if rng.random() < 0.4:
+        p.append(f"age={rng.randint(14, 80)}")
+    if rng.random() < 0.5:
+        p.append("taking_referrals=true")
+    if rng.random() < 0.15:
+        p.append(f"page={rng.randint(2, 4)}")
+    seen.add("/viewer/directory?" + "&".join(p))
+with open(sys.argv[1], "w") as f:
+    f.write("\n".join(sorted(seen)) + "\n")
+PY
+cache_counts() {
+    bench_curl member-00 "https://127.0.0.1:$port/metrics" |
+        awk '/^trellis_view_cache_(hits|misses)_total /{printf "%s ", $2}'
+}
+echo "/viewer/directory, fresh (varied): 5,000 distinct queries, drawn at random"
+read -r h0 m0 <<<"$(cache_counts)"
+off=$(stat -c %s "$work/trellisd.log")
+python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "@$work/dir_paths.txt" "$conns" "$secs"
+server_times /viewer/directory "$off"
+read -r h1 m1 <<<"$(cache_counts)"
+echo "  reply cache: $((h1 - h0)) hits, $((m1 - m0)) misses ($(( (h1 - h0) * 100 / (h1 - h0 + m1 - m0 + 1) ))% hits)"

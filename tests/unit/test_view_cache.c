@@ -94,6 +94,24 @@ static void test_bytes_budget(void **state)
     view_cache_clear();
 }
 
+/* Every lookup counts once: a hit, or a miss (absent, stale or expired). */
+static void test_counts(void **state)
+{
+    (void)state;
+    uint64_t h0, m0, h, m;
+    view_cache_counts(&h0, &m0);
+    view_cache_put("oruk|/services?need=legal", 3, 100, "[]");
+    assert_non_null(view_cache_get("oruk|/services?need=legal", 3, 150));
+    assert_non_null(view_cache_get_len("oruk|/services?need=legal", 3, 160, NULL));
+    assert_null(view_cache_get("oruk|/services?need=housing", 3, 150)); /* absent */
+    assert_null(view_cache_get("oruk|/services?need=legal", 4, 150));   /* stored since */
+    assert_null(view_cache_get("oruk|/services?need=legal", 3, 100 + VIEW_CACHE_TTL_MS));
+    view_cache_counts(&h, &m);
+    assert_int_equal(h - h0, 2);
+    assert_int_equal(m - m0, 3);
+    view_cache_clear();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -101,6 +119,7 @@ int main(void)
         cmocka_unit_test(test_oldest_makes_room),
         cmocka_unit_test(test_least_recently_used_goes),
         cmocka_unit_test(test_bytes_budget),
+        cmocka_unit_test(test_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,11 @@
+-- 015: the age filter no longer uses the age-range index.
+--
+-- dir_query.c tests an age range's overlap with two comparisons
+-- (coalesce(minimum_age, 0) <= hi AND coalesce(maximum_age, 130) >= lo)
+-- instead of int4range(...) && int4range(...): building a range value for
+-- every candidate row was about a quarter of a filtered query's CPU
+-- (docs/benchmarks.md, "The directory", "Fresh queries"). No query reads
+-- this GiST index now, and an age matches most of the directory, so it
+-- never narrowed a search much; every store of a service kept it for
+-- nothing.
+DROP INDEX IF EXISTS directory_services_ages;

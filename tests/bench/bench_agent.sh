@@ -17,7 +17,7 @@ bench_build
 ingest_rate=
 if [[ -z "${BENCH_SKIP_INGEST:-}" ]]; then
     BENCH_RECORDS=$rows tests/bench/bench_ingest.sh | tee /tmp/trellis-bench-agent-ingest.$$
-    ingest_rate=$(grep -F 'trellisd POST /v1/records' /tmp/trellis-bench-agent-ingest.$$ | awk '{print $NF}')
+    ingest_rate=$(grep -m1 -F 'trellisd POST /v1/records' /tmp/trellis-bench-agent-ingest.$$ | awk '{print $NF}')
     rm -f /tmp/trellis-bench-agent-ingest.$$
 fi
 

@@ -2,6 +2,7 @@
 #include "spool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 struct spool {
     sqlite3 *db;
@@ -67,6 +69,15 @@ spool_t *spool_open(const char *dir, char *err, size_t err_len)
     }
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/spool.db", dir);
+    /* A new spool is readable by this user only, whatever the umask, and
+     * SQLite gives its -wal and -shm files the database file's mode. (One
+     * that exists keeps the mode its operator gave it.) */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, err_len, "cannot open the spool %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    close(fd);
     spool_t *s = calloc(1, sizeof(*s));
     if (!s)
         abort();

@@ -113,6 +113,10 @@ with PgCluster("agent") as pg:
         t.equal(counts(pg)["pathway_events"], 6, "and nothing doubled on the node")
         t.equal(agent.spool_sql("SELECT count(*) FROM queue")[0][0], 0,
                 "the spool is empty once the node answered for everything")
+        modes = {f: oct(stat.S_IMODE(os.stat(os.path.join(agent.spool, f)).st_mode))
+                 for f in os.listdir(agent.spool) if f.startswith("spool.db")}
+        t.check(modes and set(modes.values()) == {"0o600"},
+                "the spool's files are readable by the agent's user only", repr(modes))
 
         # --- feedback: a phone number in free text is quarantined, never sent ---
         r = agent.run("push", "--mapping", FB_MAP, FB_CSV)

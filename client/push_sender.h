@@ -13,8 +13,10 @@
 
 typedef struct push_sender push_sender_t;
 
-/* Start sending from the spool in folder dir (c, h and p borrowed, h used
- * only by the thread until push_sender_finish). NULL with err. */
+/* Start sending from the spool c->spool names, on a connection of its own
+ * that takes turns with the reader's through gate (c, gate, h and p
+ * borrowed; h is used only by the thread until push_sender_finish). NULL
+ * with err. */
 push_sender_t *push_sender_start(const agent_config_t *c, spool_gate_t *gate, node_http_t *h,
                                  progress_t *p, char *err, size_t err_len);
 /* More records are committed: send them. */

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +110,8 @@ static void test_refused_in_flight_keeps_new_content(void **state)
 typedef struct {
     spool_gate_t *gate;
     int chunks;
-    volatile int reader_done, sender_turns_while_reading;
+    atomic_int reader_done;
+    int sender_turns_while_reading;
 } race_t;
 
 static void *reader_thread(void *arg)
@@ -139,7 +141,7 @@ static void *reader_thread(void *arg)
 static void test_gate_lets_the_sender_in_between_chunks(void **state)
 {
     (void)state;
-    race_t r = {spool_gate_new(), 200, 0, 0};
+    race_t r = {.gate = spool_gate_new(), .chunks = 200};
     spool_t *s = spool_open(dir, err, sizeof(err));
     spool_set_gate(s, r.gate);
     pthread_t t;

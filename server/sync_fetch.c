@@ -245,26 +245,8 @@ static void verify_batch(sync_peer_t *p, bool final_pass)
 {
     p->state = P_VERIFY;
     /* A second pass starts again from the same reply. */
-    if (p->batch.refused) {
-        char *body = p->batch.body;
-        size_t len = p->batch.len;
-        uint64_t asked = p->batch.asked_ns, arrived = p->batch.arrived_ns;
-        int64_t since = p->batch.since;
-        int limit = p->batch.limit;
-        bool recover = p->batch.recover;
-        char epoch_asked[sizeof(p->batch.epoch_asked)];
-        memcpy(epoch_asked, p->batch.epoch_asked, sizeof(epoch_asked));
-        p->batch.body = NULL;
-        sync_batch_clear(&p->batch);
-        p->batch.body = body;
-        p->batch.len = len;
-        p->batch.asked_ns = asked;
-        p->batch.arrived_ns = arrived;
-        p->batch.since = since;
-        p->batch.limit = limit;
-        p->batch.recover = recover;
-        memcpy(p->batch.epoch_asked, epoch_asked, sizeof(epoch_asked));
-    }
+    if (p->batch.refused)
+        sync_batch_rewind(&p->batch);
     p->batch.final_pass = final_pass;
     p->work.data = p;
     if (uv_queue_work(p->sync->node->loop, &p->work, verify_work, verify_done) != 0) {

@@ -517,3 +517,18 @@ void sync_batch_clear(sync_batch_t *b)
     sync_batch_init(&fresh, b->cache, b->peer_org, b->own_org);
     *b = fresh;
 }
+
+void sync_batch_rewind(sync_batch_t *b)
+{
+    sync_batch_t kept = *b;
+    b->body = NULL; /* the reply stays */
+    sync_batch_clear(b);
+    b->body = kept.body;
+    b->len = kept.len;
+    b->asked_ns = kept.asked_ns;
+    b->arrived_ns = kept.arrived_ns;
+    b->since = kept.since;
+    b->limit = kept.limit;
+    b->recover = kept.recover;
+    memcpy(b->epoch_asked, kept.epoch_asked, sizeof(b->epoch_asked));
+}

@@ -95,5 +95,9 @@ void sync_batch_parse(sync_batch_t *b);
 void sync_batch_verify(sync_batch_t *b);
 /* Free what the batch holds and make it empty again, for the same peer. */
 void sync_batch_clear(sync_batch_t *b);
+/* Forget what verifying found (records, refusals, what the reply said) and
+ * keep the reply and what was asked, for a second pass over the same reply
+ * once unknown signers are fetched. */
+void sync_batch_rewind(sync_batch_t *b);
 
 #endif

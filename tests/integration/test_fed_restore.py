@@ -70,6 +70,15 @@ def held_by(pg, db, keys):
     return keys <= set(fk.held(pg, db))
 
 
+def pulled_from(node, agent, peer, peer_pg):
+    """node's own cursor on peer has reached every record the peer's database
+    holds. Records can reach a node through a third one first: holding them
+    does not mean the node pulled them from their origin, and only a cursor
+    past the backup point can see the feed go back."""
+    head = max(seq for seq, _, _ in fk.held(*peer_pg).values())
+    return fk.fed_status(node, agent)[peer]["cursor"] >= head
+
+
 def mesh(pki, pgs, timeout="60s"):
     """Nodes a, b, c, each on its own database, each pulling from the others."""
     nodes = {}
@@ -163,10 +172,12 @@ def scenario(name, prepare, go_back):
         expected |= post_many(a, agents[A], A, 20, f"{name}: a after the backup")
         ok = fk.wait_for(lambda: held_by(*pgs["a"], lost) and held_by(*pgs["c"], lost), 60)
         t.check(ok, f"{name}: a and c pulled the 200 records b wrote after the backup")
+        ok = fk.wait_for(lambda: pulled_from(a, agents[A], "b", pgs["b"]), 60)
+        t.check(ok, f"{name}: a's cursor on b is past them", str(fk.fed_status(a, agents[A])["b"]))
         # PITR and failover lose what was written after the target, or what the
         # replica never got; a restored dump loses the 200.
         gone = lost
-        for s in go_back.after_pull(b, pgs):
+        for s in go_back.after_pull(b, pgs, lambda: pulled_from(a, agents[A], "b", pgs["b"])):
             expected |= s
             gone = s
 
@@ -243,7 +254,7 @@ class Dump:
                         "-f", path, db], check=True)
         return path
 
-    def after_pull(self, b, pgs):
+    def after_pull(self, b, pgs, a_pulled):
         return []
 
     def restore(self, b, pgs, path):
@@ -283,7 +294,7 @@ class Pitr:
                 "-D", base, "-X", "stream")
         return base
 
-    def after_pull(self, b, pgs):
+    def after_pull(self, b, pgs, a_pulled):
         pg, db = pgs["b"]
         # The recovery target: after the 200, before the last ones.
         pg.psql("SELECT pg_create_restore_point('before_the_last')", db=db)
@@ -293,8 +304,8 @@ class Pitr:
         t.check(ok, "pitr: the WAL up to the recovery target is archived")
         agent = b.pki.agent(B, "office")
         last = post_many(b, agent, B, 40, "pitr: after the recovery target")
-        ok = fk.wait_for(lambda: held_by(*pgs["a"], last), 60)
-        t.check(ok, "pitr: a pulled the records written after the recovery target")
+        ok = fk.wait_for(lambda: held_by(*pgs["a"], last) and a_pulled(), 60)
+        t.check(ok, "pitr: a pulled the records written after the recovery target, from b itself")
         return [last]
 
     def restore(self, b, pgs, base):
@@ -347,7 +358,7 @@ class Failover:
         self.replica = replica
         return replica
 
-    def after_pull(self, b, pgs):
+    def after_pull(self, b, pgs, a_pulled):
         pg, db = pgs["b"]
         r = self.replica
         lsn = pg.psql("SELECT pg_current_wal_lsn()", db=db)[0][0]
@@ -369,8 +380,8 @@ class Failover:
         t.check(ok, "failover: the replica's replay is paused")
         agent = b.pki.agent(B, "office")
         last = post_many(b, agent, B, 40, "failover: not on the replica")
-        ok = fk.wait_for(lambda: held_by(*pgs["a"], last), 60)
-        t.check(ok, "failover: a pulled the records the replica never got")
+        ok = fk.wait_for(lambda: held_by(*pgs["a"], last) and a_pulled(), 60)
+        t.check(ok, "failover: a pulled the records the replica never got, from b itself")
         return [last]
 
     def restore(self, b, pgs, replica):

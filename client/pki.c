@@ -16,6 +16,7 @@ enum {
     OPT_DAYS = 1 << 2,
     OPT_BACKDATE = 1 << 3,
     OPT_ROLLOVER = 1 << 4,
+    OPT_KEEP_KEY = 1 << 5,
 };
 
 #define DAYS_MAX 3650 /* ten years: longer than any leaf should live */
@@ -92,19 +93,22 @@ static const command_t commands[] = {
      OPT_DAYS | OPT_BACKDATE,
      pki_cmd_issue_agent},
     {"renew-node",
-     "ORG NAME [--host H]... [--days N]",
+     "ORG NAME [--host H]... [--days N] [--keep-key]",
      "renew node NAME's certificate (new key, same name)",
      "Renew node NAME's certificate: a new key and certificate (O=ORG, OU=node, CN=NAME)\n"
      "signed by ORG's current CA, with the same names as before unless --host is given.\n"
      "The new files take the old ones' paths, so the node's configuration stays as it is:\n"
-     "install them and reload the node (SIGHUP). The old certificate is kept, not revoked:\n"
+     "install them and reload the node (SIGHUP). With --keep-key the certificate is for\n"
+     "the same key: a node whose key systemd hands over at start (LoadCredential=, the\n"
+     "packaged service) then takes the new certificate with a reload, where a new key\n"
+     "needs a restart. The old certificate is kept, not revoked:\n"
      "records it signed stay verifiable and it works until it expires.\n"
      "\nwrites:\n"
      "  DIR/orgs/ORG/nodes/NAME.{key,crt,chain.crt}         the new key and certificate\n"
      "  DIR/orgs/ORG/nodes/replaced/SERIAL/NAME.*           the old ones, moved aside\n",
      {"ORG", "NAME"},
      2,
-     OPT_HOST | OPT_DAYS | OPT_BACKDATE,
+     OPT_HOST | OPT_DAYS | OPT_BACKDATE | OPT_KEEP_KEY,
      pki_cmd_renew_node},
     {"renew-agent",
      "ORG NAME [--days N]",
@@ -236,6 +240,7 @@ static const struct {
     {OPT_BACKDATE, "  --backdate DAYS  start the validity DAYS days ago (e.g. --backdate 10 "
                    "--days 1 is expired)\n"},
     {OPT_ROLLOVER, "  --rollover       a new CA for an organisation that has one (see above)\n"},
+    {OPT_KEEP_KEY, "  --keep-key       a new certificate for the key the node has (see above)\n"},
 };
 
 static const char dir_help[] =
@@ -300,15 +305,11 @@ static bool display_name_valid(const char *s)
 static int parse_args(const command_t *cmd, int argc, char **argv, pki_args_t *a)
 {
     static const struct option longopts[] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"passphrase-file", required_argument, NULL, 'P'},
-        {"name", required_argument, NULL, 'n'},
-        {"host", required_argument, NULL, 'H'},
-        {"days", required_argument, NULL, 'D'},
-        {"backdate", required_argument, NULL, 'b'},
-        {"rollover", no_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"dir", required_argument, NULL, 'd'},  {"passphrase-file", required_argument, NULL, 'P'},
+        {"name", required_argument, NULL, 'n'}, {"host", required_argument, NULL, 'H'},
+        {"days", required_argument, NULL, 'D'}, {"backdate", required_argument, NULL, 'b'},
+        {"rollover", no_argument, NULL, 'r'},   {"keep-key", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     long v;
     int c, idx = 0;
@@ -321,6 +322,7 @@ static int parse_args(const command_t *cmd, int argc, char **argv, pki_args_t *a
                         : c == 'D' ? OPT_DAYS
                         : c == 'b' ? OPT_BACKDATE
                         : c == 'r' ? OPT_ROLLOVER
+                        : c == 'k' ? OPT_KEEP_KEY
                                    : 0;
         if (need && !(cmd->opts & need)) {
             cli_error("pki %s: --%s does not apply here (see trellis pki %s --help)", cmd->name,
@@ -364,6 +366,9 @@ static int parse_args(const command_t *cmd, int argc, char **argv, pki_args_t *a
             break;
         case 'r':
             a->rollover = true;
+            break;
+        case 'k':
+            a->keep_key = true;
             break;
         case 'b':
             if (cli_parse_int(optarg, 0, DAYS_MAX, &v) != 0) {

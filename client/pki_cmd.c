@@ -277,8 +277,9 @@ static void hosts_of(X509 *cert, const char *name, hosts_t *h)
     GENERAL_NAMES_free(gens);
 }
 
-/* Issue a node or agent certificate; with renew, a new key and certificate
- * for a NAME that has one: the old files move to
+/* Issue a node or agent certificate; with renew, a new key (or with
+ * --keep-key the same one) and certificate for a NAME that has one: the old
+ * files move to
  * orgs/ORG/{nodes,agents}/replaced/SERIAL/ (kept, not revoked: records the
  * old certificate signed must stay verifiable) and the new ones take the
  * paths the node's or agent's configuration already names. */
@@ -353,7 +354,9 @@ static int issue_leaf(const pki_args_t *a, pki_kind_t kind, bool renew, pki_err_
         (rc = pki_path(ca.dir, sizeof(ca.dir), err, "%s/orgs/%s", a->dir, org)) != 0 ||
         (rc = pki_ca_load(&ca, ca.dir, true, err)) != 0 ||
         (rc = refuse_revoked_ca(a->dir, root, &ca, org, err)) != 0 ||
-        (rc = pki_mkdirs(folder, err)) != 0 || (rc = pki_key_new(&key, err)) != 0 ||
+        (rc = pki_mkdirs(folder, err)) != 0 ||
+        (rc = renew && a->keep_key ? pki_read_key(key_path, &key, err) : pki_key_new(&key, err)) !=
+            0 ||
         (rc = pki_cert_issue(&req, key, ca.cert, ca.key, &leaf, err)) != 0 ||
         (rc = pki_check_chain(leaf, ca.cert, root, org, name, role, err)) != 0)
         goto fail;

@@ -40,6 +40,7 @@ typedef struct {
     int days;      /* --days; 0 means the profile's default */
     int backdate;  /* --backdate, in days */
     bool rollover; /* --rollover: request-org and sign-org for a new CA of an existing org */
+    bool keep_key; /* --keep-key: renew-node certifies the key the node already has */
     const char *pos[2];
     int n_pos;
 } pki_args_t;

@@ -13,7 +13,8 @@ pkgs=(build-essential cmake pkg-config libuv1-dev libpq-dev libssl-dev libjansso
       sslscan testssl.sh                     # tests/integration/test_tls_scan.py
       nginx                                  # the viewer behind its proxy (test_viewer_proxy.py)
       chromium                               # the viewer's browser test (test_viewer_a11y.py)
-      dpkg-dev lintian systemd adduser strace)  # the .deb packages and their test (test_packages.py)
+      dpkg-dev lintian systemd adduser strace  # the .deb packages and their test (test_packages.py)
+      systemd-container dbus sudo)  # the operator's guide run under systemd (ops_guide.py)
 # That test's npm fetches playwright-core and axe-core into the build folder. A
 # Node.js from elsewhere (NodeSource) brings its own npm and conflicts with
 # Debian's: take Debian's only where there is none.

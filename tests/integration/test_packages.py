@@ -5,6 +5,8 @@ under /usr/share/trellis/sql, /etc/trellis with its conffile, /var/lib/trellis,
 the systemd units); `systemd-analyze security --offline=yes` rates the node's
 unit 2.0 or lower; and the packaged node starts from its packaged paths, as
 the trellis user, with its key handed over the way LoadCredential= does.
+As root, docs/operations.md is then walked command by command in a container
+with a real systemd (ops_guide.py, nspawn.py).
 
 As root the packages are installed with dpkg (and purged at the end): the real
 check that the installed paths work together. Otherwise (or with
@@ -23,6 +25,8 @@ import subprocess
 import tempfile
 import time
 
+import nspawn
+import ops_guide
 from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki
 
 t = Checks("test_packages")
@@ -165,6 +169,19 @@ try:
             f"systemd-analyze security --offline=yes rates trellis-agent.service {score} "
             f"(<= {UNIT_SCORE_MAX})", (r.stdout + r.stderr)[-3000:])
 
+    # ---- the operator's guide, every command, under a real systemd ----
+    why = nspawn.available()
+    if why:
+        print(f"     NOT RUN: docs/operations.md under systemd ({why})", flush=True)
+        t.check(os.geteuid() != 0, "docs/operations.md is run under systemd (as root)", why)
+    else:
+        box = nspawn.Container()
+        try:
+            print(f"     container: systemd {box.boot()}", flush=True)
+            ops_guide.walk(t, box, node_deb, agent_deb)
+        finally:
+            box.close()
+
     # ---- the packaged node, started from its packaged paths ----
     install = os.geteuid() == 0 and not os.environ.get("TRELLIS_PACKAGES_NO_INSTALL")
     if install:
@@ -290,6 +307,18 @@ try:
                     r.stderr)
 
             node.start()
+            # One worker per core: start() saw one ready; the next request
+            # may reach another that is still starting (503), so ask until
+            # every worker has logged worker_ready.
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                ev = node.log_events()
+                starts = [i for i, e in enumerate(ev) if e.get("event") == "workers_starting"]
+                this = ev[starts[-1]:] if starts else ev  # this start's lines only
+                want = this[0].get("workers", 1) if starts else 1
+                if sum(e.get("event") == "worker_ready" for e in this) >= want:
+                    break
+                time.sleep(0.2)
             t.equal(node.curl("/readyz", agent=pki.agent("alpha", "laptop"))[0], 200,
                     "the packaged node, as the trellis user, is ready on the packaged paths")
             rows = pg.psql("SELECT count(*) FROM trellis_schema_migrations")

@@ -457,6 +457,12 @@ int node_init(node_t *node, uv_loop_t *loop, config_t *cfg, const char *config_p
     return 0;
 }
 
+static void note_open_handle(uv_handle_t *h, void *arg)
+{
+    json_array_append_new(arg, json_pack("{s:s, s:b, s:b}", "type", uv_handle_type_name(h->type),
+                                         "active", uv_is_active(h), "closing", uv_is_closing(h)));
+}
+
 int node_run(node_t *node)
 {
     uv_run(node->loop, UV_RUN_DEFAULT);
@@ -475,8 +481,13 @@ int node_run(node_t *node)
     free(node->own_cert_pem);
     tr_pii_shutdown();
     int rc = uv_loop_close(node->loop);
-    if (rc != 0)
-        log_event(LOG_WARN, "loop_not_closed", json_pack("{s:s}", "error", uv_strerror(rc)));
+    if (rc != 0) {
+        /* A handle left open is a bug: name what is left so it can be found. */
+        json_t *left = json_array();
+        uv_walk(node->loop, note_open_handle, left);
+        log_event(LOG_WARN, "loop_not_closed",
+                  json_pack("{s:s, s:o}", "error", uv_strerror(rc), "handles", left));
+    }
     log_event(LOG_INFO, "stopped", json_pack("{s:i}", "exit_code", node->exit_code));
     return node->exit_code;
 }

@@ -174,9 +174,7 @@ void recover_start(sync_t *s)
 {
     recovery_t *r = &s->rec;
     r->state = REC_STARTING;
-    r->started_at = time(NULL);
-    uv_timer_init(s->node->loop, &r->timer);
-    r->timer.data = s;
+    r->started_at = time(NULL); /* r->timer: sync_start made it, sync_stop closes it */
     for (size_t i = 0; i < s->n_peers; i++)
         s->peers[i].recover_pass = true;
     make_epoch(s);

@@ -410,6 +410,9 @@ def backup_restore(w):
 
 def remove(w):
     t = w.t
+    r = w.box.run("journalctl -u trellisd -o cat | "
+                  "grep -c -e loop_not_closed -e '\"level\":\"error\"'")
+    t.equal(r.stdout.strip(), "0", "no error and no handle left open in any of the node's runs")
     w.guide("apt remove", "apt remove -y trellisd", env={"DEBIAN_FRONTEND": "noninteractive"})
     r = w.box.run("systemctl is-active trellisd; test -e /usr/bin/trellisd; echo $?; "
                   "test -e /etc/trellis/trellisd.conf; echo $?")

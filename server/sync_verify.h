@@ -38,7 +38,7 @@ int signer_cache_add_pem(signer_cache_t *c, X509_STORE *store, const char *pem, 
  * it in /metrics (trellis_fed_records_refused_total{reason}). */
 typedef enum {
     SYNC_REFUSED_INVALID,    /* not a valid record (proto/) */
-    SYNC_REFUSED_UNSIGNED,   /* relayed without a signature */
+    SYNC_REFUSED_UNSIGNED,   /* without a signature */
     SYNC_REFUSED_SIGNATURE,  /* the signature does not match the record */
     SYNC_REFUSED_SIGNER,     /* signer unknown, refused, of another organisation, or not
                                 valid when the record was signed */

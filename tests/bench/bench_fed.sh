@@ -3,8 +3,8 @@
 #   bootstrap: N pathway records on node A, taken through its API as real
 #              agents send them (POST /v1/records with A's agent certificate,
 #              so A signs each with its audience and signed_at); a new node B
-#              pulls them all (validating each and its audience; pulled from
-#              their origin, A's TLS identity proves where they come from),
+#              pulls them all (validating each, its audience and its
+#              signature, as it checks every record it pulls),
 #              next to PostgreSQL's logical replication copying the same
 #              table, the same signed rows, between the same two clusters
 #              (initial sync) and psql \copy of those rows;

@@ -3,8 +3,12 @@ node certificate of its organisation, serving whatever change feed and
 signer certificates a test gives it, and breaking the protocol or failing
 as told. Used by the forgery and hardening tests."""
 
+import base64
+import hashlib
 import json
 import ssl
+import subprocess
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,8 +16,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from harness import free_port
 
 
+def sign(doc, certs):
+    """Sign a record as its origin node would, with the openssl CLI: ECDSA-
+    SHA256 over the canonical JSON of the record without "sig"."""
+    der = subprocess.run(["openssl", "x509", "-in", certs["cert"], "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    doc = dict(doc, signer=hashlib.sha256(der).hexdigest())
+    canon = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    with tempfile.TemporaryDirectory() as d:
+        open(f"{d}/data", "wb").write(canon.encode())
+        subprocess.run(["openssl", "dgst", "-sha256", "-sign", certs["key"], "-out", f"{d}/sig",
+                        f"{d}/data"], check=True)
+        doc["sig"] = base64.b64encode(open(f"{d}/sig", "rb").read()).decode()
+    return doc
+
+
 class FakePeer:
     def __init__(self, pki, certs):
+        self.own = certs
         self.feed = []          # [{"seq", "record"}]
         self.certs = {}         # fingerprint -> PEM chain
         self.cert_failures = 0  # answer this many certificate requests 503 first
@@ -74,6 +94,13 @@ class FakePeer:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"https://127.0.0.1:{self.port}"
+
+    def sign_own(self, doc):
+        """doc signed with this peer's own node certificate, which it then
+        serves to whoever asks for the signer: a record as its origin sends it."""
+        signed = sign(doc, self.own)
+        self.certs[signed["signer"]] = open(self.own["chain"]).read()
+        return signed
 
     def close(self):
         self.server.shutdown()

@@ -1,5 +1,6 @@
 """Forgery: a peer that relays a record with an altered body, or one that
-claims another origin, or an unsigned one, is refused and logged, and the
+claims another origin, or an unsigned one, is refused and logged (its own
+records, unsigned or altered, as well), and the
 rest of its batch is stored (no poison-record stall); a revoked node's
 records are refused. The dishonest peer is a small HTTPS server here, with a
 real node certificate of its organisation, serving a crafted change feed."""
@@ -78,9 +79,16 @@ with PgCluster("forgery") as pg:
         t.equal(for_b.get("audience"), [B], "A's response carries its audience: B alone")
         widened = copy.deepcopy(for_b)  # the same record, its audience widened
         widened["audience"] = "consortium"
+        # B's own records, straight from their origin: checked all the same.
+        own_good = fake.sign_own(dict(entry(B, "B's own, signed."), audience="consortium"))
+        own_unsigned = dict(entry(B, "B's own, unsigned."), audience="consortium")
+        own_altered = fake.sign_own(dict(entry(B, "B's own, as signed."),
+                                         audience="consortium"))
+        own_altered["body"]["summary"] = "B's own, changed after signing."
         fake.feed = [{"seq": i + 1, "record": r}
                      for i, r in enumerate([altered, honest, other_origin, unsigned, for_b,
-                                            widened, signed[3]])]
+                                            widened, signed[3], own_good, own_unsigned,
+                                            own_altered])]
 
         c = Node(pki, pg, org=C, name="node-c", db="forge_c")
         with open(c.config_path, "a") as f:
@@ -96,13 +104,19 @@ with PgCluster("forgery") as pg:
         t.check(not has(pg, "forge_c", other_origin["id"]), "a record claiming another origin "
                 "than its signer's is refused")
         t.check(not has(pg, "forge_c", unsigned["id"]), "an unsigned relayed record is refused")
+        t.check(has(pg, "forge_c", own_good["id"]), "B's own signed record is stored")
+        t.check(not has(pg, "forge_c", own_unsigned["id"]) and
+                not has(pg, "forge_c", own_altered["id"]),
+                "B's own unsigned record, and its own record altered after signing, are "
+                "refused although they come from their origin")
         t.check(not pg.psql("SELECT 1 FROM feedback_responses", db="forge_c"),
                 "a record its origin did not share with C, relayed as signed or widened, "
                 "is refused")
         ev = refused_events(c)
         reasons = {e["id"]: e["reason"] for e in ev}
         t.check(altered["id"] in reasons and other_origin["id"] in reasons and
-                unsigned["id"] in reasons and for_b["id"] in reasons,
+                unsigned["id"] in reasons and for_b["id"] in reasons and
+                own_unsigned["id"] in reasons and own_altered["id"] in reasons,
                 "each refusal is logged with its reason", json.dumps(reasons))
         why_b = sorted(e["reason"] for e in ev if e["id"] == for_b["id"])
         t.check(len(why_b) == 2 and "did not share" in why_b[0] and "signature" in why_b[1],
@@ -116,9 +130,9 @@ with PgCluster("forgery") as pg:
         # signer, and the one A shared with B alone is not shared with C.
         counted = {r: metric(metrics, "trellis_fed_records_refused_total", reason=r)
                    for r in ("invalid", "unsigned", "signature", "signer", "not_shared")}
-        t.equal(counted, {"invalid": 0, "unsigned": 1, "signature": 2, "signer": 1,
+        t.equal(counted, {"invalid": 0, "unsigned": 2, "signature": 3, "signer": 1,
                           "not_shared": 1},
-                "refusals are counted in /metrics: the five forged records, by reason")
+                "refusals are counted in /metrics: the seven forged records, by reason")
 
         # A revoked node's records are refused.
         late = entry(A, "Signed after the revocation.")

@@ -8,17 +8,15 @@ the protocol (a cursor going backwards, more records than asked for) is an
 error with back-off, shown in the status and the metrics, not a tight loop.
 The peer is a small HTTPS server with a real node certificate (fakepeer.py)."""
 
-import base64
 import hashlib
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
-from fakepeer import FakePeer
+from fakepeer import FakePeer, sign
 from harness import SOURCE_DIR, Checks, Node, PgCluster, Pki, api
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "deploy"))
@@ -47,21 +45,6 @@ def wait_for(cond, timeout=30):
             return True
         time.sleep(0.2)
     return cond()
-
-
-def sign(doc, certs):
-    """Sign a record as its origin node would, with the openssl CLI: ECDSA-
-    SHA256 over the canonical JSON of the record without "sig"."""
-    der = subprocess.run(["openssl", "x509", "-in", certs["cert"], "-outform", "DER"],
-                         capture_output=True, check=True).stdout
-    doc = dict(doc, signer=hashlib.sha256(der).hexdigest())
-    canon = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    with tempfile.TemporaryDirectory() as d:
-        open(f"{d}/data", "wb").write(canon.encode())
-        subprocess.run(["openssl", "dgst", "-sha256", "-sign", certs["key"], "-out", f"{d}/sig",
-                        f"{d}/data"], check=True)
-        doc["sig"] = base64.b64encode(open(f"{d}/sig", "rb").read()).decode()
-    return doc
 
 
 def refused_events(node):

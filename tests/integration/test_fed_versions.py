@@ -162,6 +162,7 @@ with PgCluster("versions") as pg:
         fake.protocol = "3"
         # A service of B's that only this peer has (A relays B's others to C).
         only_here = fresh_service(B, 0)
+        only_here = fake.sign_own(only_here)  # as its origin's node sends it
         fake.feed = [{"seq": 1, "record": only_here}]
         c = Node(pki, pg, org=C, name="ver-c", db="ver_c", config=consortium)
         c.add_peer(a)
@@ -222,6 +223,7 @@ with PgCluster("versions") as pg:
                            "to_service": sd.service_ids()[C][0], "week": "2026-W40",
                            "needs": ["housing"], "risk": "medium", "age_band": "25_34",
                            "district": "LS6", "route": "professional"})
+        svc, ref = old.sign_own(svc), old.sign_own(ref)
         old.feed = [{"seq": 1, "record": svc}, {"seq": 2, "record": ref}]
         pg.psql("DELETE FROM peer_cursors WHERE peer = 'node-b3'", db="ver_c")
         with open(c.config_path) as f:

@@ -3,7 +3,8 @@ node sends in that node's own name without asking whether that organisation
 is a party to the referral or the feedback entry (records may arrive before
 what they refer to), so a third member's node -- compromised, or running
 other code -- can put events on A's referrals and responses on A's entries
-into every database. Here C's database is written directly (its own node
+into every database. Here C's database is written directly, with records
+signed by C's node key as a compromised node would sign them (its own node
 would refuse such records from its agents); A pulls them, stores them, and
 /v1/referrals and /v1/feedback on A must still fold only the events of the
 referral's sender and receiver, and the responses of the entry's
@@ -13,6 +14,7 @@ import json
 import uuid
 
 import fedkit as fk
+from fakepeer import sign
 from fedkit import sd
 from harness import Checks, Node, PgCluster, Pki, api
 
@@ -27,9 +29,10 @@ def referral(frm, to):
                         "district": "LS6", "route": "professional"})
 
 
-def forge_on_c(pg, rec, table, cols):
-    """Store rec in C's database as if C's node had accepted it, and wake
-    C's feed as a commit by its node would."""
+def forge_on_c(pg, c, rec, table, cols):
+    """Store rec, signed with C's node key, in C's database as if C's node
+    had accepted it, and wake C's feed as a commit by its node would."""
+    rec = sign(rec, c.certs)
     names = ", ".join(cols)
     vals = ", ".join("'" + str(v).replace("'", "''") + "'" for v in cols.values())
     doc = json.dumps(rec).replace("'", "''")
@@ -86,11 +89,11 @@ with PgCluster("views") as pg:
             cols = {"referral": body["referral"], "status": body["status"], "days": body["days"]}
             if "reason" in body:
                 cols["reason"] = body["reason"]
-            forge_on_c(pg, e, "pathway_events", cols)
+            forge_on_c(pg, c, e, "pathway_events", cols)
         bad_answer = sd.envelope("feedback.response", str(uuid.uuid4()), C,
                                  {"entry": entry["id"], "week": "2026-W49", "status": "changed",
                                   "what_changed": "Nothing, this answer is not A's."})
-        forge_on_c(pg, bad_answer, "feedback_responses",
+        forge_on_c(pg, c, bad_answer, "feedback_responses",
                    {"entry": entry["id"], "week": "2026-W49", "status": "changed"})
 
         want = fk.keys(b_events + forged + [bad_answer])

@@ -61,8 +61,11 @@ spool_t *spool_open(const char *dir, char *err, size_t err_len)
     spool_t *s = calloc(1, sizeof(*s));
     if (!s)
         abort();
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    /* NOMUTEX: a spool_t is one thread's connection (push's reader and
+     * sender each open their own), so SQLite's per-call mutexes only cost. */
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         snprintf(err, err_len, "cannot open the spool %s: %s", path,
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         spool_close(s);

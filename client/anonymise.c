@@ -21,6 +21,7 @@ struct anon {
     const char *cols[MAX_COLS];
     size_t n_cols;
     long idx[MAX_COLS];
+    bool is_text[MAX_COLS];   /* read by a text rule: not a value free text must not repeat */
     const char *const *bound; /* the names array idx was computed for */
     size_t bound_n;
     char *buf; /* one value at a time, SRC_MAX_FIELD + 1 bytes */
@@ -58,6 +59,11 @@ anon_t *anon_new(const mapping_t *m, const uint8_t secret[AGENT_SECRET_LEN], con
     }
     for (size_t i = 0; i < m->n_identifiers; i++)
         add_col(a, m->identifiers[i]);
+    for (size_t c = 0; c < a->n_cols; c++)
+        for (size_t i = 0; i < m->n_fields; i++)
+            if (m->fields[i].rule == RULE_TEXT && m->fields[i].column &&
+                strcmp(m->fields[i].column, a->cols[c]) == 0)
+                a->is_text[c] = true;
     return a;
 }
 
@@ -144,26 +150,29 @@ static const char *cell(ctx_t *x, const char *column, char *buf, size_t len)
     anon_t *a = x->a;
     if (x->row->names != a->bound || x->row->n != a->bound_n)
         bind(a, x->row->names, x->row->n);
-    for (size_t c = 0; c < a->n_cols; c++) {
-        if (strcmp(a->cols[c], column) != 0)
-            continue;
-        if (a->idx[c] < 0) {
-            row_fail(x, column, "the mapped column is missing");
-            return NULL;
-        }
-        const char *v = x->row->values[a->idx[c]];
-        if (!v)
-            v = "";
-        while (*v == ' ' || *v == '\t')
-            v++;
-        snprintf(buf, len, "%s", v);
-        size_t n = strlen(buf);
-        while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t' || buf[n - 1] == '\r'))
-            buf[--n] = '\0';
-        return buf;
+    /* Callers pass the mapping's own strings, which add_col kept: a pointer
+     * compare finds nearly every column without a string compare. */
+    size_t c = 0;
+    while (c < a->n_cols && a->cols[c] != column)
+        c++;
+    if (c == a->n_cols)
+        for (c = 0; c < a->n_cols && strcmp(a->cols[c], column) != 0; c++)
+            ;
+    if (c == a->n_cols || a->idx[c] < 0) {
+        row_fail(x, column, "the mapped column is missing");
+        return NULL;
     }
-    row_fail(x, column, "the mapped column is missing");
-    return NULL;
+    const char *v = x->row->values[a->idx[c]];
+    if (!v)
+        v = "";
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strnlen(v, len - 1); /* cut at len - 1 bytes, as snprintf would */
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return buf;
 }
 
 static bool row_date(ctx_t *x, tr_date_t *d)
@@ -431,12 +440,7 @@ anon_result_t anon_row(anon_t *a, const src_row_t *row, anon_out_t *out)
     char *pii_bufs[MAX_COLS];
     size_t n_pii = 0;
     for (size_t c = 0; c < a->n_cols; c++) {
-        bool is_text = false;
-        for (size_t i = 0; i < m->n_fields; i++)
-            if (m->fields[i].rule == RULE_TEXT && m->fields[i].column &&
-                strcmp(m->fields[i].column, a->cols[c]) == 0)
-                is_text = true;
-        if (is_text)
+        if (a->is_text[c])
             continue;
         char tmp[512];
         const char *v = cell(&x, a->cols[c], tmp, sizeof(tmp));

@@ -15,8 +15,11 @@ typedef struct {
     char *err;
     size_t err_len;
     int stop;
-    char **vals;
-    size_t n, cap;
+    const char **vals; /* the row's values: pointers into text, set at the row's end */
+    size_t *offs;      /* each value's offset in text while the row is read */
+    size_t n, cap;     /* values in the row, room in vals and offs */
+    char *text;        /* the row's values one after another, each NUL-ended */
+    size_t used, text_cap;
     char **hdr;
     size_t n_hdr;
     bool have_header;
@@ -50,6 +53,17 @@ static void fail(reader_t *r, long line, const char *fmt, ...)
     snprintf(r->err, r->err_len, "%s line %ld: %s", r->name, line, msg);
 }
 
+static void reserve_value(reader_t *r)
+{
+    if (r->n < r->cap)
+        return;
+    r->cap = r->cap ? r->cap * 2 : 32;
+    r->vals = realloc(r->vals, r->cap * sizeof(*r->vals));
+    r->offs = realloc(r->offs, r->cap * sizeof(*r->offs));
+    if (!r->vals || !r->offs)
+        abort();
+}
+
 static void on_field(void *data, size_t len, void *user)
 {
     reader_t *r = user;
@@ -72,25 +86,26 @@ static void on_field(void *data, size_t len, void *user)
              col);
         return;
     }
-    if (r->n == r->cap) {
-        r->cap = r->cap ? r->cap * 2 : 32;
-        r->vals = realloc(r->vals, r->cap * sizeof(*r->vals));
-        if (!r->vals)
+    /* One buffer for the whole row rather than an allocation a value: a
+     * row is read, used and dropped, hundreds of thousands of times. */
+    reserve_value(r);
+    if (r->used + len + 1 > r->text_cap) {
+        while (r->used + len + 1 > r->text_cap)
+            r->text_cap = r->text_cap ? r->text_cap * 2 : 4096;
+        r->text = realloc(r->text, r->text_cap);
+        if (!r->text)
             abort();
     }
-    char *v = malloc(len + 1);
-    if (!v)
-        abort();
-    memcpy(v, s, len);
-    v[len] = '\0';
-    r->vals[r->n++] = v;
+    memcpy(r->text + r->used, s, len);
+    r->text[r->used + len] = '\0';
+    r->offs[r->n++] = r->used;
+    r->used += len + 1;
 }
 
 static void clear_row(reader_t *r)
 {
-    for (size_t i = 0; i < r->n; i++)
-        free(r->vals[i]);
     r->n = 0;
+    r->used = 0;
     r->row_nl = 0;
 }
 
@@ -112,6 +127,8 @@ static void on_row_end(int c, void *user)
     }
     long row_line = r->row_line;
     r->line += r->row_nl + brk;
+    for (size_t i = 0; i < r->n; i++) /* text no longer grows: point into it */
+        r->vals[i] = r->text + r->offs[i];
     bool blank = true;
     for (size_t i = 0; i < r->n && blank; i++)
         if (r->vals[i][0])
@@ -121,11 +138,16 @@ static void on_row_end(int c, void *user)
         return;
     }
     if (!r->have_header) {
-        /* The header: names trimmed (libcsv trims unquoted ones). */
-        r->hdr = r->vals;
+        /* The header: names trimmed (libcsv trims unquoted ones), copied, as
+         * they outlive the row. */
+        r->hdr = calloc(r->n, sizeof(*r->hdr));
+        if (!r->hdr)
+            abort();
+        for (size_t i = 0; i < r->n; i++)
+            if (!(r->hdr[i] = strdup(r->vals[i])))
+                abort();
         r->n_hdr = r->n;
-        r->vals = NULL;
-        r->n = r->cap = 0;
+        clear_row(r);
         r->have_header = true;
         if (r->sink->on_header) {
             int rc =
@@ -141,15 +163,8 @@ static void on_row_end(int c, void *user)
         return;
     }
     while (r->n < r->n_hdr) { /* missing trailing values are empty */
-        if (r->n == r->cap) {
-            r->cap = r->cap ? r->cap * 2 : 32;
-            r->vals = realloc(r->vals, r->cap * sizeof(*r->vals));
-            if (!r->vals)
-                abort();
-        }
-        r->vals[r->n] = calloc(1, 1);
-        if (!r->vals[r->n++])
-            abort();
+        reserve_value(r);
+        r->vals[r->n++] = "";
     }
     src_row_t row = {r->name, row_line, r->n, (const char *const *)r->hdr,
                      (const char *const *)r->vals};
@@ -202,8 +217,9 @@ int csv_read(FILE *f, const char *name, const src_sink_t *sink, char *err, size_
         fail(&r, r.line, "a quoted value is not closed before the end of the file");
     if (!r.stop && !r.have_header)
         fail(&r, r.line, "%s", total == 0 ? "the file is empty (no header row)" : "no header row");
-    clear_row(&r);
     free(r.vals);
+    free(r.offs);
+    free(r.text);
     for (size_t i = 0; i < r.n_hdr; i++)
         free(r.hdr[i]);
     free(r.hdr);

@@ -234,7 +234,9 @@ json_t *mapping_typed(map_type_t type, const char *value)
 const char *mapping_lookup(const map_table_t *t, const char *value)
 {
     char buf[512];
-    snprintf(buf, sizeof(buf), "%s", value);
+    size_t n = strnlen(value, sizeof(buf) - 1); /* memcpy: this runs for every cell */
+    memcpy(buf, value, n);
+    buf[n] = '\0';
     mapping_normalise(buf);
     for (size_t i = 0; i < t->n; i++)
         if (strcasecmp(t->codes[i].from, buf) == 0)

@@ -1,6 +1,8 @@
 /* The SQLite spool (spool.h). */
 #include "spool.h"
 
+#include "spool_schema.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,31 +19,9 @@ struct spool {
     sqlite3 *db;
     spool_gate_t *gate; /* borrowed; NULL when one thread owns the spool */
     bool in_tx;
-    sqlite3_stmt *queue, *unquarantine, *quarantine, *next, *done, *refuse, *unrefuse;
+    sqlite3_stmt *find, *insert, *replace, *unquarantine, *quarantine, *next, *done, *refuse,
+        *unrefuse;
 };
-
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS queue ("
-    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
-    "  file TEXT, line INTEGER, queued_at INTEGER NOT NULL,"
-    "  UNIQUE (kind, id));"
-    "CREATE TABLE IF NOT EXISTS refused ("
-    "  rid INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, errors TEXT NOT NULL,"
-    "  file TEXT, line INTEGER, at INTEGER NOT NULL,"
-    "  UNIQUE (kind, id));"
-    "CREATE TABLE IF NOT EXISTS quarantine ("
-    "  qid INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  kind TEXT NOT NULL, id TEXT NOT NULL, records TEXT NOT NULL,"
-    "  file TEXT, line INTEGER, column_name TEXT, why TEXT NOT NULL, at INTEGER NOT NULL,"
-    "  UNIQUE (kind, id));"
-    "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);"
-    "CREATE TABLE IF NOT EXISTS outbox_written (id TEXT PRIMARY KEY, at INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS made_here (id TEXT PRIMARY KEY, day INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS versions ("
-    "  kind TEXT NOT NULL, id TEXT NOT NULL, hash TEXT NOT NULL, version INTEGER NOT NULL,"
-    "  PRIMARY KEY (kind, id));";
 
 static int db_fail(spool_t *s, const char *what, char *err, size_t err_len)
 {
@@ -81,8 +61,11 @@ spool_t *spool_open(const char *dir, char *err, size_t err_len)
     spool_t *s = calloc(1, sizeof(*s));
     if (!s)
         abort();
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    /* NOMUTEX: a spool_t is one thread's connection (push's reader and
+     * sender each open their own), so SQLite's per-call mutexes only cost. */
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         snprintf(err, err_len, "cannot open the spool %s: %s", path,
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         spool_close(s);
@@ -94,15 +77,19 @@ spool_t *spool_open(const char *dir, char *err, size_t err_len)
     if (sqlite3_exec(s->db,
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-1024;"
                      "PRAGMA foreign_keys=ON;",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+                     NULL, NULL, NULL) != SQLITE_OK) {
         db_fail(s, path, err, err_len);
         spool_close(s);
         return NULL;
     }
-    s->queue = prepare(s, "INSERT INTO queue (kind, id, doc, file, line, queued_at) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (kind, id) DO UPDATE "
-                          "SET doc = excluded.doc, file = excluded.file, line = excluded.line");
+    if (spool_schema_apply(s->db, err, err_len) != 0) {
+        spool_close(s);
+        return NULL;
+    }
+    s->find = prepare(s, "SELECT seq FROM queue WHERE key = ?1 AND kind = ?2 AND id = ?3");
+    s->insert = prepare(s, "INSERT INTO queue (key, kind, id, doc, file, line, queued_at) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    s->replace = prepare(s, "UPDATE queue SET doc = ?2, file = ?3, line = ?4 WHERE seq = ?1");
     s->unquarantine = prepare(s, "DELETE FROM quarantine WHERE kind = ?1 AND id = ?2");
     s->quarantine = prepare(s, "INSERT OR REPLACE INTO quarantine (kind, id, records, file, line, "
                                "column_name, why, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
@@ -112,8 +99,8 @@ spool_t *spool_open(const char *dir, char *err, size_t err_len)
                            "at) SELECT kind, id, doc, ?2, file, line, ?3 FROM queue "
                            "WHERE seq = ?1 AND doc = ?4");
     s->unrefuse = prepare(s, "DELETE FROM refused WHERE kind = ?1 AND id = ?2");
-    if (!s->queue || !s->unquarantine || !s->quarantine || !s->next || !s->done || !s->refuse ||
-        !s->unrefuse) {
+    if (!s->find || !s->insert || !s->replace || !s->unquarantine || !s->quarantine || !s->next ||
+        !s->done || !s->refuse || !s->unrefuse) {
         db_fail(s, "preparing statements", err, err_len);
         spool_close(s);
         return NULL;
@@ -125,8 +112,8 @@ void spool_close(spool_t *s)
 {
     if (!s)
         return;
-    sqlite3_stmt *all[] = {s->queue, s->unquarantine, s->quarantine, s->next,
-                           s->done,  s->refuse,       s->unrefuse};
+    sqlite3_stmt *all[] = {s->find, s->insert, s->replace, s->unquarantine, s->quarantine,
+                           s->next, s->done,   s->refuse,  s->unrefuse};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(s->db);
@@ -227,6 +214,41 @@ static int step_done(spool_t *s, sqlite3_stmt *st, const char *what, char *err, 
     return 0;
 }
 
+/* The record (text taken) replaces the one queued under the same kind and
+ * id, keeping its place, or joins the end of the queue. */
+static int put(spool_t *s, const char *kind, const char *id, char *text, const char *file,
+               long line, char *err, size_t err_len)
+{
+    int64_t key = spool_queue_key(kind, id);
+    sqlite3_bind_int64(s->find, 1, key);
+    sqlite3_bind_text(s->find, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->find, 3, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s->find);
+    int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(s->find, 0) : -1;
+    sqlite3_reset(s->find);
+    sqlite3_clear_bindings(s->find);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        free(text);
+        return db_fail(s, "queue", err, err_len);
+    }
+    sqlite3_stmt *st = seq >= 0 ? s->replace : s->insert;
+    if (seq >= 0) {
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_text(st, 2, text, -1, free);
+        sqlite3_bind_text(st, 3, file, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, line);
+    } else {
+        sqlite3_bind_int64(st, 1, key);
+        sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, text, -1, free);
+        sqlite3_bind_text(st, 5, file, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, line);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)time(NULL));
+    }
+    return step_done(s, st, "queue", err, err_len);
+}
+
 int spool_queue(spool_t *s, json_t *records, const char *file, long line, char *err, size_t err_len)
 {
     size_t i;
@@ -241,13 +263,7 @@ int spool_queue(spool_t *s, json_t *records, const char *file, long line, char *
             snprintf(err, err_len, "spool: a record without kind or id");
             return -1;
         }
-        sqlite3_bind_text(s->queue, 1, kind, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s->queue, 2, id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s->queue, 3, text, -1, free);
-        sqlite3_bind_text(s->queue, 4, file, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s->queue, 5, line);
-        sqlite3_bind_int64(s->queue, 6, (sqlite3_int64)time(NULL));
-        if (step_done(s, s->queue, "queue", err, err_len) != 0)
+        if (put(s, kind, id, text, file, line, err, err_len) != 0)
             return -1;
         if (i == 0) {
             sqlite3_bind_text(s->unquarantine, 1, kind, -1, SQLITE_STATIC);

@@ -1,13 +1,16 @@
 /* The spool under push's two threads: a record replaced in the queue while
  * it was on its way stays queued with its new content (the answer was for
  * the old one); the gate hands the write transaction over in turn, so a
- * reader committing chunk after chunk cannot starve the sender. */
+ * reader committing chunk after chunk cannot starve the sender. And the
+ * queue's integer key: records sharing a key stay apart, and an older
+ * spool's queue is upgraded with nothing lost or reordered. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "spool.h"
+#include "spool_schema.h"
 
 static char dir[64];
 static char err[256];
@@ -161,6 +165,94 @@ static void test_gate_lets_the_sender_in_between_chunks(void **state)
     spool_gate_free(r.gate);
 }
 
+static void exec_sql(const char *sql)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/spool.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* A spool made by an agent before the key: its queue keeps its records, in
+ * order, under their sequence numbers; a case read again replaces its
+ * record in place; a new record comes after the old counter. */
+static void test_older_spool_is_upgraded(void **state)
+{
+    (void)state;
+    exec_sql(
+        "PRAGMA journal_mode=WAL;"
+        "CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
+        "  file TEXT, line INTEGER, queued_at INTEGER NOT NULL, UNIQUE (kind, id));"
+        "INSERT INTO queue VALUES (5, 'pathway.referral', 'r1', '{\"note\":\"a\"}', 'x', 2, 1);"
+        "INSERT INTO queue VALUES (7, 'pathway.referral', 'r2', '{\"note\":\"b\"}', 'x', 3, 1);"
+        "UPDATE sqlite_sequence SET seq = 9 WHERE name = 'queue';");
+    spool_t *s = spool_open(dir, err, sizeof(err));
+    assert_non_null(s);
+    spool_item_t *items;
+    size_t n;
+    assert_int_equal(spool_next(s, 10, &items, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(items[0].seq, 5);
+    assert_string_equal(items[0].doc, "{\"note\":\"a\"}");
+    assert_int_equal(items[1].seq, 7);
+    spool_items_free(items, n);
+
+    queue_one(s, "r1", "c");
+    queue_one(s, "r3", "d");
+    spool_close(s);
+    /* Opening it again finds the new tables and changes nothing. */
+    s = spool_open(dir, err, sizeof(err));
+    assert_non_null(s);
+    assert_int_equal(spool_next(s, 10, &items, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(items[0].seq, 5);
+    assert_non_null(strstr(items[0].doc, "\"c\""));
+    assert_int_equal(items[1].seq, 7);
+    assert_int_equal(items[2].seq, 10);
+    assert_non_null(strstr(items[2].doc, "\"d\""));
+    spool_items_free(items, n);
+    spool_close(s);
+}
+
+/* Two records under one key (as a hash collision would put them) are two
+ * records: queueing one replaces only itself. */
+static void test_records_sharing_a_key_stay_apart(void **state)
+{
+    (void)state;
+    spool_t *s = spool_open(dir, err, sizeof(err));
+    assert_non_null(s);
+    queue_one(s, "r5", "first");
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO queue (key, kind, id, doc, queued_at) VALUES (%lld, "
+             "'pathway.referral', 'not-r5', '{\"note\":\"stranger\"}', 1)",
+             (long long)spool_queue_key("pathway.referral", "r5"));
+    exec_sql(sql);
+    queue_one(s, "r5", "second");
+    /* The same id under another kind is another record too. */
+    json_t *ev = json_pack("[{s:s, s:s, s:{}}]", "kind", "pathway.event", "id", "r5", "body");
+    assert_int_equal(spool_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(spool_queue(s, ev, "export.csv", 4, err, sizeof(err)), 0);
+    assert_int_equal(spool_commit(s, err, sizeof(err)), 0);
+    json_decref(ev);
+
+    spool_item_t *items;
+    size_t n;
+    assert_int_equal(spool_next(s, 10, &items, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 3);
+    assert_non_null(strstr(items[0].doc, "second"));
+    assert_non_null(strstr(items[1].doc, "stranger"));
+    assert_non_null(strstr(items[2].doc, "pathway.event"));
+    spool_items_free(items, n);
+    spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +260,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_in_flight_keeps_new_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gate_lets_the_sender_in_between_chunks, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_older_spool_is_upgraded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_records_sharing_a_key_stay_apart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

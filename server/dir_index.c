@@ -10,10 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* PostgreSQL's radians(): the argument times this constant. */
+#define RADIANS_PER_DEGREE 0.0174532925199432957692
+
 typedef struct {
     char *sal_id; /* NULL for an area */
     bool by_area, has_geo;
     double lng, lat;
+    double cos_lat; /* cos(radians(lat)), the same float8 every time: kept */
 } place_t;
 
 typedef struct {
@@ -257,8 +261,9 @@ static void entry_fill(dir_index_t *ix, entry_t *e, const dir_row_t *r)
     e->places = xrealloc(NULL, (size_t)r->n_places * sizeof(*e->places));
     for (int i = 0; i < r->n_places; i++) {
         const dir_place_t *p = &r->places[i];
-        e->places[i] = (place_t){p->sal_id ? xstrdup(p->sal_id) : NULL, p->by_area, p->has_geo,
-                                 p->lng, p->lat};
+        e->places[i] =
+            (place_t){p->sal_id ? xstrdup(p->sal_id) : NULL, p->by_area, p->has_geo, p->lng, p->lat,
+                      cos(p->lat * RADIANS_PER_DEGREE)};
     }
     if (!ix->db_order && r->n_places > 1)
         qsort(e->places, (size_t)r->n_places, sizeof(*e->places), cmp_place);
@@ -339,20 +344,24 @@ static void ensure_order(dir_index_t *ix)
 
 /* ---- distance ---- */
 
-/* PostgreSQL's radians(): the argument times this constant. */
-#define RADIANS_PER_DEGREE 0.0174532925199432957692
+/* trellis_distance_m(a, b) with a the place and b the centre, operation
+ * for operation, so that equal inputs give the same float8 and the order
+ * of near-equal distances is the database's; the cosines of the two
+ * latitudes given (each the same value whenever it is computed). */
+static double distance_cos(double lng1, double lat1, double cos1, double lng2, double lat2,
+                           double cos2)
+{
+    double s1 = sin((lat2 - lat1) * RADIANS_PER_DEGREE / 2);
+    double s2 = sin((lng2 - lng1) * RADIANS_PER_DEGREE / 2);
+    double x = pow(s1, 2) + cos1 * cos2 * pow(s2, 2);
+    double r = sqrt(x);
+    return 2 * 6371008.8 * asin(r < 1 ? r : 1);
+}
 
 double dir_distance_m(double lng1, double lat1, double lng2, double lat2)
 {
-    /* trellis_distance_m(a, b) with a the place and b the centre, operation
-     * for operation, so that equal inputs give the same float8 and the
-     * order of near-equal distances is the database's. */
-    double s1 = sin((lat2 - lat1) * RADIANS_PER_DEGREE / 2);
-    double s2 = sin((lng2 - lng1) * RADIANS_PER_DEGREE / 2);
-    double x =
-        pow(s1, 2) + cos(lat1 * RADIANS_PER_DEGREE) * cos(lat2 * RADIANS_PER_DEGREE) * pow(s2, 2);
-    double r = sqrt(x);
-    return 2 * 6371008.8 * asin(r < 1 ? r : 1);
+    return distance_cos(lng1, lat1, cos(lat1 * RADIANS_PER_DEGREE), lng2, lat2,
+                        cos(lat2 * RADIANS_PER_DEGREE));
 }
 
 /* ---- matching ---- */
@@ -490,7 +499,7 @@ static bool match(const entry_t *e, const dir_ask_t *a, const want_t *w)
 typedef struct {
     bool radius; /* only places in the search box (trellis_near_box) count */
     double lng_lo, lng_hi, lat_lo, lat_hi;
-    double lng, lat;
+    double lng, lat, cos_lat;
 } centre_t;
 
 /* trellis_near_box of sql/007: the box the GiST index looks in. A place
@@ -500,6 +509,7 @@ static void centre_init(const dir_ask_t *a, centre_t *c)
 {
     c->lng = a->lng;
     c->lat = a->lat;
+    c->cos_lat = cos(a->lat * RADIANS_PER_DEGREE);
     c->radius = a->f->proximity > 0;
     if (!c->radius)
         return;
@@ -523,7 +533,7 @@ static bool place_dist(const place_t *p, const centre_t *c, double *d)
     if (c->radius &&
         (p->lng < c->lng_lo || p->lng > c->lng_hi || p->lat < c->lat_lo || p->lat > c->lat_hi))
         return false;
-    *d = dir_distance_m(p->lng, p->lat, c->lng, c->lat);
+    *d = distance_cos(p->lng, p->lat, p->cos_lat, c->lng, c->lat, c->cos_lat);
     return true;
 }
 

@@ -132,17 +132,21 @@ static int run_fetch(ask_t *a, int64_t total, const dir_page_t *pg, const char *
     strbuf_puts(&dists, "}");
     bool near = a->f.has_point || a->f.postcode[0];
     strbuf_t b = {0};
-    strbuf_puts(&b, "SELECT $1::bigint, coalesce((SELECT json_agg(json_build_object('origin', "
-                    "s.origin, 'received_at', to_char(s.stored_at AT TIME ZONE 'UTC', "
-                    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'body', s.doc->'body'");
+    /* Each row's document by its primary key, one probe a row: a scalar
+     * subquery, so that the planner never hashes the whole table for a
+     * join with a short array whose length it cannot know. */
+    strbuf_puts(&b, "SELECT $1::bigint, coalesce((SELECT json_agg(x.j ORDER BY x.ord) FROM "
+                    "(SELECT k.ord, (SELECT json_build_object('origin', s.origin, 'received_at', "
+                    "to_char(s.stored_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+                    "'body', s.doc->'body'");
     if (a->what == DIR_LIST_SALS)
         strbuf_puts(&b, ", 'sal', (SELECT x FROM jsonb_array_elements(s.doc->'body'->"
                         "'service_at_locations') x WHERE x->>'id' = k.sal_id LIMIT 1)");
     if (near)
         strbuf_puts(&b, ", 'distance', round(k.dist)");
-    strbuf_puts(&b, ") ORDER BY k.ord) FROM unnest($2::uuid[], $3::text[], $4::text[], "
-                    "$5::float8[]) WITH ORDINALITY AS k(id, origin, sal_id, dist, ord) "
-                    "JOIN directory_services s ON s.id = k.id AND s.origin = k.origin), "
+    strbuf_puts(&b, ") FROM directory_services s WHERE s.id = k.id AND s.origin = k.origin) AS j "
+                    "FROM unnest($2::uuid[], $3::text[], $4::text[], $5::float8[]) WITH "
+                    "ORDINALITY AS k(id, origin, sal_id, dist, ord)) x WHERE x.j IS NOT NULL), "
                     "'[]'::json), $6::text");
     char tot[24];
     snprintf(tot, sizeof(tot), "%lld", (long long)total);

@@ -233,7 +233,7 @@ def captured_sqls(pg, marker_from):
         lines = f.read().splitlines()
     found = []
     for i, line in enumerate(lines):
-        m = re.search(r"execute <unnamed>: ((WITH|SELECT \$1::bigint|SELECT CASE WHEN \$1::text) .*)$",
+        m = re.search(r"execute <unnamed>: ((?:WITH |SELECT \$1::bigint,|SELECT CASE WHEN \$1::text ).*)$",
                       line)
         if m and i + 1 < len(lines) and "parameters:" in lines[i + 1].lower():
             found.append((m.group(1), re.split(r"(?i)parameters:", lines[i + 1], 1)[1]))

@@ -5,6 +5,7 @@
  * and service-at-locations are listed through dir_query.c. */
 #include "api.h"
 #include "api_oruk_int.h"
+#include "dir_index_load.h"
 #include "dir_query.h"
 #include "node.h"
 #include "query.h"
@@ -202,11 +203,11 @@ static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
     free(text);
 }
 
-void oruk_run_list(req_t *req, const oruk_paging_t *pg, oruk_render_fn render, const char *sql,
-                   int nparams, const char **params)
+/* The context of a list to run, or NULL when the same list was kept and
+ * has been answered (view_cache.h): the same reply, no query and no
+ * rendering while nothing was stored. */
+static list_ctx_t *list_start(req_t *req, const oruk_paging_t *pg, oruk_render_fn render)
 {
-    /* The same list again while nothing was stored: the same reply, no
-     * query and no rendering (view_cache.h). */
     node_t *node = req->conn->node;
     char key[VIEW_CACHE_KEY_MAX + 1];
     bool keep = list_key(req, key, sizeof(key));
@@ -215,7 +216,7 @@ void oruk_run_list(req_t *req, const oruk_paging_t *pg, oruk_render_fn render, c
         keep ? view_cache_get_len(key, node->data_generation, uv_now(node->loop), &len) : NULL;
     if (hit) {
         response_send(req, 200, "application/json", ORUK_CORS, hit, len);
-        return;
+        return NULL;
     }
     list_ctx_t *ctx = calloc(1, sizeof(*ctx));
     if (!ctx)
@@ -225,7 +226,14 @@ void oruk_run_list(req_t *req, const oruk_paging_t *pg, oruk_render_fn render, c
     if (keep)
         memcpy(ctx->key, key, sizeof(key));
     ctx->generation = node->data_generation;
-    if (req_query(req, sql, nparams, params, on_list, ctx, free) != 0)
+    return ctx;
+}
+
+void oruk_run_list(req_t *req, const oruk_paging_t *pg, oruk_render_fn render, const char *sql,
+                   int nparams, const char **params)
+{
+    list_ctx_t *ctx = list_start(req, pg, render);
+    if (ctx && req_query(req, sql, nparams, params, on_list, ctx, free) != 0)
         oruk_db_error(req, NULL);
 }
 
@@ -267,17 +275,19 @@ static void list_directory(req_t *req, dir_list_t what)
         return;
     }
     dir_view_t view = {.org = req->conn->node->org, .public_view = oruk_public_view(req)};
-    dir_sql_t q;
-    if (dir_query_build(&f, what, &view, &q) != 0) {
-        oruk_problem(req, 400, "bad-parameter", "this list cannot take these filters");
-        return;
-    }
     oruk_paging_t pg = {f.page, f.per_page, f.per_page_clamped};
     oruk_render_fn render = what == DIR_LIST_SALS ? render_sal
                             : f.minimal           ? render_minimal
                                                   : render_service;
-    oruk_run_list(req, &pg, render, q.sql, q.nparams, (const char **)q.params);
-    dir_sql_free(&q);
+    list_ctx_t *ctx = list_start(req, &pg, render);
+    if (!ctx)
+        return;
+    /* From the directory index, or by dir_query_build's SQL: the same row. */
+    int rc = dir_index_list(req, &f, what, &view, on_list, ctx, free);
+    if (rc == TR_E_INVAL)
+        oruk_problem(req, 400, "bad-parameter", "this list cannot take these filters");
+    else if (rc != 0)
+        oruk_db_error(req, NULL);
 }
 
 void api_oruk_services(req_t *req)

@@ -118,6 +118,12 @@ static const key_t_ keys[] = {
      "every other published count is rounded to the nearest multiple of this (percentages are "
      "worked out from the rounded counts); 1: exact"},
 
+    {"directory", "index", T_STR, OFF(directory_index), "on", 0, 0, false,
+     "on: each process keeps the directory's filter fields in memory and answers /oruk/services, "
+     "/oruk/service_at_locations and the viewer's directory from them, PostgreSQL fetching only "
+     "the page's documents (docs/directory.md); off: every listing is one SQL query (the "
+     "reference, and less memory: about 1 KiB a service)"},
+
     {"sharing", "directory.service", T_STR, OFF(sharing[0]), "consortium", 0, 0, false,
      "who this organisation shares its own directory services with, decided here and signed "
      "into each record (its audience): consortium (every member), peers (the organisations "
@@ -438,6 +444,10 @@ int config_load(config_t *cfg, const char *path, char *err, size_t err_len)
     log_level_t lvl;
     if (log_level_parse(cfg->log_level, &lvl) != 0) {
         snprintf(err, err_len, "%s: [node] log_level must be debug, info, warn or error", path);
+        return TR_E_CONFIG;
+    }
+    if (strcmp(cfg->directory_index, "on") && strcmp(cfg->directory_index, "off")) {
+        snprintf(err, err_len, "%s: [directory] index must be on or off", path);
         return TR_E_CONFIG;
     }
     if (strcmp(cfg->log_requests, "off") && strcmp(cfg->log_requests, "errors") &&

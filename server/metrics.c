@@ -5,6 +5,7 @@
 #include "strbuf.h"
 #include "sync_pull.h"
 #include "tls_expiry.h"
+#include "dir_index_load.h"
 #include "view_cache.h"
 
 #include <stdio.h>
@@ -157,6 +158,22 @@ char *metrics_render(const node_t *node, size_t *len)
             "Replies and results taken from the reply cache (view_cache.h).", "counter", hits);
     counter(&s, "trellis_view_cache_misses_total",
             "Cache lookups that found nothing fresh: the query ran.", "counter", misses);
+    dir_index_stats_t dix;
+    dir_index_stats(node, &dix);
+    counter(&s, "trellis_dir_index_entries",
+            "Services held by this process's directory index (0 until loaded, or when off).",
+            "gauge", dix.entries);
+    counter(&s, "trellis_dir_index_reloads_total",
+            "Full loads of the directory index: the first, and after a restore or a postcode load.",
+            "counter", dix.reloads);
+    counter(&s, "trellis_dir_index_refreshes_total",
+            "Times the directory index took the services stored since it was last current.",
+            "counter", dix.refreshes);
+    counter(&s, "trellis_dir_index_answers_total", "Directory listings computed from the index.",
+            "counter", dix.answers);
+    counter(&s, "trellis_dir_index_sql_answers_total",
+            "Directory listings answered by the SQL query instead (index off, loading, behind).",
+            "counter", dix.sql_answers);
     sync_metrics(node, &s);
     /* With [node] workers > 1 each scrape is answered by one worker and every
      * figure above is that process's own: this says which (docs/workers.md). */

@@ -5,6 +5,7 @@
 #include "node.h"
 #include "api.h"
 #include "conn.h"
+#include "dir_index_load.h"
 #include "feed.h"
 #include "listener.h"
 #include "log.h"
@@ -349,8 +350,10 @@ static void on_listening(void *ud, const PGresult *res, const char *err)
     /* A long-poll parked before the LISTEN was up (a worker just started,
      * the pool reconnected) missed what other processes committed meanwhile:
      * look again now rather than at the end of its wait. */
-    if (node->listening_db && !node->draining)
+    if (node->listening_db && !node->draining) {
         feed_wake(node);
+        dir_index_start(node); /* in the background; nothing if begun already */
+    }
 }
 
 /* LISTEN lives on one pooled connection and dies with it: issue it again
@@ -466,6 +469,7 @@ static void note_open_handle(uv_handle_t *h, void *arg)
 int node_run(node_t *node)
 {
     uv_run(node->loop, UV_RUN_DEFAULT);
+    dir_index_stop(node);
     SSL_CTX_free(node->ssl_ctx);
     SSL_CTX_free(node->public_ctx);
     node->ssl_ctx = node->public_ctx = NULL;

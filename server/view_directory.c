@@ -4,6 +4,7 @@
  * at a time and its CSV. The query is the shared directory layer's
  * (dir_query.h), the same as /oruk/services, read as the node's own
  * organisation; this file only renders it. */
+#include "dir_index_load.h"
 #include "dir_query.h"
 #include "html.h"
 #include "node.h"
@@ -25,7 +26,6 @@
 #define PER_PAGE 50
 
 typedef struct {
-    dir_sql_t sql;
     dir_filter_t f;
     bool csv;
     int age;                          /* -1 when not asked */
@@ -35,9 +35,7 @@ typedef struct {
 
 static void dir_ctx_free(void *p)
 {
-    dir_ctx_t *c = p;
-    dir_sql_free(&c->sql);
-    free(c);
+    free(p);
 }
 
 /* The request's query without the viewer's own parameters (format, age),
@@ -312,14 +310,11 @@ void view_directory(req_t *req)
     if (age >= 0)
         c->f.minimum_age = c->f.maximum_age = (int)age;
     dir_view_t view = {.org = conn_visibility(req->conn), .public_view = false};
-    rc = dir_query_build(&c->f, DIR_LIST_SERVICES, &view, &c->sql);
-    if (rc != 0) {
-        dir_ctx_free(c);
+    /* From the directory index, or by dir_query_build's SQL: the same row. */
+    dir_filter_t f = c->f;
+    rc = dir_index_list(req, &f, DIR_LIST_SERVICES, &view, on_list, c, dir_ctx_free);
+    if (rc == TR_E_INVAL)
         response_problem(req, 400, "bad-parameter", "the directory cannot take this filter");
-        return;
-    }
-    rc = req_query(req, c->sql.sql, c->sql.nparams, (const char *const *)c->sql.params, on_list, c,
-                   dir_ctx_free);
-    if (rc != 0)
+    else if (rc != 0)
         response_error(req, rc, NULL);
 }

@@ -164,6 +164,26 @@ def cache_counts(node, agent):
     return int(got["trellis_view_cache_hits_total"]), int(got["trellis_view_cache_misses_total"])
 
 
+def index_counts(node, agent):
+    """(services in the directory index, listings it answered, listings the
+    SQL path answered) from /metrics."""
+    _, _, text = node.curl("/metrics", agent=agent)
+    got = dict(re.findall(r"^(trellis_dir_index_\w+) (\d+)$", text, re.M))
+    return tuple(int(got.get(f"trellis_dir_index_{k}", 0))
+                 for k in ("entries", "answers_total", "sql_answers_total"))
+
+
+def wait_index(node, agent, n, timeout=300):
+    """The index loaded with every service (not [directory] index = off)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        api(node, agent, "GET", "/oruk/services?per_page=1&page=2")  # a refresh, if due
+        if index_counts(node, agent)[0] >= n:
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
@@ -203,22 +223,31 @@ def server_times(node, path_prefix, since):
     return out
 
 
-def captured_sql(pg, marker_from):
-    """The last list statement the node ran, with its parameters in place
-    (log_statement = all: the statement's line, then its DETAIL line)."""
+def captured_sqls(pg, marker_from):
+    """The list statements the node ran since marker_from, with their
+    parameters in place (log_statement = all: the statement's line, then its
+    DETAIL line): the SQL path's one query (WITH ...), or the directory
+    index's pre-query (postcode, search) and page fetch (SELECT $1::bigint)."""
     with open(os.path.join(pg.dir, "log"), encoding="utf-8", errors="replace") as f:
         f.seek(marker_from)
         lines = f.read().splitlines()
-    found = None
+    found = []
     for i, line in enumerate(lines):
-        m = re.search(r"execute <unnamed>: (WITH .*)$", line)
+        m = re.search(r"execute <unnamed>: ((?:WITH |SELECT \$1::bigint,|SELECT CASE WHEN \$1::text ).*)$",
+                      line)
         if m and i + 1 < len(lines) and "parameters:" in lines[i + 1].lower():
-            found = (m.group(1), re.split(r"(?i)parameters:", lines[i + 1], 1)[1])
-    if not found:
-        return None
-    sql, params = found
-    values = dict(re.findall(r"\$(\d+) = ('(?:[^']|'')*'|NULL)", params))
-    return re.sub(r"\$(\d+)\b", lambda m: values.get(m.group(1), "NULL"), sql)
+            found.append((m.group(1), re.split(r"(?i)parameters:", lines[i + 1], 1)[1]))
+    out = []
+    for sql, params in found:
+        values = dict(re.findall(r"\$(\d+) = ('(?:[^']|'')*'|NULL)", params))
+        out.append(re.sub(r"\$(\d+)\b", lambda m: values.get(m.group(1), "NULL"), sql))
+    return out
+
+
+def captured_sql(pg, marker_from):
+    """The last of them: the one that returns the list."""
+    sqls = captured_sqls(pg, marker_from)
+    return sqls[-1] if sqls else None
 
 
 def pgbench(pg, sql, seconds, work, clients=CONNS):
@@ -275,10 +304,14 @@ def run_load(node, pg, agent, load_bin, path_arg):
     """One hammering: (replies, non-200, node ms list, cache hits, misses,
     node CPU ms per reply, PostgreSQL CPU ms per reply)."""
     h0, m0 = cache_counts(node, agent)
+    i0 = index_counts(node, agent)
     since = os.path.getsize(node.log_path)
     c0 = cpu_seconds(node, pg)
     n, errs = hammer(node, agent, path_arg, SECONDS, load_bin)
     c1 = cpu_seconds(node, pg)
+    i1 = index_counts(node, agent)
+    print(f"    (directory index: {i1[1] - i0[1]} listings from it, {i1[2] - i0[2]} by the SQL "
+          f"path)")
     ms = server_times(node, "/oruk/services", since)
     h1, m1 = cache_counts(node, agent)
     per = 1000.0 / n if n else float("nan")
@@ -304,9 +337,11 @@ def main():
     with PgCluster("benchdir") as pg:
         pki = Pki()
         pki.add_org(fx.ORG)
+        # BENCH_INDEX=off: the SQL path, the reference, for a comparison.
         node = Node(pki, pg, org=fx.ORG, name="node",
                     config={"node": {"log_level": "info", "log_requests": "all"},
-                            "limits": {"max_batch_records": "1000"}})
+                            "limits": {"max_batch_records": "1000"},
+                            "directory": {"index": os.environ.get("BENCH_INDEX", "on")}})
         try:
             node.start()
             agent = pki.agent(fx.ORG, "office")
@@ -320,6 +355,8 @@ def main():
             subprocess.run([fx.binary("trellisd"), "--config", node.config_path,
                             "--load-postcodes", csv_path], check=True, stdout=subprocess.DEVNULL)
             pg.psql("ANALYZE")
+            if os.environ.get("BENCH_INDEX", "on") != "off" and not wait_index(node, agent, N):
+                sys.exit("the directory index did not load every service")
             # Enough draws for the whole run at any rate this machine reaches.
             n_draws = int(SECONDS * 3000) + 1000
             fresh = {
@@ -356,14 +393,15 @@ def main():
                     sys.exit(f"{path}: {status} {str(reply)[:300]}")
                 time.sleep(0.5)
                 first = server_times(node, "/oruk/services", since)
-                sql = captured_sql(pg, mark)
+                sqls = captured_sqls(pg, mark)
+                sql = sqls[-1] if sqls else None
                 if not sql:
                     print(f"    (the SQL of {path} was not found in the statement log)")
                 pg.psql("ALTER SYSTEM RESET log_statement")
                 pg.psql("SELECT pg_reload_conf()")
                 time.sleep(0.5)
-                if os.environ.get("BENCH_EXPLAIN") and sql:
-                    for line in pg.psql("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql):
+                for one in sqls if os.environ.get("BENCH_EXPLAIN") else []:
+                    for line in pg.psql("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + one):
                         print("    " + line[0])
                 row(label, "fresh (varied)", run_load(node, pg, agent, load_bin, "@" + fresh[label][0]))
                 row(label, "same repeated", run_load(node, pg, agent, load_bin, path))

@@ -2,8 +2,9 @@
  * referrals go between organisations and between services (SVG matrices with
  * their tables), how many are accepted and declined and why, how long
  * acceptance and first contact take, and where referrals wait longest for
- * an answer. One query adds up the weekly sums that sql/009_reporting.sql
- * keeps (never a fold over every referral), and its result is kept while
+ * an answer. One query adds up the sums that sql/009_reporting.sql and
+ * sql/017 keep by week and by block of weeks (never a fold over every
+ * referral), and its result is kept while
  * nothing new is stored (view_cache.h); every count passes the small-number
  * rule (view_pathways_model.c); ?format=csv&table=NAME gives each table as
  * CSV. */
@@ -27,22 +28,22 @@
 #include <string.h>
 #include <time.h>
 
-/* The weekly sums of the period, the chosen pair of organisations (the
- * busiest unless $3 and $4 name one) and its services' flows, and the
- * services whose oldest unanswered referral is oldest (looked for among
- * the 2,000 oldest unanswered referrals of the period, on the partial
- * index pathway_facts_waiting). $1, $2: first and last ISO week. */
+/* The sums of the period (sql/functions/16: a few blocks of weeks and the
+ * weeks at its edges, never one row per week), the chosen pair of
+ * organisations (the busiest unless $3 and $4 name one) and its services'
+ * flows, and the services whose oldest unanswered referral is oldest
+ * (looked for among the 2,000 oldest unanswered referrals of the period, on
+ * the partial index pathway_facts_waiting). $1, $2: first and last ISO week. */
 static const char PATHWAYS_SQL[] =
-    "WITH orgs AS (SELECT from_org, to_org, sum(referrals)::bigint AS n, "
-    "  sum(accepted)::bigint AS a, sum(declined)::bigint AS d, sum(withdrawn)::bigint AS w, "
-    "  sum(waiting)::bigint AS wt FROM pathway_org_weekly WHERE week BETWEEN $1 AND $2 "
-    "  GROUP BY from_org, to_org HAVING sum(referrals) > 0), "
+    "WITH orgs AS (SELECT from_org, to_org, referrals AS n, accepted AS a, declined AS d, "
+    "  withdrawn AS w, waiting AS wt FROM trellis_pathway_org_sums($1, $2) "
+    "  WHERE referrals > 0), "
     "busiest AS (SELECT from_org, to_org FROM orgs ORDER BY n DESC, from_org, to_org LIMIT 1), "
     "pair AS (SELECT coalesce($3::text, (SELECT from_org FROM busiest)) AS f, "
     "  coalesce($4::text, (SELECT to_org FROM busiest)) AS t), "
-    "svc AS (SELECT s.from_service, s.to_service, sum(s.referrals)::bigint AS n "
-    "  FROM pathway_service_weekly s, pair WHERE s.from_org = pair.f AND s.to_org = pair.t "
-    "  AND s.week BETWEEN $1 AND $2 GROUP BY 1, 2 HAVING sum(s.referrals) > 0) "
+    "svc AS (SELECT s.from_service, s.to_service, s.referrals AS n "
+    "  FROM pair, trellis_pathway_service_sums($1, $2, pair.f, pair.t) s "
+    "  WHERE s.referrals > 0) "
     "SELECT json_build_object("
     "'orgs', (SELECT coalesce(json_agg(json_build_object('from', from_org, 'to', to_org, "
     "  'n', n, 'accepted', a, 'declined', d, 'withdrawn', w, 'waiting', wt) "
@@ -58,13 +59,12 @@ static const char PATHWAYS_SQL[] =
     "    WHERE d.id = svc.to_service AND d.origin = pair.t) ts ON true), "
     "'reasons', (SELECT coalesce(json_agg(json_build_object('reason', reason, 'n', n) "
     "  ORDER BY reason), '[]') FROM (SELECT reason, sum(declines)::bigint AS n "
-    "  FROM pathway_reasons_weekly WHERE week BETWEEN $1 AND $2 GROUP BY reason "
+    "  FROM trellis_pathway_reasons_sums($1, $2) GROUP BY reason "
     "  HAVING sum(declines) > 0) r), "
     "'days', (SELECT coalesce(json_agg(json_build_object('org', to_org, 'measure', measure, "
     "  'days', days, 'n', n) ORDER BY to_org, measure, days), '[]') "
-    "  FROM (SELECT to_org, measure, days, sum(referrals)::bigint AS n "
-    "  FROM pathway_days_weekly WHERE week BETWEEN $1 AND $2 GROUP BY 1, 2, 3 "
-    "  HAVING sum(referrals) > 0) x), "
+    "  FROM (SELECT to_org, measure, days, referrals AS n "
+    "  FROM trellis_pathway_days_sums($1, $2) WHERE referrals > 0) x), "
     "'waiting', (SELECT coalesce(json_agg(json_build_object('org', o.to_org, "
     "  'service', o.to_service, 'name', ds.name, 'week', o.oldest, "
     "  'weeks', (current_date - to_date(o.oldest, 'IYYY-\"W\"IW')) / 7) "

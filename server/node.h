@@ -56,6 +56,7 @@ typedef struct node {
     uint64_t started_ms;
     struct changes_wait *waiters; /* long-polls on the change feed */
     uint64_t data_generation;     /* counts feed_wake calls: something may have changed */
+    uint64_t pathway_generation;  /* the same, for stores of pathway records only */
     struct sync *sync;            /* pulling from peers (sync_pull.c) */
     uv_timer_t listen_timer;      /* keeps a LISTEN for other processes' commits */
     uint64_t listen_reconnects;   /* pool reconnects when LISTEN was last issued */

@@ -4,8 +4,8 @@
  * acceptance and first contact take, and where referrals wait longest for
  * an answer. One query adds up the sums that sql/009_reporting.sql and
  * sql/017 keep by week and by block of weeks (never a fold over every
- * referral), and its result is kept while
- * nothing new is stored (view_cache.h); every count passes the small-number
+ * referral); its sums are kept until a pathway record is stored, the page
+ * until anything is (view_cache.h); every count passes the small-number
  * rule (view_pathways_model.c); ?format=csv&table=NAME gives each table as
  * CSV. */
 #include "html.h"
@@ -33,7 +33,10 @@
  * organisations (the busiest unless $3 and $4 name one) and its services'
  * flows, and the services whose oldest unanswered referral is oldest
  * (looked for among the 2,000 oldest unanswered referrals of the period, on
- * the partial index pathway_facts_waiting). $1, $2: first and last ISO week. */
+ * the partial index pathway_facts_waiting). $1, $2: first and last ISO week.
+ * Two columns: the document without the services' names (kept until a
+ * pathway record is stored) and with them (trellis_pathway_named, kept
+ * until anything is stored). */
 static const char PATHWAYS_SQL[] =
     "WITH orgs AS (SELECT from_org, to_org, referrals AS n, accepted AS a, declined AS d, "
     "  withdrawn AS w, waiting AS wt FROM trellis_pathway_org_sums($1, $2) "
@@ -43,39 +46,36 @@ static const char PATHWAYS_SQL[] =
     "  coalesce($4::text, (SELECT to_org FROM busiest)) AS t), "
     "svc AS (SELECT s.from_service, s.to_service, s.referrals AS n "
     "  FROM pair, trellis_pathway_service_sums($1, $2, pair.f, pair.t) s "
-    "  WHERE s.referrals > 0) "
-    "SELECT json_build_object("
-    "'orgs', (SELECT coalesce(json_agg(json_build_object('from', from_org, 'to', to_org, "
+    "  WHERE s.referrals > 0), "
+    "doc AS (SELECT jsonb_build_object("
+    "'orgs', (SELECT coalesce(jsonb_agg(jsonb_build_object('from', from_org, 'to', to_org, "
     "  'n', n, 'accepted', a, 'declined', d, 'withdrawn', w, 'waiting', wt) "
     "  ORDER BY from_org, to_org), '[]') FROM orgs), "
-    "'pair', (SELECT json_build_object('from', f, 'to', t) FROM pair), "
-    "'services', (SELECT coalesce(json_agg(json_build_object('from', svc.from_service, "
-    "  'from_name', fs.name, 'to', svc.to_service, 'to_name', ts.name, 'n', svc.n) "
-    "  ORDER BY svc.n DESC, svc.from_service, svc.to_service), '[]') "
-    "  FROM svc CROSS JOIN pair "
-    "  LEFT JOIN LATERAL (SELECT d.name FROM directory_services d "
-    "    WHERE d.id = svc.from_service AND d.origin = pair.f) fs ON true "
-    "  LEFT JOIN LATERAL (SELECT d.name FROM directory_services d "
-    "    WHERE d.id = svc.to_service AND d.origin = pair.t) ts ON true), "
-    "'reasons', (SELECT coalesce(json_agg(json_build_object('reason', reason, 'n', n) "
+    "'pair', (SELECT jsonb_build_object('from', f, 'to', t) FROM pair), "
+    "'services', (SELECT coalesce(jsonb_agg(jsonb_build_object('from', svc.from_service, "
+    "  'to', svc.to_service, 'n', svc.n) "
+    "  ORDER BY svc.n DESC, svc.from_service, svc.to_service), '[]') FROM svc), "
+    "'reasons', (SELECT coalesce(jsonb_agg(jsonb_build_object('reason', reason, 'n', n) "
     "  ORDER BY reason), '[]') FROM (SELECT reason, sum(declines)::bigint AS n "
     "  FROM trellis_pathway_reasons_sums($1, $2) GROUP BY reason "
     "  HAVING sum(declines) > 0) r), "
-    "'days', (SELECT coalesce(json_agg(json_build_object('org', to_org, 'measure', measure, "
+    "'days', (SELECT coalesce(jsonb_agg(jsonb_build_object('org', to_org, 'measure', measure, "
     "  'days', days, 'n', n) ORDER BY to_org, measure, days), '[]') "
     "  FROM (SELECT to_org, measure, days, referrals AS n "
     "  FROM trellis_pathway_days_sums($1, $2) WHERE referrals > 0) x), "
-    "'waiting', (SELECT coalesce(json_agg(json_build_object('org', o.to_org, "
-    "  'service', o.to_service, 'name', ds.name, 'week', o.oldest, "
+    "'waiting', (SELECT coalesce(jsonb_agg(jsonb_build_object('org', o.to_org, "
+    "  'service', o.to_service, 'week', o.oldest, "
     "  'weeks', (current_date - to_date(o.oldest, 'IYYY-\"W\"IW')) / 7) "
     "  ORDER BY o.oldest, o.to_org, o.to_service), '[]') "
     "  FROM (SELECT f.to_org, f.to_service, min(f.week) AS oldest FROM (SELECT to_org, "
     "    to_service, week FROM pathway_facts WHERE outcome = 'waiting' "
     "    AND week BETWEEN $1 AND $2 ORDER BY week LIMIT 2000) f "
-    "    GROUP BY 1, 2 ORDER BY 3, 1, 2 LIMIT 20) o "
-    "  LEFT JOIN LATERAL (SELECT d.name FROM directory_services d "
-    "    WHERE d.id = o.to_service AND d.origin = o.to_org) ds ON true)"
-    ")::text";
+    "    GROUP BY 1, 2 ORDER BY 3, 1, 2 LIMIT 20) o)"
+    ") AS d) "
+    "SELECT d::text, trellis_pathway_named(d) FROM doc";
+
+/* The names again for a kept document ($1, PATHWAYS_SQL's first column). */
+static const char NAMES_SQL[] = "SELECT trellis_pathway_named($1::jsonb)";
 
 /* The tables a CSV can be asked for (?format=csv&table=NAME). */
 static const char *const tables[] = {"orgs", "services", "outcomes", "reasons",
@@ -87,8 +87,10 @@ typedef struct {
     char from[16], to[16];
     char from_org[TR_NAME_MAX + 1], to_org[TR_NAME_MAX + 1];
     tr_smallnum_rule_t rule;
-    char key[160];       /* the cache's key for the query: its parameters */
-    uint64_t generation; /* node->data_generation when the query was sent */
+    char key[160];            /* the cache's key for the sums: the query's parameters */
+    char named_key[176];      /* for the document with the names: key and "|named" */
+    uint64_t generation;      /* node->data_generation when the query was sent */
+    uint64_t sums_generation; /* node->pathway_generation then */
 } pw_ctx_t;
 
 static void iso_week_of(time_t t, char *out, size_t len)
@@ -403,7 +405,26 @@ static void respond(req_t *req, const pw_ctx_t *c, const char *text)
     csv_send(req, c, &out);
 }
 
+/* PATHWAYS_SQL's reply: the sums (kept until a pathway record is stored)
+ * and the document with names (until anything is). */
 static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
+{
+    const pw_ctx_t *c = ud;
+    (void)err;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+        PQnfields(res) != 2) {
+        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
+        return;
+    }
+    node_t *node = req->conn->node;
+    view_cache_put(c->key, c->sums_generation, uv_now(node->loop), PQgetvalue(res, 0, 0));
+    const char *text = PQgetvalue(res, 0, 1);
+    view_cache_put(c->named_key, c->generation, uv_now(node->loop), text);
+    respond(req, c, text);
+}
+
+/* NAMES_SQL's reply: kept sums with the names as they are now. */
+static void on_named(req_t *req, const PGresult *res, const char *err, void *ud)
 {
     const pw_ctx_t *c = ud;
     (void)err;
@@ -413,7 +434,7 @@ static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
     }
     const char *text = PQgetvalue(res, 0, 0);
     node_t *node = req->conn->node;
-    view_cache_put(c->key, c->generation, uv_now(node->loop), text);
+    view_cache_put(c->named_key, c->generation, uv_now(node->loop), text);
     respond(req, c, text);
 }
 
@@ -473,7 +494,9 @@ void view_pathways(req_t *req)
     node_t *node = req->conn->node;
     snprintf(c->key, sizeof(c->key), "pathways|%s|%s|%s|%s", c->from, c->to, c->from_org,
              c->to_org);
+    snprintf(c->named_key, sizeof(c->named_key), "%s|named", c->key);
     c->generation = node->data_generation;
+    c->sums_generation = node->pathway_generation;
     /* The same reply again, rendered: no query and no drawing. */
     char key[sizeof(c->key) + 32];
     reply_key(c, key, sizeof(key));
@@ -491,10 +514,19 @@ void view_pathways(req_t *req)
         free(c);
         return;
     }
-    const char *cached = view_cache_get(c->key, c->generation, uv_now(node->loop));
+    const char *cached = view_cache_get(c->named_key, c->generation, uv_now(node->loop));
     if (cached) {
         respond(req, c, cached);
         free(c);
+        return;
+    }
+    /* Only other kinds stored since (a directory record, feedback): the
+     * sums stand, the names are asked for again. */
+    const char *sums = view_cache_get(c->key, c->sums_generation, uv_now(node->loop));
+    if (sums) {
+        int rc = req_query(req, NAMES_SQL, 1, &sums, on_named, c, free);
+        if (rc != 0)
+            response_error(req, rc, NULL);
         return;
     }
     const char *params[4] = {c->from, c->to, c->from_org[0] ? c->from_org : NULL,

@@ -206,6 +206,8 @@ BEGIN
     SELECT array_agg(id), array_agg(origin) INTO ids, origins FROM new_rows;
     IF ids IS NOT NULL THEN
         PERFORM trellis_pathway_refresh(ids, origins);
+        -- Nodes on this database drop their cached pathway figures.
+        PERFORM pg_notify('trellis_changes', 'pathway.referral');
     END IF;
     RETURN NULL;
 END
@@ -230,6 +232,7 @@ BEGIN
         ON true;
     IF ids IS NOT NULL THEN
         PERFORM trellis_pathway_refresh(ids, origins);
+        PERFORM pg_notify('trellis_changes', 'pathway.event');
     END IF;
     RETURN NULL;
 END

@@ -116,3 +116,28 @@ LANGUAGE sql STABLE AS $fn$
         WHERE c.span > 1 AND b.span = c.span AND b.first_week = c.first_week) x
     GROUP BY x.to_org, x.measure, x.days
 $fn$;
+
+-- The pathways page's document (server/view_pathways.c) with the names of
+-- its services filled in from the directory: "from_name" and "to_name" of
+-- each of "services" (the pair's), "name" of each of "waiting" (NULL for a
+-- service not held). Apart from the sums, so that the node keeps the sums
+-- while only directory records are stored, and asks for the names again.
+CREATE OR REPLACE FUNCTION trellis_pathway_named(doc jsonb) RETURNS text
+LANGUAGE sql STABLE AS $fn$
+    SELECT jsonb_set(jsonb_set($1, '{services}', coalesce(
+        (SELECT jsonb_agg(s.e || jsonb_build_object('from_name', fs.name, 'to_name', ts.name)
+                          ORDER BY s.i)
+         FROM jsonb_array_elements($1->'services') WITH ORDINALITY AS s(e, i)
+         LEFT JOIN LATERAL (SELECT x.name FROM directory_services x
+                            WHERE x.id = (s.e->>'from')::uuid
+                            AND x.origin = $1->'pair'->>'from') fs ON true
+         LEFT JOIN LATERAL (SELECT x.name FROM directory_services x
+                            WHERE x.id = (s.e->>'to')::uuid
+                            AND x.origin = $1->'pair'->>'to') ts ON true), '[]')),
+        '{waiting}', coalesce(
+        (SELECT jsonb_agg(w.e || jsonb_build_object('name', ds.name) ORDER BY w.i)
+         FROM jsonb_array_elements($1->'waiting') WITH ORDINALITY AS w(e, i)
+         LEFT JOIN LATERAL (SELECT x.name FROM directory_services x
+                            WHERE x.id = (w.e->>'service')::uuid
+                            AND x.origin = w.e->>'org') ds ON true), '[]'))::text
+$fn$;

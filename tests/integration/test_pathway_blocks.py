@@ -12,21 +12,27 @@ the blocks move by differences, out and in). Then:
   equals what SQL over pathway_*_weekly with week BETWEEN from AND to gives;
 - the page itself, with the small-number rule set to show every count as
   it is (threshold 1, rounding 1), shows for random periods exactly the
-  flows, outcomes and medians worked out here from the weekly rows."""
+  flows, outcomes and medians worked out here from the weekly rows;
+- the page keeps its sums while only other kinds are stored (a renamed
+  service shows its new name over the kept sums), here or by another
+  process on the database (NOTIFY payloads), and drops them when pathway
+  records are (or a NOTIFY does not say what was stored)."""
 
 import csv
 import datetime
 import io
 import random
+import time
 import uuid
 from collections import defaultdict
 
 import fedkit as fk
+from fedkit import sd
 from harness import Checks, Pki, PgCluster
 from viewkit import get, viewer_node
 
 t = Checks("test_pathway_blocks")
-ORGS = [f"org-{c}.example" for c in "abcdef"]
+ORGS = [f"member-{c}" for c in "abcdef"]
 rng = random.Random(9017)
 
 
@@ -37,7 +43,7 @@ def week_of(n):
     return f"{y}-W{w:02d}"
 
 
-WEEKS = [week_of(n) for n in range(0, 176)]  # 2024-W01 .. 2027-W20
+WEEKS = [week_of(n) for n in range(0, 177)]  # 2024-W01 .. 2027-W20
 SERVICES = {o: [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(4)]
             for o in ORGS}
 seq = [0]
@@ -129,10 +135,11 @@ BLOCKS_FROM_WEEKS = {
 }
 
 
-def blocks_match(pg, what):
+def blocks_match(pg, what, empty=()):
+    """empty: the tables that hold nothing yet (no answer, no decline)."""
     for table, (got_sql, want_sql) in BLOCKS_FROM_WEEKS.items():
         got, want = rows_of(pg, got_sql), rows_of(pg, want_sql)
-        t.check(got == want and want, f"{what}: {table} is its weeks added up ({len(want)} rows)",
+        t.check(got == want and bool(want) == (table not in empty), f"{what}: {table} is its weeks added up ({len(want)} rows)",
                 f"extra {sorted(set(got) - set(want))[:3]} missing "
                 f"{sorted(set(want) - set(got))[:3]}")
 
@@ -192,18 +199,18 @@ with PgCluster("blocks") as pg:
 
         # ---- random referrals, then events in several statements ----
         refs = []
-        for _ in range(6):
+        for _ in range(15):
             batch = []
-            for _ in range(500):
+            for _ in range(200):
                 o, to_org = rng.choice(ORGS), rng.choice(ORGS)
                 batch.append((new_id(), o, to_org, rng.choice(SERVICES[o]),
                               rng.choice(SERVICES[to_org]), rng.choice(WEEKS)))
             pg.psql(referrals_sql(batch))
             refs += batch
-        blocks_match(pg, "after the referrals")
-        for _ in range(8):
+        blocks_match(pg, "after the referrals", ("pathway_reasons_blocks", "pathway_days_blocks"))
+        for _ in range(16):
             evs = []
-            for rid, origin, to_org, *_ in rng.sample(refs, 600):
+            for rid, origin, to_org, *_ in rng.sample(refs, 300):
                 status = rng.choice(["accepted", "accepted", "declined", "withdrawn",
                                      "contacted", "contacted"])
                 reason = {"declined": rng.choice(["no_capacity", "not_eligible", None]),
@@ -247,6 +254,67 @@ with PgCluster("blocks") as pg:
         for f, to in periods[:3] + rng.sample(periods[3:], 5):
             page_matches(pg, node, f, to)
 
+        fk.stop_checked(t, node)
+        node.close()
+        node = None
+
+        # ---- what a store drops: the sums only for pathway records ----
+        A = sd.ORGS[0]
+        pg.create_db("inv")
+        node = viewer_node(pki, pg, A, "inv", db="inv",
+                           viewer={"small_number_threshold": "1", "rounding": "1"})
+        node.start()
+        agent = pki.agent(A, "office")
+        fk.post(node, agent, sd.services(A))
+        s0, s1 = sd.service_ids()[A][:2]
+        refs = [sd.envelope("pathway.referral", new_id(), A,
+                            {"from_service": s0, "to_service": s1, "to_org": A, "week": "2026-W10",
+                             "needs": ["housing"], "risk": "medium", "age_band": "25_34",
+                             "district": "LS6", "route": "professional"}) for _ in range(3)]
+        fk.post(node, agent, refs + [fk.event(A, r["id"], "sent", 0) for r in refs])
+
+        def flow():
+            _, rows = page_table(node, "2026-W01", "2026-W52", "orgs")
+            return rows.get(A, [None])[0]
+
+        def from_services():
+            _, rows = page_table(node, "2026-W01", "2026-W52", "services")
+            return sorted(k for k in rows if k != "Total")
+
+        def sums_moved(delta):
+            """The sums changed under the node, telling no one (as if kept from before)."""
+            for table in ("pathway_org_weekly", "pathway_org_blocks"):
+                pg.psql(f"UPDATE {table} SET referrals = referrals + {delta} "
+                        f"WHERE from_org = '{A}' AND to_org = '{A}'", db="inv")
+
+        name0 = sd.services(A)[0]["body"]["name"]
+        t.equal((flow(), from_services()), ("3", [name0]), "the page: A's 3 referrals from s0")
+        sums_moved(100)
+        t.equal(flow(), "3", "kept: the sums are not read again while nothing is stored")
+        renamed = dict(sd.services(A)[0])
+        renamed["body"] = dict(renamed["body"], name="Renamed Refuge")
+        renamed["version"] = 2
+        fk.post(node, agent, [renamed] + sd.feedback(A)[:1])
+        t.equal((flow(), from_services()), ("3", ["Renamed Refuge"]),
+                "a directory record and feedback stored: the sums kept, the new name shown")
+        pg.psql("SELECT pg_notify('trellis_changes', 'directory.service,feedback.entry')",
+                db="inv")
+        time.sleep(1)
+        t.equal(flow(), "3", "another process stored directory and feedback records: kept")
+        pg.psql("SELECT pg_notify('trellis_changes', 'pathway.event')", db="inv")
+        t.check(fk.wait_for(lambda: flow() == "103", 10),
+                "another process stored pathway events: the sums are read again", flow())
+        sums_moved(-100)
+        fk.post(node, agent, [fk.event(A, refs[0]["id"], "accepted", 2)])
+        t.equal(flow(), "3", "a pathway record stored here: the sums are read again")
+        sums_moved(100)
+        pg.psql("SELECT pg_notify('trellis_changes', '')", db="inv")
+        t.check(fk.wait_for(lambda: flow() == "103", 10),
+                "a NOTIFY that does not say what was stored drops the sums", flow())
+        sums_moved(-100)
+        pg.psql(events_sql([(new_id(), A, refs[1]["id"], "accepted", None, 1)]), db="inv")
+        t.check(fk.wait_for(lambda: flow() == "3", 10),
+                "a plain INSERT of events (the triggers' fold) drops the sums", flow())
         fk.stop_checked(t, node)
     finally:
         fk.close_nodes(node)

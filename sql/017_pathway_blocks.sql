@@ -3,9 +3,13 @@
 -- one-year page summed 52 weeks of flows and 43,680 histogram rows on
 -- every fresh query, and 20 fresh queries at once queued for a second).
 --
--- Weeks are numbered from the ISO week of 1970-01-05 (a Monday). Each
--- pathway_*_weekly table gets a pathway_*_blocks twin holding the same sums
--- over aligned blocks of 4, 16 and 64 weeks: the block of span s holding
+-- Weeks are numbered from the ISO week of 1970-01-05 (a Monday). The
+-- organisation, decline-reason and days tables get a pathway_*_blocks twin
+-- holding the same sums over aligned blocks of 4, 16 and 64 weeks (the
+-- services' flows do not: the page reads them for one pair of organisations,
+-- whose key leads pathway_service_weekly, and their rows are as many as the
+-- pairs of services, which blocks would hardly reduce while the fold would
+-- write each referral's three times more): the block of span s holding
 -- week n starts at n - n mod s. Any period [from, to] is then a few aligned
 -- blocks plus single weeks at its edges (trellis_pathway_cover, in
 -- sql/functions/16_trellis_pathway_period.sql), as in a segment tree: a
@@ -55,17 +59,6 @@ CREATE TABLE pathway_org_blocks (
     PRIMARY KEY (span, first_week, from_org, to_org)
 );
 
-CREATE TABLE pathway_service_blocks (
-    from_org text NOT NULL,
-    to_org text NOT NULL,
-    span int NOT NULL,
-    first_week int NOT NULL,
-    from_service uuid NOT NULL,
-    to_service uuid NOT NULL,
-    referrals bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (from_org, to_org, span, first_week, from_service, to_service)
-);
-
 CREATE TABLE pathway_reasons_blocks (
     span int NOT NULL,
     first_week int NOT NULL,
@@ -96,14 +89,6 @@ SELECT * FROM (
     FROM pathway_org_weekly w, (VALUES (4), (16), (64)) AS s(span)
     GROUP BY 1, 2, 3, 4) x
 WHERE (referrals, accepted, declined, withdrawn, waiting) <> (0, 0, 0, 0, 0);
-
-INSERT INTO pathway_service_blocks (from_org, to_org, span, first_week, from_service, to_service,
-                                    referrals)
-SELECT w.from_org, w.to_org, s.span, trellis_week_block(trellis_week_index(w.week), s.span),
-       w.from_service, w.to_service, sum(w.referrals)
-FROM pathway_service_weekly w, (VALUES (4), (16), (64)) AS s(span)
-GROUP BY 1, 2, 3, 4, 5, 6
-HAVING sum(w.referrals) <> 0;
 
 INSERT INTO pathway_reasons_blocks (span, first_week, to_org, reason, declines)
 SELECT s.span, trellis_week_block(trellis_week_index(w.week), s.span), w.to_org, w.reason,

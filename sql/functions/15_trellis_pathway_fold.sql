@@ -146,15 +146,6 @@ BEGIN
             referrals = w.referrals + EXCLUDED.referrals,
             accepted = w.accepted + EXCLUDED.accepted, declined = w.declined + EXCLUDED.declined,
             withdrawn = w.withdrawn + EXCLUDED.withdrawn, waiting = w.waiting + EXCLUDED.waiting),
-    svc_blk AS (
-        INSERT INTO pathway_service_blocks AS w (from_org, to_org, span, first_week,
-                                                 from_service, to_service, referrals)
-        SELECT origin, to_org, span, first_week, from_service, to_service, sum(sign)
-        FROM blk GROUP BY origin, to_org, span, first_week, from_service, to_service
-        HAVING sum(sign) <> 0
-        ORDER BY origin, to_org, span, first_week, from_service, to_service
-        ON CONFLICT (from_org, to_org, span, first_week, from_service, to_service) DO UPDATE SET
-            referrals = w.referrals + EXCLUDED.referrals),
     reasons_blk AS (
         INSERT INTO pathway_reasons_blocks AS w (span, first_week, to_org, reason, declines)
         SELECT span, first_week, to_org, coalesce(decline_reason, 'other'), sum(sign)

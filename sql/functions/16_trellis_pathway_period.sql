@@ -69,21 +69,17 @@ LANGUAGE sql STABLE AS $fn$
     GROUP BY x.from_org, x.to_org
 $fn$;
 
--- Referrals from each service of from_org to each of to_org's, from .. to.
+-- Referrals from each service of from_org to each of to_org's, from .. to:
+-- one range of pathway_service_weekly's key, which leads with the pair (no
+-- blocks: sql/017 says why).
 CREATE OR REPLACE FUNCTION trellis_pathway_service_sums(from_week text, to_week text,
                                                         from_org text, to_org text)
 RETURNS TABLE (from_service uuid, to_service uuid, referrals bigint)
 LANGUAGE sql STABLE AS $fn$
-    SELECT x.from_service, x.to_service, sum(x.referrals)::bigint
-    FROM trellis_pathway_cover($1, $2) c
-    CROSS JOIN LATERAL (
-        SELECT w.from_service, w.to_service, w.referrals FROM pathway_service_weekly w
-        WHERE c.span = 1 AND w.from_org = $3 AND w.to_org = $4 AND w.week = c.week
-        UNION ALL
-        SELECT b.from_service, b.to_service, b.referrals FROM pathway_service_blocks b
-        WHERE c.span > 1 AND b.from_org = $3 AND b.to_org = $4 AND b.span = c.span
-        AND b.first_week = c.first_week) x
-    GROUP BY x.from_service, x.to_service
+    SELECT w.from_service, w.to_service, sum(w.referrals)::bigint
+    FROM pathway_service_weekly w
+    WHERE w.from_org = $3 AND w.to_org = $4 AND w.week BETWEEN $1 AND $2
+    GROUP BY w.from_service, w.to_service
 $fn$;
 
 -- Declines by receiving organisation and reason, from .. to.

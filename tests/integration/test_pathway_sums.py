@@ -164,8 +164,6 @@ BLOCKS = {
     "pathway_org_blocks": ("span, first_week, from_org, to_org",
                            "referrals, accepted, declined, withdrawn, waiting",
                            "pathway_org_weekly"),
-    "pathway_service_blocks": ("from_org, to_org, span, first_week, from_service, to_service",
-                               "referrals", "pathway_service_weekly"),
     "pathway_reasons_blocks": ("span, first_week, to_org, reason", "declines",
                                "pathway_reasons_weekly"),
     "pathway_days_blocks": ("span, first_week, to_org, measure, days", "referrals",

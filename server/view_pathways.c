@@ -36,7 +36,8 @@
  * the partial index pathway_facts_waiting). $1, $2: first and last ISO week.
  * Two columns: the document without the services' names (kept until a
  * pathway record is stored) and with them (trellis_pathway_named, kept
- * until anything is stored). */
+ * until anything is stored). doc is MATERIALIZED: inlined, each column
+ * would work the whole document out again. */
 static const char PATHWAYS_SQL[] =
     "WITH orgs AS (SELECT from_org, to_org, referrals AS n, accepted AS a, declined AS d, "
     "  withdrawn AS w, waiting AS wt FROM trellis_pathway_org_sums($1, $2) "
@@ -47,7 +48,7 @@ static const char PATHWAYS_SQL[] =
     "svc AS (SELECT s.from_service, s.to_service, s.referrals AS n "
     "  FROM pair, trellis_pathway_service_sums($1, $2, pair.f, pair.t) s "
     "  WHERE s.referrals > 0), "
-    "doc AS (SELECT jsonb_build_object("
+    "doc AS MATERIALIZED (SELECT jsonb_build_object("
     "'orgs', (SELECT coalesce(jsonb_agg(jsonb_build_object('from', from_org, 'to', to_org, "
     "  'n', n, 'accepted', a, 'declined', d, 'withdrawn', w, 'waiting', wt) "
     "  ORDER BY from_org, to_org), '[]') FROM orgs), "

@@ -35,9 +35,9 @@
  * (looked for among the 2,000 oldest unanswered referrals of the period, on
  * the partial index pathway_facts_waiting). $1, $2: first and last ISO week.
  * Two columns: the document without the services' names (kept until a
- * pathway record is stored) and with them (trellis_pathway_named, kept
- * until anything is stored). doc is MATERIALIZED: inlined, each column
- * would work the whole document out again. */
+ * pathway record is stored) and the names of its services
+ * (trellis_pathway_names; pw_doc_named puts them in). doc is MATERIALIZED:
+ * inlined, each column would work the whole document out again. */
 static const char PATHWAYS_SQL[] =
     "WITH orgs AS (SELECT from_org, to_org, referrals AS n, accepted AS a, declined AS d, "
     "  withdrawn AS w, waiting AS wt FROM trellis_pathway_org_sums($1, $2) "
@@ -48,23 +48,23 @@ static const char PATHWAYS_SQL[] =
     "svc AS (SELECT s.from_service, s.to_service, s.referrals AS n "
     "  FROM pair, trellis_pathway_service_sums($1, $2, pair.f, pair.t) s "
     "  WHERE s.referrals > 0), "
-    "doc AS MATERIALIZED (SELECT jsonb_build_object("
-    "'orgs', (SELECT coalesce(jsonb_agg(jsonb_build_object('from', from_org, 'to', to_org, "
+    "doc AS MATERIALIZED (SELECT json_build_object("
+    "'orgs', (SELECT coalesce(json_agg(json_build_object('from', from_org, 'to', to_org, "
     "  'n', n, 'accepted', a, 'declined', d, 'withdrawn', w, 'waiting', wt) "
     "  ORDER BY from_org, to_org), '[]') FROM orgs), "
-    "'pair', (SELECT jsonb_build_object('from', f, 'to', t) FROM pair), "
-    "'services', (SELECT coalesce(jsonb_agg(jsonb_build_object('from', svc.from_service, "
+    "'pair', (SELECT json_build_object('from', f, 'to', t) FROM pair), "
+    "'services', (SELECT coalesce(json_agg(json_build_object('from', svc.from_service, "
     "  'to', svc.to_service, 'n', svc.n) "
     "  ORDER BY svc.n DESC, svc.from_service, svc.to_service), '[]') FROM svc), "
-    "'reasons', (SELECT coalesce(jsonb_agg(jsonb_build_object('reason', reason, 'n', n) "
+    "'reasons', (SELECT coalesce(json_agg(json_build_object('reason', reason, 'n', n) "
     "  ORDER BY reason), '[]') FROM (SELECT reason, sum(declines)::bigint AS n "
     "  FROM trellis_pathway_reasons_sums($1, $2) GROUP BY reason "
     "  HAVING sum(declines) > 0) r), "
-    "'days', (SELECT coalesce(jsonb_agg(jsonb_build_object('org', to_org, 'measure', measure, "
+    "'days', (SELECT coalesce(json_agg(json_build_object('org', to_org, 'measure', measure, "
     "  'days', days, 'n', n) ORDER BY to_org, measure, days), '[]') "
     "  FROM (SELECT to_org, measure, days, referrals AS n "
     "  FROM trellis_pathway_days_sums($1, $2) WHERE referrals > 0) x), "
-    "'waiting', (SELECT coalesce(jsonb_agg(jsonb_build_object('org', o.to_org, "
+    "'waiting', (SELECT coalesce(json_agg(json_build_object('org', o.to_org, "
     "  'service', o.to_service, 'week', o.oldest, "
     "  'weeks', (current_date - to_date(o.oldest, 'IYYY-\"W\"IW')) / 7) "
     "  ORDER BY o.oldest, o.to_org, o.to_service), '[]') "
@@ -73,10 +73,10 @@ static const char PATHWAYS_SQL[] =
     "    AND week BETWEEN $1 AND $2 ORDER BY week LIMIT 2000) f "
     "    GROUP BY 1, 2 ORDER BY 3, 1, 2 LIMIT 20) o)"
     ") AS d) "
-    "SELECT d::text, trellis_pathway_named(d) FROM doc";
+    "SELECT d::text, trellis_pathway_names(d) FROM doc";
 
-/* The names again for a kept document ($1, PATHWAYS_SQL's first column). */
-static const char NAMES_SQL[] = "SELECT trellis_pathway_named($1::jsonb)";
+/* The names again for kept sums ($1, PATHWAYS_SQL's first column). */
+static const char NAMES_SQL[] = "SELECT trellis_pathway_names($1::json)";
 
 /* The tables a CSV can be asked for (?format=csv&table=NAME). */
 static const char *const tables[] = {"orgs", "services", "outcomes", "reasons",
@@ -92,6 +92,7 @@ typedef struct {
     char named_key[176];      /* for the document with the names: key and "|named" */
     uint64_t generation;      /* node->data_generation when the query was sent */
     uint64_t sums_generation; /* node->pathway_generation then */
+    char *sums;               /* kept sums the names are asked for (owned), or NULL */
 } pw_ctx_t;
 
 static void iso_week_of(time_t t, char *out, size_t len)
@@ -406,6 +407,21 @@ static void respond(req_t *req, const pw_ctx_t *c, const char *text)
     csv_send(req, c, &out);
 }
 
+/* Reply from sums and names (both texts borrowed), keeping the two put
+ * together until anything is stored. */
+static void named_respond(req_t *req, const pw_ctx_t *c, const char *sums, const char *names)
+{
+    char *text = pw_doc_named(sums, names);
+    if (!text) {
+        response_error(req, TR_E_INVAL, "the pathway figures could not be worked out");
+        return;
+    }
+    node_t *node = req->conn->node;
+    view_cache_put(c->named_key, c->generation, uv_now(node->loop), text);
+    respond(req, c, text);
+    free(text);
+}
+
 /* PATHWAYS_SQL's reply: the sums (kept until a pathway record is stored)
  * and the document with names (until anything is). */
 static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
@@ -419,12 +435,11 @@ static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
     }
     node_t *node = req->conn->node;
     view_cache_put(c->key, c->sums_generation, uv_now(node->loop), PQgetvalue(res, 0, 0));
-    const char *text = PQgetvalue(res, 0, 1);
-    view_cache_put(c->named_key, c->generation, uv_now(node->loop), text);
-    respond(req, c, text);
+    named_respond(req, c, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 }
 
-/* NAMES_SQL's reply: kept sums with the names as they are now. */
+/* NAMES_SQL's reply: the names as they are now, for the kept sums (which
+ * ctx holds: the cache's copy may be gone by now). */
 static void on_named(req_t *req, const PGresult *res, const char *err, void *ud)
 {
     const pw_ctx_t *c = ud;
@@ -433,10 +448,14 @@ static void on_named(req_t *req, const PGresult *res, const char *err, void *ud)
         response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
         return;
     }
-    const char *text = PQgetvalue(res, 0, 0);
-    node_t *node = req->conn->node;
-    view_cache_put(c->named_key, c->generation, uv_now(node->loop), text);
-    respond(req, c, text);
+    named_respond(req, c, c->sums, PQgetvalue(res, 0, 0));
+}
+
+static void ctx_free(void *ud)
+{
+    pw_ctx_t *c = ud;
+    free(c->sums);
+    free(c);
 }
 
 static bool bad(req_t *req, const char *detail)
@@ -525,14 +544,18 @@ void view_pathways(req_t *req)
      * sums stand, the names are asked for again. */
     const char *sums = view_cache_get(c->key, c->sums_generation, uv_now(node->loop));
     if (sums) {
-        int rc = req_query(req, NAMES_SQL, 1, &sums, on_named, c, free);
+        c->sums = strdup(sums);
+        if (!c->sums)
+            abort();
+        const char *params[1] = {c->sums};
+        int rc = req_query(req, NAMES_SQL, 1, params, on_named, c, ctx_free);
         if (rc != 0)
             response_error(req, rc, NULL);
         return;
     }
     const char *params[4] = {c->from, c->to, c->from_org[0] ? c->from_org : NULL,
                              c->to_org[0] ? c->to_org : NULL};
-    int rc = req_query(req, PATHWAYS_SQL, 4, params, on_rows, c, free);
+    int rc = req_query(req, PATHWAYS_SQL, 4, params, on_rows, c, ctx_free);
     if (rc != 0)
         response_error(req, rc, NULL);
 }

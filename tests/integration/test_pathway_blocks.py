@@ -281,6 +281,19 @@ with PgCluster("blocks") as pg:
                 pg.psql(f"UPDATE {table} SET referrals = referrals + {delta} "
                         f"WHERE from_org = '{A}' AND to_org = '{A}'", db="inv")
 
+        # The node LISTENs a moment after it starts; until then another
+        # process's NOTIFY reaches no one. Wait for it: the sums read while
+        # moved, put back, read again once a NOTIFY (or the LISTEN's own
+        # wake) drops them.
+        sums_moved(100)
+        t.equal(flow(), "103", "the page reads the sums as they stand")
+        sums_moved(-100)
+
+        def heard():
+            pg.psql("SELECT pg_notify('trellis_changes', 'pathway.event')", db="inv")
+            time.sleep(0.3)
+            return flow() == "3"
+        t.check(fk.wait_for(heard, 30), "the node hears other processes on the database")
         name0 = sd.services(A)[0]["body"]["name"]
         t.equal((flow(), from_services()), ("3", [name0]), "the page: A's 3 referrals from s0")
         sums_moved(100)

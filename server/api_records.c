@@ -275,8 +275,17 @@ static void reply_results(store_job_t *job)
         strbuf_puts(&out, "}");
     }
     strbuf_puts(&out, "]}");
-    if (counts[0])
-        feed_wake(job->node);
+    if (counts[0]) {
+        unsigned kinds = 0; /* of what was stored: the viewer keeps the other kinds' figures */
+        for (size_t i = 0; i < job->n_results; i++) {
+            tr_kind_t k;
+            if (job->results[i].result && strcmp(job->results[i].result, "stored") == 0)
+                kinds |= job->results[i].kind && tr_kind_parse(job->results[i].kind, &k) == 0
+                             ? 1u << k
+                             : FEED_KINDS_ALL;
+        }
+        feed_wake(job->node, kinds);
+    }
     size_t len;
     char *body = strbuf_take(&out, &len);
     response_send(job->req, 200, "application/json", NULL, body, len);

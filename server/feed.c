@@ -86,15 +86,40 @@ void feed_shutdown(node_t *node)
     }
 }
 
-void feed_wake(node_t *node)
+void feed_wake(node_t *node, unsigned kinds)
 {
     node->data_generation++; /* the viewer's cached figures are stale (view_cache.h) */
+    if (kinds & (1u << TR_KIND_PATHWAY_REFERRAL | 1u << TR_KIND_PATHWAY_EVENT))
+        node->pathway_generation++; /* and so are the pathway sums */
     while (node->waiters) {
         struct changes_wait *cw = node->waiters;
         unlink_waiter(cw);
         uv_timer_stop(&cw->timer);
         feed_query(cw);
     }
+}
+
+unsigned feed_kinds_of_payload(const char *payload)
+{
+    unsigned kinds = 0;
+    const char *p = payload ? payload : "";
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char name[32];
+        tr_kind_t k;
+        if (len == 0 || len >= sizeof(name))
+            return FEED_KINDS_ALL;
+        memcpy(name, p, len);
+        name[len] = '\0';
+        if (tr_kind_parse(name, &k) != 0)
+            return FEED_KINDS_ALL;
+        kinds |= 1u << k;
+        p += len + (end ? 1 : 0);
+        if (end && !*p)
+            return FEED_KINDS_ALL; /* a trailing comma: not what trellis_store sends */
+    }
+    return kinds ? kinds : FEED_KINDS_ALL;
 }
 
 /* What a reader is offered honours each record's audience, the sharing

@@ -5,6 +5,7 @@
 #define TRELLIS_FEED_H
 
 #include "conn.h"
+#include "tr_record.h"
 
 typedef struct {
     /* Agents: "" for everything this node holds, else an organisation that
@@ -29,8 +30,19 @@ typedef struct {
  * and answer (now, or when something is stored, or at the deadline). */
 void feed_serve(req_t *req, const feed_filter_t *filter);
 
-/* Something was stored: long-polls look again. */
-void feed_wake(node_t *node);
+/* Every kind (a bit per tr_kind_t): a store whose kinds are not known. */
+#define FEED_KINDS_ALL ((1u << TR_KIND_COUNT_) - 1)
+
+/* Records of kinds (a bit per tr_kind_t) were stored: long-polls look
+ * again, and the viewer's cached figures go stale: every one
+ * (node->data_generation), the pathway sums only when kinds holds a
+ * pathway kind (node->pathway_generation). */
+void feed_wake(node_t *node, unsigned kinds);
+/* The kinds a NOTIFY on trellis_changes names: trellis_store's payload is
+ * the kind names stored, comma-separated ("pathway.referral,pathway.event").
+ * An empty payload, or any name not known, is FEED_KINDS_ALL: an older
+ * node or another writer may not say what it stored. */
+unsigned feed_kinds_of_payload(const char *payload);
 /* The node is stopping: long-polls answer now. */
 void feed_shutdown(node_t *node);
 

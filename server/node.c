@@ -340,7 +340,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static void on_notify(void *ud, const char *channel, const char *payload)
 {
-    feed_wake(ud);
+    feed_wake(ud, feed_kinds_of_payload(payload));
 }
 
 static void on_listening(void *ud, const PGresult *res, const char *err)
@@ -351,7 +351,7 @@ static void on_listening(void *ud, const PGresult *res, const char *err)
      * the pool reconnected) missed what other processes committed meanwhile:
      * look again now rather than at the end of its wait. */
     if (node->listening_db && !node->draining) {
-        feed_wake(node);
+        feed_wake(node, FEED_KINDS_ALL);
         dir_index_start(node); /* in the background; nothing if begun already */
     }
 }

@@ -57,6 +57,7 @@ typedef struct node {
     struct changes_wait *waiters; /* long-polls on the change feed */
     uint64_t data_generation;     /* counts feed_wake calls: something may have changed */
     struct dir_live *dir_live;    /* the directory index (dir_index_load.c), NULL until used */
+    uint64_t pathway_generation;  /* the same, for stores of pathway records only */
     struct sync *sync;            /* pulling from peers (sync_pull.c) */
     uv_timer_t listen_timer;      /* keeps a LISTEN for other processes' commits */
     uint64_t listen_reconnects;   /* pool reconnects when LISTEN was last issued */

@@ -234,10 +234,13 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
         return;
     }
     uint64_t stored = 0, unchanged = 0, now_ns = uv_hrtime();
+    unsigned kinds = 0; /* of what was stored (feed_wake) */
     for (int i = 0; i < PQntuples(res); i++) {
         const char *d = PQgetvalue(res, i, 1);
         bool own = !strcmp(PQgetvalue(res, i, 3), "t");
         if (!strcmp(d, "new") || !strcmp(d, "newer")) {
+            tr_kind_t k;
+            kinds |= tr_kind_parse(PQgetvalue(res, i, 2), &k) == 0 ? 1u << k : FEED_KINDS_ALL;
             stored++;
             if (own)
                 p->own_recovered++; /* ours, and we had lost it */
@@ -271,7 +274,7 @@ static void on_applied(void *ud, const PGresult *res, const char *err)
     if (recovering)
         recover_on_applied(p, more);
     if (stored)
-        feed_wake(p->sync->node); /* relay: our own readers and peers look again */
+        feed_wake(p->sync->node, kinds); /* relay: our own readers and peers look again */
     if (p->state == P_BACKOFF) {
         /* The next batch failed meanwhile: its back-off waited for this. */
         p->cursor = -1;

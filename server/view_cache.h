@@ -1,10 +1,12 @@
 /* Recent replies and results of the node's heavier reads, so that the same
  * question asked again does not make PostgreSQL answer it again nor the node
- * render it again: the pathways page's weekly sums and rendered page, the
+ * render it again: the pathways page's sums and rendered page, the
  * viewer's directory pages and the /oruk/ lists. An entry is good while
  * nothing was stored since (node->data_generation, which feed_wake moves on
  * every local store, every batch pulled from a peer and every NOTIFY from
- * another process on the database) and for VIEW_CACHE_TTL_MS at most (a
+ * another process on the database; the pathway sums use
+ * node->pathway_generation, which only stores of pathway records move) and
+ * for VIEW_CACHE_TTL_MS at most (a
  * notification lost with a database connection, and "weeks waiting", which
  * moves with the date). A key must name everything the text depends on
  * (the path, the query, the view; never the signed-in user's name, which

@@ -2,9 +2,10 @@
  * referrals go between organisations and between services (SVG matrices with
  * their tables), how many are accepted and declined and why, how long
  * acceptance and first contact take, and where referrals wait longest for
- * an answer. One query adds up the weekly sums that sql/009_reporting.sql
- * keeps (never a fold over every referral), and its result is kept while
- * nothing new is stored (view_cache.h); every count passes the small-number
+ * an answer. One query adds up the sums that sql/009_reporting.sql and
+ * sql/017 keep by week and by block of weeks (never a fold over every
+ * referral); its sums are kept until a pathway record is stored, the page
+ * until anything is (view_cache.h); every count passes the small-number
  * rule (view_pathways_model.c); ?format=csv&table=NAME gives each table as
  * CSV. */
 #include "html.h"
@@ -27,55 +28,55 @@
 #include <string.h>
 #include <time.h>
 
-/* The weekly sums of the period, the chosen pair of organisations (the
- * busiest unless $3 and $4 name one) and its services' flows, and the
- * services whose oldest unanswered referral is oldest (looked for among
- * the 2,000 oldest unanswered referrals of the period, on the partial
- * index pathway_facts_waiting). $1, $2: first and last ISO week. */
+/* The sums of the period (sql/functions/16: a few blocks of weeks and the
+ * weeks at its edges, never one row per week), the chosen pair of
+ * organisations (the busiest unless $3 and $4 name one) and its services'
+ * flows, and the services whose oldest unanswered referral is oldest
+ * (looked for among the 2,000 oldest unanswered referrals of the period, on
+ * the partial index pathway_facts_waiting). $1, $2: first and last ISO week.
+ * Two columns: the document without the services' names (kept until a
+ * pathway record is stored) and the names of its services
+ * (trellis_pathway_names; pw_doc_named puts them in). doc is MATERIALIZED:
+ * inlined, each column would work the whole document out again. */
 static const char PATHWAYS_SQL[] =
-    "WITH orgs AS (SELECT from_org, to_org, sum(referrals)::bigint AS n, "
-    "  sum(accepted)::bigint AS a, sum(declined)::bigint AS d, sum(withdrawn)::bigint AS w, "
-    "  sum(waiting)::bigint AS wt FROM pathway_org_weekly WHERE week BETWEEN $1 AND $2 "
-    "  GROUP BY from_org, to_org HAVING sum(referrals) > 0), "
+    "WITH orgs AS (SELECT from_org, to_org, referrals AS n, accepted AS a, declined AS d, "
+    "  withdrawn AS w, waiting AS wt FROM trellis_pathway_org_sums($1, $2) "
+    "  WHERE referrals > 0), "
     "busiest AS (SELECT from_org, to_org FROM orgs ORDER BY n DESC, from_org, to_org LIMIT 1), "
     "pair AS (SELECT coalesce($3::text, (SELECT from_org FROM busiest)) AS f, "
     "  coalesce($4::text, (SELECT to_org FROM busiest)) AS t), "
-    "svc AS (SELECT s.from_service, s.to_service, sum(s.referrals)::bigint AS n "
-    "  FROM pathway_service_weekly s, pair WHERE s.from_org = pair.f AND s.to_org = pair.t "
-    "  AND s.week BETWEEN $1 AND $2 GROUP BY 1, 2 HAVING sum(s.referrals) > 0) "
-    "SELECT json_build_object("
+    "svc AS (SELECT s.from_service, s.to_service, s.referrals AS n "
+    "  FROM pair, trellis_pathway_service_sums($1, $2, pair.f, pair.t) s "
+    "  WHERE s.referrals > 0), "
+    "doc AS MATERIALIZED (SELECT json_build_object("
     "'orgs', (SELECT coalesce(json_agg(json_build_object('from', from_org, 'to', to_org, "
     "  'n', n, 'accepted', a, 'declined', d, 'withdrawn', w, 'waiting', wt) "
     "  ORDER BY from_org, to_org), '[]') FROM orgs), "
     "'pair', (SELECT json_build_object('from', f, 'to', t) FROM pair), "
     "'services', (SELECT coalesce(json_agg(json_build_object('from', svc.from_service, "
-    "  'from_name', fs.name, 'to', svc.to_service, 'to_name', ts.name, 'n', svc.n) "
-    "  ORDER BY svc.n DESC, svc.from_service, svc.to_service), '[]') "
-    "  FROM svc CROSS JOIN pair "
-    "  LEFT JOIN LATERAL (SELECT d.name FROM directory_services d "
-    "    WHERE d.id = svc.from_service AND d.origin = pair.f) fs ON true "
-    "  LEFT JOIN LATERAL (SELECT d.name FROM directory_services d "
-    "    WHERE d.id = svc.to_service AND d.origin = pair.t) ts ON true), "
+    "  'to', svc.to_service, 'n', svc.n) "
+    "  ORDER BY svc.n DESC, svc.from_service, svc.to_service), '[]') FROM svc), "
     "'reasons', (SELECT coalesce(json_agg(json_build_object('reason', reason, 'n', n) "
     "  ORDER BY reason), '[]') FROM (SELECT reason, sum(declines)::bigint AS n "
-    "  FROM pathway_reasons_weekly WHERE week BETWEEN $1 AND $2 GROUP BY reason "
+    "  FROM trellis_pathway_reasons_sums($1, $2) GROUP BY reason "
     "  HAVING sum(declines) > 0) r), "
     "'days', (SELECT coalesce(json_agg(json_build_object('org', to_org, 'measure', measure, "
     "  'days', days, 'n', n) ORDER BY to_org, measure, days), '[]') "
-    "  FROM (SELECT to_org, measure, days, sum(referrals)::bigint AS n "
-    "  FROM pathway_days_weekly WHERE week BETWEEN $1 AND $2 GROUP BY 1, 2, 3 "
-    "  HAVING sum(referrals) > 0) x), "
+    "  FROM (SELECT to_org, measure, days, referrals AS n "
+    "  FROM trellis_pathway_days_sums($1, $2) WHERE referrals > 0) x), "
     "'waiting', (SELECT coalesce(json_agg(json_build_object('org', o.to_org, "
-    "  'service', o.to_service, 'name', ds.name, 'week', o.oldest, "
+    "  'service', o.to_service, 'week', o.oldest, "
     "  'weeks', (current_date - to_date(o.oldest, 'IYYY-\"W\"IW')) / 7) "
     "  ORDER BY o.oldest, o.to_org, o.to_service), '[]') "
     "  FROM (SELECT f.to_org, f.to_service, min(f.week) AS oldest FROM (SELECT to_org, "
     "    to_service, week FROM pathway_facts WHERE outcome = 'waiting' "
     "    AND week BETWEEN $1 AND $2 ORDER BY week LIMIT 2000) f "
-    "    GROUP BY 1, 2 ORDER BY 3, 1, 2 LIMIT 20) o "
-    "  LEFT JOIN LATERAL (SELECT d.name FROM directory_services d "
-    "    WHERE d.id = o.to_service AND d.origin = o.to_org) ds ON true)"
-    ")::text";
+    "    GROUP BY 1, 2 ORDER BY 3, 1, 2 LIMIT 20) o)"
+    ") AS d) "
+    "SELECT d::text, trellis_pathway_names(d) FROM doc";
+
+/* The names again for kept sums ($1, PATHWAYS_SQL's first column). */
+static const char NAMES_SQL[] = "SELECT trellis_pathway_names($1::json)";
 
 /* The tables a CSV can be asked for (?format=csv&table=NAME). */
 static const char *const tables[] = {"orgs", "services", "outcomes", "reasons",
@@ -87,8 +88,11 @@ typedef struct {
     char from[16], to[16];
     char from_org[TR_NAME_MAX + 1], to_org[TR_NAME_MAX + 1];
     tr_smallnum_rule_t rule;
-    char key[160];       /* the cache's key for the query: its parameters */
-    uint64_t generation; /* node->data_generation when the query was sent */
+    char key[160];            /* the cache's key for the sums: the query's parameters */
+    char named_key[176];      /* for the document with the names: key and "|named" */
+    uint64_t generation;      /* node->data_generation when the query was sent */
+    uint64_t sums_generation; /* node->pathway_generation then */
+    char *sums;               /* kept sums the names are asked for (owned), or NULL */
 } pw_ctx_t;
 
 static void iso_week_of(time_t t, char *out, size_t len)
@@ -403,7 +407,40 @@ static void respond(req_t *req, const pw_ctx_t *c, const char *text)
     csv_send(req, c, &out);
 }
 
+/* Reply from sums and names (both texts borrowed), keeping the two put
+ * together until anything is stored. */
+static void named_respond(req_t *req, const pw_ctx_t *c, const char *sums, const char *names)
+{
+    char *text = pw_doc_named(sums, names);
+    if (!text) {
+        response_error(req, TR_E_INVAL, "the pathway figures could not be worked out");
+        return;
+    }
+    node_t *node = req->conn->node;
+    view_cache_put(c->named_key, c->generation, uv_now(node->loop), text);
+    respond(req, c, text);
+    free(text);
+}
+
+/* PATHWAYS_SQL's reply: the sums (kept until a pathway record is stored)
+ * and the document with names (until anything is). */
 static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
+{
+    const pw_ctx_t *c = ud;
+    (void)err;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+        PQnfields(res) != 2) {
+        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
+        return;
+    }
+    node_t *node = req->conn->node;
+    view_cache_put(c->key, c->sums_generation, uv_now(node->loop), PQgetvalue(res, 0, 0));
+    named_respond(req, c, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+}
+
+/* NAMES_SQL's reply: the names as they are now, for the kept sums (which
+ * ctx holds: the cache's copy may be gone by now). */
+static void on_named(req_t *req, const PGresult *res, const char *err, void *ud)
 {
     const pw_ctx_t *c = ud;
     (void)err;
@@ -411,10 +448,14 @@ static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
         response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
         return;
     }
-    const char *text = PQgetvalue(res, 0, 0);
-    node_t *node = req->conn->node;
-    view_cache_put(c->key, c->generation, uv_now(node->loop), text);
-    respond(req, c, text);
+    named_respond(req, c, c->sums, PQgetvalue(res, 0, 0));
+}
+
+static void ctx_free(void *ud)
+{
+    pw_ctx_t *c = ud;
+    free(c->sums);
+    free(c);
 }
 
 static bool bad(req_t *req, const char *detail)
@@ -473,7 +514,9 @@ void view_pathways(req_t *req)
     node_t *node = req->conn->node;
     snprintf(c->key, sizeof(c->key), "pathways|%s|%s|%s|%s", c->from, c->to, c->from_org,
              c->to_org);
+    snprintf(c->named_key, sizeof(c->named_key), "%s|named", c->key);
     c->generation = node->data_generation;
+    c->sums_generation = node->pathway_generation;
     /* The same reply again, rendered: no query and no drawing. */
     char key[sizeof(c->key) + 32];
     reply_key(c, key, sizeof(key));
@@ -491,15 +534,28 @@ void view_pathways(req_t *req)
         free(c);
         return;
     }
-    const char *cached = view_cache_get(c->key, c->generation, uv_now(node->loop));
+    const char *cached = view_cache_get(c->named_key, c->generation, uv_now(node->loop));
     if (cached) {
         respond(req, c, cached);
         free(c);
         return;
     }
+    /* Only other kinds stored since (a directory record, feedback): the
+     * sums stand, the names are asked for again. */
+    const char *sums = view_cache_get(c->key, c->sums_generation, uv_now(node->loop));
+    if (sums) {
+        c->sums = strdup(sums);
+        if (!c->sums)
+            abort();
+        const char *params[1] = {c->sums};
+        int rc = req_query(req, NAMES_SQL, 1, params, on_named, c, ctx_free);
+        if (rc != 0)
+            response_error(req, rc, NULL);
+        return;
+    }
     const char *params[4] = {c->from, c->to, c->from_org[0] ? c->from_org : NULL,
                              c->to_org[0] ? c->to_org : NULL};
-    int rc = req_query(req, PATHWAYS_SQL, 4, params, on_rows, c, free);
+    int rc = req_query(req, PATHWAYS_SQL, 4, params, on_rows, c, ctx_free);
     if (rc != 0)
         response_error(req, rc, NULL);
 }

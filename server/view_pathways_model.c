@@ -9,6 +9,7 @@
 #include "tr_error.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -332,4 +333,47 @@ long long pw_median_days(const pw_model_t *m, const char *org, const char *measu
     free(hist);
     *n = total;
     return median;
+}
+
+/* Set member k of entry to the name names holds for origin/id, if any. */
+static void put_name(json_t *entry, const char *k, json_t *names, const char *origin,
+                     const char *id)
+{
+    char key[512];
+    if (!origin || !id || (size_t)snprintf(key, sizeof(key), "%s/%s", origin, id) >= sizeof(key))
+        return;
+    json_t *name = json_object_get(names, key);
+    if (json_is_string(name))
+        json_object_set(entry, k, name);
+}
+
+char *pw_doc_named(const char *sums_text, const char *names_text)
+{
+    char *out = NULL;
+    json_t *doc = json_loads(sums_text, 0, NULL);
+    json_t *names = json_loads(names_text, 0, NULL);
+    if (!json_is_object(doc) || !json_is_object(names))
+        goto fail;
+    json_t *pair = json_object_get(doc, "pair");
+    const char *pf = json_string_value(json_object_get(pair, "from"));
+    const char *pt = json_string_value(json_object_get(pair, "to"));
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(doc, "services"), i, e)
+    {
+        put_name(e, "from_name", names, pf, json_string_value(json_object_get(e, "from")));
+        put_name(e, "to_name", names, pt, json_string_value(json_object_get(e, "to")));
+    }
+    json_array_foreach(json_object_get(doc, "waiting"), i, e)
+    {
+        put_name(e, "name", names, json_string_value(json_object_get(e, "org")),
+                 json_string_value(json_object_get(e, "service")));
+    }
+    out = json_dumps(doc, JSON_COMPACT);
+    if (!out)
+        abort();
+fail:
+    json_decref(doc);
+    json_decref(names);
+    return out;
 }

@@ -39,6 +39,14 @@ typedef struct {
     bool pair_hidden;                /* its flow is not shown: neither are its services */
 } pw_model_t;
 
+/* The query's document (sums_text) with its services' names put in from
+ * names_text, an object of "origin/id": name (trellis_pathway_names):
+ * "from_name" and "to_name" on each of "services" (the pair's
+ * organisations' services), "name" on each of "waiting". A service without
+ * a name gets none (the page shows its id). A new text (the caller frees
+ * it), or NULL when either text is not such a JSON object. */
+char *pw_doc_named(const char *sums_text, const char *names_text);
+
 /* Build the model from the query's text (taken: parsed here) under rule.
  * 0, TR_E_INVAL when the text is not the document the query makes,
  * TR_E_LIMIT past TR_SMALLNUM_MAX_CELLS, TR_E_NOMEM. */

@@ -43,6 +43,9 @@ DECLARE
     dec text[]; -- per input record: the decision, NULL for other kinds
     fold_ids uuid[]; -- the referrals whose pathway facts to fold again
     fold_origins text[];
+    -- The kinds of which something was stored, for the NOTIFY below: a node
+    -- keeps the viewer's figures of the other kinds (server/feed.c).
+    stored_kinds text[] := '{}';
 BEGIN
     PERFORM pg_advisory_xact_lock(7310001);
     PERFORM set_config('trellis.fold', 'store', true);
@@ -100,6 +103,9 @@ BEGIN
             last_modified = EXCLUDED.last_modified, search = EXCLUDED.search,
             audience = EXCLUDED.audience
         WHERE t.version < EXCLUDED.version;
+        IF 'new' = ANY (dec) OR 'newer' = ANY (dec) THEN
+            stored_kinds := stored_kinds || 'directory.service'::text;
+        END IF;
     END IF;
 
     -- pathway.referral: written once, from a service of its origin.
@@ -145,6 +151,9 @@ BEGIN
             ORDER BY n.i
             RETURNING id, origin)
         SELECT array_agg(id), array_agg(origin) INTO fold_ids, fold_origins FROM stored;
+        IF 'new' = ANY (dec) THEN
+            stored_kinds := stored_kinds || 'pathway.referral'::text;
+        END IF;
     END IF;
 
     -- pathway.event: written once, and only by a party of the referral: its
@@ -192,6 +201,9 @@ BEGIN
         JOIN LATERAL (SELECT r.id, r.origin FROM pathway_referrals r
                       WHERE r.id = e.referral AND (e.origin = r.origin OR e.origin = r.to_org)) r
             ON true;
+        IF 'new' = ANY (dec) THEN
+            stored_kinds := stored_kinds || 'pathway.event'::text;
+        END IF;
     END IF;
 
     -- feedback.entry: written once.
@@ -218,6 +230,9 @@ BEGIN
             AS n(i, id, origin, version, hash, doc, dec), LATERAL (SELECT n.doc->'body' AS s) body
         WHERE n.dec = 'new'
         ORDER BY n.i;
+        IF 'new' = ANY (dec) THEN
+            stored_kinds := stored_kinds || 'feedback.entry'::text;
+        END IF;
     END IF;
 
     -- feedback.response: written once, answering an entry of its own organisation.
@@ -250,6 +265,9 @@ BEGIN
             AS n(i, id, origin, version, hash, doc, dec), LATERAL (SELECT n.doc->'body' AS s) body
         WHERE n.dec = 'new'
         ORDER BY n.i;
+        IF 'new' = ANY (dec) THEN
+            stored_kinds := stored_kinds || 'feedback.response'::text;
+        END IF;
     END IF;
 
     IF fold_ids IS NOT NULL THEN
@@ -257,10 +275,12 @@ BEGIN
     END IF;
     PERFORM set_config('trellis.fold', '', true);
 
-    -- Something stored: wake long-polls on every process serving this database.
+    -- Something stored: wake long-polls on every process serving this
+    -- database, and tell them the kinds stored ("pathway.referral,
+    -- pathway.event"; "" for unknown, which drops every cached figure).
     SELECT last_value, is_called INTO after FROM trellis_change_seq;
     IF after IS DISTINCT FROM before THEN
-        PERFORM pg_notify('trellis_changes', '');
+        PERFORM pg_notify('trellis_changes', array_to_string(stored_kinds, ','));
     END IF;
 END
 $fn$;

@@ -1,7 +1,8 @@
 -- The pathway sums (sql/009_reporting.sql: pathway_facts and the
--- pathway_*_weekly tables), kept equal to a fold of pathway_referrals and
--- pathway_events from scratch. trellis_store folds once per batch, after it
--- has stored the batch's referrals and events; the statement triggers fold
+-- pathway_*_weekly tables; sql/017: the same by block of weeks), kept equal
+-- to a fold of pathway_referrals and pathway_events from scratch.
+-- trellis_store folds once per batch, after it has stored the batch's
+-- referrals and events; the statement triggers fold
 -- what any other INSERT (psql \copy, a restore) stores, and step aside while
 -- trellis_store runs (trellis.fold = 'store') so a batch is not folded twice.
 --
@@ -123,7 +124,49 @@ BEGIN
         GROUP BY week, to_org, coalesce(decline_reason, 'other')
         HAVING sum(sign) <> 0
         ORDER BY 1, 2, 3
-        ON CONFLICT (week, to_org, reason) DO UPDATE SET declines = w.declines + EXCLUDED.declines)
+        ON CONFLICT (week, to_org, reason) DO UPDATE SET declines = w.declines + EXCLUDED.declines),
+    -- The same differences by aligned block of 4, 16 and 64 weeks (sql/017),
+    -- so that a period's sums are a few blocks and its edge weeks.
+    blk AS (
+        SELECT d.*, s.span, trellis_week_block(trellis_week_index(d.week), s.span) AS first_week
+        FROM delta d, (VALUES (4), (16), (64)) AS s(span)),
+    org_blk AS (
+        INSERT INTO pathway_org_blocks AS w (span, first_week, from_org, to_org, referrals,
+                                             accepted, declined, withdrawn, waiting)
+        SELECT * FROM (
+            SELECT span, first_week, origin, to_org, sum(sign) AS referrals,
+                   coalesce(sum(sign) FILTER (WHERE outcome = 'accepted'), 0) AS accepted,
+                   coalesce(sum(sign) FILTER (WHERE outcome = 'declined'), 0) AS declined,
+                   coalesce(sum(sign) FILTER (WHERE outcome = 'withdrawn'), 0) AS withdrawn,
+                   coalesce(sum(sign) FILTER (WHERE outcome = 'waiting'), 0) AS waiting
+            FROM blk GROUP BY span, first_week, origin, to_org) s
+        WHERE (referrals, accepted, declined, withdrawn, waiting) <> (0, 0, 0, 0, 0)
+        ORDER BY span, first_week, origin, to_org
+        ON CONFLICT (span, first_week, from_org, to_org) DO UPDATE SET
+            referrals = w.referrals + EXCLUDED.referrals,
+            accepted = w.accepted + EXCLUDED.accepted, declined = w.declined + EXCLUDED.declined,
+            withdrawn = w.withdrawn + EXCLUDED.withdrawn, waiting = w.waiting + EXCLUDED.waiting),
+    reasons_blk AS (
+        INSERT INTO pathway_reasons_blocks AS w (span, first_week, to_org, reason, declines)
+        SELECT span, first_week, to_org, coalesce(decline_reason, 'other'), sum(sign)
+        FROM blk WHERE outcome = 'declined'
+        GROUP BY span, first_week, to_org, coalesce(decline_reason, 'other')
+        HAVING sum(sign) <> 0
+        ORDER BY 1, 2, 3, 4
+        ON CONFLICT (span, first_week, to_org, reason) DO UPDATE SET
+            declines = w.declines + EXCLUDED.declines),
+    days_blk AS (
+        INSERT INTO pathway_days_blocks AS w (span, first_week, to_org, measure, days, referrals)
+        SELECT b.span, b.first_week, b.to_org, m.measure, m.days, sum(b.sign)
+        FROM blk b,
+            LATERAL (VALUES ('accepted', CASE WHEN b.outcome = 'accepted' THEN b.decision_days END),
+                            ('contact', b.contact_days)) AS m(measure, days)
+        WHERE m.days IS NOT NULL
+        GROUP BY 1, 2, 3, 4, 5
+        HAVING sum(b.sign) <> 0
+        ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (span, first_week, to_org, measure, days) DO UPDATE SET
+            referrals = w.referrals + EXCLUDED.referrals)
     INSERT INTO pathway_days_weekly AS w (week, to_org, measure, days, referrals)
     SELECT d.week, d.to_org, m.measure, m.days, sum(d.sign)
     FROM delta d,
@@ -154,6 +197,8 @@ BEGIN
     SELECT array_agg(id), array_agg(origin) INTO ids, origins FROM new_rows;
     IF ids IS NOT NULL THEN
         PERFORM trellis_pathway_refresh(ids, origins);
+        -- Nodes on this database drop their cached pathway figures.
+        PERFORM pg_notify('trellis_changes', 'pathway.referral');
     END IF;
     RETURN NULL;
 END
@@ -178,6 +223,7 @@ BEGIN
         ON true;
     IF ids IS NOT NULL THEN
         PERFORM trellis_pathway_refresh(ids, origins);
+        PERFORM pg_notify('trellis_changes', 'pathway.event');
     END IF;
     RETURN NULL;
 END

@@ -8,6 +8,8 @@
 #     taking referrals, page), with the reply cache's hit rate from
 #     /metrics: the row a target is judged on; then the same query repeated
 #     ($BENCH_DIRECTORY_PATH), which after its first reply measures the cache,
+#   - the pathways page fresh (varied): one-year periods and pairs of
+#     organisations not asked before, as a page is met right after a store,
 # each for BENCH_SECONDS, p50/p95/p99 of the time to the whole reply and of
 # the node's own time per reply (its request log), after the time of the
 # first (uncached) reply; and the
@@ -163,5 +165,35 @@ read -r h0 m0 <<<"$(cache_counts)"
 off=$(stat -c %s "$work/trellisd.log")
 python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "@$work/dir_paths.txt" "$conns" "$secs"
 server_times /viewer/directory "$off"
+read -r h1 m1 <<<"$(cache_counts)"
+echo "  reply cache: $((h1 - h0)) hits, $((m1 - m0)) misses ($(( (h1 - h0) * 100 / (h1 - h0 + m1 - m0 + 1) ))% hits)"
+# The pathways page as it is met right after a store: nothing kept. Every
+# request a one-year period not asked before (52 weeks starting anywhere in
+# 2025-2026, so each is cut differently into blocks and edge weeks) and a
+# pair of organisations: 93,600 distinct pages, drawn at random.
+python3 - "$work/pw_paths.txt" <<'PY'
+import datetime, random, sys
+rng = random.Random("bench-viewer-pathways")
+orgs = ["member-%02d" % k for k in range(30)]
+def week(d):
+    y, w, _ = d.isocalendar()
+    return "%d-W%02d" % (y, w)
+monday = datetime.date.fromisocalendar(2025, 1, 1)
+paths = []
+for start in range(104):
+    f = monday + datetime.timedelta(weeks=start)
+    for a in orgs:
+        for b in orgs:
+            paths.append("/viewer/pathways?from=%s&to=%s&from_org=%s&to_org=%s"
+                         % (week(f), week(f + datetime.timedelta(weeks=51)), a, b))
+rng.shuffle(paths)
+with open(sys.argv[1], "w") as out:
+    out.write("\n".join(paths) + "\n")
+PY
+echo "/viewer/pathways, fresh (varied): one-year periods and pairs not asked before, drawn at random"
+read -r h0 m0 <<<"$(cache_counts)"
+off=$(stat -c %s "$work/trellisd.log")
+python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "@$work/pw_paths.txt" "$conns" "$secs"
+server_times /viewer/pathways "$off"
 read -r h1 m1 <<<"$(cache_counts)"
 echo "  reply cache: $((h1 - h0)) hits, $((m1 - m0)) misses ($(( (h1 - h0) * 100 / (h1 - h0 + m1 - m0 + 1) ))% hits)"

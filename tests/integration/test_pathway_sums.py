@@ -1,7 +1,8 @@
 """The pathway sums (pathway_facts and the pathway_*_weekly tables, kept by
 sql/functions/15_trellis_pathway_fold.sql) against a fold from scratch
 worked out here, in Python, from the rows of pathway_referrals and
-pathway_events: after concurrent ingest through the API from several
+pathway_events (and the sums by block of weeks of sql/017 against the
+weekly ones): after concurrent ingest through the API from several
 clients while other sessions INSERT events directly (the \\copy path and
 its triggers), after a referral and its event committed by two sessions
 racing each other (both orders), after events stored before their referral
@@ -158,7 +159,38 @@ def stored_sums(pg):
     return {"facts": facts, "org": org, "svc": svc, "reasons": reasons, "days": days}
 
 
+# Each block table of sql/017 against its weekly table added up by block.
+BLOCKS = {
+    "pathway_org_blocks": ("span, first_week, from_org, to_org",
+                           "referrals, accepted, declined, withdrawn, waiting",
+                           "pathway_org_weekly"),
+    "pathway_reasons_blocks": ("span, first_week, to_org, reason", "declines",
+                               "pathway_reasons_weekly"),
+    "pathway_days_blocks": ("span, first_week, to_org, measure, days", "referrals",
+                            "pathway_days_weekly"),
+}
+
+
+def blocks_of_weeks(pg, what):
+    for table, (keys, sums, weekly) in BLOCKS.items():
+        nonzero = " OR ".join(f"{c} <> 0" for c in sums.split(", "))
+        got = sorted(pg.psql(f"SELECT {keys}, {sums} FROM {table} WHERE {nonzero}"))
+        wkeys = keys.replace("span, first_week",
+                             "s.span, trellis_week_block(trellis_week_index(week), s.span)")
+        cols = sums.split(", ")
+        wsums = ", ".join(f"sum({c}) AS s{i}" for i, c in enumerate(cols))
+        group = ", ".join(str(i + 1) for i in range(len(keys.split(", "))))
+        want = sorted(pg.psql(
+            f"SELECT * FROM (SELECT {wkeys}, {wsums} FROM {weekly}, "
+            f"(VALUES (4), (16), (64)) s(span) GROUP BY {group}) x WHERE "
+            + " OR ".join(f"x.s{i} <> 0" for i in range(len(cols)))))
+        t.check(got == want, f"{what}: {table} is the weekly sums by block ({len(want)} rows)",
+                f"extra {sorted(set(got) - set(want))[:2]} missing "
+                f"{sorted(set(want) - set(got))[:2]}")
+
+
 def same_as_scratch(pg, what):
+    blocks_of_weeks(pg, what)
     want, got = recompute(pg), stored_sums(pg)
     for table in want:
         missing = {k: v for k, v in want[table].items() if got[table].get(k) != v}

@@ -16,7 +16,8 @@ A = sd.ORGS[0]
 VIEWS = ["reporting_pathway_flows", "reporting_pathway_outcomes", "reporting_decline_reasons",
          "reporting_pathway_days", "reporting_feedback"]
 NOT_VIEWS = ["pathway_referrals", "pathway_events", "pathway_facts", "pathway_org_weekly",
-             "pathway_service_weekly", "directory_services", "feedback_entries",
+             "pathway_service_weekly", "pathway_org_blocks", "pathway_reasons_blocks",
+             "pathway_days_blocks", "directory_services", "feedback_entries",
              "trellis_changes", "trellis_node", "signer_certs", "trellis_reporting_rule"]
 
 

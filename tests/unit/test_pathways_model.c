@@ -162,13 +162,43 @@ static void test_bad_document(void **state)
     pw_model_free(&m);
 }
 
+/* Names put in from "origin/id": a service's own organisation's name only
+ * (the same id under another origin is another service), none when not
+ * held; texts that are not objects refused. */
+static void test_doc_named(void **state)
+{
+    (void)state;
+    const char *sums = "{\"orgs\": [], \"pair\": {\"from\": \"a\", \"to\": \"b\"}, "
+                       "\"services\": [{\"from\": \"s1\", \"to\": \"s2\", \"n\": 9}, "
+                       "{\"from\": \"s3\", \"to\": \"s1\", \"n\": 8}], "
+                       "\"waiting\": [{\"org\": \"b\", \"service\": \"s2\"}]}";
+    const char *names = "{\"a/s1\": \"Refuge\", \"b/s2\": \"Advice\", \"b/s1\": \"Other\"}";
+    char *text = pw_doc_named(sums, names);
+    assert_non_null(text);
+    json_t *doc = json_loads(text, 0, NULL);
+    json_t *svcs = json_object_get(doc, "services");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(svcs, 0), "from_name")),
+                        "Refuge");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(svcs, 0), "to_name")),
+                        "Advice");
+    assert_null(json_object_get(json_array_get(svcs, 1), "from_name")); /* a/s3: not held */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(svcs, 1), "to_name")),
+                        "Other");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(svcs, 1), "n")), 8);
+    json_t *w = json_array_get(json_object_get(doc, "waiting"), 0);
+    assert_string_equal(json_string_value(json_object_get(w, "name")), "Advice");
+    json_decref(doc);
+    free(text);
+    assert_null(pw_doc_named("[]", names));
+    assert_null(pw_doc_named(sums, "not json"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linked_tables),
-        cmocka_unit_test(test_hidden_pair),
-        cmocka_unit_test(test_other),
-        cmocka_unit_test(test_bad_document),
+        cmocka_unit_test(test_linked_tables), cmocka_unit_test(test_hidden_pair),
+        cmocka_unit_test(test_other),         cmocka_unit_test(test_bad_document),
+        cmocka_unit_test(test_doc_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -156,29 +156,22 @@ static bool list_key(const req_t *req, char *key, size_t len)
     return n > 0 && (size_t)n < len;
 }
 
-static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
+/* The page's reply from its rows: total, the items' JSON array (len
+ * bytes), and the postcode lookup's status (NULL: no postcode asked). */
+static void list_reply(req_t *req, const list_ctx_t *c, int64_t total, const char *items,
+                       size_t len, const char *lookup)
 {
-    const list_ctx_t *c = ud;
-    (void)err;
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        oruk_db_error(req, res);
+    if (lookup && strcmp(lookup, "not_loaded") == 0) {
+        oruk_problem(req, 400, "postcode-lookup-not-loaded",
+                     "the postcode filter cannot be honoured: this node's postcode lookup "
+                     "is not loaded (trellisd --load-postcodes)");
         return;
     }
-    if (PQnfields(res) > 2) {
-        const char *lookup = PQgetvalue(res, 0, 2);
-        if (strcmp(lookup, "not_loaded") == 0) {
-            oruk_problem(req, 400, "postcode-lookup-not-loaded",
-                         "the postcode filter cannot be honoured: this node's postcode lookup "
-                         "is not loaded (trellisd --load-postcodes)");
-            return;
-        }
-        if (strcmp(lookup, "unknown_postcode") == 0) {
-            oruk_problem(req, 400, "unknown-postcode", "postcode is not in the postcode lookup");
-            return;
-        }
+    if (lookup && strcmp(lookup, "unknown_postcode") == 0) {
+        oruk_problem(req, 400, "unknown-postcode", "postcode is not in the postcode lookup");
+        return;
     }
-    int64_t total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    json_t *rows = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    json_t *rows = json_loadb(items, len, 0, NULL);
     json_t *contents = json_array();
     size_t i;
     json_t *v;
@@ -194,13 +187,38 @@ static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
     json_decref(page);
     if (!text)
         abort();
-    size_t len = strlen(text);
+    size_t text_len = strlen(text);
     if (c->key[0]) {
         node_t *node = req->conn->node;
-        view_cache_put_len(c->key, c->generation, uv_now(node->loop), text, len);
+        view_cache_put_len(c->key, c->generation, uv_now(node->loop), text, text_len);
     }
-    response_send(req, 200, "application/json", ORUK_CORS, text, len);
+    response_send(req, 200, "application/json", ORUK_CORS, text, text_len);
     free(text);
+}
+
+/* A list of oruk_run_list's query: (total, items[, lookup]). */
+static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
+{
+    (void)err;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        oruk_db_error(req, res);
+        return;
+    }
+    list_reply(req, ud, strtoll(PQgetvalue(res, 0, 0), NULL, 10), PQgetvalue(res, 0, 1),
+               (size_t)PQgetlength(res, 0, 1), PQnfields(res) > 2 ? PQgetvalue(res, 0, 2) : NULL);
+}
+
+/* A directory listing, from the index or by the SQL path alike. */
+static void on_rows(req_t *req, const dir_rows_t *rows, int rc, void *ud)
+{
+    if (!rows) {
+        if (rc == TR_E_DB_UNAVAILABLE)
+            oruk_db_error(req, NULL);
+        else
+            oruk_problem(req, 500, "internal", "the directory could not be read");
+        return;
+    }
+    list_reply(req, ud, rows->total, rows->items_json, rows->len, rows->lookup);
 }
 
 /* The context of a list to run, or NULL when the same list was kept and
@@ -283,7 +301,7 @@ static void list_directory(req_t *req, dir_list_t what)
     if (!ctx)
         return;
     /* From the directory index, or by dir_query_build's SQL: the same row. */
-    int rc = dir_index_list(req, &f, what, &view, on_list, ctx, free);
+    int rc = dir_index_list(req, &f, what, &view, on_rows, ctx, free);
     if (rc == TR_E_INVAL)
         oruk_problem(req, 400, "bad-parameter", "this list cannot take these filters");
     else if (rc != 0)

@@ -119,10 +119,14 @@ static const key_t_ keys[] = {
      "worked out from the rounded counts); 1: exact"},
 
     {"directory", "index", T_STR, OFF(directory_index), "on", 0, 0, false,
-     "on: each process keeps the directory's filter fields in memory and answers /oruk/services, "
-     "/oruk/service_at_locations and the viewer's directory from them, PostgreSQL fetching only "
-     "the page's documents (docs/directory.md); off: every listing is one SQL query (the "
-     "reference, and less memory: about 1 KiB a service)"},
+     "on: each process keeps every visible directory service in memory (its filter fields and "
+     "its document) and answers /oruk/services, /oruk/service_at_locations and the viewer's "
+     "directory from it, with no query while nothing new is stored (docs/directory.md); off: "
+     "every listing is one SQL query (the reference; no memory held)"},
+    {"directory", "index_max_mb", T_UINT, OFF(directory_index_max_mb), "512", 1, 1048576, false,
+     "MiB of memory each process's directory index may hold (filter fields and documents: "
+     "about 1 KiB a service plus the size of its stored body); past it the process logs "
+     "dir_index_off and answers every listing by the SQL query"},
 
     {"sharing", "directory.service", T_STR, OFF(sharing[0]), "consortium", 0, 0, false,
      "who this organisation shares its own directory services with, decided here and signed "

@@ -4,6 +4,7 @@
  * PostgreSQL query evaluating every match. Same semantics as add_filters()
  * and dir_query_build() of dir_query.c, which stay the reference. */
 #include "dir_index.h"
+#include "dir_doc.h"
 #include "tr_error.h"
 
 #include <math.h>
@@ -12,12 +13,17 @@
 
 /* PostgreSQL's radians(): the argument times this constant. */
 #define RADIANS_PER_DEGREE 0.0174532925199432957692
+/* What malloc keeps beside each allocation, counted against max_bytes so
+ * that the limit is near what the process really holds. */
+#define ALLOC_OVERHEAD 16
 
 typedef struct {
     char *sal_id; /* NULL for an area */
     bool by_area, has_geo;
     double lng, lat;
     double cos_lat; /* cos(radians(lat)), the same float8 every time: kept */
+    bool has_sal;   /* its object found in the body: [sal_off, +sal_len) of it */
+    uint32_t sal_off, sal_len;
 } place_t;
 
 typedef struct {
@@ -34,10 +40,16 @@ typedef struct {
     place_t *places;
     int n_places;
     uint32_t rank; /* position in the (name, id) order */
+    /* The kept text, one allocation: received_at, NUL, the body, NUL. */
+    char *doc;
+    uint32_t body_off, body_len;
+    size_t bytes; /* counted against max_bytes */
 } entry_t;
 
 struct dir_index {
     size_t max_entries;
+    size_t max_bytes, bytes;
+    bool over_bytes; /* the last refusal was for max_bytes */
     entry_t *e;
     size_t n, cap, live;
     int64_t last_seq;
@@ -156,25 +168,68 @@ static size_t key_slot(const dir_index_t *ix, const char *id, const char *origin
     return i;
 }
 
-static void entry_clear(entry_t *e)
+/* What an entry holds once dropped: itself and its key strings. */
+static size_t bare_bytes(const char *id, const char *origin, const char *name)
 {
-    free(e->id);
-    free(e->origin);
-    free(e->name);
+    return sizeof(entry_t) + 3 * ALLOC_OVERHEAD + strlen(id) + strlen(origin) +
+           strlen(name ? name : "") + 3;
+}
+
+/* What entry_fill will hold for r. */
+static size_t row_bytes(const dir_row_t *r)
+{
+    size_t b = bare_bytes(r->id, r->origin, r->name), vals = 0;
+    for (int l = 0; l < DIR_L_COUNT_; l++)
+        vals += (size_t)r->lists[l].n;
+    b += vals * sizeof(int32_t) + ALLOC_OVERHEAD;
+    b += (size_t)r->n_scheds * sizeof(dir_sched_t) + ALLOC_OVERHEAD;
+    b += (size_t)r->n_places * sizeof(place_t) + ALLOC_OVERHEAD;
+    for (int i = 0; i < r->n_places; i++)
+        if (r->places[i].sal_id)
+            b += strlen(r->places[i].sal_id) + 1 + ALLOC_OVERHEAD;
+    b += strlen(r->received_at ? r->received_at : "") + r->body_len + 2 + ALLOC_OVERHEAD;
+    return b;
+}
+
+/* Free what a listing reads of e (its filter fields and kept text), keeping
+ * its key (id, origin) and name for the key table and the order. */
+static void entry_release(dir_index_t *ix, entry_t *e)
+{
     free(e->vals);
     free(e->scheds);
     for (int i = 0; i < e->n_places; i++)
         free(e->places[i].sal_id);
     free(e->places);
+    free(e->doc);
+    e->vals = NULL;
+    e->scheds = NULL;
+    e->places = NULL;
+    e->doc = NULL;
+    memset(e->n, 0, sizeof(e->n));
+    e->n_scheds = e->n_places = 0;
+    e->body_off = e->body_len = 0;
+    size_t bare = bare_bytes(e->id, e->origin, e->name);
+    ix->bytes -= e->bytes - bare;
+    e->bytes = bare;
+}
+
+static void entry_clear(dir_index_t *ix, entry_t *e)
+{
+    entry_release(ix, e);
+    ix->bytes -= e->bytes;
+    free(e->id);
+    free(e->origin);
+    free(e->name);
     memset(e, 0, sizeof(*e));
 }
 
-dir_index_t *dir_index_new(size_t max_entries)
+dir_index_t *dir_index_new(size_t max_entries, size_t max_bytes)
 {
     dir_index_t *ix = calloc(1, sizeof(*ix));
     if (!ix)
         abort();
     ix->max_entries = max_entries;
+    ix->max_bytes = max_bytes;
     keys_grow(ix);
     dict_grow(ix);
     return ix;
@@ -185,7 +240,7 @@ void dir_index_free(dir_index_t *ix)
     if (!ix)
         return;
     for (size_t i = 0; i < ix->n; i++)
-        entry_clear(&ix->e[i]);
+        entry_clear(ix, &ix->e[i]);
     for (size_t i = 0; i < ix->n_strs; i++)
         free(ix->strs[i]);
     free(ix->e);
@@ -204,6 +259,16 @@ size_t dir_index_count(const dir_index_t *ix)
 int64_t dir_index_last_seq(const dir_index_t *ix)
 {
     return ix->last_seq;
+}
+
+size_t dir_index_bytes(const dir_index_t *ix)
+{
+    return ix->bytes;
+}
+
+bool dir_index_over_bytes(const dir_index_t *ix)
+{
+    return ix->over_bytes;
 }
 
 void dir_index_set_db_order(dir_index_t *ix, bool db_order)
@@ -228,7 +293,32 @@ static int cmp_place(const void *a, const void *b)
     return strcmp(x->sal_id, y->sal_id);
 }
 
-static void entry_fill(dir_index_t *ix, entry_t *e, const dir_row_t *r)
+/* The kept text: received_at and the body in one allocation, and where
+ * each service-at-location's object lies in the body. */
+static void fill_doc(entry_t *e, const dir_row_t *r)
+{
+    const char *at = r->received_at ? r->received_at : "";
+    size_t at_len = strlen(at);
+    e->doc = xrealloc(NULL, at_len + r->body_len + 2);
+    memcpy(e->doc, at, at_len + 1);
+    if (r->body_len)
+        memcpy(e->doc + at_len + 1, r->body, r->body_len);
+    e->doc[at_len + 1 + r->body_len] = '\0';
+    e->body_off = (uint32_t)(at_len + 1);
+    e->body_len = (uint32_t)r->body_len;
+    for (int i = 0; i < e->n_places; i++) {
+        place_t *p = &e->places[i];
+        size_t off, len;
+        if (p->sal_id && !p->by_area &&
+            dir_doc_find_sal(e->doc + e->body_off, e->body_len, p->sal_id, &off, &len)) {
+            p->has_sal = true;
+            p->sal_off = (uint32_t)off;
+            p->sal_len = (uint32_t)len;
+        }
+    }
+}
+
+static void entry_fill(dir_index_t *ix, entry_t *e, const dir_row_t *r, size_t bytes)
 {
     e->id = xstrdup(r->id);
     e->origin = xstrdup(r->origin);
@@ -263,10 +353,13 @@ static void entry_fill(dir_index_t *ix, entry_t *e, const dir_row_t *r)
         const dir_place_t *p = &r->places[i];
         e->places[i] =
             (place_t){p->sal_id ? xstrdup(p->sal_id) : NULL, p->by_area, p->has_geo, p->lng, p->lat,
-                      cos(p->lat * RADIANS_PER_DEGREE)};
+                      cos(p->lat * RADIANS_PER_DEGREE), false, 0, 0};
     }
     if (!ix->db_order && r->n_places > 1)
         qsort(e->places, (size_t)r->n_places, sizeof(*e->places), cmp_place);
+    fill_doc(e, r);
+    e->bytes = bytes;
+    ix->bytes += bytes;
 }
 
 int dir_index_put(dir_index_t *ix, const dir_row_t *row)
@@ -274,14 +367,19 @@ int dir_index_put(dir_index_t *ix, const dir_row_t *row)
     if ((ix->n + 1) * 2 > ix->keys_cap)
         keys_grow(ix);
     size_t slot = key_slot(ix, row->id, row->origin);
-    if (row->seq > ix->last_seq)
-        ix->last_seq = row->seq;
+    size_t bytes = row_bytes(row);
     if (ix->keys[slot] >= 0) {
         entry_t *e = &ix->e[ix->keys[slot]];
+        if (ix->bytes - e->bytes + bytes > ix->max_bytes) {
+            ix->over_bytes = true;
+            return TR_E_LIMIT;
+        }
+        if (row->seq > ix->last_seq)
+            ix->last_seq = row->seq;
         bool was_live = e->live;
         uint32_t rank = e->rank;
-        entry_clear(e);
-        entry_fill(ix, e, row);
+        entry_clear(ix, e);
+        entry_fill(ix, e, row, bytes);
         e->rank = rank;
         if (!was_live)
             ix->live++;
@@ -290,6 +388,12 @@ int dir_index_put(dir_index_t *ix, const dir_row_t *row)
     }
     if (ix->live >= ix->max_entries)
         return TR_E_LIMIT;
+    if (ix->bytes + bytes > ix->max_bytes) {
+        ix->over_bytes = true;
+        return TR_E_LIMIT;
+    }
+    if (row->seq > ix->last_seq)
+        ix->last_seq = row->seq;
     if (ix->n == ix->cap) {
         ix->cap = ix->cap ? ix->cap * 2 : 1024;
         ix->e = xrealloc(ix->e, ix->cap * sizeof(*ix->e));
@@ -297,7 +401,7 @@ int dir_index_put(dir_index_t *ix, const dir_row_t *row)
     }
     entry_t *e = &ix->e[ix->n];
     memset(e, 0, sizeof(*e));
-    entry_fill(ix, e, row);
+    entry_fill(ix, e, row, bytes);
     e->rank = (uint32_t)ix->n;
     ix->order[ix->n] = (uint32_t)ix->n;
     ix->keys[slot] = (int32_t)ix->n;
@@ -312,7 +416,9 @@ void dir_index_drop(dir_index_t *ix, const char *id, const char *origin)
     size_t slot = key_slot(ix, id, origin);
     if (ix->keys[slot] < 0 || !ix->e[ix->keys[slot]].live)
         return;
-    ix->e[ix->keys[slot]].live = false;
+    entry_t *e = &ix->e[ix->keys[slot]];
+    e->live = false;
+    entry_release(ix, e);
     ix->live--;
 }
 
@@ -583,8 +689,18 @@ static int cmp_cand(const void *a, const void *b)
 static void add_hit(const dir_index_t *ix, dir_page_t *out, const cand_t *c)
 {
     const entry_t *e = &ix->e[c->entry];
-    out->hits[out->n++] = (dir_hit_t){
-        e->id, e->origin, c->place >= 0 ? e->places[c->place].sal_id : NULL, c->has_dist, c->dist};
+    const place_t *p = c->place >= 0 ? &e->places[c->place] : NULL;
+    const char *body = e->doc + e->body_off;
+    out->hits[out->n++] = (dir_hit_t){e->id,
+                                      e->origin,
+                                      p ? p->sal_id : NULL,
+                                      c->has_dist,
+                                      c->dist,
+                                      e->doc,
+                                      body,
+                                      e->body_len,
+                                      p && p->has_sal ? body + p->sal_off : NULL,
+                                      p && p->has_sal ? p->sal_len : 0};
 }
 
 int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)

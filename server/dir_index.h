@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #define DIR_INDEX_MAX_ENTRIES 200000 /* services; past it the node uses the SQL path */
+#define DIR_INDEX_MAX_MB_DEFAULT 512 /* [directory] index_max_mb: memory counted, MiB */
 
 typedef struct dir_index dir_index_t;
 
@@ -52,7 +53,10 @@ typedef struct {
     double lng, lat;
 } dir_place_t;
 
-/* A visible (not shadowed) service as stored, everything borrowed. */
+/* A visible (not shadowed) service as stored, everything borrowed. The
+ * kept text (received_at, body) is what a listing's items are made of
+ * (dir_doc.h): copied into one allocation owned by the entry, replaced
+ * with it and freed when it is dropped. */
 typedef struct {
     const char *id; /* lower-case UUID text */
     const char *origin, *name;
@@ -67,22 +71,34 @@ typedef struct {
     int n_scheds;
     const dir_place_t *places; /* in sal_id order (the database's, see dir_index_put) */
     int n_places;
+    const char *received_at; /* stored_at as the SQL path writes it (RFC 3339, microseconds) */
+    const char *body;        /* the stored body's JSON text, as PostgreSQL wrote it */
+    size_t body_len;
 } dir_row_t;
 
-dir_index_t *dir_index_new(size_t max_entries);
+/* At most max_entries services and max_bytes of memory counted (the
+ * entries, their codes, places and kept text, with a word of allocator
+ * overhead each). */
+dir_index_t *dir_index_new(size_t max_entries, size_t max_bytes);
 void dir_index_free(dir_index_t *ix);
 
 /* Add a service, or replace the one with the same id and origin (row is
- * copied). Places must come in the order the listing sorts
- * service-at-locations of one service by (sal_id, as the database orders
- * it). 0, or TR_E_LIMIT past max_entries. */
+ * copied; the old entry's kept text freed). Places must come in the order
+ * the listing sorts service-at-locations of one service by (sal_id, as the
+ * database orders it). 0, or TR_E_LIMIT past max_entries or max_bytes
+ * (the index is then unchanged). */
 int dir_index_put(dir_index_t *ix, const dir_row_t *row);
-/* Forget the service id/origin (it became invisible); nothing if unknown. */
+/* Forget the service id/origin (it became invisible: shadowed, deleted),
+ * freeing its kept text and filter fields; nothing if unknown. */
 void dir_index_drop(dir_index_t *ix, const char *id, const char *origin);
 
 /* Services held (gauge trellis_dir_index_entries), and the highest seq put. */
 size_t dir_index_count(const dir_index_t *ix);
 int64_t dir_index_last_seq(const dir_index_t *ix);
+/* Memory counted against max_bytes (gauge trellis_dir_index_bytes). */
+size_t dir_index_bytes(const dir_index_t *ix);
+/* true when a put was refused for max_bytes rather than max_entries. */
+bool dir_index_over_bytes(const dir_index_t *ix);
 
 /* How names compare. The database's order is the reference: with byte
  * order (collation C or POSIX, as every test cluster and the benchmarks
@@ -114,7 +130,12 @@ typedef struct {
     const char *id, *origin;
     const char *sal_id; /* DIR_LIST_SALS only */
     bool has_dist;
-    double dist; /* metres, unrounded */
+    double dist;             /* metres, unrounded */
+    const char *received_at; /* the kept text (dir_row_t) */
+    const char *body;        /* body_len bytes, not NUL-terminated there */
+    size_t body_len;
+    const char *sal; /* DIR_LIST_SALS: its object within body; NULL when the body has none */
+    size_t sal_len;
 } dir_hit_t;
 
 typedef struct {

@@ -2,12 +2,14 @@
  * and answering listings: every libpq call through db.c, never blocking the
  * loop. A listing asks, in order: the changes since the index was brought
  * up to date (only when something was stored since; every request waiting
- * for the same refresh shares its one query), what only the database can
- * work out (a postcode's centre, the services a full-text search matches,
- * modified_after as a time; one query, only when asked), then the page's
- * documents by primary key. */
+ * for the same refresh shares its one query, which brings the changed
+ * services' documents too), and what only the database can work out (a
+ * postcode's centre, the services a full-text search matches,
+ * modified_after as a time; one query, only when asked). The page itself,
+ * documents included, comes from memory (dir_doc.h). */
 #include "dir_index_load.h"
 #include "conn.h"
+#include "dir_doc.h"
 #include "dir_index.h"
 #include "log.h"
 #include "response.h"
@@ -46,7 +48,7 @@ struct ask {
     char org[TR_NAME_MAX + 1];
     bool has_org, public_view;
     uint64_t gen; /* node->data_generation when it came */
-    req_query_cb cb;
+    dir_rows_cb cb;
     void *ctx;
     void (*free_ctx)(void *);
     ask_t *next;
@@ -67,19 +69,35 @@ static dir_view_t ask_view(const ask_t *a)
 
 /* ---- the SQL path (the reference) ---- */
 
+/* dir_query_build's row handed to the caller as the index's would be. */
+static void on_sql(req_t *req, const PGresult *res, const char *err, void *ud)
+{
+    ask_t *a = ud;
+    (void)err;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+        PQnfields(res) != 3) {
+        a->cb(req, NULL, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, a->ctx);
+        return;
+    }
+    dir_rows_t rows = {strtoll(PQgetvalue(res, 0, 0), NULL, 10), PQgetvalue(res, 0, 1),
+                       (size_t)PQgetlength(res, 0, 1), PQgetvalue(res, 0, 2)};
+    a->cb(req, &rows, 0, a->ctx);
+}
+
+/* The listing by dir_query_build's SQL; a is taken. */
 static int run_sql(ask_t *a)
 {
     dir_view_t view = ask_view(a);
     dir_sql_t q;
-    int rc = dir_query_build(&a->f, a->what, &view, &q);
-    if (rc == 0) {
-        rc = req_query(a->req, q.sql, q.nparams, (const char *const *)q.params, a->cb, a->ctx,
-                       a->free_ctx);
-        a->ctx = NULL; /* req_query's now, or freed by it */
-        dir_sql_free(&q);
-    }
     a->live->st.sql_answers++;
-    ask_free(a);
+    int rc = dir_query_build(&a->f, a->what, &view, &q);
+    if (rc != 0) {
+        ask_free(a);
+        return rc;
+    }
+    /* a is req_query's now: freed after on_sql, or by it on a failure */
+    rc = req_query(a->req, q.sql, q.nparams, (const char *const *)q.params, on_sql, a, ask_free);
+    dir_sql_free(&q);
     return rc;
 }
 
@@ -89,79 +107,18 @@ static void reply_failed(req_t *req, int rc)
     response_error(req, rc, NULL);
 }
 
-/* ---- the page's documents ---- */
+/* ---- the page from memory ---- */
 
-/* An element of a PostgreSQL array literal: quoted, " and \ escaped. */
-static void array_elem(strbuf_t *b, const char *v)
+/* The page's rows, documents included, from the index: the SQL's row
+ * without a query. The callback replies before this returns. */
+static void reply_rows(ask_t *a, int64_t total, const dir_page_t *pg, const char *lookup)
 {
-    strbuf_puts(b, b->len > 1 ? ",\"" : "\"");
-    for (; *v; v++) {
-        if (*v == '"' || *v == '\\')
-            strbuf_add(b, "\\", 1);
-        strbuf_add(b, v, 1);
-    }
-    strbuf_puts(b, "\"");
-}
-
-/* The query that returns what dir_query_build's does, for the page's
- * rows given in order: their documents by primary key, the total and the
- * lookup status as parameters. */
-static int run_fetch(ask_t *a, int64_t total, const dir_page_t *pg, const char *lookup)
-{
-    strbuf_t ids = {0}, origins = {0}, sals = {0}, dists = {0};
-    strbuf_puts(&ids, "{");
-    strbuf_puts(&origins, "{");
-    strbuf_puts(&sals, "{");
-    strbuf_puts(&dists, "{");
-    for (size_t i = 0; i < pg->n; i++) {
-        const dir_hit_t *h = &pg->hits[i];
-        array_elem(&ids, h->id);
-        array_elem(&origins, h->origin);
-        if (h->sal_id)
-            array_elem(&sals, h->sal_id);
-        else
-            strbuf_puts(&sals, i ? ",NULL" : "NULL");
-        if (h->has_dist) /* every digit: round() in SQL sees the same float8 */
-            strbuf_printf(&dists, "%s%.17g", i ? "," : "", h->dist);
-        else
-            strbuf_puts(&dists, i ? ",NULL" : "NULL");
-    }
-    strbuf_puts(&ids, "}");
-    strbuf_puts(&origins, "}");
-    strbuf_puts(&sals, "}");
-    strbuf_puts(&dists, "}");
-    bool near = a->f.has_point || a->f.postcode[0];
-    strbuf_t b = {0};
-    /* Each row's document by its primary key, one probe a row: a scalar
-     * subquery, so that the planner never hashes the whole table for a
-     * join with a short array whose length it cannot know. OFFSET 0 keeps
-     * the subquery whole: pulled up, its document would be built twice,
-     * once for the test that it exists and once for the list (EXPLAIN). */
-    strbuf_puts(&b, "SELECT $1::bigint, coalesce((SELECT json_agg(x.j ORDER BY x.ord) FROM "
-                    "(SELECT k.ord, (SELECT json_build_object('origin', s.origin, 'received_at', "
-                    "to_char(s.stored_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-                    "'body', s.doc->'body'");
-    if (a->what == DIR_LIST_SALS)
-        strbuf_puts(&b, ", 'sal', (SELECT x FROM jsonb_array_elements(s.doc->'body'->"
-                        "'service_at_locations') x WHERE x->>'id' = k.sal_id LIMIT 1)");
-    if (near)
-        strbuf_puts(&b, ", 'distance', round(k.dist)");
-    strbuf_puts(
-        &b, ") FROM directory_services s WHERE s.id = k.id AND s.origin = k.origin) AS j "
-            "FROM unnest($2::uuid[], $3::text[], $4::text[], $5::float8[]) WITH "
-            "ORDINALITY AS k(id, origin, sal_id, dist, ord) OFFSET 0) x WHERE x.j IS NOT NULL), "
-            "'[]'::json), $6::text");
-    char tot[24];
-    snprintf(tot, sizeof(tot), "%lld", (long long)total);
-    const char *params[6] = {tot, ids.buf, origins.buf, sals.buf, dists.buf, lookup};
-    int rc = req_query(a->req, b.buf, 6, params, a->cb, a->ctx, a->free_ctx);
-    a->ctx = NULL;
-    strbuf_free(&b);
-    strbuf_free(&ids);
-    strbuf_free(&origins);
-    strbuf_free(&sals);
-    strbuf_free(&dists);
-    return rc;
+    strbuf_t items = {0};
+    dir_doc_items(&items, pg, a->what == DIR_LIST_SALS,
+                  a->f.has_point || a->f.postcode[0] != '\0');
+    dir_rows_t rows = {total, items.buf, items.len, lookup};
+    a->cb(a->req, &rows, 0, a->ctx);
+    strbuf_free(&items);
 }
 
 /* Sorted seqs from "3,5,9" (string_agg ORDER BY seq). */
@@ -182,9 +139,8 @@ static int64_t *parse_seqs(const char *s, size_t *n)
     return v;
 }
 
-/* Compute the page from the index and fetch its documents. 0, or a code
- * (ctx then freed): the caller replies. */
-static int answer(ask_t *a, const PGresult *pre)
+/* Compute the page from the index and answer it (the callback replies). */
+static void answer(ask_t *a, const PGresult *pre)
 {
     dir_view_t view = ask_view(a);
     dir_ask_t q = {.f = &a->f, .what = a->what, .view = &view};
@@ -196,8 +152,10 @@ static int answer(ask_t *a, const PGresult *pre)
     }
     if (pre) {
         const char *lookup = PQgetvalue(pre, 0, 0);
-        if (strcmp(lookup, "ok") != 0)
-            return run_fetch(a, 0, &(dir_page_t){0}, lookup);
+        if (strcmp(lookup, "ok") != 0) {
+            reply_rows(a, 0, &(dir_page_t){0}, lookup);
+            return;
+        }
         if (a->f.postcode[0]) {
             q.has_centre = true;
             q.lng = strtod(PQgetvalue(pre, 0, 1), NULL);
@@ -217,9 +175,8 @@ static int answer(ask_t *a, const PGresult *pre)
     dir_index_page(a->live->ix, &q, &pg);
     free(seqs);
     a->live->st.answers++;
-    int rc = run_fetch(a, pg.total, &pg, "ok");
+    reply_rows(a, pg.total, &pg, "ok");
     dir_page_free(&pg);
-    return rc;
 }
 
 static void on_pre(req_t *req, const PGresult *res, const char *err, void *ud)
@@ -228,19 +185,22 @@ static void on_pre(req_t *req, const PGresult *res, const char *err, void *ud)
     (void)err;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
         PQnfields(res) != 5) {
-        a->cb(req, res, err, a->ctx); /* the caller's answer to a failed query */
+        /* the caller's answer to a failed query */
+        a->cb(req, NULL, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, a->ctx);
         return;
     }
-    /* The index may have been reloaded meanwhile (a restore): the SQL path. */
-    int rc = a->live->ix ? answer(a, res) : 0;
-    if (!a->live->ix) {
-        ask_t *copy = malloc(sizeof(*copy));
-        if (!copy)
-            abort();
-        *copy = *a;
-        a->ctx = NULL;
-        rc = run_sql(copy);
+    if (a->live->ix) {
+        answer(a, res);
+        return;
     }
+    /* The index went meanwhile (a restore is loading it again): the SQL
+     * path, with a copy, a being req_query's to free. */
+    ask_t *copy = malloc(sizeof(*copy));
+    if (!copy)
+        abort();
+    *copy = *a;
+    a->ctx = NULL;
+    int rc = run_sql(copy);
     if (rc != 0)
         reply_failed(req, rc);
 }
@@ -264,9 +224,9 @@ static const char pre_sql[] =
 static int go(ask_t *a)
 {
     if (!a->f.postcode[0] && !a->f.search[0] && !a->f.modified_after[0]) {
-        int rc = answer(a, NULL);
+        answer(a, NULL);
         ask_free(a);
-        return rc;
+        return 0;
     }
     const char *params[3] = {a->f.postcode[0] ? a->f.postcode : NULL,
                              a->f.search[0] ? a->f.search : NULL,
@@ -372,7 +332,9 @@ static const char refresh_sql[] =
     "FROM directory_schedules d WHERE d.service_id = s.id AND d.origin = s.origin), "
     "(SELECT json_agg(json_build_array(p.sal_id, p.by_area, p.geo[0], p.geo[1]) ORDER BY "
     "p.by_area, p.sal_id) FROM directory_places p WHERE p.service_id = s.id AND p.origin = "
-    "s.origin) FROM directory_services s WHERE s.seq > $1::bigint) c ON true "
+    "s.origin), CASE WHEN NOT s.shadowed THEN to_char(s.stored_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END, CASE WHEN NOT s.shadowed THEN "
+    "(s.doc->'body')::text END FROM directory_services s WHERE s.seq > $1::bigint) c ON true "
     "ORDER BY c.name, c.id::uuid";
 
 enum {
@@ -395,6 +357,8 @@ enum {
     C_STORED,
     C_SCHEDS,
     C_PLACES,
+    C_RECEIVED,
+    C_BODY,
     C_COUNT_
 };
 
@@ -429,7 +393,10 @@ static int put_row(dir_index_t *ix, const PGresult *res, int r)
                      .self_referral = bool_or(res, r, C_SELF),
                      .organization_id =
                          PQgetisnull(res, r, C_ORG) ? NULL : PQgetvalue(res, r, C_ORG),
-                     .stored_us = strtoll(PQgetvalue(res, r, C_STORED), NULL, 10)};
+                     .stored_us = strtoll(PQgetvalue(res, r, C_STORED), NULL, 10),
+                     .received_at = PQgetvalue(res, r, C_RECEIVED),
+                     .body = PQgetvalue(res, r, C_BODY),
+                     .body_len = (size_t)PQgetlength(res, r, C_BODY)};
     json_t *lists[DIR_L_COUNT_] = {0}, *sc = NULL, *pl = NULL;
     const char **strs = NULL;
     dir_sched_t *scheds = NULL;
@@ -492,16 +459,25 @@ static int put_row(dir_index_t *ix, const PGresult *res, int r)
     return rc;
 }
 
-/* Over DIR_INDEX_MAX_ENTRIES: the SQL path from now on, said once. */
+/* Over DIR_INDEX_MAX_ENTRIES or [directory] index_max_mb: the SQL path
+ * from now on, said once. */
 static void give_up(dir_live_t *live)
 {
+    bool bytes = dir_index_over_bytes(live->ix);
     live->off = true;
     dir_index_free(live->ix);
     live->ix = NULL;
-    live->st.entries = 0;
-    log_event(LOG_WARN, "dir_index_off",
-              json_pack("{s:s, s:i}", "reason", "more services than the index holds", "max",
-                        DIR_INDEX_MAX_ENTRIES));
+    live->st.entries = live->st.bytes = 0;
+    if (bytes)
+        log_event(LOG_WARN, "dir_index_off",
+                  json_pack("{s:s, s:I}", "reason",
+                            "the services' documents need more memory than [directory] "
+                            "index_max_mb",
+                            "max_mb", (json_int_t)live->node->cfg.directory_index_max_mb));
+    else
+        log_event(LOG_WARN, "dir_index_off",
+                  json_pack("{s:s, s:i}", "reason", "more services than the index holds", "max",
+                            DIR_INDEX_MAX_ENTRIES));
 }
 
 static void on_refreshed(void *ud, const PGresult *res, const char *err)
@@ -530,14 +506,15 @@ static void on_refreshed(void *ud, const PGresult *res, const char *err)
          * collation than C: load everything again (the SQL path meanwhile). */
         dir_index_free(live->ix);
         live->ix = NULL;
-        live->st.entries = 0;
+        live->st.entries = live->st.bytes = 0;
         wake(live, false);
         start_query(live, true);
         return;
     }
     if (full) {
         dir_index_free(live->ix);
-        live->ix = dir_index_new(DIR_INDEX_MAX_ENTRIES);
+        live->ix = dir_index_new(DIR_INDEX_MAX_ENTRIES,
+                                 (size_t)live->node->cfg.directory_index_max_mb << 20);
         /* Rows come in the database's order: kept as they are unless names
          * compare byte for byte, when the index sorts with strcmp. */
         dir_index_set_db_order(live->ix, !bytewise);
@@ -554,6 +531,7 @@ static void on_refreshed(void *ud, const PGresult *res, const char *err)
     live->gen = live->busy_gen;
     live->refreshed_ms = uv_now(live->node->loop);
     live->st.entries = dir_index_count(live->ix);
+    live->st.bytes = dir_index_bytes(live->ix);
     if (full) {
         live->st.reloads++;
         log_event(LOG_INFO, "dir_index_loaded",
@@ -626,7 +604,7 @@ void dir_index_stats(const node_t *node, dir_index_stats_t *out)
 }
 
 int dir_index_list(req_t *req, const dir_filter_t *f, dir_list_t what, const dir_view_t *view,
-                   req_query_cb cb, void *ctx, void (*free_ctx)(void *))
+                   dir_rows_cb cb, void *ctx, void (*free_ctx)(void *))
 {
     if (what != DIR_LIST_SERVICES && what != DIR_LIST_SALS) {
         if (ctx && free_ctx)

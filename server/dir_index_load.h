@@ -1,10 +1,13 @@
 /* The node's directory index kept current and put to work: loaded at
  * start-up in the background, brought up to date before a listing when
  * something was stored since (node->data_generation), and answering
- * /oruk/services, /oruk/service_at_locations and the viewer's directory with
- * PostgreSQL fetching only the page's documents. Until it is loaded, when
- * it is off ([directory] index = off) or past DIR_INDEX_MAX_ENTRIES, the
- * listing is dir_query_build's SQL, the reference. docs/directory.md. */
+ * /oruk/services, /oruk/service_at_locations and the viewer's directory
+ * from memory, each visible service's document kept with its filter
+ * fields: no query unless something was stored or the filter needs what
+ * only the database knows. Until it is loaded, when it is off ([directory]
+ * index = off) or past its limits (DIR_INDEX_MAX_ENTRIES, [directory]
+ * index_max_mb), the listing is dir_query_build's SQL, the reference.
+ * docs/directory.md. */
 #ifndef TRELLIS_DIR_INDEX_LOAD_H
 #define TRELLIS_DIR_INDEX_LOAD_H
 
@@ -12,12 +15,28 @@
 #include "node.h"
 #include "req_query.h"
 
-/* List f for req. cb gets one row shaped as dir_query_build's (total, items,
- * lookup), whichever way it was computed. ctx is taken as by req_query: 0,
- * or a code after which ctx is freed, nothing runs and the caller replies
+/* A listing's answer, whichever way it was computed: the three columns of
+ * dir_query_build's row. Everything borrowed for the callback's time. */
+typedef struct {
+    int64_t total;          /* matching items on every page */
+    const char *items_json; /* the page's JSON array (dir_query.h, column 1), len bytes */
+    size_t len;
+    const char *lookup; /* "ok", "not_loaded" or "unknown_postcode" (dir_query.h) */
+} dir_rows_t;
+
+/* Called once, and must reply (a response_* call, after which req is
+ * gone): rows, or NULL with rc TR_E_DB_UNAVAILABLE (the database could not
+ * be reached) or TR_E_DB (a query failed). ctx stays the caller's to read
+ * and is freed after the callback returns. It may run before
+ * dir_index_list returns (a page from memory needs no query). */
+typedef void (*dir_rows_cb)(req_t *req, const dir_rows_t *rows, int rc, void *ctx);
+
+/* List f for req. ctx is taken as by req_query: 0 (cb runs, now or later,
+ * or never if the connection goes first: ctx is freed all the same), or a
+ * code after which ctx is freed, nothing runs and the caller replies
  * (TR_E_INVAL: a list dir_query_build cannot take). f and view are copied. */
 int dir_index_list(req_t *req, const dir_filter_t *f, dir_list_t what, const dir_view_t *view,
-                   req_query_cb cb, void *ctx, void (*free_ctx)(void *));
+                   dir_rows_cb cb, void *ctx, void (*free_ctx)(void *));
 
 /* Begin loading in the background (the database is up); nothing when
  * [directory] index = off or already begun. */
@@ -31,6 +50,7 @@ typedef struct {
     uint64_t refreshes;   /* changes applied (seq > last) */
     uint64_t answers;     /* listings computed from the index */
     uint64_t sql_answers; /* listings answered by the SQL path instead */
+    uint64_t bytes;       /* memory counted against [directory] index_max_mb */
     bool ready;
 } dir_index_stats_t;
 

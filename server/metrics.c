@@ -163,6 +163,10 @@ char *metrics_render(const node_t *node, size_t *len)
     counter(&s, "trellis_dir_index_entries",
             "Services held by this process's directory index (0 until loaded, or when off).",
             "gauge", dix.entries);
+    counter(&s, "trellis_dir_index_bytes",
+            "Memory the directory index counts against [directory] index_max_mb: filter fields "
+            "and the services' documents.",
+            "gauge", dix.bytes);
     counter(&s, "trellis_dir_index_reloads_total",
             "Full loads of the directory index: the first, and after a restore or a postcode load.",
             "counter", dix.reloads);

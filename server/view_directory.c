@@ -181,14 +181,14 @@ static bool cache_key(const req_t *req, char *key, size_t len)
     return n > 0 && (size_t)n < len;
 }
 
-static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
+static void on_list(req_t *req, const dir_rows_t *rows, int rc, void *ud)
 {
     const dir_ctx_t *c = ud;
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
+    if (!rows) {
+        response_error(req, rc, NULL);
         return;
     }
-    const char *lookup = PQgetvalue(res, 0, 2);
+    const char *lookup = rows->lookup;
     if (strcmp(lookup, "ok") != 0) {
         response_problem(req, 400, "bad-parameter",
                          strcmp(lookup, "not_loaded") == 0
@@ -196,8 +196,8 @@ static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
                              : "postcode: not a known postcode");
         return;
     }
-    long long total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    json_t *items = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    long long total = (long long)rows->total;
+    json_t *items = json_loadb(rows->items_json, rows->len, 0, NULL);
     static const char *const cols[] = {
         "Service", "Run by", "For", "Ages", "Needs", "Area", "Taking referrals", "Self-referral"};
     strbuf_t out = {0};

@@ -2,7 +2,11 @@
  * known answers: each filter's rule (audience, codes, the "all" gender, age
  * overlap with 0/130, referrals, one schedule meeting day and times, search
  * keys, received on or after), the order (name, id, sal_id; distance first,
- * NULLS LAST), paging with the total, distances and the proximity radius. */
+ * NULLS LAST), paging with the total, distances and the proximity radius;
+ * the kept documents' life (replaced, dropped, counted against the memory
+ * limit), a service-at-location found in a body's text, and a page written
+ * as the SQL's items array (dir_doc.c). */
+#include "dir_doc.h"
 #include "dir_index.h"
 #include "tr_error.h"
 
@@ -49,7 +53,7 @@ static dir_row_t row(const char *id, const char *origin, const char *name, int64
  *   5 "Gamma" org-a: shadowed-like: put then dropped */
 static dir_index_t *build(void)
 {
-    dir_index_t *ix = dir_index_new(100);
+    dir_index_t *ix = dir_index_new(100, SIZE_MAX);
     dir_row_t r = row(ID(1), "org-a", "Alpha", 10);
     r.lists[DIR_L_NEEDS] = (dir_strs_t){need_food, 1};
     r.lists[DIR_L_GENDERS] = (dir_strs_t){g_women, 1};
@@ -229,7 +233,7 @@ static void test_filters(void **state)
 static void test_paging_and_replace(void **state)
 {
     (void)state;
-    dir_index_t *ix = dir_index_new(30);
+    dir_index_t *ix = dir_index_new(30, SIZE_MAX);
     char id[37], name[16];
     for (int i = 0; i < 25; i++) {
         snprintf(id, sizeof(id), "00000000-0000-4000-8000-0000000000%02d", i);
@@ -327,9 +331,203 @@ static void test_near(void **state)
     dir_index_free(ix);
 }
 
+/* Two service-at-locations, the second's object after a string holding
+ * braces, brackets, quotes and a backslash, and a location whose own id is
+ * the first's: only a top-level "id" of an element counts. */
+static const char body_v1[] =
+    "{\"id\": \"" ID(6) "\", \"name\": \"Six {[\\\"x\\\\\", \"service_at_locations\": "
+    "[{\"id\": \"s1\", \"location\": {\"id\": \"l1\", \"name\": \"a]}\"}}, "
+    "{\"location\": {\"id\": \"s1\"}, \"id\": \"s2\", \"n\": [1, {\"id\": \"s1\"}]}]}";
+static const char body_v2[] = "{\"id\": \"" ID(6) "\", \"name\": \"Six again\"}";
+
+static bool starts(const char *p, const char *prefix)
+{
+    return p && strncmp(p, prefix, strlen(prefix)) == 0;
+}
+
+static void test_find_sal(void **state)
+{
+    (void)state;
+    size_t off, len;
+    assert_true(dir_doc_find_sal(body_v1, strlen(body_v1), "s1", &off, &len));
+    assert_true(starts(body_v1 + off, "{\"id\": \"s1\""));
+    assert_int_equal(body_v1[off + len - 1], '}');
+    assert_true(starts(body_v1 + off + len, ", {\"location\""));
+    assert_true(dir_doc_find_sal(body_v1, strlen(body_v1), "s2", &off, &len));
+    assert_true(starts(body_v1 + off, "{\"location\": {\"id\": \"s1\"}, \"id\": \"s2\""));
+    assert_int_equal(off + len, strlen(body_v1) - 2); /* then "]}" */
+    assert_false(dir_doc_find_sal(body_v1, strlen(body_v1), "l1", &off, &len));
+    assert_false(dir_doc_find_sal(body_v1, strlen(body_v1), "s", &off, &len));
+    assert_false(dir_doc_find_sal(body_v2, strlen(body_v2), "s1", &off, &len));
+    /* Cut short or not JSON: not found, nothing read past the end. */
+    assert_false(dir_doc_find_sal(body_v1, 60, "s1", &off, &len));
+    assert_false(dir_doc_find_sal("[1]", 3, "s1", &off, &len));
+    assert_false(dir_doc_find_sal("", 0, "s1", &off, &len));
+}
+
+static void test_items(void **state)
+{
+    (void)state;
+    dir_hit_t hits[4] = {
+        {.origin = "org-a", .received_at = "2026-01-02T03:04:05.000006Z", .body = "{\"a\": 1}x",
+         .body_len = 8, .has_dist = true, .dist = 2.5, .sal = "{\"id\": 1}", .sal_len = 9},
+        {.origin = "o\"\\\n", .received_at = "t", .body = "{}", .body_len = 2, .has_dist = true,
+         .dist = 1.5},
+        {.origin = "b", .received_at = "t", .body = "{}", .body_len = 2, .has_dist = true,
+         .dist = 0.5000001},
+        {.origin = "c", .received_at = "t", .body = "{}", .body_len = 2},
+    };
+    dir_page_t pg = {4, hits, 4};
+    strbuf_t b = {0};
+    dir_doc_items(&b, &pg, true, true);
+    /* round(float8) in PostgreSQL is rint(): 2.5 -> 2, 1.5 -> 2. */
+    assert_string_equal(
+        b.buf,
+        "[{\"origin\":\"org-a\",\"received_at\":\"2026-01-02T03:04:05.000006Z\",\"body\":{\"a\": "
+        "1},\"sal\":{\"id\": 1},\"distance\":2},"
+        "{\"origin\":\"o\\\"\\\\\\u000a\",\"received_at\":\"t\",\"body\":{},\"sal\":null,"
+        "\"distance\":2},"
+        "{\"origin\":\"b\",\"received_at\":\"t\",\"body\":{},\"sal\":null,\"distance\":1},"
+        "{\"origin\":\"c\",\"received_at\":\"t\",\"body\":{},\"sal\":null,\"distance\":null}]");
+    strbuf_free(&b);
+    dir_doc_items(&b, &pg, false, false);
+    assert_string_equal(b.buf, "[{\"origin\":\"org-a\",\"received_at\":\"2026-01-02T03:04:05."
+                               "000006Z\",\"body\":{\"a\": 1}},{\"origin\":\"o\\\"\\\\\\u000a\","
+                               "\"received_at\":\"t\",\"body\":{}},{\"origin\":\"b\",\"received_at\":"
+                               "\"t\",\"body\":{}},{\"origin\":\"c\",\"received_at\":\"t\",\"body\":{}}]");
+    strbuf_free(&b);
+    pg.n = 0;
+    dir_doc_items(&b, &pg, true, true);
+    assert_string_equal(b.buf, "[]");
+    strbuf_free(&b);
+}
+
+/* The one hit of listing what for the service ID(6). */
+static dir_hit_t only_hit(dir_index_t *ix, dir_list_t what, dir_page_t *pg, size_t n)
+{
+    dir_filter_t f;
+    filter(&f);
+    dir_view_t all = {NULL, false};
+    dir_ask_t a = {.f = &f, .what = what, .view = &all};
+    assert_int_equal(dir_index_page(ix, &a, pg), 0);
+    assert_int_equal(pg->n, n);
+    return n ? pg->hits[0] : (dir_hit_t){0};
+}
+
+static void test_kept_text(void **state)
+{
+    (void)state;
+    dir_index_t *ix = dir_index_new(100, SIZE_MAX);
+    size_t empty = dir_index_bytes(ix);
+    dir_row_t r = row(ID(6), "org-a", "Six", 1);
+    r.received_at = "2026-01-02T03:04:05.000006Z";
+    r.body = body_v1;
+    r.body_len = strlen(body_v1);
+    dir_place_t places[] = {{"s2", false, false, 0, 0}, {"s1", false, true, 0, 1}};
+    r.places = places;
+    r.n_places = 2;
+    assert_int_equal(dir_index_put(ix, &r), 0);
+    size_t v1 = dir_index_bytes(ix);
+    /* The filter fields and the body, with a word or so of overhead. */
+    assert_true(v1 >= empty + strlen(body_v1) + strlen(r.received_at));
+    assert_true(v1 < empty + strlen(body_v1) + 1024);
+    dir_page_t pg;
+    dir_hit_t h = only_hit(ix, DIR_LIST_SERVICES, &pg, 1);
+    assert_string_equal(h.received_at, "2026-01-02T03:04:05.000006Z");
+    assert_int_equal(h.body_len, strlen(body_v1));
+    assert_memory_equal(h.body, body_v1, strlen(body_v1));
+    assert_null(h.sal);
+    assert_true(h.body != body_v1); /* a copy, owned by the index */
+    dir_page_free(&pg);
+    /* Service-at-locations: each its own object, in sal_id order. */
+    only_hit(ix, DIR_LIST_SALS, &pg, 2);
+    assert_string_equal(pg.hits[0].sal_id, "s1");
+    assert_true(starts(pg.hits[0].sal, "{\"id\": \"s1\""));
+    assert_string_equal(pg.hits[1].sal_id, "s2");
+    assert_true(starts(pg.hits[1].sal, "{\"location\": {\"id\": \"s1\"}, \"id\": \"s2\""));
+    dir_page_free(&pg);
+
+    /* Replaced by a higher version: the new text, the old one freed (ASan
+     * says if it leaked), the count follows the new size; the places whose
+     * object the body lost have none. */
+    r.seq = 2;
+    r.received_at = "2026-02-02T00:00:00.000000Z";
+    r.body = body_v2;
+    r.body_len = strlen(body_v2);
+    assert_int_equal(dir_index_put(ix, &r), 0);
+    assert_int_equal(dir_index_bytes(ix), v1 - strlen(body_v1) + strlen(body_v2));
+    h = only_hit(ix, DIR_LIST_SERVICES, &pg, 1);
+    assert_string_equal(h.received_at, "2026-02-02T00:00:00.000000Z");
+    assert_int_equal(h.body_len, strlen(body_v2));
+    assert_memory_equal(h.body, body_v2, strlen(body_v2));
+    dir_page_free(&pg);
+    only_hit(ix, DIR_LIST_SALS, &pg, 2);
+    assert_null(pg.hits[0].sal);
+    assert_null(pg.hits[1].sal);
+    dir_page_free(&pg);
+
+    /* Dropped (shadowed, deleted): not listed, its text and fields freed. */
+    dir_index_drop(ix, ID(6), "org-a");
+    assert_int_equal(dir_index_count(ix), 0);
+    size_t dropped = dir_index_bytes(ix);
+    assert_true(dropped < v1 - strlen(body_v1));
+    assert_true(dropped > empty); /* its key stays, for a later put */
+    only_hit(ix, DIR_LIST_SERVICES, &pg, 0);
+    dir_page_free(&pg);
+    dir_index_drop(ix, ID(6), "org-a"); /* twice: nothing more */
+    assert_int_equal(dir_index_bytes(ix), dropped);
+    /* Put again: back, with its text. */
+    r.seq = 3;
+    assert_int_equal(dir_index_put(ix, &r), 0);
+    assert_int_equal(dir_index_bytes(ix), v1 - strlen(body_v1) + strlen(body_v2));
+    h = only_hit(ix, DIR_LIST_SERVICES, &pg, 1);
+    assert_memory_equal(h.body, body_v2, strlen(body_v2));
+    dir_page_free(&pg);
+    dir_index_free(ix);
+}
+
+static void test_memory_limit(void **state)
+{
+    (void)state;
+    dir_row_t r = row(ID(6), "org-a", "Six", 1);
+    r.received_at = "t";
+    r.body = body_v1;
+    r.body_len = strlen(body_v1);
+    dir_index_t *ix = dir_index_new(100, 0);
+    size_t fixed = dir_index_bytes(ix);
+    dir_index_free(ix);
+    /* Room for the small body, not for the large one. */
+    ix = dir_index_new(100, fixed + 1024 + strlen(body_v2));
+    r.body = body_v2;
+    r.body_len = strlen(body_v2);
+    assert_int_equal(dir_index_put(ix, &r), 0);
+    assert_false(dir_index_over_bytes(ix));
+    size_t held = dir_index_bytes(ix);
+    r.body = body_v1;
+    r.body_len = strlen(body_v1);
+    r.seq = 2;
+    dir_row_t big = r;
+    char pad[2048];
+    memset(pad, 'x', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    big.body = pad;
+    big.body_len = strlen(pad);
+    assert_int_equal(dir_index_put(ix, &big), TR_E_LIMIT);
+    assert_true(dir_index_over_bytes(ix));
+    /* Refused: the index is as it was. */
+    assert_int_equal(dir_index_bytes(ix), held);
+    assert_int_equal(dir_index_count(ix), 1);
+    assert_int_equal(dir_index_last_seq(ix), 1);
+    dir_index_free(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_find_sal),
+        cmocka_unit_test(test_items),
+        cmocka_unit_test(test_kept_text),
+        cmocka_unit_test(test_memory_limit),
         cmocka_unit_test(test_order_and_view),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_paging_and_replace),

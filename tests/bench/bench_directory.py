@@ -184,6 +184,21 @@ def wait_index(node, agent, n, timeout=300):
     return False
 
 
+def vm_rss_mb(pid):
+    """The resident memory of a process, MiB (/proc/PID/status VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def index_bytes(node, agent):
+    _, _, text = node.curl("/metrics", agent=agent)
+    m = re.search(r"^trellis_dir_index_bytes (\d+)$", text, re.M)
+    return int(m.group(1)) if m else 0
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
@@ -369,6 +384,8 @@ def main():
                   f"{len(postcodes)} postcodes, {CONNS} connections, {SECONDS:.0f} s a run, "
                   f"{DISTINCT} distinct queries a case, {os.cpu_count()} cores, load average "
                   f"{os.getloadavg()[0]:.1f}")
+            print(f"trellisd VmRSS once loaded (one worker): {vm_rss_mb(node.proc.pid):.1f} MiB; "
+                  f"the directory index counts {index_bytes(node, agent) / 1048576:.1f} MiB")
             # Every fresh query must be one the node answers: a 400 would be
             # fast and measure nothing.
             for label, (_, pool) in fresh.items():
@@ -414,6 +431,9 @@ def main():
                              f"(1 client)")
             for n in notes:
                 print(n)
+            print(f"trellisd VmRSS (one worker): {vm_rss_mb(node.proc.pid):.1f} MiB; the directory "
+                  f"index counts {index_bytes(node, agent) / 1048576:.1f} MiB "
+                  f"(trellis_dir_index_bytes)")
             print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         finally:
             node.close()

@@ -27,8 +27,8 @@ typedef struct {
     char *listen_host;
     int listen_port;
     char *log_level;
-    char *log_requests;     /* off | errors | all */
-    char *directory_index;  /* on | off: the in-memory directory index (dir_index.h) */
+    char *log_requests;              /* off | errors | all */
+    char *directory_index;           /* on | off: the in-memory directory index (dir_index.h) */
     uint64_t directory_index_max_mb; /* memory the index may count before it turns off */
     char *metrics_scrapers; /* "org/name, ...": identities besides our own that may read /metrics */
     uint64_t shutdown_timeout_ms;

@@ -353,7 +353,7 @@ static void entry_fill(dir_index_t *ix, entry_t *e, const dir_row_t *r, size_t b
         const dir_place_t *p = &r->places[i];
         e->places[i] =
             (place_t){p->sal_id ? xstrdup(p->sal_id) : NULL, p->by_area, p->has_geo, p->lng, p->lat,
-                      cos(p->lat * RADIANS_PER_DEGREE), false, 0, 0};
+                      cos(p->lat * RADIANS_PER_DEGREE),      false,      0,          0};
     }
     if (!ix->db_order && r->n_places > 1)
         qsort(e->places, (size_t)r->n_places, sizeof(*e->places), cmp_place);

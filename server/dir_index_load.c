@@ -114,8 +114,7 @@ static void reply_failed(req_t *req, int rc)
 static void reply_rows(ask_t *a, int64_t total, const dir_page_t *pg, const char *lookup)
 {
     strbuf_t items = {0};
-    dir_doc_items(&items, pg, a->what == DIR_LIST_SALS,
-                  a->f.has_point || a->f.postcode[0] != '\0');
+    dir_doc_items(&items, pg, a->what == DIR_LIST_SALS, a->f.has_point || a->f.postcode[0] != '\0');
     dir_rows_t rows = {total, items.buf, items.len, lookup};
     a->cb(a->req, &rows, 0, a->ctx);
     strbuf_free(&items);

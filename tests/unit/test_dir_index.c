@@ -334,10 +334,10 @@ static void test_near(void **state)
 /* Two service-at-locations, the second's object after a string holding
  * braces, brackets, quotes and a backslash, and a location whose own id is
  * the first's: only a top-level "id" of an element counts. */
-static const char body_v1[] =
-    "{\"id\": \"" ID(6) "\", \"name\": \"Six {[\\\"x\\\\\", \"service_at_locations\": "
-    "[{\"id\": \"s1\", \"location\": {\"id\": \"l1\", \"name\": \"a]}\"}}, "
-    "{\"location\": {\"id\": \"s1\"}, \"id\": \"s2\", \"n\": [1, {\"id\": \"s1\"}]}]}";
+static const char body_v1[] = "{\"id\": \"" ID(
+    6) "\", \"name\": \"Six {[\\\"x\\\\\", \"service_at_locations\": "
+       "[{\"id\": \"s1\", \"location\": {\"id\": \"l1\", \"name\": \"a]}\"}}, "
+       "{\"location\": {\"id\": \"s1\"}, \"id\": \"s2\", \"n\": [1, {\"id\": \"s1\"}]}]}";
 static const char body_v2[] = "{\"id\": \"" ID(6) "\", \"name\": \"Six again\"}";
 
 static bool starts(const char *p, const char *prefix)
@@ -369,11 +369,25 @@ static void test_items(void **state)
 {
     (void)state;
     dir_hit_t hits[4] = {
-        {.origin = "org-a", .received_at = "2026-01-02T03:04:05.000006Z", .body = "{\"a\": 1}x",
-         .body_len = 8, .has_dist = true, .dist = 2.5, .sal = "{\"id\": 1}", .sal_len = 9},
-        {.origin = "o\"\\\n", .received_at = "t", .body = "{}", .body_len = 2, .has_dist = true,
+        {.origin = "org-a",
+         .received_at = "2026-01-02T03:04:05.000006Z",
+         .body = "{\"a\": 1}x",
+         .body_len = 8,
+         .has_dist = true,
+         .dist = 2.5,
+         .sal = "{\"id\": 1}",
+         .sal_len = 9},
+        {.origin = "o\"\\\n",
+         .received_at = "t",
+         .body = "{}",
+         .body_len = 2,
+         .has_dist = true,
          .dist = 1.5},
-        {.origin = "b", .received_at = "t", .body = "{}", .body_len = 2, .has_dist = true,
+        {.origin = "b",
+         .received_at = "t",
+         .body = "{}",
+         .body_len = 2,
+         .has_dist = true,
          .dist = 0.5000001},
         {.origin = "c", .received_at = "t", .body = "{}", .body_len = 2},
     };
@@ -391,10 +405,11 @@ static void test_items(void **state)
         "{\"origin\":\"c\",\"received_at\":\"t\",\"body\":{},\"sal\":null,\"distance\":null}]");
     strbuf_free(&b);
     dir_doc_items(&b, &pg, false, false);
-    assert_string_equal(b.buf, "[{\"origin\":\"org-a\",\"received_at\":\"2026-01-02T03:04:05."
-                               "000006Z\",\"body\":{\"a\": 1}},{\"origin\":\"o\\\"\\\\\\u000a\","
-                               "\"received_at\":\"t\",\"body\":{}},{\"origin\":\"b\",\"received_at\":"
-                               "\"t\",\"body\":{}},{\"origin\":\"c\",\"received_at\":\"t\",\"body\":{}}]");
+    assert_string_equal(b.buf,
+                        "[{\"origin\":\"org-a\",\"received_at\":\"2026-01-02T03:04:05."
+                        "000006Z\",\"body\":{\"a\": 1}},{\"origin\":\"o\\\"\\\\\\u000a\","
+                        "\"received_at\":\"t\",\"body\":{}},{\"origin\":\"b\",\"received_at\":"
+                        "\"t\",\"body\":{}},{\"origin\":\"c\",\"received_at\":\"t\",\"body\":{}}]");
     strbuf_free(&b);
     pg.n = 0;
     dir_doc_items(&b, &pg, true, true);

@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "dir_doc.h"
 #include "dir_index.h"
+#include "dir_search.h"
 #include "log.h"
 #include "response.h"
 #include "strbuf.h"
@@ -33,9 +34,11 @@ typedef struct dir_live {
     uint64_t gen;      /* node->data_generation the index is current at */
     uint64_t busy_gen; /* the generation the running query started at */
     uint64_t refreshed_ms;
-    char epoch[40];     /* the feed's epoch (sql/008) at the last look */
-    char dir_epoch[24]; /* trellis_directory_epoch.n (sql/016) */
-    ask_t *waiters;     /* requests waiting for the running refresh */
+    char epoch[40];         /* the feed's epoch (sql/008) at the last look */
+    char dir_epoch[24];     /* trellis_directory_epoch.n (sql/016) */
+    ask_t *waiters;         /* requests waiting for the running refresh */
+    dir_search_t *searches; /* full-text answers kept while the index is unchanged */
+    uint64_t changes;       /* bumped whenever the index takes a change */
     dir_index_stats_t st;
 } dir_live_t;
 
@@ -47,7 +50,10 @@ struct ask {
     dir_list_t what;
     char org[TR_NAME_MAX + 1];
     bool has_org, public_view;
-    uint64_t gen; /* node->data_generation when it came */
+    uint64_t gen;  /* node->data_generation when it came */
+    int64_t *seqs; /* the search's matches, copied from those kept; NULL: ask */
+    size_t n_seqs;
+    uint64_t changes_at; /* live->changes when the pre-query was sent */
     dir_rows_cb cb;
     void *ctx;
     void (*free_ctx)(void *);
@@ -59,6 +65,7 @@ static void ask_free(void *p)
     ask_t *a = p;
     if (a->ctx && a->free_ctx)
         a->free_ctx(a->ctx);
+    free(a->seqs);
     free(a);
 }
 
@@ -160,15 +167,25 @@ static void answer(ask_t *a, const PGresult *pre)
             q.lng = strtod(PQgetvalue(pre, 0, 1), NULL);
             q.lat = strtod(PQgetvalue(pre, 0, 2), NULL);
         }
-        if (a->f.search[0]) {
+        if (a->f.search[0] && !a->seqs) {
             q.search = true;
             seqs = parse_seqs(PQgetvalue(pre, 0, 3), &q.n_search);
             q.search_seqs = seqs;
+            /* Kept only if the index took no change since the question
+             * was sent: then the database's snapshot was at least as new
+             * as the index's, and every service it holds was searched. */
+            if (a->live->changes == a->changes_at)
+                dir_search_put(a->live->searches, a->f.search, seqs, q.n_search);
         }
         if (a->f.modified_after[0]) {
             q.has_modified_after = true;
             q.modified_after_us = strtoll(PQgetvalue(pre, 0, 4), NULL, 10);
         }
+    }
+    if (a->seqs) {
+        q.search = true;
+        q.search_seqs = a->seqs;
+        q.n_search = a->n_seqs;
     }
     dir_page_t pg;
     dir_index_page(a->live->ix, &q, &pg);
@@ -199,6 +216,7 @@ static void on_pre(req_t *req, const PGresult *res, const char *err, void *ud)
         abort();
     *copy = *a;
     a->ctx = NULL;
+    a->seqs = NULL;
     int rc = run_sql(copy);
     if (rc != 0)
         reply_failed(req, rc);
@@ -222,14 +240,27 @@ static const char pre_sql[] =
 /* The index is current for a: the pre-query if needed, then the page. */
 static int go(ask_t *a)
 {
-    if (!a->f.postcode[0] && !a->f.search[0] && !a->f.modified_after[0]) {
+    dir_live_t *live = a->live;
+    size_t n;
+    const int64_t *kept = a->f.search[0] ? dir_search_get(live->searches, a->f.search, &n) : NULL;
+    if (kept) { /* a copy: what is kept may go before the pre-query returns */
+        a->seqs = malloc(n ? n * sizeof(*kept) : 1);
+        if (!a->seqs)
+            abort();
+        if (n)
+            memcpy(a->seqs, kept, n * sizeof(*kept));
+        a->n_seqs = n;
+        live->st.searches_kept++;
+    }
+    if (!a->f.postcode[0] && (!a->f.search[0] || kept) && !a->f.modified_after[0]) {
         answer(a, NULL);
         ask_free(a);
         return 0;
     }
     const char *params[3] = {a->f.postcode[0] ? a->f.postcode : NULL,
-                             a->f.search[0] ? a->f.search : NULL,
+                             a->f.search[0] && !kept ? a->f.search : NULL,
                              a->f.modified_after[0] ? a->f.modified_after : NULL};
+    a->changes_at = live->changes;
     return req_query(a->req, pre_sql, 3, params, on_pre, a, ask_free);
 }
 
@@ -458,10 +489,18 @@ static int put_row(dir_index_t *ix, const PGresult *res, int r)
     return rc;
 }
 
+/* The index took a change (or went): the searches kept may miss it. */
+static void index_changed(dir_live_t *live)
+{
+    live->changes++;
+    dir_search_clear(live->searches);
+}
+
 /* Over DIR_INDEX_MAX_ENTRIES or [directory] index_max_mb: the SQL path
  * from now on, said once. */
 static void give_up(dir_live_t *live)
 {
+    index_changed(live);
     bool bytes = dir_index_over_bytes(live->ix);
     live->off = true;
     dir_index_free(live->ix);
@@ -503,6 +542,7 @@ static void on_refreshed(void *ud, const PGresult *res, const char *err)
          top < dir_index_last_seq(live->ix) || (changed && dir_index_db_order(live->ix)))) {
         /* Deleted, placed again, the feed went back, or names in another
          * collation than C: load everything again (the SQL path meanwhile). */
+        index_changed(live);
         dir_index_free(live->ix);
         live->ix = NULL;
         live->st.entries = live->st.bytes = 0;
@@ -510,6 +550,8 @@ static void on_refreshed(void *ud, const PGresult *res, const char *err)
         start_query(live, true);
         return;
     }
+    if (full || changed)
+        index_changed(live);
     if (full) {
         dir_index_free(live->ix);
         live->ix = dir_index_new(DIR_INDEX_MAX_ENTRIES,
@@ -568,6 +610,7 @@ static dir_live_t *live_of(node_t *node)
         if (!live)
             abort();
         live->node = node;
+        live->searches = dir_search_new();
         live->off =
             strcmp(node->cfg.directory_index ? node->cfg.directory_index : "on", "off") == 0;
         node->dir_live = live;
@@ -588,6 +631,7 @@ void dir_index_stop(node_t *node)
     if (!live)
         return;
     dir_index_free(live->ix);
+    dir_search_free(live->searches);
     free(live);
     node->dir_live = NULL;
 }

@@ -45,12 +45,13 @@ void dir_index_start(node_t *node);
 void dir_index_stop(node_t *node);
 
 typedef struct {
-    uint64_t entries;     /* services held */
-    uint64_t reloads;     /* full loads, the first included */
-    uint64_t refreshes;   /* changes applied (seq > last) */
-    uint64_t answers;     /* listings computed from the index */
-    uint64_t sql_answers; /* listings answered by the SQL path instead */
-    uint64_t bytes;       /* memory counted against [directory] index_max_mb */
+    uint64_t entries;       /* services held */
+    uint64_t reloads;       /* full loads, the first included */
+    uint64_t refreshes;     /* changes applied (seq > last) */
+    uint64_t answers;       /* listings computed from the index */
+    uint64_t sql_answers;   /* listings answered by the SQL path instead */
+    uint64_t bytes;         /* memory counted against [directory] index_max_mb */
+    uint64_t searches_kept; /* full-text searches answered from those kept (dir_search.h) */
     bool ready;
 } dir_index_stats_t;
 

@@ -175,6 +175,9 @@ char *metrics_render(const node_t *node, size_t *len)
             "counter", dix.refreshes);
     counter(&s, "trellis_dir_index_answers_total", "Directory listings computed from the index.",
             "counter", dix.answers);
+    counter(&s, "trellis_dir_index_searches_kept_total",
+            "Full-text searches the directory index answered from a kept answer, with no query.",
+            "counter", dix.searches_kept);
     counter(&s, "trellis_dir_index_sql_answers_total",
             "Directory listings answered by the SQL query instead (index off, loading, behind).",
             "counter", dix.sql_answers);

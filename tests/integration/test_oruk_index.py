@@ -203,6 +203,26 @@ def kept_documents(a, r, agent, records):
     t.equal(metric(metrics(a, agent), "trellis_dir_index_sql_answers_total"), sql0,
             "all of them answered from A's index")
 
+    # A search's answer is kept while nothing is stored (dir_search.h), and
+    # forgotten when something is: a service stored after a search that
+    # found nothing is found by the same words on the next listing.
+    kept0 = metric(metrics(a, agent), "trellis_dir_index_searches_kept_total")
+    _, _, reply = get(a, agent, "/oruk/services", {"search": "zebrafinch", "per_page": 5})
+    t.equal(reply.get("total_items"), 0, "a word no service has: nothing found")
+    _, _, reply = get(a, agent, "/oruk/services", {"search": "zebrafinch", "per_page": 6})
+    t.equal(reply.get("total_items"), 0, "asked again (another page size): nothing")
+    t.equal(metric(metrics(a, agent), "trellis_dir_index_searches_kept_total"), kept0 + 1,
+            "the second answered from the kept search, with no query")
+    finch = F.make_services(303, random.Random(8))[302]
+    finch["body"] = dict(finch["body"], name="Zebrafinch support")
+    status, _, _ = api(a, agent, "POST", "/v1/records", {"records": [finch]})
+    t.check(status == 200, "a service with the word stored")
+    _, _, reply = get(a, agent, "/oruk/services", {"search": "zebrafinch", "per_page": 7})
+    t.equal([x["id"] for x in reply.get("contents", [])], [finch["id"]],
+            "the same words find it on the next listing (the kept answer was forgotten)")
+    t.check(compare_all_pages(a, r, agent, "/oruk/services", {"search": "zebrafinch"}, 8),
+            "the same as R's")
+
     # Nothing stored: twenty different listings (no search, postcode or
     # modified_after, which ask the database) send no query. A scrape of
     # /metrics may run queries of its own: measured, then discounted.

@@ -8,6 +8,7 @@
  * as the SQL's items array (dir_doc.c). */
 #include "dir_doc.h"
 #include "dir_index.h"
+#include "dir_search.h"
 #include "tr_error.h"
 
 #include <math.h>
@@ -536,18 +537,52 @@ static void test_memory_limit(void **state)
     dir_index_free(ix);
 }
 
+/* Kept search answers: found by their exact words, copied, forgotten on
+ * clear and when full, a too large one never kept. */
+static void test_search_kept(void **state)
+{
+    (void)state;
+    dir_search_t *s = dir_search_new();
+    int64_t seqs[] = {3, 5, 9};
+    size_t n = 99;
+    assert_null(dir_search_get(s, "refuge", &n));
+    dir_search_put(s, "refuge", seqs, 3);
+    seqs[0] = 4; /* a copy was kept */
+    const int64_t *got = dir_search_get(s, "refuge", &n);
+    assert_non_null(got);
+    assert_int_equal(n, 3);
+    assert_int_equal(got[0], 3);
+    assert_int_equal(got[2], 9);
+    assert_null(dir_search_get(s, "Refuge", &n));
+    dir_search_put(s, "none", NULL, 0); /* a search matching nothing is an answer too */
+    assert_non_null(dir_search_get(s, "none", &n));
+    assert_int_equal(n, 0);
+    assert_int_equal(dir_search_count(s), 2);
+    dir_search_clear(s);
+    assert_int_equal(dir_search_count(s), 0);
+    assert_int_equal(dir_search_bytes(s), 0);
+    assert_null(dir_search_get(s, "refuge", &n));
+    char w[16];
+    for (int i = 0; i <= DIR_SEARCH_KEEP_MAX; i++) {
+        snprintf(w, sizeof(w), "w%d", i);
+        dir_search_put(s, w, seqs, 3);
+    }
+    assert_int_equal(dir_search_count(s), 1); /* full: forgotten, then the last kept */
+    assert_non_null(dir_search_get(s, w, &n));
+    static int64_t big[DIR_SEARCH_KEEP_BYTES / 4 / sizeof(int64_t) + 1];
+    dir_search_put(s, "big", big, sizeof(big) / sizeof(big[0]));
+    assert_null(dir_search_get(s, "big", &n));
+    dir_search_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_find_sal),
-        cmocka_unit_test(test_items),
-        cmocka_unit_test(test_kept_text),
-        cmocka_unit_test(test_memory_limit),
-        cmocka_unit_test(test_order_and_view),
-        cmocka_unit_test(test_filters),
-        cmocka_unit_test(test_paging_and_replace),
-        cmocka_unit_test(test_distance),
-        cmocka_unit_test(test_near),
+        cmocka_unit_test(test_search_kept),  cmocka_unit_test(test_find_sal),
+        cmocka_unit_test(test_items),        cmocka_unit_test(test_kept_text),
+        cmocka_unit_test(test_memory_limit), cmocka_unit_test(test_order_and_view),
+        cmocka_unit_test(test_filters),      cmocka_unit_test(test_paging_and_replace),
+        cmocka_unit_test(test_distance),     cmocka_unit_test(test_near),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -260,16 +260,41 @@ static int apply_all(pw_model_t *m)
     return 0;
 }
 
+/* The "days" rows, read once: the page asks for ~60 medians. */
+static void read_days(pw_model_t *m, json_t *days)
+{
+    size_t n = json_array_size(days), i;
+    json_t *row;
+    m->days = calloc(n ? n : 1, sizeof(*m->days));
+    if (!m->days)
+        abort();
+    json_array_foreach(days, i, row)
+    {
+        const char *measure = str_of(row, "measure");
+        int k = strcmp(measure, "accepted") == 0 ? 0 : strcmp(measure, "contact") == 0 ? 1 : -1;
+        json_int_t d = json_integer_value(json_object_get(row, "days"));
+        if (k < 0 || d < 0 || d > DAYS_MAX)
+            continue;
+        m->days[m->n_days++] = (pw_day_t){str_of(row, "org"), k, (int)d, int_of(row, "n")};
+    }
+}
+
 int pw_model_build(pw_model_t *m, const char *json_text, const tr_smallnum_rule_t *rule)
+{
+    return pw_model_build_doc(m, json_loads(json_text, 0, NULL), rule);
+}
+
+int pw_model_build_doc(pw_model_t *m, json_t *doc, const tr_smallnum_rule_t *rule)
 {
     memset(m, 0, sizeof(*m));
     m->rule = *rule;
-    m->doc = json_loads(json_text, 0, NULL);
+    m->doc = doc;
     if (!json_is_object(m->doc) || !json_is_array(json_object_get(m->doc, "orgs")))
         return TR_E_INVAL;
     json_t *pair = json_object_get(m->doc, "pair");
     m->pair_from = json_string_value(json_object_get(pair, "from"));
     m->pair_to = json_string_value(json_object_get(pair, "to"));
+    read_days(m, json_object_get(m->doc, "days"));
     int rc = build_orgs(m, json_object_get(m->doc, "orgs"));
     if (rc == 0)
         rc = build_reasons(m, json_object_get(m->doc, "reasons"));
@@ -300,27 +325,23 @@ void pw_model_free(pw_model_t *m)
     tr_smallnum_table_free(m->reasons_t);
     tr_smallnum_table_free(m->services);
     json_decref(m->doc);
+    free(m->days);
     memset(m, 0, sizeof(*m));
 }
 
 long long pw_median_days(const pw_model_t *m, const char *org, const char *measure, long long *n)
 {
+    int k = strcmp(measure, "accepted") == 0 ? 0 : strcmp(measure, "contact") == 0 ? 1 : -1;
     long long *hist = calloc(DAYS_MAX + 1, sizeof(*hist));
     if (!hist)
         abort();
     long long total = 0;
-    size_t i;
-    json_t *row;
-    json_array_foreach(json_object_get(m->doc, "days"), i, row)
-    {
-        if ((org && strcmp(str_of(row, "org"), org) != 0) ||
-            strcmp(str_of(row, "measure"), measure) != 0)
+    for (size_t i = 0; k >= 0 && i < m->n_days; i++) {
+        const pw_day_t *d = &m->days[i];
+        if (d->measure != k || (org && strcmp(d->org, org) != 0))
             continue;
-        json_int_t d = json_integer_value(json_object_get(row, "days"));
-        if (d < 0 || d > DAYS_MAX)
-            continue;
-        hist[d] += int_of(row, "n");
-        total += int_of(row, "n");
+        hist[d->days] += d->n;
+        total += d->n;
     }
     long long median = -1, upto = 0;
     for (long long d = 0; total > 0 && d <= DAYS_MAX; d++) {
@@ -347,13 +368,13 @@ static void put_name(json_t *entry, const char *k, json_t *names, const char *or
         json_object_set(entry, k, name);
 }
 
-char *pw_doc_named(const char *sums_text, const char *names_text)
+int pw_doc_put_names(json_t *doc, const char *names_text)
 {
-    char *out = NULL;
-    json_t *doc = json_loads(sums_text, 0, NULL);
     json_t *names = json_loads(names_text, 0, NULL);
-    if (!json_is_object(doc) || !json_is_object(names))
-        goto fail;
+    if (!json_is_object(doc) || !json_is_object(names)) {
+        json_decref(names);
+        return TR_E_INVAL;
+    }
     json_t *pair = json_object_get(doc, "pair");
     const char *pf = json_string_value(json_object_get(pair, "from"));
     const char *pt = json_string_value(json_object_get(pair, "to"));
@@ -369,11 +390,6 @@ char *pw_doc_named(const char *sums_text, const char *names_text)
         put_name(e, "name", names, json_string_value(json_object_get(e, "org")),
                  json_string_value(json_object_get(e, "service")));
     }
-    out = json_dumps(doc, JSON_COMPACT);
-    if (!out)
-        abort();
-fail:
-    json_decref(doc);
     json_decref(names);
-    return out;
+    return 0;
 }

@@ -25,8 +25,19 @@ typedef struct {
 /* The outcome columns of the outcomes table, in order. */
 enum { PW_ACCEPTED, PW_DECLINED, PW_WITHDRAWN, PW_WAITING, PW_OUTCOMES };
 
+/* A row of the document's "days": referrals of org (borrowed from doc)
+ * that took days days to measure (0 acceptance, 1 first contact). */
 typedef struct {
-    json_t *doc; /* the query's document (owned) */
+    const char *org;
+    int measure;
+    int days;
+    long long n;
+} pw_day_t;
+
+typedef struct {
+    json_t *doc;    /* the query's document (owned) */
+    pw_day_t *days; /* doc's "days", read once (owned) */
+    size_t n_days;
     tr_smallnum_rule_t rule;
     pw_axis_t from_orgs, to_orgs; /* flows matrix rows and columns; to_orgs also outcomes rows */
     pw_axis_t from_svcs, to_svcs; /* services matrix of the chosen pair */
@@ -39,18 +50,21 @@ typedef struct {
     bool pair_hidden;                /* its flow is not shown: neither are its services */
 } pw_model_t;
 
-/* The query's document (sums_text) with its services' names put in from
- * names_text, an object of "origin/id": name (trellis_pathway_names):
- * "from_name" and "to_name" on each of "services" (the pair's
- * organisations' services), "name" on each of "waiting". A service without
- * a name gets none (the page shows its id). A new text (the caller frees
- * it), or NULL when either text is not such a JSON object. */
-char *pw_doc_named(const char *sums_text, const char *names_text);
+/* Put the names of the document's services in (doc borrowed, changed
+ * here) from names_text, an object of "origin/id": name
+ * (trellis_pathway_page, trellis_pathway_names): "from_name" and "to_name"
+ * on each of "services" (the pair's organisations' services), "name" on
+ * each of "waiting". A service without a name gets none (the page shows
+ * its id). 0, or TR_E_INVAL when doc or names_text is not such an object. */
+int pw_doc_put_names(json_t *doc, const char *names_text);
 
 /* Build the model from the query's text (taken: parsed here) under rule.
  * 0, TR_E_INVAL when the text is not the document the query makes,
  * TR_E_LIMIT past TR_SMALLNUM_MAX_CELLS, TR_E_NOMEM. */
 int pw_model_build(pw_model_t *m, const char *json_text, const tr_smallnum_rule_t *rule);
+/* The same from the parsed document (taken, even on failure: the model
+ * frees it), so that a document is parsed once. */
+int pw_model_build_doc(pw_model_t *m, json_t *doc, const tr_smallnum_rule_t *rule);
 void pw_model_free(pw_model_t *m);
 
 /* Lower median of a histogram of days: the rows of doc's "days" for org

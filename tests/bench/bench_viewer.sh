@@ -71,15 +71,24 @@ body = body[:body.index(";\n")]
 sql = "".join(bytes(s, "utf-8").decode("unicode_escape") for s in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
 open(sys.argv[2], "w").write(sql)
 PY
+# Its plan, with the plans of the statements inside its functions
+# (auto_explain, to the client), after one run for warm buffers.
 {
     echo "PREPARE page(text, text, text, text) AS $(cat "$work/page.sql");"
+    echo "EXECUTE page('2026-W01', '2026-W52', NULL, NULL) \\g /dev/null"
+    echo "LOAD 'auto_explain';"
+    echo "SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;"
+    echo "SET auto_explain.log_buffers = on; SET auto_explain.log_nested_statements = on;"
+    echo "SET auto_explain.log_level = notice; SET client_min_messages = notice;"
     echo "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE page('2026-W01', '2026-W52', NULL, NULL);"
 } >"$work/explain.sql"
 echo "--- EXPLAIN ANALYZE of the pathways page's query, one year"
-psql -d trellis -f "$work/explain.sql"
+psql -d trellis -f "$work/explain.sql" 2>&1
+echo "--- its parts, one year"
+psql -d trellis -v from=2026-W01 -v to=2026-W52 -f "$root/tests/bench/bench_viewer_parts.sql" 2>&1
 {
     echo "\\set x 1"
-    sed -e "s/\\\$1/'2026-W01'/g; s/\\\$2/'2026-W52'/g; s/\\\$3::text/NULL::text/g; s/\\\$4::text/NULL::text/g" "$work/page.sql"
+    sed -E "s/\\\$1/'2026-W01'/g; s/\\\$2/'2026-W52'/g; s/\\\$([34])(::text)?/NULL::text/g" "$work/page.sql"
     echo ";"
 } >"$work/pgbench.sql"
 echo "--- pgbench: the pathways query alone, $conns clients, ${secs}s"

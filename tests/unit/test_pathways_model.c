@@ -165,7 +165,7 @@ static void test_bad_document(void **state)
 /* Names put in from "origin/id": a service's own organisation's name only
  * (the same id under another origin is another service), none when not
  * held; texts that are not objects refused. */
-static void test_doc_named(void **state)
+static void test_doc_put_names(void **state)
 {
     (void)state;
     const char *sums = "{\"orgs\": [], \"pair\": {\"from\": \"a\", \"to\": \"b\"}, "
@@ -173,10 +173,9 @@ static void test_doc_named(void **state)
                        "{\"from\": \"s3\", \"to\": \"s1\", \"n\": 8}], "
                        "\"waiting\": [{\"org\": \"b\", \"service\": \"s2\"}]}";
     const char *names = "{\"a/s1\": \"Refuge\", \"b/s2\": \"Advice\", \"b/s1\": \"Other\"}";
-    char *text = pw_doc_named(sums, names);
-    assert_non_null(text);
-    json_t *doc = json_loads(text, 0, NULL);
-    json_t *svcs = json_object_get(doc, "services");
+    json_t *named = json_loads(sums, 0, NULL);
+    assert_int_equal(pw_doc_put_names(named, names), 0);
+    json_t *svcs = json_object_get(named, "services");
     assert_string_equal(json_string_value(json_object_get(json_array_get(svcs, 0), "from_name")),
                         "Refuge");
     assert_string_equal(json_string_value(json_object_get(json_array_get(svcs, 0), "to_name")),
@@ -185,12 +184,51 @@ static void test_doc_named(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(svcs, 1), "to_name")),
                         "Other");
     assert_int_equal(json_integer_value(json_object_get(json_array_get(svcs, 1), "n")), 8);
-    json_t *w = json_array_get(json_object_get(doc, "waiting"), 0);
+    json_t *w = json_array_get(json_object_get(named, "waiting"), 0);
     assert_string_equal(json_string_value(json_object_get(w, "name")), "Advice");
-    json_decref(doc);
-    free(text);
-    assert_null(pw_doc_named("[]", names));
-    assert_null(pw_doc_named(sums, "not json"));
+    /* The model takes the named document: its labels are the names. */
+    pw_model_t m;
+    assert_int_equal(pw_model_build_doc(&m, named, &nhs), 0);
+    assert_ptr_equal(m.doc, named);
+    pw_model_free(&m);
+    json_t *arr = json_loads("[]", 0, NULL);
+    assert_int_equal(pw_doc_put_names(arr, names), TR_E_INVAL);
+    json_decref(arr);
+    named = json_loads(sums, 0, NULL);
+    assert_int_equal(pw_doc_put_names(named, "not json"), TR_E_INVAL);
+    assert_int_equal(pw_doc_put_names(NULL, names), TR_E_INVAL);
+    json_decref(named);
+}
+
+/* The medians of the "days" rows: rows of an unknown measure or days past
+ * the limit are left out, as are other organisations'. */
+static void test_median_rows(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "{\"orgs\": [], \"days\": ["
+        "{\"org\": \"a\", \"measure\": \"accepted\", \"days\": 1, \"n\": 3},"
+        "{\"org\": \"a\", \"measure\": \"accepted\", \"days\": 5, \"n\": 4},"
+        "{\"org\": \"b\", \"measure\": \"accepted\", \"days\": 0, \"n\": 6},"
+        "{\"org\": \"a\", \"measure\": \"contact\", \"days\": 7, \"n\": 2},"
+        "{\"org\": \"a\", \"measure\": \"other\", \"days\": 2, \"n\": 50},"
+        "{\"org\": \"a\", \"measure\": \"accepted\", \"days\": 99999, \"n\": 50}]}";
+    pw_model_t m;
+    assert_int_equal(pw_model_build(&m, text, &nhs), 0);
+    long long n;
+    /* a: 3 on day 1, 4 on day 5: the 4th of 7 is on day 5. */
+    assert_int_equal(pw_median_days(&m, "a", "accepted", &n), 5);
+    assert_int_equal(n, 7);
+    /* All: 6 on day 0, 3 on day 1, 4 on day 5: the 7th of 13 is on day 1. */
+    assert_int_equal(pw_median_days(&m, NULL, "accepted", &n), 1);
+    assert_int_equal(n, 13);
+    assert_int_equal(pw_median_days(&m, "a", "contact", &n), 7);
+    assert_int_equal(n, 2);
+    assert_int_equal(pw_median_days(&m, "b", "contact", &n), -1);
+    assert_int_equal(n, 0);
+    assert_int_equal(pw_median_days(&m, "a", "other", &n), -1);
+    assert_int_equal(n, 0);
+    pw_model_free(&m);
 }
 
 int main(void)
@@ -198,7 +236,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linked_tables), cmocka_unit_test(test_hidden_pair),
         cmocka_unit_test(test_other),         cmocka_unit_test(test_bad_document),
-        cmocka_unit_test(test_doc_named),
+        cmocka_unit_test(test_doc_put_names), cmocka_unit_test(test_median_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

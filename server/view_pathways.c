@@ -31,14 +31,14 @@
 /* The page's one query (sql/functions/17_trellis_pathway_page.sql, a
  * function so that each database connection plans it once): $1, $2 the
  * first and last ISO week, $3, $4 the pair of organisations (NULL: the
- * busiest). Two columns: the sums as a JSON document (kept until a pathway
- * record is stored) and the names of the services the page shows (kept
- * until anything is; pw_doc_put_names puts them in). */
+ * busiest). Two columns: the sums as lines of text (kept until a pathway
+ * record is stored) and the names of the services the page shows, a JSON
+ * object (kept until anything is). */
 static const char PATHWAYS_SQL[] = "SELECT sums_doc, names_doc FROM trellis_pathway_page($1, $2, "
                                    "$3, $4)";
 
 /* The names again for kept sums ($1, PATHWAYS_SQL's first column). */
-static const char NAMES_SQL[] = "SELECT trellis_pathway_names($1::json)";
+static const char NAMES_SQL[] = "SELECT trellis_pathway_names($1::text)";
 
 /* The tables a CSV can be asked for (?format=csv&table=NAME). */
 static const char *const tables[] = {"orgs", "services", "outcomes", "reasons",
@@ -173,17 +173,13 @@ static void waiting_table(strbuf_t *out, bool csv, const pw_model_t *m)
                                        "Oldest unanswered referral sent in", "Weeks waiting"};
     html_table_t t;
     html_table_begin(&t, out, csv, "Services with the longest waits for an answer", cols, 4);
-    size_t i;
-    json_t *row;
-    json_array_foreach(json_object_get(m->doc, "waiting"), i, row)
-    {
-        const char *name = json_string_value(json_object_get(row, "name"));
+    for (size_t i = 0; i < m->n_waiting; i++) {
+        const pw_wait_t *w = &m->waiting[i];
         char weeks[24];
-        snprintf(weeks, sizeof(weeks), "%lld",
-                 (long long)json_integer_value(json_object_get(row, "weeks")));
-        html_table_cell(&t, name ? name : json_string_value(json_object_get(row, "service")));
-        html_table_cell(&t, json_string_value(json_object_get(row, "org")));
-        html_table_cell(&t, json_string_value(json_object_get(row, "week")));
+        snprintf(weeks, sizeof(weeks), "%lld", w->weeks);
+        html_table_cell(&t, w->name ? w->name : w->service);
+        html_table_cell(&t, w->org);
+        html_table_cell(&t, w->week);
         html_table_count(&t, weeks);
     }
     html_table_end(&t, "No referral sent in this period is waiting for an answer.");
@@ -320,13 +316,13 @@ static void reply_key(const pw_ctx_t *c, char *key, size_t len)
     snprintf(key, len, "%s|%s", c->key, c->csv ? c->table : "page");
 }
 
-/* Reply with the page or the asked-for table, from the query's document
- * (taken), and keep what was rendered for the same question while nothing
- * is stored. */
-static void respond(req_t *req, const pw_ctx_t *c, json_t *doc)
+/* Reply with the page or the asked-for table, from the query's sums and
+ * names (both texts borrowed), and keep what was rendered for the same
+ * question while nothing is stored. */
+static void respond(req_t *req, const pw_ctx_t *c, const char *sums, const char *names)
 {
     pw_model_t m;
-    int rc = pw_model_build_doc(&m, doc, &c->rule);
+    int rc = pw_model_build(&m, sums, names, &c->rule);
     if (rc != 0) {
         pw_model_free(&m);
         response_error(req, rc, "the pathway figures could not be worked out");
@@ -370,19 +366,6 @@ static void respond(req_t *req, const pw_ctx_t *c, json_t *doc)
     csv_send(req, c, &out);
 }
 
-/* Reply from the sums and the names of their services (both texts
- * borrowed): the sums parsed once, the names put in. */
-static void named_respond(req_t *req, const pw_ctx_t *c, const char *sums, const char *names)
-{
-    json_t *doc = json_loads(sums, 0, NULL);
-    if (pw_doc_put_names(doc, names) != 0) {
-        json_decref(doc);
-        response_error(req, TR_E_INVAL, "the pathway figures could not be worked out");
-        return;
-    }
-    respond(req, c, doc);
-}
-
 /* PATHWAYS_SQL's reply: the sums (kept until a pathway record is stored)
  * and their services' names (until anything is). */
 static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
@@ -397,7 +380,7 @@ static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
     node_t *node = req->conn->node;
     view_cache_put(c->key, c->sums_generation, uv_now(node->loop), PQgetvalue(res, 0, 0));
     view_cache_put(c->named_key, c->generation, uv_now(node->loop), PQgetvalue(res, 0, 1));
-    named_respond(req, c, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+    respond(req, c, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 }
 
 /* NAMES_SQL's reply: the names as they are now, for the kept sums (which
@@ -412,7 +395,7 @@ static void on_named(req_t *req, const PGresult *res, const char *err, void *ud)
     }
     node_t *node = req->conn->node;
     view_cache_put(c->named_key, c->generation, uv_now(node->loop), PQgetvalue(res, 0, 0));
-    named_respond(req, c, c->sums, PQgetvalue(res, 0, 0));
+    respond(req, c, c->sums, PQgetvalue(res, 0, 0));
 }
 
 static void ctx_free(void *ud)
@@ -502,7 +485,7 @@ void view_pathways(req_t *req)
     const char *sums = view_cache_get(c->key, c->sums_generation, uv_now(node->loop));
     const char *names = view_cache_get(c->named_key, c->generation, uv_now(node->loop));
     if (sums && names) {
-        named_respond(req, c, sums, names);
+        respond(req, c, sums, names);
         free(c);
         return;
     }

@@ -6,68 +6,90 @@
 -- The sums of the weeks from .. to (a few blocks of weeks and the weeks at
 -- the edges: sql/functions/16), the pair of organisations from_org ->
 -- to_org (the busiest pair when either is NULL) and its services' flows,
--- and the 20 services whose oldest unanswered referral is oldest (looked
--- for among the 2,000 oldest unanswered referrals of the period, on the
--- partial index pathway_facts_waiting), as one JSON document (sums_doc);
+-- and the 20 services whose oldest unanswered referral is oldest (sums_doc);
 -- and the names of the services the page shows (names_doc:
--- trellis_pathway_shown_names; pw_doc_put_names puts them in). The node
--- keeps the sums until a pathway record is stored and asks for the names
--- again (trellis_pathway_names) when only other kinds are.
+-- trellis_pathway_shown_names). The node keeps the sums until a pathway
+-- record is stored and asks for the names again (trellis_pathway_names)
+-- when only other kinds are.
+--
+-- sums_doc is lines of tab-separated fields, not JSON: a year is ~3,000
+-- rows, and building them as JSON objects here and parsing them in the
+-- node cost more than adding them up (docs/benchmarks.md). The first line
+-- is "pathways"; then, in any order but the last kind's:
+--   o  from_org  to_org  referrals  accepted  declined  withdrawn  waiting
+--   p  from_org  to_org                     (the pair; none without one)
+--   s  from_service  to_service  referrals  (the pair's services)
+--   r  reason  declines
+--   d  to_org  measure  days  referrals     (accepted / contact histograms)
+--   w  to_org  to_service  oldest_week  weeks_waiting  (oldest first)
+-- No field holds a tab or a newline: organisation ids are names
+-- (tr_name_valid), services uuids, reasons and measures fixed words.
+-- view_pathways_model.c reads it, refusing any other line.
 CREATE OR REPLACE FUNCTION trellis_pathway_page(from_week text, to_week text, from_org text,
                                                 to_org text)
 RETURNS TABLE (sums_doc text, names_doc text)
 LANGUAGE plpgsql STABLE AS $fn$
 #variable_conflict use_column
+DECLARE
+    wait_orgs text[] := '{}';
+    wait_ids uuid[] := '{}';
+    wait_lines text := '';
+    seen text[] := '{}';
+    r record;
 BEGIN
-    -- Parameters by number: their names are the tables' columns.
+    -- The services waiting longest: in the order of the partial index
+    -- pathway_facts_waiting (week, to_org, to_service), a service's first
+    -- row is its oldest, so the first 20 services met are the 20 whose
+    -- oldest unanswered referral is oldest (ties by organisation and id);
+    -- looked for among the period's 2,000 oldest unanswered referrals.
+    FOR r IN SELECT p.to_org, p.to_service, p.week FROM pathway_facts p
+             WHERE p.outcome = 'waiting' AND p.week BETWEEN $1 AND $2
+             ORDER BY p.week, p.to_org, p.to_service LIMIT 2000 LOOP
+        CONTINUE WHEN (r.to_org || '/' || r.to_service) = ANY (seen);
+        seen := seen || (r.to_org || '/' || r.to_service);
+        wait_orgs := wait_orgs || r.to_org;
+        wait_ids := wait_ids || r.to_service;
+        wait_lines := wait_lines || concat_ws(E'\t', 'w', r.to_org, r.to_service, r.week,
+            (current_date - to_date(r.week, 'IYYY-"W"IW')) / 7) || E'\n';
+        EXIT WHEN cardinality(seen) = 20;
+    END LOOP;
+    -- Parameters by number: their names are the tables' columns. Every
+    -- value joined by concat_ws is NOT NULL (it would skip a NULL).
     RETURN QUERY
-    WITH orgs AS (
+    WITH orgs AS MATERIALIZED (
         SELECT o.from_org, o.to_org, o.referrals AS n, o.accepted AS a, o.declined AS d,
                o.withdrawn AS w, o.waiting AS wt
         FROM trellis_pathway_org_sums($1, $2) o WHERE o.referrals > 0),
-    busiest AS (
-        SELECT o.from_org, o.to_org FROM orgs o ORDER BY o.n DESC, o.from_org, o.to_org LIMIT 1),
-    pair AS (
-        SELECT coalesce($3, (SELECT b.from_org FROM busiest b)) AS f,
-               coalesce($4, (SELECT b.to_org FROM busiest b)) AS t),
+    pair AS MATERIALIZED (
+        SELECT coalesce($3, b.from_org) AS f, coalesce($4, b.to_org) AS t
+        FROM (SELECT NULL) x
+        LEFT JOIN (SELECT o.from_org, o.to_org FROM orgs o
+                   ORDER BY o.n DESC, o.from_org, o.to_org LIMIT 1) b ON true),
     svc AS MATERIALIZED (
         SELECT s.from_service, s.to_service, s.referrals AS n
         FROM pair, trellis_pathway_service_sums($1, $2, pair.f, pair.t) s
-        WHERE s.referrals > 0),
-    waiting AS MATERIALIZED (
-        SELECT x.to_org, x.to_service, min(x.week) AS oldest
-        FROM (SELECT p.to_org, p.to_service, p.week FROM pathway_facts p
-              WHERE p.outcome = 'waiting' AND p.week BETWEEN $1 AND $2
-              ORDER BY p.week LIMIT 2000) x
-        GROUP BY 1, 2 ORDER BY 3, 1, 2 LIMIT 20),
-    doc AS MATERIALIZED (SELECT json_build_object(
-        'orgs', (SELECT coalesce(json_agg(json_build_object('from', o.from_org, 'to', o.to_org,
-                     'n', o.n, 'accepted', o.a, 'declined', o.d, 'withdrawn', o.w,
-                     'waiting', o.wt) ORDER BY o.from_org, o.to_org), '[]') FROM orgs o),
-        'pair', (SELECT json_build_object('from', p.f, 'to', p.t) FROM pair p),
-        'services', (SELECT coalesce(json_agg(json_build_object('from', s.from_service,
-                         'to', s.to_service, 'n', s.n)
-                         ORDER BY s.n DESC, s.from_service, s.to_service), '[]') FROM svc s),
-        'reasons', (SELECT coalesce(json_agg(json_build_object('reason', r.reason, 'n', r.n)
-                        ORDER BY r.reason), '[]')
-                    FROM (SELECT x.reason, sum(x.declines)::bigint AS n
-                          FROM trellis_pathway_reasons_sums($1, $2) x GROUP BY x.reason
-                          HAVING sum(x.declines) > 0) r),
-        'days', (SELECT coalesce(json_agg(json_build_object('org', x.to_org,
-                     'measure', x.measure, 'days', x.days, 'n', x.referrals)
-                     ORDER BY x.to_org, x.measure, x.days), '[]')
-                 FROM trellis_pathway_days_sums($1, $2) x WHERE x.referrals > 0),
-        'waiting', (SELECT coalesce(json_agg(json_build_object('org', w.to_org,
-                        'service', w.to_service, 'week', w.oldest,
-                        'weeks', (current_date - to_date(w.oldest, 'IYYY-"W"IW')) / 7)
-                        ORDER BY w.oldest, w.to_org, w.to_service), '[]') FROM waiting w)
-        ) AS d)
-    SELECT (SELECT doc.d::text FROM doc),
+        WHERE s.referrals > 0)
+    SELECT 'pathways' || E'\n'
+           || coalesce((SELECT string_agg(concat_ws(E'\t', 'o', o.from_org, o.to_org, o.n, o.a,
+                                                    o.d, o.w, o.wt), E'\n') || E'\n'
+                        FROM orgs o), '')
+           || coalesce((SELECT concat_ws(E'\t', 'p', p.f, p.t) || E'\n' FROM pair p
+                        WHERE p.f IS NOT NULL AND p.t IS NOT NULL), '')
+           || coalesce((SELECT string_agg(concat_ws(E'\t', 's', s.from_service, s.to_service,
+                                                    s.n), E'\n') || E'\n'
+                        FROM svc s), '')
+           || coalesce((SELECT string_agg(concat_ws(E'\t', 'r', x.reason, x.n), E'\n') || E'\n'
+                        FROM (SELECT y.reason, sum(y.declines) AS n
+                              FROM trellis_pathway_reasons_sums($1, $2) y GROUP BY y.reason
+                              HAVING sum(y.declines) > 0) x), '')
+           || coalesce((SELECT string_agg(concat_ws(E'\t', 'd', x.to_org, x.measure, x.days,
+                                                    x.referrals), E'\n') || E'\n'
+                        FROM trellis_pathway_days_sums($1, $2) x WHERE x.referrals > 0), '')
+           || wait_lines,
            trellis_pathway_shown_names((SELECT p.f FROM pair p), (SELECT p.t FROM pair p),
                (SELECT array_agg(s.from_service) FROM svc s),
                (SELECT array_agg(s.to_service) FROM svc s), (SELECT array_agg(s.n) FROM svc s),
-               (SELECT array_agg(w.to_org) FROM waiting w),
-               (SELECT array_agg(w.to_service) FROM waiting w));
+               wait_orgs, wait_ids);
 END
 $fn$;
 
@@ -107,20 +129,35 @@ BEGIN
 END
 $fn$;
 
--- The same names for a document of trellis_pathway_page that the node kept
--- while only other kinds of records were stored (a service renamed): read
--- from the document, converted once (the json type parses its whole text
--- again at every ->, and the document is ~200 KB for a year).
-CREATE OR REPLACE FUNCTION trellis_pathway_names(doc json) RETURNS text
+-- The same names for sums_doc of trellis_pathway_page that the node kept
+-- while only other kinds of records were stored (a service renamed): its
+-- "p", "s" and "w" lines.
+CREATE OR REPLACE FUNCTION trellis_pathway_names(doc text) RETURNS text
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
-    d jsonb := doc::jsonb;
+    pf text;
+    pt text;
+    from_ids uuid[] := '{}';
+    to_ids uuid[] := '{}';
+    ns bigint[] := '{}';
+    wait_orgs text[] := '{}';
+    wait_ids uuid[] := '{}';
+    f text[];
 BEGIN
-    RETURN trellis_pathway_shown_names(d->'pair'->>'from', d->'pair'->>'to',
-        ARRAY(SELECT (s->>'from')::uuid FROM jsonb_array_elements(d->'services') s),
-        ARRAY(SELECT (s->>'to')::uuid FROM jsonb_array_elements(d->'services') s),
-        ARRAY(SELECT (s->>'n')::bigint FROM jsonb_array_elements(d->'services') s),
-        ARRAY(SELECT w->>'org' FROM jsonb_array_elements(d->'waiting') w),
-        ARRAY(SELECT (w->>'service')::uuid FROM jsonb_array_elements(d->'waiting') w));
+    FOR f IN SELECT string_to_array(l, E'\t') FROM unnest(string_to_array(doc, E'\n')) l
+             WHERE l ~ '^[psw]\t' LOOP
+        IF f[1] = 'p' THEN
+            pf := f[2];
+            pt := f[3];
+        ELSIF f[1] = 's' THEN
+            from_ids := from_ids || f[2]::uuid;
+            to_ids := to_ids || f[3]::uuid;
+            ns := ns || f[4]::bigint;
+        ELSE
+            wait_orgs := wait_orgs || f[2];
+            wait_ids := wait_ids || f[3]::uuid;
+        END IF;
+    END LOOP;
+    RETURN trellis_pathway_shown_names(pf, pt, from_ids, to_ids, ns, wait_orgs, wait_ids);
 END
 $fn$;

@@ -32,6 +32,13 @@ static int cmp_weight(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
+/* Days rows by organisation: a median reads one organisation's run. */
+static int cmp_day(const void *a, const void *b)
+{
+    const pw_day_t *x = a, *y = b;
+    return strcmp(x->org, y->org);
+}
+
 static char *xstrdup(const char *s)
 {
     char *d = strdup(s);
@@ -323,8 +330,10 @@ static int read_line(pw_model_t *m, char *line)
         int k = strcmp(f[2], "accepted") == 0 ? 0 : strcmp(f[2], "contact") == 0 ? 1 : -1;
         ok = f[3][0] && !*end && count_of(f[4], &count);
         /* Another measure, or days an event may not say: not counted. */
-        if (ok && k >= 0 && days >= 0 && days <= DAYS_MAX)
+        if (ok && k >= 0 && days >= 0 && days <= DAYS_MAX) {
             m->days[m->n_days++] = (pw_day_t){f[1], k, (int)days, count};
+            m->days_max = days > m->days_max ? (int)days : m->days_max;
+        }
     } else if (strcmp(f[0], "w") == 0 && n == 5) {
         char *end;
         pw_wait_t *w = &m->waiting[m->n_waiting++];
@@ -363,6 +372,7 @@ static int read_sums(pw_model_t *m, const char *sums)
         if (rc != 0)
             return rc;
     }
+    qsort(m->days, m->n_days, sizeof(*m->days), cmp_day);
     return 0;
 }
 
@@ -417,22 +427,38 @@ void pw_model_free(pw_model_t *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* The first of m->days (sorted) whose organisation is not before org. */
+static size_t days_from(const pw_model_t *m, const char *org)
+{
+    size_t lo = 0, hi = m->n_days;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(m->days[mid].org, org) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 long long pw_median_days(const pw_model_t *m, const char *org, const char *measure, long long *n)
 {
     int k = strcmp(measure, "accepted") == 0 ? 0 : strcmp(measure, "contact") == 0 ? 1 : -1;
-    long long *hist = calloc(DAYS_MAX + 1, sizeof(*hist));
+    long long *hist = calloc((size_t)m->days_max + 1, sizeof(*hist));
     if (!hist)
         abort();
     long long total = 0;
-    for (size_t i = 0; k >= 0 && i < m->n_days; i++) {
+    for (size_t i = org ? days_from(m, org) : 0; k >= 0 && i < m->n_days; i++) {
         const pw_day_t *d = &m->days[i];
-        if (d->measure != k || (org && strcmp(d->org, org) != 0))
+        if (org && strcmp(d->org, org) != 0)
+            break;
+        if (d->measure != k)
             continue;
         hist[d->days] += d->n;
         total += d->n;
     }
     long long median = -1, upto = 0;
-    for (long long d = 0; total > 0 && d <= DAYS_MAX; d++) {
+    for (long long d = 0; total > 0 && d <= m->days_max; d++) {
         upto += hist[d];
         if (upto * 2 >= total) {
             median = d;

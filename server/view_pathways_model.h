@@ -61,6 +61,7 @@ typedef struct {
     pw_day_t *days;
     pw_wait_t *waiting;
     size_t n_orgs, n_svcs, n_reasons, n_days, n_waiting;
+    int days_max; /* the most days of a "d" row (days sorted by organisation) */
     tr_smallnum_rule_t rule;
     pw_axis_t from_orgs, to_orgs; /* flows matrix rows and columns; to_orgs also outcomes rows */
     pw_axis_t from_svcs, to_svcs; /* services matrix of the chosen pair */

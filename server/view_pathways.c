@@ -28,55 +28,17 @@
 #include <string.h>
 #include <time.h>
 
-/* The sums of the period (sql/functions/16: a few blocks of weeks and the
- * weeks at its edges, never one row per week), the chosen pair of
- * organisations (the busiest unless $3 and $4 name one) and its services'
- * flows, and the services whose oldest unanswered referral is oldest
- * (looked for among the 2,000 oldest unanswered referrals of the period, on
- * the partial index pathway_facts_waiting). $1, $2: first and last ISO week.
- * Two columns: the document without the services' names (kept until a
- * pathway record is stored) and the names of its services
- * (trellis_pathway_names; pw_doc_named puts them in). doc is MATERIALIZED:
- * inlined, each column would work the whole document out again. */
-static const char PATHWAYS_SQL[] =
-    "WITH orgs AS (SELECT from_org, to_org, referrals AS n, accepted AS a, declined AS d, "
-    "  withdrawn AS w, waiting AS wt FROM trellis_pathway_org_sums($1, $2) "
-    "  WHERE referrals > 0), "
-    "busiest AS (SELECT from_org, to_org FROM orgs ORDER BY n DESC, from_org, to_org LIMIT 1), "
-    "pair AS (SELECT coalesce($3::text, (SELECT from_org FROM busiest)) AS f, "
-    "  coalesce($4::text, (SELECT to_org FROM busiest)) AS t), "
-    "svc AS (SELECT s.from_service, s.to_service, s.referrals AS n "
-    "  FROM pair, trellis_pathway_service_sums($1, $2, pair.f, pair.t) s "
-    "  WHERE s.referrals > 0), "
-    "doc AS MATERIALIZED (SELECT json_build_object("
-    "'orgs', (SELECT coalesce(json_agg(json_build_object('from', from_org, 'to', to_org, "
-    "  'n', n, 'accepted', a, 'declined', d, 'withdrawn', w, 'waiting', wt) "
-    "  ORDER BY from_org, to_org), '[]') FROM orgs), "
-    "'pair', (SELECT json_build_object('from', f, 'to', t) FROM pair), "
-    "'services', (SELECT coalesce(json_agg(json_build_object('from', svc.from_service, "
-    "  'to', svc.to_service, 'n', svc.n) "
-    "  ORDER BY svc.n DESC, svc.from_service, svc.to_service), '[]') FROM svc), "
-    "'reasons', (SELECT coalesce(json_agg(json_build_object('reason', reason, 'n', n) "
-    "  ORDER BY reason), '[]') FROM (SELECT reason, sum(declines)::bigint AS n "
-    "  FROM trellis_pathway_reasons_sums($1, $2) GROUP BY reason "
-    "  HAVING sum(declines) > 0) r), "
-    "'days', (SELECT coalesce(json_agg(json_build_object('org', to_org, 'measure', measure, "
-    "  'days', days, 'n', n) ORDER BY to_org, measure, days), '[]') "
-    "  FROM (SELECT to_org, measure, days, referrals AS n "
-    "  FROM trellis_pathway_days_sums($1, $2) WHERE referrals > 0) x), "
-    "'waiting', (SELECT coalesce(json_agg(json_build_object('org', o.to_org, "
-    "  'service', o.to_service, 'week', o.oldest, "
-    "  'weeks', (current_date - to_date(o.oldest, 'IYYY-\"W\"IW')) / 7) "
-    "  ORDER BY o.oldest, o.to_org, o.to_service), '[]') "
-    "  FROM (SELECT f.to_org, f.to_service, min(f.week) AS oldest FROM (SELECT to_org, "
-    "    to_service, week FROM pathway_facts WHERE outcome = 'waiting' "
-    "    AND week BETWEEN $1 AND $2 ORDER BY week LIMIT 2000) f "
-    "    GROUP BY 1, 2 ORDER BY 3, 1, 2 LIMIT 20) o)"
-    ") AS d) "
-    "SELECT d::text, trellis_pathway_names(d) FROM doc";
+/* The page's one query (sql/functions/17_trellis_pathway_page.sql, a
+ * function so that each database connection plans it once): $1, $2 the
+ * first and last ISO week, $3, $4 the pair of organisations (NULL: the
+ * busiest). Two columns: the sums as lines of text (kept until a pathway
+ * record is stored) and the names of the services the page shows, a JSON
+ * object (kept until anything is). */
+static const char PATHWAYS_SQL[] = "SELECT sums_doc, names_doc FROM trellis_pathway_page($1, $2, "
+                                   "$3, $4)";
 
 /* The names again for kept sums ($1, PATHWAYS_SQL's first column). */
-static const char NAMES_SQL[] = "SELECT trellis_pathway_names($1::json)";
+static const char NAMES_SQL[] = "SELECT trellis_pathway_names($1::text)";
 
 /* The tables a CSV can be asked for (?format=csv&table=NAME). */
 static const char *const tables[] = {"orgs", "services", "outcomes", "reasons",
@@ -89,7 +51,7 @@ typedef struct {
     char from_org[TR_NAME_MAX + 1], to_org[TR_NAME_MAX + 1];
     tr_smallnum_rule_t rule;
     char key[160];            /* the cache's key for the sums: the query's parameters */
-    char named_key[176];      /* for the document with the names: key and "|named" */
+    char named_key[176];      /* for the names of its services: key and "|named" */
     uint64_t generation;      /* node->data_generation when the query was sent */
     uint64_t sums_generation; /* node->pathway_generation then */
     char *sums;               /* kept sums the names are asked for (owned), or NULL */
@@ -211,17 +173,13 @@ static void waiting_table(strbuf_t *out, bool csv, const pw_model_t *m)
                                        "Oldest unanswered referral sent in", "Weeks waiting"};
     html_table_t t;
     html_table_begin(&t, out, csv, "Services with the longest waits for an answer", cols, 4);
-    size_t i;
-    json_t *row;
-    json_array_foreach(json_object_get(m->doc, "waiting"), i, row)
-    {
-        const char *name = json_string_value(json_object_get(row, "name"));
+    for (size_t i = 0; i < m->n_waiting; i++) {
+        const pw_wait_t *w = &m->waiting[i];
         char weeks[24];
-        snprintf(weeks, sizeof(weeks), "%lld",
-                 (long long)json_integer_value(json_object_get(row, "weeks")));
-        html_table_cell(&t, name ? name : json_string_value(json_object_get(row, "service")));
-        html_table_cell(&t, json_string_value(json_object_get(row, "org")));
-        html_table_cell(&t, json_string_value(json_object_get(row, "week")));
+        snprintf(weeks, sizeof(weeks), "%lld", w->weeks);
+        html_table_cell(&t, w->name ? w->name : w->service);
+        html_table_cell(&t, w->org);
+        html_table_cell(&t, w->week);
         html_table_count(&t, weeks);
     }
     html_table_end(&t, "No referral sent in this period is waiting for an answer.");
@@ -358,12 +316,13 @@ static void reply_key(const pw_ctx_t *c, char *key, size_t len)
     snprintf(key, len, "%s|%s", c->key, c->csv ? c->table : "page");
 }
 
-/* Reply with the page or the asked-for table, from the query's text, and
- * keep what was rendered for the same question while nothing is stored. */
-static void respond(req_t *req, const pw_ctx_t *c, const char *text)
+/* Reply with the page or the asked-for table, from the query's sums and
+ * names (both texts borrowed), and keep what was rendered for the same
+ * question while nothing is stored. */
+static void respond(req_t *req, const pw_ctx_t *c, const char *sums, const char *names)
 {
     pw_model_t m;
-    int rc = pw_model_build(&m, text, &c->rule);
+    int rc = pw_model_build(&m, sums, names, &c->rule);
     if (rc != 0) {
         pw_model_free(&m);
         response_error(req, rc, "the pathway figures could not be worked out");
@@ -407,23 +366,8 @@ static void respond(req_t *req, const pw_ctx_t *c, const char *text)
     csv_send(req, c, &out);
 }
 
-/* Reply from sums and names (both texts borrowed), keeping the two put
- * together until anything is stored. */
-static void named_respond(req_t *req, const pw_ctx_t *c, const char *sums, const char *names)
-{
-    char *text = pw_doc_named(sums, names);
-    if (!text) {
-        response_error(req, TR_E_INVAL, "the pathway figures could not be worked out");
-        return;
-    }
-    node_t *node = req->conn->node;
-    view_cache_put(c->named_key, c->generation, uv_now(node->loop), text);
-    respond(req, c, text);
-    free(text);
-}
-
 /* PATHWAYS_SQL's reply: the sums (kept until a pathway record is stored)
- * and the document with names (until anything is). */
+ * and their services' names (until anything is). */
 static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
 {
     const pw_ctx_t *c = ud;
@@ -435,7 +379,8 @@ static void on_rows(req_t *req, const PGresult *res, const char *err, void *ud)
     }
     node_t *node = req->conn->node;
     view_cache_put(c->key, c->sums_generation, uv_now(node->loop), PQgetvalue(res, 0, 0));
-    named_respond(req, c, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+    view_cache_put(c->named_key, c->generation, uv_now(node->loop), PQgetvalue(res, 0, 1));
+    respond(req, c, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 }
 
 /* NAMES_SQL's reply: the names as they are now, for the kept sums (which
@@ -448,7 +393,9 @@ static void on_named(req_t *req, const PGresult *res, const char *err, void *ud)
         response_error(req, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, NULL);
         return;
     }
-    named_respond(req, c, c->sums, PQgetvalue(res, 0, 0));
+    node_t *node = req->conn->node;
+    view_cache_put(c->named_key, c->generation, uv_now(node->loop), PQgetvalue(res, 0, 0));
+    respond(req, c, c->sums, PQgetvalue(res, 0, 0));
 }
 
 static void ctx_free(void *ud)
@@ -534,15 +481,16 @@ void view_pathways(req_t *req)
         free(c);
         return;
     }
-    const char *cached = view_cache_get(c->named_key, c->generation, uv_now(node->loop));
-    if (cached) {
-        respond(req, c, cached);
+    /* The sums kept; the names too while nothing at all was stored. */
+    const char *sums = view_cache_get(c->key, c->sums_generation, uv_now(node->loop));
+    const char *names = view_cache_get(c->named_key, c->generation, uv_now(node->loop));
+    if (sums && names) {
+        respond(req, c, sums, names);
         free(c);
         return;
     }
     /* Only other kinds stored since (a directory record, feedback): the
      * sums stand, the names are asked for again. */
-    const char *sums = view_cache_get(c->key, c->sums_generation, uv_now(node->loop));
     if (sums) {
         c->sums = strdup(sums);
         if (!c->sums)

@@ -1,10 +1,9 @@
-/* The pathways page's tables: built from the query's JSON document, then
- * passed through the small-number rule together. Four tables share figures
- * (an organisation's referrals received are a column total of the flows and
- * a row total of the outcomes; all declines are the outcomes' declined total
- * and the reasons' total; the services of a pair add up to the pair's flow),
- * so the rule runs on all of them until every shared cell is hidden in all
- * or shown in all: one table must never give away what another protects. */
+/* The pathways page's tables: built from the query's sums (lines of
+ * tab-separated fields, read here), then passed through the small-number rule together. Four tables
+ * share figures (an organisation's referrals received are a column total of the flows and a row
+ * total of the outcomes; all declines are the outcomes' declined total and the reasons' total; the
+ * services of a pair add up to the pair's flow), so the rule runs on all of them until every shared
+ * cell is hidden in all or shown in all: one table must never give away what another protects. */
 #include "view_pathways_model.h"
 #include "tr_error.h"
 
@@ -31,6 +30,13 @@ static int cmp_weight(const void *a, const void *b)
     if (x->w != y->w)
         return x->w > y->w ? -1 : 1;
     return strcmp(x->key, y->key);
+}
+
+/* Days rows by organisation: a median reads one organisation's run. */
+static int cmp_day(const void *a, const void *b)
+{
+    const pw_day_t *x = a, *y = b;
+    return strcmp(x->org, y->org);
 }
 
 static char *xstrdup(const char *s)
@@ -92,16 +98,18 @@ static size_t axis_index(const pw_axis_t *ax, const char *key)
     return ax->other ? ax->n - 1 : SIZE_MAX;
 }
 
-static const char *str_of(json_t *o, const char *k)
+/* A count: a decimal number, clamped to what the rule takes (a sum that
+ * went below 0 counts as 0). false when f is not a number. */
+static bool count_of(const char *f, long long *out)
 {
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static long long int_of(json_t *o, const char *k)
-{
-    json_int_t v = json_integer_value(json_object_get(o, k));
-    return v < 0 ? 0 : v > TR_SMALLNUM_COUNT_MAX ? TR_SMALLNUM_COUNT_MAX : v;
+    char *end;
+    if (!*f)
+        return false;
+    long long v = strtoll(f, &end, 10);
+    if (*end)
+        return false;
+    *out = v < 0 ? 0 : v > TR_SMALLNUM_COUNT_MAX ? TR_SMALLNUM_COUNT_MAX : v;
+    return true;
 }
 
 /* A table of axis rows x cols from sums in acc (freed here). */
@@ -126,18 +134,17 @@ static long long *sums(size_t rows, size_t cols)
     return acc;
 }
 
-static int build_orgs(pw_model_t *m, json_t *orgs)
+static int build_orgs(pw_model_t *m)
 {
-    size_t n = json_array_size(orgs);
+    size_t n = m->n_orgs;
     if (n == 0)
         return 0;
     ent_t *f = calloc(n, sizeof(*f)), *t = calloc(n, sizeof(*t));
     if (!f || !t)
         abort();
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_array_get(orgs, i);
-        f[i] = (ent_t){str_of(o, "from"), NULL, int_of(o, "n")};
-        t[i] = (ent_t){str_of(o, "to"), NULL, int_of(o, "n")};
+        f[i] = (ent_t){m->orgs[i].from, NULL, m->orgs[i].n};
+        t[i] = (ent_t){m->orgs[i].to, NULL, m->orgs[i].n};
     }
     axis_build(&m->from_orgs, f, n, "Other organisations");
     axis_build(&m->to_orgs, t, n, "Other organisations");
@@ -145,66 +152,81 @@ static int build_orgs(pw_model_t *m, json_t *orgs)
     free(t);
     long long *flows = sums(m->from_orgs.n, m->to_orgs.n);
     long long *outs = sums(m->to_orgs.n, PW_OUTCOMES);
-    static const char *const outcome_keys[PW_OUTCOMES] = {"accepted", "declined", "withdrawn",
-                                                          "waiting"};
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_array_get(orgs, i);
-        size_t r = axis_index(&m->from_orgs, str_of(o, "from"));
-        size_t c = axis_index(&m->to_orgs, str_of(o, "to"));
-        flows[r * m->to_orgs.n + c] += int_of(o, "n");
+        const pw_org_row_t *o = &m->orgs[i];
+        size_t r = axis_index(&m->from_orgs, o->from);
+        size_t c = axis_index(&m->to_orgs, o->to);
+        flows[r * m->to_orgs.n + c] += o->n;
         for (int k = 0; k < PW_OUTCOMES; k++)
-            outs[c * PW_OUTCOMES + k] += int_of(o, outcome_keys[k]);
+            outs[c * PW_OUTCOMES + k] += o->outcomes[k];
     }
     int rc = table_from(&m->flows, m->from_orgs.n, m->to_orgs.n, flows);
     int rc2 = table_from(&m->outcomes, m->to_orgs.n, PW_OUTCOMES, outs);
     return rc ? rc : rc2;
 }
 
-static int build_reasons(pw_model_t *m, json_t *reasons)
+static int build_reasons(pw_model_t *m)
 {
-    size_t n = json_array_size(reasons);
+    size_t n = m->n_reasons;
     if (n == 0)
         return 0;
     ent_t *e = calloc(n, sizeof(*e));
     if (!e)
         abort();
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = json_array_get(reasons, i);
-        e[i] = (ent_t){str_of(o, "reason"), NULL, int_of(o, "n")};
-    }
+    for (size_t i = 0; i < n; i++)
+        e[i] = (ent_t){m->reasons_rows[i].reason, NULL, m->reasons_rows[i].n};
     axis_build(&m->reasons, e, n, "Other reasons");
     free(e);
     long long *acc = sums(m->reasons.n, 1);
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = json_array_get(reasons, i);
-        acc[axis_index(&m->reasons, str_of(o, "reason"))] += int_of(o, "n");
-    }
+    for (size_t i = 0; i < n; i++)
+        acc[axis_index(&m->reasons, m->reasons_rows[i].reason)] += m->reasons_rows[i].n;
     return table_from(&m->reasons_t, m->reasons.n, 1, acc);
 }
 
-static int build_services(pw_model_t *m, json_t *svcs)
+/* The name of origin's service id (borrowed from m->names), or NULL. */
+static const char *name_of(const pw_model_t *m, const char *origin, const char *id)
 {
-    size_t n = json_array_size(svcs);
+    char key[512];
+    if (!m->names || !origin || !id ||
+        (size_t)snprintf(key, sizeof(key), "%s/%s", origin, id) >= sizeof(key))
+        return NULL;
+    return json_string_value(json_object_get(m->names, key));
+}
+
+/* The shown services' labels: their names (looked up for these only). */
+static void name_axis(const pw_model_t *m, pw_axis_t *ax, const char *origin)
+{
+    size_t kept = ax->n - (ax->other ? 1 : 0);
+    for (size_t i = 0; i < kept; i++) {
+        const char *name = name_of(m, origin, ax->keys[i]);
+        if (name && name[0])
+            ax->labels[i] = name;
+    }
+}
+
+static int build_services(pw_model_t *m)
+{
+    size_t n = m->n_svcs;
     if (n == 0 || !m->pair_from || !m->pair_to)
         return 0;
     ent_t *f = calloc(n, sizeof(*f)), *t = calloc(n, sizeof(*t));
     if (!f || !t)
         abort();
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_array_get(svcs, i);
-        f[i] = (ent_t){str_of(o, "from"), str_of(o, "from_name"), int_of(o, "n")};
-        t[i] = (ent_t){str_of(o, "to"), str_of(o, "to_name"), int_of(o, "n")};
+        f[i] = (ent_t){m->svcs[i].from, NULL, m->svcs[i].n};
+        t[i] = (ent_t){m->svcs[i].to, NULL, m->svcs[i].n};
     }
     axis_build(&m->from_svcs, f, n, "Other services");
     axis_build(&m->to_svcs, t, n, "Other services");
     free(f);
     free(t);
+    name_axis(m, &m->from_svcs, m->pair_from);
+    name_axis(m, &m->to_svcs, m->pair_to);
     long long *acc = sums(m->from_svcs.n, m->to_svcs.n);
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_array_get(svcs, i);
-        size_t r = axis_index(&m->from_svcs, str_of(o, "from"));
-        size_t c = axis_index(&m->to_svcs, str_of(o, "to"));
-        acc[r * m->to_svcs.n + c] += int_of(o, "n");
+        size_t r = axis_index(&m->from_svcs, m->svcs[i].from);
+        size_t c = axis_index(&m->to_svcs, m->svcs[i].to);
+        acc[r * m->to_svcs.n + c] += m->svcs[i].n;
     }
     return table_from(&m->services, m->from_svcs.n, m->to_svcs.n, acc);
 }
@@ -260,21 +282,117 @@ static int apply_all(pw_model_t *m)
     return 0;
 }
 
-int pw_model_build(pw_model_t *m, const char *json_text, const tr_smallnum_rule_t *rule)
+#define FIELDS_MAX 8
+
+/* Cut line into its tab-separated fields; how many (FIELDS_MAX + 1: more). */
+static size_t fields_of(char *line, char **f)
+{
+    size_t n = 0;
+    for (char *p = line;; p++) {
+        if (n == FIELDS_MAX)
+            return FIELDS_MAX + 1;
+        f[n++] = p;
+        p = strchr(p, '\t');
+        if (!p)
+            return n;
+        *p = '\0';
+    }
+}
+
+/* One line of the sums into its row. */
+static int read_line(pw_model_t *m, char *line)
+{
+    char *f[FIELDS_MAX] = {0};
+    size_t n = fields_of(line, f);
+    bool ok = true;
+    if (strcmp(f[0], "o") == 0 && n == 8) {
+        pw_org_row_t *o = &m->orgs[m->n_orgs++];
+        o->from = f[1];
+        o->to = f[2];
+        ok = count_of(f[3], &o->n);
+        for (int k = 0; ok && k < PW_OUTCOMES; k++)
+            ok = count_of(f[4 + k], &o->outcomes[k]);
+    } else if (strcmp(f[0], "p") == 0 && n == 3) {
+        m->pair_from = f[1];
+        m->pair_to = f[2];
+    } else if (strcmp(f[0], "s") == 0 && n == 4) {
+        pw_svc_row_t *r = &m->svcs[m->n_svcs++];
+        r->from = f[1];
+        r->to = f[2];
+        ok = count_of(f[3], &r->n);
+    } else if (strcmp(f[0], "r") == 0 && n == 3) {
+        pw_reason_row_t *r = &m->reasons_rows[m->n_reasons++];
+        r->reason = f[1];
+        ok = count_of(f[2], &r->n);
+    } else if (strcmp(f[0], "d") == 0 && n == 5) {
+        char *end;
+        long long days = strtoll(f[3], &end, 10), count;
+        int k = strcmp(f[2], "accepted") == 0 ? 0 : strcmp(f[2], "contact") == 0 ? 1 : -1;
+        ok = f[3][0] && !*end && count_of(f[4], &count);
+        /* Another measure, or days an event may not say: not counted. */
+        if (ok && k >= 0 && days >= 0 && days <= DAYS_MAX) {
+            m->days[m->n_days++] = (pw_day_t){f[1], k, (int)days, count};
+            m->days_max = days > m->days_max ? (int)days : m->days_max;
+        }
+    } else if (strcmp(f[0], "w") == 0 && n == 5) {
+        char *end;
+        pw_wait_t *w = &m->waiting[m->n_waiting++];
+        *w = (pw_wait_t){f[1], f[2], f[3], name_of(m, f[1], f[2]), strtoll(f[4], &end, 10)};
+        ok = f[4][0] && !*end;
+    } else {
+        ok = false;
+    }
+    return ok ? 0 : TR_E_INVAL;
+}
+
+/* The sums' text into the model's rows: a copy, cut in place. */
+static int read_sums(pw_model_t *m, const char *sums)
+{
+    size_t lines = 1;
+    for (const char *p = sums; *p; p++)
+        lines += *p == '\n';
+    m->text = xstrdup(sums);
+    m->orgs = calloc(lines, sizeof(*m->orgs));
+    m->svcs = calloc(lines, sizeof(*m->svcs));
+    m->reasons_rows = calloc(lines, sizeof(*m->reasons_rows));
+    m->days = calloc(lines, sizeof(*m->days));
+    m->waiting = calloc(lines, sizeof(*m->waiting));
+    if (!m->orgs || !m->svcs || !m->reasons_rows || !m->days || !m->waiting)
+        abort();
+    char *line = m->text, *next = strchr(line, '\n');
+    if (!next || (size_t)(next - line) != strlen("pathways") ||
+        strncmp(line, "pathways", (size_t)(next - line)) != 0)
+        return TR_E_INVAL;
+    for (line = next + 1; *line; line = next + 1) {
+        next = strchr(line, '\n');
+        if (!next) /* every line ends with one */
+            return TR_E_INVAL;
+        *next = '\0';
+        int rc = read_line(m, line);
+        if (rc != 0)
+            return rc;
+    }
+    qsort(m->days, m->n_days, sizeof(*m->days), cmp_day);
+    return 0;
+}
+
+int pw_model_build(pw_model_t *m, const char *sums, const char *names,
+                   const tr_smallnum_rule_t *rule)
 {
     memset(m, 0, sizeof(*m));
     m->rule = *rule;
-    m->doc = json_loads(json_text, 0, NULL);
-    if (!json_is_object(m->doc) || !json_is_array(json_object_get(m->doc, "orgs")))
-        return TR_E_INVAL;
-    json_t *pair = json_object_get(m->doc, "pair");
-    m->pair_from = json_string_value(json_object_get(pair, "from"));
-    m->pair_to = json_string_value(json_object_get(pair, "to"));
-    int rc = build_orgs(m, json_object_get(m->doc, "orgs"));
+    if (names) {
+        m->names = json_loads(names, 0, NULL);
+        if (!json_is_object(m->names))
+            return TR_E_INVAL;
+    }
+    int rc = sums ? read_sums(m, sums) : TR_E_INVAL;
     if (rc == 0)
-        rc = build_reasons(m, json_object_get(m->doc, "reasons"));
+        rc = build_orgs(m);
+    if (rc == 0)
+        rc = build_reasons(m);
     if (rc == 0 && m->flows)
-        rc = build_services(m, json_object_get(m->doc, "services"));
+        rc = build_services(m);
     if (rc == 0)
         rc = apply_all(m);
     if (rc == 0 && m->flows && m->pair_from && m->pair_to) {
@@ -299,31 +417,48 @@ void pw_model_free(pw_model_t *m)
     tr_smallnum_table_free(m->outcomes);
     tr_smallnum_table_free(m->reasons_t);
     tr_smallnum_table_free(m->services);
-    json_decref(m->doc);
+    json_decref(m->names);
+    free(m->text);
+    free(m->orgs);
+    free(m->svcs);
+    free(m->reasons_rows);
+    free(m->days);
+    free(m->waiting);
     memset(m, 0, sizeof(*m));
+}
+
+/* The first of m->days (sorted) whose organisation is not before org. */
+static size_t days_from(const pw_model_t *m, const char *org)
+{
+    size_t lo = 0, hi = m->n_days;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(m->days[mid].org, org) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 long long pw_median_days(const pw_model_t *m, const char *org, const char *measure, long long *n)
 {
-    long long *hist = calloc(DAYS_MAX + 1, sizeof(*hist));
+    int k = strcmp(measure, "accepted") == 0 ? 0 : strcmp(measure, "contact") == 0 ? 1 : -1;
+    long long *hist = calloc((size_t)m->days_max + 1, sizeof(*hist));
     if (!hist)
         abort();
     long long total = 0;
-    size_t i;
-    json_t *row;
-    json_array_foreach(json_object_get(m->doc, "days"), i, row)
-    {
-        if ((org && strcmp(str_of(row, "org"), org) != 0) ||
-            strcmp(str_of(row, "measure"), measure) != 0)
+    for (size_t i = org ? days_from(m, org) : 0; k >= 0 && i < m->n_days; i++) {
+        const pw_day_t *d = &m->days[i];
+        if (org && strcmp(d->org, org) != 0)
+            break;
+        if (d->measure != k)
             continue;
-        json_int_t d = json_integer_value(json_object_get(row, "days"));
-        if (d < 0 || d > DAYS_MAX)
-            continue;
-        hist[d] += int_of(row, "n");
-        total += int_of(row, "n");
+        hist[d->days] += d->n;
+        total += d->n;
     }
     long long median = -1, upto = 0;
-    for (long long d = 0; total > 0 && d <= DAYS_MAX; d++) {
+    for (long long d = 0; total > 0 && d <= m->days_max; d++) {
         upto += hist[d];
         if (upto * 2 >= total) {
             median = d;
@@ -333,47 +468,4 @@ long long pw_median_days(const pw_model_t *m, const char *org, const char *measu
     free(hist);
     *n = total;
     return median;
-}
-
-/* Set member k of entry to the name names holds for origin/id, if any. */
-static void put_name(json_t *entry, const char *k, json_t *names, const char *origin,
-                     const char *id)
-{
-    char key[512];
-    if (!origin || !id || (size_t)snprintf(key, sizeof(key), "%s/%s", origin, id) >= sizeof(key))
-        return;
-    json_t *name = json_object_get(names, key);
-    if (json_is_string(name))
-        json_object_set(entry, k, name);
-}
-
-char *pw_doc_named(const char *sums_text, const char *names_text)
-{
-    char *out = NULL;
-    json_t *doc = json_loads(sums_text, 0, NULL);
-    json_t *names = json_loads(names_text, 0, NULL);
-    if (!json_is_object(doc) || !json_is_object(names))
-        goto fail;
-    json_t *pair = json_object_get(doc, "pair");
-    const char *pf = json_string_value(json_object_get(pair, "from"));
-    const char *pt = json_string_value(json_object_get(pair, "to"));
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(doc, "services"), i, e)
-    {
-        put_name(e, "from_name", names, pf, json_string_value(json_object_get(e, "from")));
-        put_name(e, "to_name", names, pt, json_string_value(json_object_get(e, "to")));
-    }
-    json_array_foreach(json_object_get(doc, "waiting"), i, e)
-    {
-        put_name(e, "name", names, json_string_value(json_object_get(e, "org")),
-                 json_string_value(json_object_get(e, "service")));
-    }
-    out = json_dumps(doc, JSON_COMPACT);
-    if (!out)
-        abort();
-fail:
-    json_decref(doc);
-    json_decref(names);
-    return out;
 }

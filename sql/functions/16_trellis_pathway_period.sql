@@ -112,34 +112,3 @@ LANGUAGE sql STABLE AS $fn$
         WHERE c.span > 1 AND b.span = c.span AND b.first_week = c.first_week) x
     GROUP BY x.to_org, x.measure, x.days
 $fn$;
-
--- The names of the services the pathways page's document names
--- (server/view_pathways.c): the pair's services in "services" and those in
--- "waiting", as an object of "origin/id": name (a service not held has
--- none). Apart from the sums, so that the node keeps the sums while only
--- directory records are stored, and asks for the names again
--- (pw_doc_named puts them in).
--- plpgsql, each part taken out once: the json type parses its whole text
--- at every ->, and the document is ~200 KB for a year.
-CREATE OR REPLACE FUNCTION trellis_pathway_names(doc json) RETURNS text
-LANGUAGE plpgsql STABLE AS $fn$
-DECLARE
-    pf text := doc->'pair'->>'from';
-    pt text := doc->'pair'->>'to';
-    svcs jsonb := (doc->'services')::jsonb;
-    waits jsonb := (doc->'waiting')::jsonb;
-BEGIN
-    RETURN (
-        SELECT coalesce(json_object_agg(k.origin || '/' || k.id, n.name), '{}')::text
-        FROM (SELECT DISTINCT x.origin, x.id FROM (
-                  SELECT pf AS origin, s->>'from' AS id FROM jsonb_array_elements(svcs) s
-                  UNION ALL
-                  SELECT pt, s->>'to' FROM jsonb_array_elements(svcs) s
-                  UNION ALL
-                  SELECT w->>'org', w->>'service' FROM jsonb_array_elements(waits) w) x
-              WHERE x.origin IS NOT NULL AND x.id IS NOT NULL) k
-        JOIN LATERAL (SELECT d.name FROM directory_services d
-                      WHERE d.id = k.id::uuid AND d.origin = k.origin
-                      AND d.name IS NOT NULL) n ON true);
-END
-$fn$;

@@ -48,10 +48,18 @@ $viewer"
 
 echo "viewer benchmark: $services services, $referrals referrals, $conns connections, ${secs}s each; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 start=$(date +%s)
-python3 "$root/tests/bench/bench_viewer_data.py" "$services" "$work/services.csv"
-psql -d trellis -c "CREATE TABLE bench_services (id uuid, origin text, doc jsonb)" \
-    -c "\\copy bench_services FROM '$work/services.csv' WITH (FORMAT csv)"
-psql -d trellis -v referrals="$referrals" -f "$root/tests/bench/bench_viewer_load.sql" >/dev/null
+# A kept cluster (BENCH_KEEP) holding this data already is used as it is;
+# the node has applied this build's migrations and functions to it.
+if bench_reused && [[ $(cat "$work/loaded" 2>/dev/null) == "$services $referrals" ]]; then
+    echo "data kept from an earlier run ($BENCH_KEEP)"
+else
+    [[ ! -f $work/loaded ]] || { echo "BENCH_KEEP holds other data: $(cat "$work/loaded")" >&2; exit 1; }
+    python3 "$root/tests/bench/bench_viewer_data.py" "$services" "$work/services.csv"
+    psql -d trellis -c "CREATE TABLE bench_services (id uuid, origin text, doc jsonb)" \
+        -c "\\copy bench_services FROM '$work/services.csv' WITH (FORMAT csv)"
+    psql -d trellis -v referrals="$referrals" -f "$root/tests/bench/bench_viewer_load.sql" >/dev/null
+    echo "$services $referrals" >"$work/loaded"
+fi
 echo "loaded in $(( $(date +%s) - start ))s: $(psql -d trellis -tAc "SELECT (SELECT count(*) FROM directory_services) || ' services, ' || (SELECT count(*) FROM pathway_referrals) || ' referrals, ' || (SELECT count(*) FROM pathway_events) || ' events, ' || (SELECT count(*) FROM pathway_org_weekly) || ' organisation-week rows, ' || (SELECT count(*) FROM pathway_service_weekly) || ' service-pair-week rows'")"
 
 # The page's query, as server/view_pathways.c sends it.
@@ -63,15 +71,24 @@ body = body[:body.index(";\n")]
 sql = "".join(bytes(s, "utf-8").decode("unicode_escape") for s in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
 open(sys.argv[2], "w").write(sql)
 PY
+# Its plan, with the plans of the statements inside its functions
+# (auto_explain, to the client), after one run for warm buffers.
 {
     echo "PREPARE page(text, text, text, text) AS $(cat "$work/page.sql");"
+    echo "EXECUTE page('2026-W01', '2026-W52', NULL, NULL) \\g /dev/null"
+    echo "LOAD 'auto_explain';"
+    echo "SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;"
+    echo "SET auto_explain.log_buffers = on; SET auto_explain.log_nested_statements = on;"
+    echo "SET auto_explain.log_level = notice; SET client_min_messages = notice;"
     echo "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE page('2026-W01', '2026-W52', NULL, NULL);"
 } >"$work/explain.sql"
 echo "--- EXPLAIN ANALYZE of the pathways page's query, one year"
-psql -d trellis -f "$work/explain.sql"
+psql -d trellis -f "$work/explain.sql" 2>&1
+echo "--- its parts, one year"
+psql -d trellis -v from=2026-W01 -v to=2026-W52 -f "$root/tests/bench/bench_viewer_parts.sql" 2>&1
 {
     echo "\\set x 1"
-    sed -e "s/\\\$1/'2026-W01'/g; s/\\\$2/'2026-W52'/g; s/\\\$3::text/NULL::text/g; s/\\\$4::text/NULL::text/g" "$work/page.sql"
+    sed -E "s/\\\$1/'2026-W01'/g; s/\\\$2/'2026-W52'/g; s/\\\$([34])(::text)?/NULL::text/g" "$work/page.sql"
     echo ";"
 } >"$work/pgbench.sql"
 echo "--- pgbench: the pathways query alone, $conns clients, ${secs}s"
@@ -103,8 +120,9 @@ for line in sys.stdin:
         ms.append(ev["ms"])
 ms.sort()
 p = lambda q: ms[min(len(ms) - 1, int(len(ms) * q))]
+open(sys.argv[2], "w").write("%d\n" % len(ms))
 if ms:
-    print("  server time ms: p50 %.2f  p95 %.2f  p99 %.2f  (%d replies)" % (p(.5), p(.95), p(.99), len(ms)))' "$1"
+    print("  server time ms: p50 %.2f  p95 %.2f  p99 %.2f  (%d replies)" % (p(.5), p(.95), p(.99), len(ms)))' "$1" "$work/replies"
 }
 # One page: its first reply (nothing kept yet: the query and the rendering),
 # then CONNS connections for BENCH_SECONDS.
@@ -156,6 +174,33 @@ while len(seen) < 5000:
 with open(sys.argv[1], "w") as f:
     f.write("\n".join(sorted(seen)) + "\n")
 PY
+# CPU time used so far, in ms: the node's, and the cluster's (the postmaster,
+# its live children, and the children it has reaped).
+cpu_ms() {
+    python3 - "$node_pid" "$(head -1 "$work/pg/data/postmaster.pid")" <<'PY'
+import os, sys
+hz = os.sysconf("SC_CLK_TCK")
+def stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+def ms(pid, reaped=False):
+    try:
+        s = stat(pid)
+    except OSError:
+        return 0
+    t = int(s[11]) + int(s[12]) + (int(s[13]) + int(s[14]) if reaped else 0)
+    return t * 1000 // hz
+node, pm = sys.argv[1], sys.argv[2]
+kids = 0
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        if stat(p)[1] == pm:
+            kids += ms(p)
+    except OSError:
+        pass  # gone meanwhile
+print(ms(node), ms(pm, True) + kids)
+PY
+}
 cache_counts() {
     bench_curl member-00 "https://127.0.0.1:$port/metrics" |
         awk '/^trellis_view_cache_(hits|misses)_total /{printf "%s ", $2}'
@@ -190,10 +235,16 @@ rng.shuffle(paths)
 with open(sys.argv[1], "w") as out:
     out.write("\n".join(paths) + "\n")
 PY
-echo "/viewer/pathways, fresh (varied): one-year periods and pairs not asked before, drawn at random"
+echo "/viewer/pathways, fresh (varied): one-year periods and pairs not asked before, drawn at random; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 read -r h0 m0 <<<"$(cache_counts)"
 off=$(stat -c %s "$work/trellisd.log")
+read -r n0 p0 <<<"$(cpu_ms)"
 python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "@$work/pw_paths.txt" "$conns" "$secs"
+read -r n1 p1 <<<"$(cpu_ms)"
 server_times /viewer/pathways "$off"
+pages=$(cat "$work/replies")
+echo "  CPU: node $((n1 - n0)) ms, PostgreSQL $((p1 - p0)) ms for $pages pages:" \
+    "$(( (n1 - n0 + p1 - p0) / (pages > 0 ? pages : 1) )) ms a page" \
+    "(node $(( (n1 - n0) / (pages > 0 ? pages : 1) )), PostgreSQL $(( (p1 - p0) / (pages > 0 ? pages : 1) )))"
 read -r h1 m1 <<<"$(cache_counts)"
 echo "  reply cache: $((h1 - h0)) hits, $((m1 - m0)) misses ($(( (h1 - h0) * 100 / (h1 - h0 + m1 - m0 + 1) ))% hits)"

@@ -5,7 +5,9 @@
 #   . tests/bench/lib.sh
 #   bench_build                          # $build: the Release build (BENCH_BUILD_DIR)
 #   bench_work viewer                    # $work: a temporary folder, removed on exit
+#                                        # (BENCH_KEEP=DIR: that folder, kept)
 #   bench_cluster "shared_buffers = 1GB" # $pgport, psql(): a cluster in $work/pg
+#                                        # (started again if DIR holds one)
 #   bench_pki member-00                  # $work/pki: the org's node and agent
 #   bench_node member-00 "[database]
 #   pool_size = 8"                       # $port, $node_pid: trellisd, ready
@@ -32,24 +34,46 @@ bench_cleanup() {
     if [[ -n $node_pid ]]; then
         kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
     fi
-    if [[ -n $work ]]; then
+    if [[ -n $work && -n ${BENCH_KEEP:-} ]]; then
+        # Kept for the next run: a clean stop, so it starts without recovery.
+        as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+    elif [[ -n $work ]]; then
         as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
         rm -rf "$work"
     fi
 }
 
+# BENCH_KEEP=DIR keeps the work folder and its cluster after the run and
+# uses them again in the next one, so that a large data set is loaded once
+# (the caller asks bench_reused whether it is there already).
 bench_work() {
-    work=$(mktemp -d "/tmp/trellis-bench-$1-XXXXXX")
+    if [[ -n ${BENCH_KEEP:-} ]]; then
+        work=$BENCH_KEEP
+        mkdir -p "$work"
+        rm -rf "$work/pki"
+    else
+        work=$(mktemp -d "/tmp/trellis-bench-$1-XXXXXX")
+    fi
     chmod 755 "$work" # PostgreSQL runs as postgres when we are root
     trap bench_cleanup EXIT
 }
 
+# True when bench_cluster started a kept cluster again (BENCH_KEEP).
+bench_reused() { [[ -n ${cluster_reused:-} ]]; }
+
 # A cluster with default durability; each argument is a postgresql.conf line.
 bench_cluster() {
+    pgport=$(free_port)
+    cluster_reused=
+    if [[ -f $work/pg/data/PG_VERSION ]]; then
+        as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -o "-p $pgport" -w \
+            start >/dev/null
+        cluster_reused=1
+        return 0
+    fi
     mkdir -p "$work/pg"
     if [[ $(id -u) -eq 0 ]]; then chown postgres: "$work/pg"; fi
     as_pg "$pgbin/initdb" -D "$work/pg/data" -U trellis --auth=trust -E UTF8 --locale=C >/dev/null
-    pgport=$(free_port)
     {
         printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" \
             "$pgport" "$work/pg"

@@ -322,6 +322,53 @@ with PgCluster("blocks") as pg:
         pg.psql(events_sql([(new_id(), A, refs[1]["id"], "accepted", None, 1)]), db="inv")
         t.check(fk.wait_for(lambda: flow() == "3", 10),
                 "a plain INSERT of events (the triggers' fold) drops the sums", flow())
+
+        # ---- the names of the services shown: only the busiest 30 a side
+        # are looked up (trellis_pathway_shown_names), so they must be the
+        # 30 the page picks (most referrals, then the id), ties at the 30th
+        # place included; the rest are "Other services" ----
+        many = []
+        for k in range(36):
+            sid = new_id()
+            body = sd.service_body(A, 1, sid, random.Random(k))
+            body["name"] = f"Pathway service {k:02d}"
+            many.append(sd.envelope("directory.service", sid, A, body))
+        fk.post(node, agent, many)
+        ids = [s["id"] for s in many]
+        name_of = {s["id"]: s["body"]["name"] for s in many}
+        sent_from, sent_to = defaultdict(int), defaultdict(int)
+        refs2 = []
+        for k, sid in enumerate(ids):
+            for j in range(1 + k // 4):  # 1 to 9 referrals, in fours: ties everywhere
+                to = ids[(k + 1 + j * 5 % 35) % len(ids)]  # never sid itself
+                sent_from[sid] += 1
+                sent_to[to] += 1
+                refs2.append(sd.envelope("pathway.referral", new_id(), A, {
+                    "from_service": sid, "to_service": to, "to_org": A, "week": "2025-W10",
+                    "needs": ["housing"], "risk": "medium", "age_band": "25_34",
+                    "district": "LS6", "route": "professional"}))
+        fk.post(node, agent, refs2)
+
+        def shown(sent):
+            top = sorted(sent, key=lambda i: (-sent[i], i))[:30]
+            return [name_of[i] for i in top] + ["Other services"]
+
+        def labels():
+            status, _, body = get(node, f"/viewer/pathways?from=2025-W01&to=2025-W52&from_org={A}"
+                                        f"&to_org={A}&format=csv&table=services")
+            rows = list(csv.reader(io.StringIO(body)))
+            return rows[0][1:-1], [r[0] for r in rows[1:-1]]
+
+        t.equal(labels(), (shown(sent_to), shown(sent_from)),
+                "services: the busiest 30 a side by name, the rest as Other services")
+        # A shown service renamed: the kept sums, its names asked for again.
+        top = sorted(sent_from, key=lambda i: (-sent_from[i], i))[29]
+        renamed = dict(many[ids.index(top)], version=2)
+        renamed["body"] = dict(renamed["body"], name="Renamed at the 30th place")
+        fk.post(node, agent, [renamed])
+        name_of[top] = "Renamed at the 30th place"
+        t.equal(labels(), (shown(sent_to), shown(sent_from)),
+                "services: the names asked for again over kept sums, the 30th renamed")
         fk.stop_checked(t, node)
     finally:
         fk.close_nodes(node)

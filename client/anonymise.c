@@ -17,6 +17,7 @@
 struct anon {
     const mapping_t *m;
     uint8_t secret[AGENT_SECRET_LEN];
+    tr_anon_key_t *key; /* the secret, keyed once for every row's ids */
     const char *origin;
     const char *cols[MAX_COLS];
     size_t n_cols;
@@ -45,6 +46,8 @@ anon_t *anon_new(const mapping_t *m, const uint8_t secret[AGENT_SECRET_LEN], con
         abort();
     a->m = m;
     memcpy(a->secret, secret, AGENT_SECRET_LEN);
+    if (!(a->key = tr_anon_key_new(secret, AGENT_SECRET_LEN)))
+        abort(); /* only out of memory: the secret's length is fixed */
     a->origin = origin;
     a->buf = malloc(SRC_MAX_FIELD + 1);
     if (!a->buf)
@@ -72,6 +75,7 @@ void anon_free(anon_t *a)
     if (!a)
         return;
     OPENSSL_cleanse(a->secret, sizeof(a->secret));
+    tr_anon_key_free(a->key);
     free(a->buf);
     free(a);
 }
@@ -387,7 +391,7 @@ static bool add_events(ctx_t *x, const char *case_ref, const char *referral_id, 
             json_object_set_new(body, "reason", json_string(reason));
         char domain[64], id[37];
         snprintf(domain, sizeof(domain), "pathway.event/%s", e->status);
-        if (tr_anon_hmac_uuid(a->secret, AGENT_SECRET_LEN, domain, case_ref, id) != 0)
+        if (tr_anon_key_uuid(a->key, domain, case_ref, id) != 0)
             abort();
         json_array_append_new(records, envelope(a, TR_KIND_PATHWAY_EVENT, id, body));
     }
@@ -483,7 +487,7 @@ anon_result_t anon_row(anon_t *a, const src_row_t *row, anon_out_t *out)
     const char *given = json_string_value(json_object_get(body, "id"));
     if (m->kind == TR_KIND_DIRECTORY_SERVICE && given)
         snprintf(id, sizeof(id), "%s", given); /* the spreadsheet's own service UUID */
-    else if (tr_anon_hmac_uuid(a->secret, AGENT_SECRET_LEN, tr_kind_name(m->kind), ref, id) != 0)
+    else if (tr_anon_key_uuid(a->key, tr_kind_name(m->kind), ref, id) != 0)
         abort();
     if (m->kind == TR_KIND_DIRECTORY_SERVICE) {
         json_t *flat = body;

@@ -7,7 +7,7 @@
 #   tests/bench/bench_agent_cpu.sh                      this tree's Release build
 #   tests/bench/bench_agent_cpu.sh OLD/trellis NEW/trellis
 #   BENCH_ROWS=200000 BENCH_RUNS=2 ...                  (the defaults)
-#   BENCH_PERF=DIR ...   also `perf record -g` each phase of the first build
+#   BENCH_PERF=DIR ...   also `perf record -g` (BENCH_PERF_ARGS) each phase of the first build
 #                        once, into DIR/spool.data and DIR/sync.data
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -47,8 +47,8 @@ phases() {
     local bin=$1 label=$2 perf=${3:-}
     local pre1=() pre2=()
     if [[ -n $perf ]]; then
-        pre1=(perf record -q -g -o "$perf/spool.data")
-        pre2=(perf record -q -g -o "$perf/sync.data")
+        pre1=(perf record -q ${BENCH_PERF_ARGS:--g} -o "$perf/spool.data")
+        pre2=(perf record -q ${BENCH_PERF_ARGS:--g} -o "$perf/sync.data")
     fi
     psql -d trellis -c "TRUNCATE pathway_referrals, pathway_events" >/dev/null
     rm -rf "$work/agent/spool"

@@ -13,15 +13,19 @@
 
 /* The columns a mapping reads, and where they are in the current row. */
 #define MAX_COLS 96
+#define VAL_MAX 512 /* bytes of a value that free text is checked for */
 
 struct anon {
     const mapping_t *m;
     uint8_t secret[AGENT_SECRET_LEN];
+    tr_anon_key_t *key; /* the secret, keyed once for every row's ids */
     const char *origin;
     const char *cols[MAX_COLS];
     size_t n_cols;
     long idx[MAX_COLS];
     bool is_text[MAX_COLS];   /* read by a text rule: not a value free text must not repeat */
+    bool any_text;            /* the mapping has a text rule: the row's values are kept for it */
+    char *vals;               /* the row's values free text must not repeat, VAL_MAX bytes each */
     const char *const *bound; /* the names array idx was computed for */
     size_t bound_n;
     char *buf; /* one value at a time, SRC_MAX_FIELD + 1 bytes */
@@ -45,9 +49,12 @@ anon_t *anon_new(const mapping_t *m, const uint8_t secret[AGENT_SECRET_LEN], con
         abort();
     a->m = m;
     memcpy(a->secret, secret, AGENT_SECRET_LEN);
+    if (!(a->key = tr_anon_key_new(secret, AGENT_SECRET_LEN)))
+        abort(); /* only out of memory: the secret's length is fixed */
     a->origin = origin;
     a->buf = malloc(SRC_MAX_FIELD + 1);
-    if (!a->buf)
+    a->vals = malloc((size_t)MAX_COLS * VAL_MAX);
+    if (!a->buf || !a->vals)
         abort();
     add_col(a, m->case_reference);
     add_col(a, m->date_column);
@@ -63,7 +70,7 @@ anon_t *anon_new(const mapping_t *m, const uint8_t secret[AGENT_SECRET_LEN], con
         for (size_t i = 0; i < m->n_fields; i++)
             if (m->fields[i].rule == RULE_TEXT && m->fields[i].column &&
                 strcmp(m->fields[i].column, a->cols[c]) == 0)
-                a->is_text[c] = true;
+                a->is_text[c] = a->any_text = true;
     return a;
 }
 
@@ -72,7 +79,9 @@ void anon_free(anon_t *a)
     if (!a)
         return;
     OPENSSL_cleanse(a->secret, sizeof(a->secret));
+    tr_anon_key_free(a->key);
     free(a->buf);
+    free(a->vals);
     free(a);
 }
 
@@ -335,10 +344,19 @@ static json_t *one_value(ctx_t *x, const map_field_t *f, const char *v, const ch
     return NULL;
 }
 
+/* The envelope around body (taken). Built member by member rather than by
+ * json_pack, which parses its format again for every record; kind and id
+ * are ASCII by construction. */
 static json_t *envelope(anon_t *a, tr_kind_t kind, const char *id, json_t *body)
 {
-    return json_pack("{s:s, s:s, s:s, s:i, s:o}", "kind", tr_kind_name(kind), "id", id, "origin",
-                     a->origin, "version", 1, "body", body);
+    json_t *e = json_object();
+    if (!e || json_object_set_new_nocheck(e, "kind", json_string_nocheck(tr_kind_name(kind))) ||
+        json_object_set_new_nocheck(e, "id", json_string_nocheck(id)) ||
+        json_object_set_new_nocheck(e, "origin", json_string(a->origin)) ||
+        json_object_set_new_nocheck(e, "version", json_integer(1)) ||
+        json_object_set_new_nocheck(e, "body", body))
+        abort(); /* only out of memory: every value here is well formed */
+    return e;
 }
 
 static bool add_events(ctx_t *x, const char *case_ref, const char *referral_id, json_t *records)
@@ -387,7 +405,7 @@ static bool add_events(ctx_t *x, const char *case_ref, const char *referral_id, 
             json_object_set_new(body, "reason", json_string(reason));
         char domain[64], id[37];
         snprintf(domain, sizeof(domain), "pathway.event/%s", e->status);
-        if (tr_anon_hmac_uuid(a->secret, AGENT_SECRET_LEN, domain, case_ref, id) != 0)
+        if (tr_anon_key_uuid(a->key, domain, case_ref, id) != 0)
             abort();
         json_array_append_new(records, envelope(a, TR_KIND_PATHWAY_EVENT, id, body));
     }
@@ -435,24 +453,26 @@ anon_result_t anon_row(anon_t *a, const src_row_t *row, anon_out_t *out)
     }
     x.case_ref = ref;
     /* What free text must not repeat: the identifying columns, the case
-     * reference and every other mapped value of the row that is not text. */
+     * reference and every other mapped value of the row that is not text,
+     * copied into one buffer kept from row to row. A mapping without a text
+     * rule needs none of them, only every mapped column to be there. */
     const char *pii_vals[MAX_COLS];
-    char *pii_bufs[MAX_COLS];
     size_t n_pii = 0;
     for (size_t c = 0; c < a->n_cols; c++) {
         if (a->is_text[c])
             continue;
-        char tmp[512];
-        const char *v = cell(&x, a->cols[c], tmp, sizeof(tmp));
+        if (!a->any_text) {
+            if (a->idx[c] < 0) {
+                row_fail(&x, a->cols[c], "the mapped column is missing");
+                break;
+            }
+            continue;
+        }
+        const char *v = cell(&x, a->cols[c], a->vals + n_pii * VAL_MAX, VAL_MAX);
         if (!v)
             break;
-        if (strlen(v) >= 3) {
-            pii_bufs[n_pii] = strdup(v);
-            if (!pii_bufs[n_pii])
-                abort();
-            pii_vals[n_pii] = pii_bufs[n_pii];
-            n_pii++;
-        }
+        if (strlen(v) >= 3)
+            pii_vals[n_pii++] = v;
     }
     json_t *body = json_object();
     bool quarantine = false;
@@ -473,8 +493,6 @@ anon_result_t anon_row(anon_t *a, const src_row_t *row, anon_out_t *out)
                 json_object_set_new(body, f->member, jv);
         }
     }
-    for (size_t i = 0; i < n_pii; i++)
-        free(pii_bufs[i]);
     if (x.failed) {
         json_decref(body);
         return ANON_ROW_ERROR;
@@ -483,7 +501,7 @@ anon_result_t anon_row(anon_t *a, const src_row_t *row, anon_out_t *out)
     const char *given = json_string_value(json_object_get(body, "id"));
     if (m->kind == TR_KIND_DIRECTORY_SERVICE && given)
         snprintf(id, sizeof(id), "%s", given); /* the spreadsheet's own service UUID */
-    else if (tr_anon_hmac_uuid(a->secret, AGENT_SECRET_LEN, tr_kind_name(m->kind), ref, id) != 0)
+    else if (tr_anon_key_uuid(a->key, tr_kind_name(m->kind), ref, id) != 0)
         abort();
     if (m->kind == TR_KIND_DIRECTORY_SERVICE) {
         json_t *flat = body;

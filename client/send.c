@@ -77,37 +77,49 @@ static bool waits_for_parent(json_t *res)
            (!strcmp(code, "no_referral") || !strcmp(code, "no_entry"));
 }
 
-/* Apply the node's answer to one batch, in one transaction. */
-static int apply(spool_t *s, const spool_item_t *items, size_t n, const node_reply_t *r,
-                 progress_t *p, deferred_t *d, char *err, size_t err_len)
+/* apply()'s spool failure, apart from a malformed answer (SEND_E_LOCAL). */
+#define APPLY_E_SPOOL (-100)
+
+/* What one batch's answers did, for the progress once they are committed. */
+typedef struct {
+    int64_t sent, stored, unchanged, refused;
+} tally_t;
+
+/* Apply the node's answer to one batch inside the round's transaction. The
+ * answer is checked whole before anything changes, so that a malformed
+ * answer leaves the spool as it was; a spool error fails the round. */
+static int apply(spool_t *s, const spool_item_t *items, size_t n, const node_reply_t *r, tally_t *t,
+                 deferred_t *d, char *err, size_t err_len)
 {
     json_t *doc = json_loadb(r->body, r->len, 0, NULL);
     json_t *results = json_object_get(doc, "results");
-    if (!json_is_array(results) || json_array_size(results) != n) {
+    size_t i;
+    json_t *res;
+    bool good = json_is_array(results) && json_array_size(results) == n;
+    json_array_foreach(results, i, res)
+    {
+        json_int_t idx = json_integer_value(json_object_get(res, "index"));
+        if (!good || idx < 0 || (size_t)idx >= n ||
+            !json_string_value(json_object_get(res, "result")))
+            good = false;
+    }
+    if (!good) {
         json_decref(doc);
         snprintf(err, err_len, "the node's answer does not match the batch sent");
         return SEND_E_LOCAL;
     }
-    if (spool_begin(s, err, err_len) != 0) {
-        json_decref(doc);
-        return SEND_E_LOCAL;
-    }
-    int64_t stored = 0, unchanged = 0, refused = 0, held = 0;
-    size_t i;
-    json_t *res;
+    int64_t held = 0;
     json_array_foreach(results, i, res)
     {
         json_int_t idx = json_integer_value(json_object_get(res, "index"));
         const char *what = json_string_value(json_object_get(res, "result"));
-        if (idx < 0 || (size_t)idx >= n || !what)
-            goto bad;
         int rc = 0;
         if (strcmp(what, "stored") == 0 || strcmp(what, "unchanged") == 0) {
             rc = spool_done(s, &items[idx], err, err_len);
             if (what[0] == 's')
-                stored++;
+                t->stored++;
             else
-                unchanged++;
+                t->unchanged++;
         } else if (waits_for_parent(res) && d->n < MAX_DEFERRED &&
                    !deferred_has(d, items[idx].seq)) {
             if (d->n == d->cap) {
@@ -122,24 +134,16 @@ static int apply(spool_t *s, const spool_item_t *items, size_t n, const node_rep
             char *errors = json_dumps(json_object_get(res, "errors"), JSON_COMPACT);
             rc = spool_refused(s, &items[idx], errors ? errors : "[]", err, err_len);
             free(errors);
-            refused++;
+            t->refused++;
         }
         if (rc != 0) {
-            spool_rollback(s);
             json_decref(doc);
-            return SEND_E_LOCAL;
+            return APPLY_E_SPOOL;
         }
     }
     json_decref(doc);
-    if (spool_commit(s, err, err_len) != 0)
-        return SEND_E_LOCAL;
-    progress_batch(p, (int64_t)n - held, stored, unchanged, refused);
+    t->sent = (int64_t)n - held;
     return SEND_OK;
-bad:
-    spool_rollback(s);
-    json_decref(doc);
-    snprintf(err, err_len, "the node's answer does not match the batch sent");
-    return SEND_E_LOCAL;
 }
 
 int send_queue(spool_t *s, node_http_t *h, const agent_config_t *c, progress_t *p, char *err,
@@ -177,8 +181,12 @@ int send_queue(spool_t *s, node_http_t *h, const agent_config_t *c, progress_t *
             jobs[j].body = bodies[j];
         }
         node_http_post_many(h, "/v1/records", jobs, n_jobs, c->retry_for, on_wait);
-        /* Apply in queue order; stop at the first batch without an answer. */
-        size_t shrink_to = 0;
+        /* Apply in queue order, stopping at the first batch without an
+         * answer, in one transaction for the round: each commit is an fsync
+         * and a rewrite of the queue's index pages it touched. */
+        size_t shrink_to = 0, applied = 0;
+        tally_t tallies[NODE_MAX_PARALLEL] = {0};
+        bool in_tx = false, spool_failed = false;
         for (size_t j = 0; j < n_jobs; j++) {
             size_t from = j * batch, cnt = n - from < batch ? n - from : batch;
             node_job_t *job = &jobs[j];
@@ -195,11 +203,35 @@ int send_queue(spool_t *s, node_http_t *h, const agent_config_t *c, progress_t *
                          job->reply.status, detail[0] ? ": " : "", detail);
                 rc = job->reply.status >= 500 ? SEND_E_UNREACHABLE : SEND_E_LOCAL;
             } else if (rc == SEND_OK) {
-                rc = apply(s, items + from, cnt, &job->reply, p, &deferred, err, err_len);
+                if (!in_tx && spool_begin(s, err, err_len) != 0)
+                    rc = SEND_E_LOCAL;
+                else
+                    in_tx = true;
+                if (rc == SEND_OK)
+                    rc = apply(s, items + from, cnt, &job->reply, &tallies[applied], &deferred, err,
+                               err_len);
+                if (rc == APPLY_E_SPOOL) {
+                    spool_failed = true;
+                    rc = SEND_E_LOCAL;
+                } else if (rc == SEND_OK) {
+                    applied++;
+                }
             }
             if (job->rc == NODE_OK)
                 node_reply_free(&job->reply);
             free(bodies[j]);
+        }
+        /* A malformed answer changed nothing: the batches before it stand.
+         * A spool error takes the whole round back; its records are sent
+         * again and answered `unchanged`. */
+        if (in_tx && spool_failed) {
+            spool_rollback(s);
+        } else if (in_tx && spool_commit(s, err, err_len) != 0) {
+            rc = SEND_E_LOCAL;
+        } else {
+            for (size_t j = 0; j < applied; j++)
+                progress_batch(p, tallies[j].sent, tallies[j].stored, tallies[j].unchanged,
+                               tallies[j].refused);
         }
         spool_items_free(items, n);
         if (shrink_to)

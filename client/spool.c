@@ -2,6 +2,7 @@
 #include "spool.h"
 
 #include "spool_schema.h"
+#include "tr_canon.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,13 @@ struct spool {
     sqlite3 *db;
     spool_gate_t *gate; /* borrowed; NULL when one thread owns the spool */
     bool in_tx;
+    /* Whether refused and quarantine hold anything, learnt once per write
+     * transaction (no other connection writes while it is open): when they
+     * are empty, as they nearly always are, queueing a record skips the two
+     * DELETEs that release an older copy of it from them. */
+    bool held_known, any_refused, any_quarantined;
+    char *text; /* the record being queued, canonical JSON; kept from record to record */
+    size_t text_cap;
     sqlite3_stmt *find, *insert, *replace, *unquarantine, *quarantine, *next, *done, *refuse,
         *unrefuse;
 };
@@ -117,6 +125,7 @@ void spool_close(spool_t *s)
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(s->db);
+    free(s->text);
     free(s);
 }
 
@@ -180,6 +189,7 @@ int spool_begin(spool_t *s, char *err, size_t err_len)
         return -1;
     }
     s->in_tx = true;
+    s->held_known = false;
     return 0;
 }
 
@@ -214,10 +224,11 @@ static int step_done(spool_t *s, sqlite3_stmt *st, const char *what, char *err, 
     return 0;
 }
 
-/* The record (text taken) replaces the one queued under the same kind and
- * id, keeping its place, or joins the end of the queue. */
-static int put(spool_t *s, const char *kind, const char *id, char *text, const char *file,
-               long line, char *err, size_t err_len)
+/* The record (text borrowed until the statement is reset) replaces the one
+ * queued under the same kind and id, keeping its place, or joins the end of
+ * the queue. */
+static int put(spool_t *s, const char *kind, const char *id, const char *text, size_t len,
+               const char *file, long line, char *err, size_t err_len)
 {
     int64_t key = spool_queue_key(kind, id);
     sqlite3_bind_int64(s->find, 1, key);
@@ -227,21 +238,19 @@ static int put(spool_t *s, const char *kind, const char *id, char *text, const c
     int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(s->find, 0) : -1;
     sqlite3_reset(s->find);
     sqlite3_clear_bindings(s->find);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        free(text);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return db_fail(s, "queue", err, err_len);
-    }
     sqlite3_stmt *st = seq >= 0 ? s->replace : s->insert;
     if (seq >= 0) {
         sqlite3_bind_int64(st, 1, seq);
-        sqlite3_bind_text(st, 2, text, -1, free);
+        sqlite3_bind_text(st, 2, text, (int)len, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, file, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, line);
     } else {
         sqlite3_bind_int64(st, 1, key);
         sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, text, -1, free);
+        sqlite3_bind_text(st, 4, text, (int)len, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, file, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 6, line);
         sqlite3_bind_int64(st, 7, (sqlite3_int64)time(NULL));
@@ -249,32 +258,78 @@ static int put(spool_t *s, const char *kind, const char *id, char *text, const c
     return step_done(s, st, "queue", err, err_len);
 }
 
+static int64_t count(spool_t *s, const char *sql);
+
+/* Learn once per write transaction whether refused and quarantine hold
+ * anything; outside one, another connection may add to them at any time. */
+static int learn_held(spool_t *s, char *err, size_t err_len)
+{
+    if (!s->in_tx) {
+        s->any_refused = s->any_quarantined = true;
+        return 0;
+    }
+    if (s->held_known)
+        return 0;
+    int64_t r = count(s, "SELECT EXISTS (SELECT 1 FROM refused)");
+    int64_t q = count(s, "SELECT EXISTS (SELECT 1 FROM quarantine)");
+    if (r < 0 || q < 0)
+        return db_fail(s, "held records", err, err_len);
+    s->any_refused = r > 0;
+    s->any_quarantined = q > 0;
+    s->held_known = true;
+    return 0;
+}
+
 int spool_queue(spool_t *s, json_t *records, const char *file, long line, char *err, size_t err_len)
 {
+    if (learn_held(s, err, err_len) != 0)
+        return -1;
     size_t i;
     json_t *doc;
     json_array_foreach(records, i, doc)
     {
         const char *kind = json_string_value(json_object_get(doc, "kind"));
         const char *id = json_string_value(json_object_get(doc, "id"));
-        char *text = json_dumps(doc, JSON_COMPACT);
-        if (!text || !kind || !id) {
-            free(text);
+        if (!kind || !id) {
             snprintf(err, err_len, "spool: a record without kind or id");
             return -1;
         }
-        if (put(s, kind, id, text, file, line, err, err_len) != 0)
+        /* Canonical JSON into the kept buffer: no allocation a record, and
+         * the same record always spools as the same bytes. What has no
+         * canonical form (a real number) is spooled as it is, for the node
+         * to refuse with its reasons. */
+        size_t len = 0;
+        char *other = NULL;
+        const char *text;
+        if (tr_canon_dump_into(doc, &s->text, &s->text_cap, &len) == 0) {
+            text = s->text;
+        } else if ((other = json_dumps(doc, JSON_COMPACT)) != NULL) {
+            text = other;
+            len = strlen(other);
+        } else {
+            snprintf(err, err_len, "spool: a record that cannot be written as JSON");
             return -1;
-        if (i == 0) {
+        }
+        int rc = -1;
+        if (len > INT_MAX)
+            snprintf(err, err_len, "spool: a record over 2 GB");
+        else
+            rc = put(s, kind, id, text, len, file, line, err, err_len);
+        free(other);
+        if (rc != 0)
+            return -1;
+        if (i == 0 && s->any_quarantined) {
             sqlite3_bind_text(s->unquarantine, 1, kind, -1, SQLITE_STATIC);
             sqlite3_bind_text(s->unquarantine, 2, id, -1, SQLITE_STATIC);
             if (step_done(s, s->unquarantine, "quarantine", err, err_len) != 0)
                 return -1;
         }
-        sqlite3_bind_text(s->unrefuse, 1, kind, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s->unrefuse, 2, id, -1, SQLITE_STATIC);
-        if (step_done(s, s->unrefuse, "refused", err, err_len) != 0)
-            return -1;
+        if (s->any_refused) {
+            sqlite3_bind_text(s->unrefuse, 1, kind, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s->unrefuse, 2, id, -1, SQLITE_STATIC);
+            if (step_done(s, s->unrefuse, "refused", err, err_len) != 0)
+                return -1;
+        }
     }
     return 0;
 }
@@ -300,6 +355,7 @@ int spool_quarantine(spool_t *s, json_t *records, const char *file, long line, c
     sqlite3_bind_text(st, 6, column, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, why, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, (sqlite3_int64)time(NULL));
+    s->any_quarantined = true;
     return step_done(s, st, "quarantine", err, err_len);
 }
 
@@ -349,6 +405,7 @@ int spool_refused(spool_t *s, const spool_item_t *item, const char *errors, char
     sqlite3_bind_text(s->refuse, 2, errors, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->refuse, 3, (sqlite3_int64)time(NULL));
     sqlite3_bind_text(s->refuse, 4, item->doc, -1, SQLITE_STATIC);
+    s->any_refused = true;
     if (step_done(s, s->refuse, "refused", err, err_len) != 0)
         return -1;
     return spool_done(s, item, err, err_len);

@@ -7,8 +7,9 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -223,32 +224,91 @@ int tr_anon_district(const char *in, char *out, size_t out_size)
     return 0;
 }
 
+/* The UUID of an HMAC's first 16 bytes: version 8 (custom), variant 10. */
+static void uuid_of(uint8_t md[16], char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    md[6] = (uint8_t)((md[6] & 0x0f) | 0x80);
+    md[8] = (uint8_t)((md[8] & 0x3f) | 0x80);
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[md[i] >> 4];
+        *o++ = hex[md[i] & 15];
+    }
+    *o = '\0';
+}
+
 int tr_anon_hmac_uuid(const uint8_t *secret, size_t secret_len, const char *domain,
                       const char *value, char out[37])
 {
     if (!secret || secret_len < 16 || !domain || !value)
         return TR_E_INVAL;
-    size_t dl = strlen(domain), vl = strlen(value);
-    uint8_t md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    /* One buffer for domain, NUL, value: HMAC() takes a single message. */
-    uint8_t stack[512];
-    uint8_t *msg = dl + 1 + vl <= sizeof(stack) ? stack : malloc(dl + 1 + vl);
-    if (!msg)
-        return TR_E_NOMEM;
-    memcpy(msg, domain, dl);
-    msg[dl] = 0;
-    memcpy(msg + dl + 1, value, vl);
-    uint8_t *r = HMAC(EVP_sha256(), secret, (int)secret_len, msg, dl + 1 + vl, md, &md_len);
-    if (msg != stack)
-        free(msg);
-    if (!r || md_len < 16)
+    tr_anon_key_t *k = tr_anon_key_new(secret, secret_len);
+    if (!k)
         return TR_E_INVAL;
-    md[6] = (uint8_t)((md[6] & 0x0f) | 0x80); /* version 8: custom */
-    md[8] = (uint8_t)((md[8] & 0x3f) | 0x80); /* variant 10 */
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
-             md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12],
-             md[13], md[14], md[15]);
+    int rc = tr_anon_key_uuid(k, domain, value, out);
+    tr_anon_key_free(k);
+    return rc;
+}
+
+struct tr_anon_key {
+    EVP_MAC_CTX *ctx; /* keyed once; re-initialised with the same key per id */
+};
+
+static EVP_MAC *hmac_mac;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_fetch(void)
+{
+    hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+tr_anon_key_t *tr_anon_key_new(const uint8_t *secret, size_t secret_len)
+{
+    if (!secret || secret_len < 16)
+        return NULL;
+    pthread_once(&hmac_once, hmac_fetch);
+    if (!hmac_mac)
+        return NULL;
+    tr_anon_key_t *k = calloc(1, sizeof(*k));
+    if (!k)
+        abort();
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (!(k->ctx = EVP_MAC_CTX_new(hmac_mac)) || !EVP_MAC_init(k->ctx, secret, secret_len, params))
+        goto fail;
+    return k;
+fail:
+    tr_anon_key_free(k);
+    return NULL;
+}
+
+void tr_anon_key_free(tr_anon_key_t *k)
+{
+    if (!k)
+        return;
+    EVP_MAC_CTX_free(k->ctx); /* cleanses the key it holds */
+    free(k);
+}
+
+int tr_anon_key_uuid(tr_anon_key_t *k, const char *domain, const char *value, char out[37])
+{
+    if (!k || !domain || !value)
+        return TR_E_INVAL;
+    uint8_t md[EVP_MAX_MD_SIZE];
+    size_t md_len = 0;
+    /* A NULL key re-initialises with the key already set; domain, a NUL
+     * byte and the value are one message, as tr_anon_hmac_uuid documents. */
+    if (!EVP_MAC_init(k->ctx, NULL, 0, NULL) ||
+        !EVP_MAC_update(k->ctx, (const uint8_t *)domain, strlen(domain) + 1) ||
+        !EVP_MAC_update(k->ctx, (const uint8_t *)value, strlen(value)) ||
+        !EVP_MAC_final(k->ctx, md, &md_len, sizeof(md)) || md_len < 16)
+        return TR_E_INVAL;
+    uuid_of(md, out);
     return 0;
 }
 

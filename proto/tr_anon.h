@@ -57,6 +57,17 @@ int tr_anon_district(const char *in, char *out, size_t out_size);
 int tr_anon_hmac_uuid(const uint8_t *secret, size_t secret_len, const char *domain,
                       const char *value, char out[37]);
 
+/* The same under a key set once: the agent computes an id for every row of
+ * an export, and a one-shot HMAC looks the algorithm up again (under a
+ * lock) and hashes the key's two pads again on every call. A key is one
+ * thread's at a time. new: NULL for a secret under 16 bytes (the secret is
+ * copied into OpenSSL's context, and cleansed when freed). */
+typedef struct tr_anon_key tr_anon_key_t;
+tr_anon_key_t *tr_anon_key_new(const uint8_t *secret, size_t secret_len);
+void tr_anon_key_free(tr_anon_key_t *k);
+/* tr_anon_hmac_uuid's id of value in domain: 0 or TR_E_INVAL. */
+int tr_anon_key_uuid(tr_anon_key_t *k, const char *domain, const char *value, char out[37]);
+
 /* What tr_anon_scan_text found. */
 typedef enum {
     TR_ANON_CLEAN = 0,

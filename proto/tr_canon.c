@@ -150,8 +150,20 @@ static int put_object(buf_t *b, const json_t *v, int depth)
         m[i].value = val;
         i++;
     }
-    if (n > 1)
+    /* A record's objects have a handful of members: an insertion sort beats
+     * qsort's calls through a pointer. Keys are unique, so either order is
+     * the one order. */
+    if (n > sizeof(small) / sizeof(small[0])) {
         qsort(m, n, sizeof(*m), member_cmp);
+    } else {
+        for (size_t j = 1; j < n; j++) {
+            member_t t = m[j];
+            size_t k = j;
+            for (; k > 0 && member_cmp(&m[k - 1], &t) > 0; k--)
+                m[k] = m[k - 1];
+            m[k] = t;
+        }
+    }
     int rc = 0;
     put_c(b, '{');
     for (i = 0; i < n && rc == 0; i++) {
@@ -228,6 +240,24 @@ int tr_canon_dump(const json_t *v, char **out, size_t *len)
     *out = b.p;
     if (len)
         *len = b.len - 1;
+    return 0;
+}
+
+int tr_canon_dump_into(const json_t *v, char **buf, size_t *cap, size_t *len)
+{
+    *len = 0;
+    if (!v)
+        return TR_E_INVAL;
+    buf_t b = {*buf, 0, *cap};
+    int rc = put_value(&b, v, 0);
+    put_c(&b, '\0');
+    *buf = b.p;
+    *cap = b.cap;
+    if (rc) {
+        b.p[0] = '\0';
+        return rc;
+    }
+    *len = b.len - 1;
     return 0;
 }
 

@@ -77,20 +77,36 @@ bool tr_check_object(json_t *obj, const char *path, const char *const *allowed,
     return true;
 }
 
+/* A member's path for a message, made only when there is one: every record
+ * is validated (by the agent, on each row of an export) and nearly all are
+ * good, so formatting each member's path up front was most of the cost. */
+static const char *path_of(char *p, size_t plen, const char *path, const char *key)
+{
+    tr_path_member(p, plen, path, key);
+    return p;
+}
+
+static const char *item_path(char *ip, size_t iplen, char *p, size_t plen, const char *path,
+                             const char *key, size_t index)
+{
+    tr_path_index(ip, iplen, path_of(p, plen, path, key), index);
+    return ip;
+}
+
 /* Present and of the right type? Reports and returns NULL otherwise. */
 static json_t *member(json_t *obj, const char *key, const char *path, bool required, json_type type,
                       const char *want, tr_verrors_t *e, char *p, size_t plen)
 {
-    tr_path_member(p, plen, path, key);
     json_t *v = json_object_get(obj, key);
     if (!v) {
         if (required)
-            tr_verrors_add(e, p, "required", "is required");
+            tr_verrors_add(e, path_of(p, plen, path, key), "required", "is required");
         return NULL;
     }
     bool ok = json_typeof(v) == type || (type == JSON_TRUE && json_typeof(v) == JSON_FALSE);
     if (!ok) {
-        tr_verrors_add(e, p, "type", "must be %s, not %s", want, type_name(v));
+        tr_verrors_add(e, path_of(p, plen, path, key), "type", "must be %s, not %s", want,
+                       type_name(v));
         return NULL;
     }
     return v;
@@ -118,15 +134,17 @@ static const char *string_member(json_t *obj, const char *key, const char *path,
     size_t len = json_string_length(v);
     const char *s = json_string_value(v);
     if (len > max_len) {
-        tr_verrors_add(e, p, "too_long", "is longer than %zu bytes", max_len);
+        tr_verrors_add(e, path_of(p, plen, path, key), "too_long", "is longer than %zu bytes",
+                       max_len);
         return NULL;
     }
     if (required && len == 0) {
-        tr_verrors_add(e, p, "required", "must not be empty");
+        tr_verrors_add(e, path_of(p, plen, path, key), "required", "must not be empty");
         return NULL;
     }
     if (!text_ok(s, len, multiline)) {
-        tr_verrors_add(e, p, "control_character", "contains a control character");
+        tr_verrors_add(e, path_of(p, plen, path, key), "control_character",
+                       "contains a control character");
         return NULL;
     }
     return s;
@@ -148,7 +166,7 @@ const char *tr_check_text(json_t *obj, const char *key, const char *path, size_t
         return s;
     tr_pii_kind_t found = tr_pii_scan(s, strlen(s), pii_mask);
     if (found != TR_PII_NONE) {
-        tr_verrors_add(e, p, "personal_data",
+        tr_verrors_add(e, path_of(p, sizeof(p), path, key), "personal_data",
                        "contains what looks like %s: personal data may not enter a shared record",
                        tr_pii_name(found));
         return NULL;
@@ -166,7 +184,7 @@ int tr_check_enum(json_t *obj, const char *key, const char *path, const char *co
     for (int i = 0; values[i]; i++)
         if (strcmp(json_string_value(v), values[i]) == 0)
             return i;
-    tr_verrors_add(e, p, "enum", "is not one of the allowed values");
+    tr_verrors_add(e, path_of(p, sizeof(p), path, key), "enum", "is not one of the allowed values");
     return -1;
 }
 
@@ -179,21 +197,23 @@ bool tr_check_enum_array(json_t *obj, const char *key, const char *path, const c
         return false;
     size_t n = json_array_size(arr);
     if (n < min_items || n > max_items) {
-        tr_verrors_add(e, p, "items", "must have %zu to %zu items", min_items, max_items);
+        tr_verrors_add(e, path_of(p, sizeof(p), path, key), "items", "must have %zu to %zu items",
+                       min_items, max_items);
         return false;
     }
     bool ok = true;
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(arr, i);
-        tr_path_index(ip, sizeof(ip), p, i);
         if (!json_is_string(v) || !in_list(json_string_value(v), values)) {
-            tr_verrors_add(e, ip, "enum", "is not one of the allowed values");
+            tr_verrors_add(e, item_path(ip, sizeof(ip), p, sizeof(p), path, key, i), "enum",
+                           "is not one of the allowed values");
             ok = false;
             continue;
         }
         for (size_t j = 0; j < i; j++) {
             if (json_equal(v, json_array_get(arr, j))) {
-                tr_verrors_add(e, ip, "duplicate", "repeats an earlier item");
+                tr_verrors_add(e, item_path(ip, sizeof(ip), p, sizeof(p), path, key, i),
+                               "duplicate", "repeats an earlier item");
                 ok = false;
                 break;
             }
@@ -211,8 +231,8 @@ bool tr_check_int(json_t *obj, const char *key, const char *path, json_int_t min
         return false;
     json_int_t n = json_integer_value(v);
     if (n < min || n > max) {
-        tr_verrors_add(e, p, "range", "must be between %lld and %lld", (long long)min,
-                       (long long)max);
+        tr_verrors_add(e, path_of(p, sizeof(p), path, key), "range",
+                       "must be between %lld and %lld", (long long)min, (long long)max);
         return false;
     }
     if (out)
@@ -256,7 +276,8 @@ const char *tr_check_uuid(json_t *obj, const char *key, const char *path, bool r
     if (!v)
         return NULL;
     if (!tr_is_uuid(json_string_value(v))) {
-        tr_verrors_add(e, p, "uuid", "must be a lowercase UUID (8-4-4-4-12 hex digits)");
+        tr_verrors_add(e, path_of(p, sizeof(p), path, key), "uuid",
+                       "must be a lowercase UUID (8-4-4-4-12 hex digits)");
         return NULL;
     }
     return json_string_value(v);
@@ -264,15 +285,14 @@ const char *tr_check_uuid(json_t *obj, const char *key, const char *path, bool r
 
 bool tr_is_iso_week(const char *s)
 {
-    int year, week;
-    char tail;
     if (strlen(s) != 8 || s[4] != '-' || s[5] != 'W')
-        return false;
-    if (sscanf(s, "%4d-W%2d%c", &year, &week, &tail) != 2)
         return false;
     for (int i = 0; i < 8; i++)
         if (i != 4 && i != 5 && (s[i] < '0' || s[i] > '9'))
             return false;
+    /* Digits checked: read them directly rather than through sscanf. */
+    int year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    int week = (s[6] - '0') * 10 + (s[7] - '0');
     return year >= 2000 && year <= 2100 && week >= 1 && week <= 53;
 }
 
@@ -284,7 +304,8 @@ const char *tr_check_iso_week(json_t *obj, const char *key, const char *path, bo
     if (!v)
         return NULL;
     if (!tr_is_iso_week(json_string_value(v))) {
-        tr_verrors_add(e, p, "iso_week", "must be an ISO week like 2026-W47");
+        tr_verrors_add(e, path_of(p, sizeof(p), path, key), "iso_week",
+                       "must be an ISO week like 2026-W47");
         return NULL;
     }
     return json_string_value(v);

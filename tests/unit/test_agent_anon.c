@@ -161,6 +161,41 @@ static void test_hmac_uuid(void **state)
     assert_int_equal(tr_anon_hmac_uuid(key, 8, "x", "y", c), TR_E_INVAL);
 }
 
+/* A key set once gives the one-shot's ids, call after call, whatever came
+ * before (each id starts from the key again, not from the last message). */
+static void test_hmac_key_reused(void **state)
+{
+    unsigned char key[32];
+    for (int i = 0; i < 32; i++)
+        key[i] = (unsigned char)i;
+    tr_anon_key_t *k = tr_anon_key_new(key, sizeof(key));
+    assert_non_null(k);
+    char a[37], want[37];
+    assert_int_equal(tr_anon_key_uuid(k, "pathway.referral", "CASE-0001", a), 0);
+    assert_string_equal(a, "1c59ac4f-f968-822a-ad3f-1d9150c15dda");
+    static const char *const values[] = {"", "CASE-0001", "x", "NWA-2026-0013",
+                                         "\xc3\xa9t\xc3\xa9"};
+    static const char *const domains[] = {"pathway.referral", "pathway.event/accepted", ""};
+    for (int round = 0; round < 2; round++)
+        for (size_t d = 0; d < sizeof(domains) / sizeof(domains[0]); d++)
+            for (size_t v = 0; v < sizeof(values) / sizeof(values[0]); v++) {
+                assert_int_equal(tr_anon_key_uuid(k, domains[d], values[v], a), 0);
+                assert_int_equal(tr_anon_hmac_uuid(key, 32, domains[d], values[v], want), 0);
+                assert_string_equal(a, want);
+            }
+    /* A long value, past the one-shot's old stack buffer. */
+    char big[2000];
+    memset(big, 'r', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(tr_anon_key_uuid(k, "pathway.referral", big, a), 0);
+    assert_int_equal(tr_anon_hmac_uuid(key, 32, "pathway.referral", big, want), 0);
+    assert_string_equal(a, want);
+    assert_int_equal(tr_anon_key_uuid(k, "pathway.referral", NULL, a), TR_E_INVAL);
+    tr_anon_key_free(k);
+    assert_null(tr_anon_key_new(key, 8));
+    tr_anon_key_free(NULL);
+}
+
 /* Planted identifiers: each must be found. */
 static void test_scan_finds(void **state)
 {
@@ -247,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_weeks_days_ages),
         cmocka_unit_test(test_districts),
         cmocka_unit_test(test_hmac_uuid),
+        cmocka_unit_test(test_hmac_key_reused),
         cmocka_unit_test(test_scan_finds),
         cmocka_unit_test(test_scan_passes_clean_text),
         cmocka_unit_test(test_reference_shapes),

@@ -111,6 +111,55 @@ static void test_refused_in_flight_keeps_new_content(void **state)
     spool_close(s);
 }
 
+/* A record queued again leaves the refused list and the quarantine, though
+ * queueing skips those DELETEs while both are empty: whether they are is
+ * learnt again in each transaction, and a refusal or a quarantine in the
+ * same transaction counts. */
+static void test_queued_again_leaves_refused_and_quarantine(void **state)
+{
+    (void)state;
+    spool_t *reader = spool_open(dir, err, sizeof(err));
+    spool_t *sender = spool_open(dir, err, sizeof(err));
+    assert_non_null(reader);
+    assert_non_null(sender);
+    queue_one(reader, "r1", "first"); /* both lists empty: learnt so, then committed */
+    spool_item_t *items;
+    size_t n;
+    assert_int_equal(spool_next(sender, 10, &items, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(spool_begin(sender, err, sizeof(err)), 0);
+    assert_int_equal(spool_refused(sender, &items[0], "[{\"code\":\"x\"}]", err, sizeof(err)), 0);
+    assert_int_equal(spool_commit(sender, err, sizeof(err)), 0);
+    spool_items_free(items, n);
+    spool_counts_t c;
+    assert_int_equal(spool_counts(reader, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.refused, 1);
+    assert_int_equal(c.queued, 0);
+
+    /* The other connection's refusal is seen by the reader's next transaction. */
+    queue_one(reader, "r1", "fixed");
+    assert_int_equal(spool_counts(reader, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.refused, 0);
+    assert_int_equal(c.queued, 1);
+
+    /* Quarantined, then queued, in one transaction that began with both empty. */
+    json_t *q = json_pack("[{s:s, s:s, s:{}}]", "kind", "pathway.referral", "id", "r2", "body");
+    assert_int_equal(spool_begin(reader, err, sizeof(err)), 0);
+    json_t *none = json_array(); /* learns, in this transaction, that both lists are empty */
+    assert_int_equal(spool_queue(reader, none, "export.csv", 1, err, sizeof(err)), 0);
+    json_decref(none);
+    assert_int_equal(
+        spool_quarantine(reader, q, "export.csv", 3, "Notes", "a name", err, sizeof(err)), 0);
+    assert_int_equal(spool_queue(reader, q, "export.csv", 3, err, sizeof(err)), 0);
+    assert_int_equal(spool_commit(reader, err, sizeof(err)), 0);
+    json_decref(q);
+    assert_int_equal(spool_counts(reader, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.quarantined, 0);
+    assert_int_equal(c.queued, 2);
+    spool_close(reader);
+    spool_close(sender);
+}
+
 typedef struct {
     spool_gate_t *gate;
     int chunks;
@@ -258,6 +307,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_replaced_in_flight_stays_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_in_flight_keeps_new_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queued_again_leaves_refused_and_quarantine, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_gate_lets_the_sender_in_between_chunks, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_older_spool_is_upgraded, setup, teardown),

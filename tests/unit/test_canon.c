@@ -34,6 +34,16 @@ static void assert_canon(const json_t *v, const char *want, size_t want_len)
                  want);
     assert_int_equal(out[len], '\0');
     free(out);
+    /* The writer into a kept buffer gives the same bytes: one buffer for
+     * every vector, so that it is reused grown, and starts small. */
+    static char *kept;
+    static size_t kept_cap;
+    assert_int_equal(tr_canon_dump_into(v, &kept, &kept_cap, &len), 0);
+    if (len != want_len || memcmp(kept, want, len) != 0)
+        fail_msg("canonical form into a kept buffer differs:\n got: %.*s\nwant: %.*s", (int)len,
+                 kept, (int)want_len, want);
+    assert_int_equal(kept[len], '\0');
+    assert_true(kept_cap > len);
 }
 
 /* Input JSON text and its expected canonical bytes. */
@@ -73,6 +83,51 @@ static const struct {
     /* Keys are escaped like strings, and sorted by their unescaped bytes (\n < "). */
     {"{\"a\\\"b\":2,\"a\\nb\":1}", "{\"a\\nb\":1,\"a\\\"b\":2}"},
 };
+
+/* Objects of 1 to 40 members, inserted in a shuffled order, come out in
+ * byte order on both sides of the small-object sort's limit (16), and the
+ * kept-buffer writer agrees after a refusal left its buffer part-written. */
+static void test_member_counts(void **state)
+{
+    char *kept = NULL;
+    size_t kept_cap = 0, len;
+    unsigned seed = 11;
+    for (int n = 1; n <= 40; n++) {
+        int order[40];
+        for (int i = 0; i < n; i++)
+            order[i] = i;
+        for (int i = n - 1; i > 0; i--) {
+            seed = seed * 1103515245u + 12345u;
+            int j = (int)((seed >> 8) % (unsigned)(i + 1));
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        json_t *v = json_object();
+        char key[8];
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof(key), "k%02d", order[i]);
+            json_object_set_new(v, key, json_integer(order[i]));
+        }
+        char want[1024];
+        size_t off = 0;
+        want[off++] = '{';
+        for (int i = 0; i < n; i++)
+            off += (size_t)snprintf(want + off, sizeof(want) - off, "%s\"k%02d\":%d", i ? "," : "",
+                                    i, i);
+        want[off++] = '}';
+        assert_canon(v, want, off);
+        json_t *bad = json_pack("{s:o, s:f}", "v", json_incref(v), "real", 1.5);
+        assert_int_equal(tr_canon_dump_into(bad, &kept, &kept_cap, &len), TR_E_INVAL);
+        assert_int_equal(len, 0);
+        assert_int_equal(tr_canon_dump_into(v, &kept, &kept_cap, &len), 0);
+        assert_int_equal(len, off);
+        assert_memory_equal(kept, want, off);
+        json_decref(bad);
+        json_decref(v);
+    }
+    free(kept);
+}
 
 static void test_vectors(void **state)
 {
@@ -296,6 +351,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_member_counts),
         cmocka_unit_test(test_nul_in_string),
         cmocka_unit_test(test_integer_extremes_built),
         cmocka_unit_test(test_key_order_independence),

@@ -95,9 +95,11 @@ CONF
 }
 node_conf a bench-a b bench-b >"$work/a.conf"
 node_conf b bench-b a bench-a >"$work/b.conf"
+declare -A node_pid
 start_node() {
     "$build/server/trellisd" --config "$work/$1.conf" 2>>"$work/$1.log" &
     pids+=($!)
+    node_pid[$1]=$!
     local org=bench-$1
     for _ in $(seq 100); do
         curl -fsS --cacert "$work/pki/ca.crt" --cert "$work/pki/orgs/$org/agents/agent.chain.crt" \
@@ -129,6 +131,21 @@ wait_until() { # PSQL_FN DB MARKER_ID WANT START
     done
     python3 -c "print($at - $5)"
 }
+
+# CPU, in clock ticks, of a node's trellisd and of a whole cluster (the
+# postmaster, its live children and, through cutime/cstime, the backends that
+# have exited): which process limits a rate on a shared machine.
+node_ticks() { awk '{print $14 + $15}' "/proc/${node_pid[$1]}/stat"; }
+pg_ticks() { # CLUSTER
+    local pm t c
+    pm=$(head -1 "$work/pg-$1/data/postmaster.pid")
+    t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
+    for c in $(pgrep -P "$pm"); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+us_per_record() { python3 -c "print('%.1f' % ($1 * 1e6 / $(getconf CLK_TCK) / $records))"; }
 
 echo "federation benchmark: $records records (stream $stream), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
@@ -203,15 +220,19 @@ copy_s=$(python3 -c "print($(now) - $start)")
 psql_a -d postgres -c "DROP DATABASE copyref"
 
 # Bootstrap: B pulls everything from A.
+cpu0_a=$(node_ticks a) cpu0_pga=$(pg_ticks a) cpu0_pgb=$(pg_ticks b)
 start=$(now)
 start_node b
 boot_s=$(wait_until psql_b trellis "$boot_marker" "$records" "$start")
+boot_cpu=("$(($(node_ticks a) - cpu0_a))" "$(($(pg_ticks a) - cpu0_pga))" "$(node_ticks b)" "$(($(pg_ticks b) - cpu0_pgb))")
 
 # Logical replication's initial sync of the same table between the same clusters.
 psql_a -d trellis -c "CREATE PUBLICATION bench FOR TABLE pathway_referrals"
+cpu0_pga=$(pg_ticks a) cpu0_pgb=$(pg_ticks b)
 start=$(now)
 psql_b -d lr -c "CREATE SUBSCRIPTION bench CONNECTION 'host=127.0.0.1 port=${pgport[a]} dbname=trellis user=trellis' PUBLICATION bench"
 lr_boot_s=$(wait_until psql_b lr "$boot_marker" "$records" "$start")
+lr_cpu=("$(($(pg_ticks a) - cpu0_pga))" "$(($(pg_ticks b) - cpu0_pgb))")
 
 # Streaming: A's agents post N/10 more records, then the marker alone; B's
 # trellisd and the subscriber are waited for at once, from the same start.
@@ -242,4 +263,7 @@ printf '%-62s %12s\n' "logical replication, stream caught up (from stream start)
 printf '%-62s %12s\n' "trellisd B, stream caught up (from stream start)" "$(rate "$stream" "$b_stream_s")"
 python3 -c "print('%-62s %11.0f%%' % ('trellisd bootstrap / logical replication initial sync', 100.0 * $lr_boot_s / $boot_s))"
 python3 -c "print('%-62s %11.0f%%' % ('trellisd catch-up / logical replication catch-up', 100.0 * $lr_stream_s / $b_stream_s))"
+echo "CPU per record, microseconds (both nodes' idle long-polls included):"
+echo "  trellisd bootstrap: A trellisd $(us_per_record "${boot_cpu[0]}"), A PostgreSQL $(us_per_record "${boot_cpu[1]}"), B trellisd $(us_per_record "${boot_cpu[2]}"), B PostgreSQL $(us_per_record "${boot_cpu[3]}")"
+echo "  logical replication initial sync: A PostgreSQL $(us_per_record "${lr_cpu[0]}"), B PostgreSQL $(us_per_record "${lr_cpu[1]}")"
 python3 -c "print('stream, seconds from its start: A had the batches %.2f, the marker %.2f; logical replication caught up %.2f, trellisd B %.2f' % ($batches_at - $start, $insert_s, $lr_stream_s, $b_stream_s))"

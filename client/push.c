@@ -18,6 +18,12 @@
 #include <time.h>
 
 #define MAX_REPORTED 20 /* row messages per file; the rest are counted */
+/* A file's first chunk is chunk_rows rows, so that sending starts at once;
+ * each next one twice the last, up to this many times chunk_rows. Why: the
+ * queue's key table takes rows at random places, so a commit writes nearly
+ * every page of it to the WAL, however few rows the chunk holds, once the
+ * table outgrows the page cache. Fewer, larger commits write it less often. */
+#define CHUNK_GROWTH 4
 
 typedef struct {
     push_ctx_t *x;
@@ -28,6 +34,7 @@ typedef struct {
     size_t err_len;
     int64_t reported;
     size_t since_commit; /* rows since the last chunk's commit */
+    size_t chunk;        /* rows in this chunk (CHUNK_GROWTH) */
 } file_t;
 
 static void report(file_t *f, const char *what, long line, const char *column, const char *why)
@@ -86,6 +93,8 @@ static int commit_chunk(file_t *f, bool more)
         return -1;
     f->st->committed_rows = f->st->rows;
     f->since_commit = 0;
+    if (f->chunk < x->chunk_rows * CHUNK_GROWTH)
+        f->chunk *= 2;
     if (x->on_chunk)
         x->on_chunk(x->chunk_ctx);
     return more ? spool_begin(x->spool, f->err, f->err_len) : 0;
@@ -135,7 +144,7 @@ static int on_row(void *ctx, const src_row_t *row)
         }
     }
     json_decref(out.records);
-    if (rc == 0 && x->chunk_rows && x->spool && ++f->since_commit >= x->chunk_rows)
+    if (rc == 0 && x->chunk_rows && x->spool && ++f->since_commit >= f->chunk)
         rc = commit_chunk(f, true);
     return rc ? -2 : 0;
 }
@@ -172,7 +181,7 @@ static int on_row_check(void *ctx, const src_row_t *row)
 static int check_file(push_ctx_t *x, const mapping_t *m, const char *path, bool json,
                       push_stats_t *st, char *err, size_t err_len)
 {
-    file_t f = {x, anon_new(m, x->secret, x->origin), path, st, err, err_len, 0, 0};
+    file_t f = {x, anon_new(m, x->secret, x->origin), path, st, err, err_len, 0, 0, 0};
     src_sink_t sink = {on_header, on_row_check, &f};
     int rc = read_file(path, json, &sink, err, err_len);
     anon_free(f.anon);
@@ -190,7 +199,7 @@ int push_file(push_ctx_t *x, const mapping_t *m, const char *path, push_stats_t 
         return -1;
     if (x->spool && spool_begin(x->spool, err, err_len) != 0)
         return -1;
-    file_t f = {x, anon_new(m, x->secret, x->origin), path, st, err, err_len, 0, 0};
+    file_t f = {x, anon_new(m, x->secret, x->origin), path, st, err, err_len, 0, 0, x->chunk_rows};
     src_sink_t sink = {on_header, on_row, &f};
     int rc = read_file(path, json, &sink, err, err_len);
     anon_free(f.anon);

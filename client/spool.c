@@ -27,8 +27,10 @@ struct spool {
     bool held_known, any_refused, any_quarantined;
     char *text; /* the record being queued, canonical JSON; kept from record to record */
     size_t text_cap;
-    sqlite3_stmt *find, *insert, *replace, *unquarantine, *quarantine, *next, *done, *refuse,
-        *unrefuse;
+    int64_t dequeued;   /* records that left the queue in this write transaction */
+    int64_t sweep_from; /* where the next sweep of queue_keys starts (key order) */
+    sqlite3_stmt *find, *insert, *insert_key, *replace, *unquarantine, *quarantine, *next, *done,
+        *refuse, *unrefuse, *sweep_end, *sweep, *sweep_rest;
 };
 
 static int db_fail(spool_t *s, const char *what, char *err, size_t err_len)
@@ -69,6 +71,7 @@ spool_t *spool_open(const char *dir, char *err, size_t err_len)
     spool_t *s = calloc(1, sizeof(*s));
     if (!s)
         abort();
+    s->sweep_from = INT64_MIN;
     /* NOMUTEX: a spool_t is one thread's connection (push's reader and
      * sender each open their own), so SQLite's per-call mutexes only cost. */
     if (sqlite3_open_v2(path, &s->db,
@@ -94,9 +97,18 @@ spool_t *spool_open(const char *dir, char *err, size_t err_len)
         spool_close(s);
         return NULL;
     }
-    s->find = prepare(s, "SELECT seq FROM queue WHERE key = ?1 AND kind = ?2 AND id = ?3");
+    /* An entry of queue_keys whose record has left joins nothing. */
+    s->find = prepare(s, "SELECT q.seq FROM queue_keys k JOIN queue q ON q.seq = k.seq "
+                         "WHERE k.key = ?1 AND q.kind = ?2 AND q.id = ?3");
     s->insert = prepare(s, "INSERT INTO queue (key, kind, id, doc, file, line, queued_at) "
                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    s->insert_key = prepare(s, "INSERT INTO queue_keys (key, seq) VALUES (?1, ?2)");
+    s->sweep_end = prepare(s, "SELECT key FROM queue_keys WHERE key >= ?1 ORDER BY key "
+                              "LIMIT 1 OFFSET ?2");
+    s->sweep = prepare(s, "DELETE FROM queue_keys WHERE key >= ?1 AND key <= ?2 AND "
+                          "seq < (SELECT ifnull(min(seq), 9223372036854775807) FROM queue)");
+    s->sweep_rest = prepare(s, "DELETE FROM queue_keys WHERE key >= ?1 AND seq < "
+                               "(SELECT ifnull(min(seq), 9223372036854775807) FROM queue)");
     s->replace = prepare(s, "UPDATE queue SET doc = ?2, file = ?3, line = ?4 WHERE seq = ?1");
     s->unquarantine = prepare(s, "DELETE FROM quarantine WHERE kind = ?1 AND id = ?2");
     s->quarantine = prepare(s, "INSERT OR REPLACE INTO quarantine (kind, id, records, file, line, "
@@ -107,8 +119,9 @@ spool_t *spool_open(const char *dir, char *err, size_t err_len)
                            "at) SELECT kind, id, doc, ?2, file, line, ?3 FROM queue "
                            "WHERE seq = ?1 AND doc = ?4");
     s->unrefuse = prepare(s, "DELETE FROM refused WHERE kind = ?1 AND id = ?2");
-    if (!s->find || !s->insert || !s->replace || !s->unquarantine || !s->quarantine || !s->next ||
-        !s->done || !s->refuse || !s->unrefuse) {
+    if (!s->find || !s->insert || !s->insert_key || !s->replace || !s->unquarantine ||
+        !s->quarantine || !s->next || !s->done || !s->refuse || !s->unrefuse || !s->sweep_end ||
+        !s->sweep || !s->sweep_rest) {
         db_fail(s, "preparing statements", err, err_len);
         spool_close(s);
         return NULL;
@@ -120,8 +133,9 @@ void spool_close(spool_t *s)
 {
     if (!s)
         return;
-    sqlite3_stmt *all[] = {s->find, s->insert, s->replace, s->unquarantine, s->quarantine,
-                           s->next, s->done,   s->refuse,  s->unrefuse};
+    sqlite3_stmt *all[] = {s->find,       s->insert, s->insert_key, s->replace, s->unquarantine,
+                           s->quarantine, s->next,   s->done,       s->refuse,  s->unrefuse,
+                           s->sweep_end,  s->sweep,  s->sweep_rest};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(s->db);
@@ -190,11 +204,18 @@ int spool_begin(spool_t *s, char *err, size_t err_len)
     }
     s->in_tx = true;
     s->held_known = false;
+    s->dequeued = 0;
     return 0;
 }
 
+static int sweep_keys(spool_t *s, char *err, size_t err_len);
+
 int spool_commit(spool_t *s, char *err, size_t err_len)
 {
+    if (s->dequeued > 0 && sweep_keys(s, err, err_len) != 0) {
+        spool_rollback(s);
+        return -1;
+    }
     if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         db_fail(s, "commit", err, err_len);
         spool_rollback(s);
@@ -255,7 +276,13 @@ static int put(spool_t *s, const char *kind, const char *id, const char *text, s
         sqlite3_bind_int64(st, 6, line);
         sqlite3_bind_int64(st, 7, (sqlite3_int64)time(NULL));
     }
-    return step_done(s, st, "queue", err, err_len);
+    if (step_done(s, st, "queue", err, err_len) != 0)
+        return -1;
+    if (seq >= 0)
+        return 0;
+    sqlite3_bind_int64(s->insert_key, 1, key);
+    sqlite3_bind_int64(s->insert_key, 2, sqlite3_last_insert_rowid(s->db));
+    return step_done(s, s->insert_key, "queue", err, err_len);
 }
 
 static int64_t count(spool_t *s, const char *sql);
@@ -395,7 +422,51 @@ int spool_done(spool_t *s, const spool_item_t *item, char *err, size_t err_len)
 {
     sqlite3_bind_int64(s->done, 1, item->seq);
     sqlite3_bind_text(s->done, 2, item->doc, -1, SQLITE_STATIC);
-    return step_done(s, s->done, "dequeue", err, err_len);
+    if (step_done(s, s->done, "dequeue", err, err_len) != 0)
+        return -1;
+    s->dequeued += sqlite3_changes(s->db);
+    return 0;
+}
+
+/* Sweep away keys whose records have left the queue, without a lookup an
+ * entry: records leave the queue oldest first, so an entry older than the
+ * oldest record queued is stale. Each commit that dequeued d records sweeps
+ * the next 2d + 64 entries in key order (a few neighbouring pages, not a
+ * random page a record), coming round again at the end, so stale entries
+ * stay fewer than the live ones. Those that left out of order (a batch
+ * answered before an older one) wait until the sweep passes again after
+ * the older ones have left. */
+static int sweep_keys(spool_t *s, char *err, size_t err_len)
+{
+    /* An empty queue (the usual end of a push) leaves no key worth keeping. */
+    int64_t queued = count(s, "SELECT EXISTS (SELECT 1 FROM queue)");
+    if (queued < 0)
+        return db_fail(s, "sweeping the queue's keys", err, err_len);
+    if (queued == 0) {
+        s->sweep_from = INT64_MIN;
+        s->dequeued = 0;
+        if (sqlite3_exec(s->db, "DELETE FROM queue_keys", NULL, NULL, NULL) != SQLITE_OK)
+            return db_fail(s, "sweeping the queue's keys", err, err_len);
+        return 0;
+    }
+    sqlite3_bind_int64(s->sweep_end, 1, s->sweep_from);
+    sqlite3_bind_int64(s->sweep_end, 2, 2 * s->dequeued + 64);
+    int rc = sqlite3_step(s->sweep_end);
+    int64_t end = rc == SQLITE_ROW ? sqlite3_column_int64(s->sweep_end, 0) : 0;
+    sqlite3_reset(s->sweep_end);
+    sqlite3_clear_bindings(s->sweep_end);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(s, "sweeping the queue's keys", err, err_len);
+    sqlite3_stmt *st = rc == SQLITE_ROW ? s->sweep : s->sweep_rest;
+    sqlite3_bind_int64(st, 1, s->sweep_from);
+    if (rc == SQLITE_ROW)
+        sqlite3_bind_int64(st, 2, end);
+    if (step_done(s, st, "sweeping the queue's keys", err, err_len) != 0)
+        return -1;
+    /* Past the end (or at the last key there can be), round again. */
+    s->sweep_from = rc == SQLITE_ROW && end < INT64_MAX ? end + 1 : INT64_MIN;
+    s->dequeued = 0;
+    return 0;
 }
 
 int spool_refused(spool_t *s, const spool_item_t *item, const char *errors, char *err,

@@ -1,6 +1,8 @@
 /* The spool's tables (spool.h) and the upgrade of a spool made by an older
  * agent: the queue is found by a 64-bit key of (kind, id) through a small
- * integer index, rather than a unique index on the two texts. */
+ * table of keys and sequence numbers (queue_keys), rather than a unique
+ * index on the two texts; an entry may outlive its record (spool.c sweeps
+ * them). */
 #ifndef SPOOL_SCHEMA_H
 #define SPOOL_SCHEMA_H
 

@@ -2,8 +2,9 @@
  * it was on its way stays queued with its new content (the answer was for
  * the old one); the gate hands the write transaction over in turn, so a
  * reader committing chunk after chunk cannot starve the sender. And the
- * queue's integer key: records sharing a key stay apart, and an older
- * spool's queue is upgraded with nothing lost or reordered. */
+ * queue's integer key: records sharing a key stay apart, an older spool's
+ * queue is upgraded with nothing lost or reordered, and the keys of records
+ * that have left the queue are swept away. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -283,6 +284,7 @@ static void test_records_sharing_a_key_stay_apart(void **state)
              "'pathway.referral', 'not-r5', '{\"note\":\"stranger\"}', 1)",
              (long long)spool_queue_key("pathway.referral", "r5"));
     exec_sql(sql);
+    exec_sql("INSERT INTO queue_keys (key, seq) SELECT key, seq FROM queue WHERE id = 'not-r5'");
     queue_one(s, "r5", "second");
     /* The same id under another kind is another record too. */
     json_t *ev = json_pack("[{s:s, s:s, s:{}}]", "kind", "pathway.event", "id", "r5", "body");
@@ -302,6 +304,126 @@ static void test_records_sharing_a_key_stay_apart(void **state)
     spool_close(s);
 }
 
+static int64_t query_int(const char *sql)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/spool.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+#define STALE_KEYS                                                                                 \
+    "SELECT count(*) FROM queue_keys k WHERE NOT EXISTS (SELECT 1 FROM queue q "                   \
+    "WHERE q.seq = k.seq)"
+#define LIVE_KEYS "SELECT count(*) FROM queue_keys k JOIN queue q ON q.seq = k.seq"
+
+/* Send (answer done) the n oldest records, one transaction. */
+static void send_oldest(spool_t *s, size_t n)
+{
+    spool_item_t *items;
+    size_t got;
+    assert_int_equal(spool_next(s, n, &items, &got, err, sizeof(err)), 0);
+    assert_int_equal(got, n);
+    assert_int_equal(spool_begin(s, err, sizeof(err)), 0);
+    for (size_t i = 0; i < got; i++)
+        assert_int_equal(spool_done(s, &items[i], err, sizeof(err)), 0);
+    assert_int_equal(spool_commit(s, err, sizeof(err)), 0);
+    spool_items_free(items, got);
+}
+
+/* Ids as scattered as the keyed hashes of real records. */
+static const char *id_of(int i, char buf[16])
+{
+    snprintf(buf, 16, "%08x", (unsigned)i * 2654435761u);
+    return buf;
+}
+
+/* A record's key outlives it in queue_keys until a sweep passes: meanwhile
+ * a lookup through it finds nothing, so the same case read again is a new
+ * record; the sweeps, a few keys a commit in key order, leave no stale key
+ * once they have come round, and none at all once the queue is empty. */
+static void test_keys_of_sent_records_are_swept(void **state)
+{
+    (void)state;
+    spool_t *s = spool_open(dir, err, sizeof(err));
+    assert_non_null(s);
+    json_t *recs = json_array();
+    char id[16];
+    for (int i = 0; i < 300; i++)
+        json_array_append_new(recs, json_pack("{s:s, s:s, s:{s:s}}", "kind", "pathway.referral",
+                                              "id", id_of(i, id), "body", "note", "first"));
+    assert_int_equal(spool_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(spool_queue(s, recs, "export.csv", 2, err, sizeof(err)), 0);
+    assert_int_equal(spool_commit(s, err, sizeof(err)), 0);
+    json_decref(recs);
+    assert_int_equal(query_int("SELECT count(*) FROM queue_keys"), 300);
+    exec_sql("CREATE TABLE before_sweep AS SELECT key, seq FROM queue_keys");
+
+    /* 100 sent in one commit: that sweep covers the first 2 * 100 + 64 + 1
+     * keys in key order; the stale keys after them wait. */
+    send_oldest(s, 100);
+    int64_t waiting = query_int("SELECT count(*) FROM (SELECT seq FROM before_sweep ORDER BY key "
+                                "LIMIT -1 OFFSET 265) WHERE seq <= 100");
+    assert_true(waiting > 0);
+    assert_int_equal(query_int(STALE_KEYS), waiting);
+    assert_int_equal(query_int(LIVE_KEYS), 200);
+    /* Record 0 was sent: read again, it is queued anew, not lost in a stale key. */
+    queue_one(s, id_of(0, id), "again");
+    assert_int_equal(query_int("SELECT count(*) FROM queue WHERE seq = 301"), 1);
+    /* Record 150 is still queued: read again, it is replaced in place. */
+    queue_one(s, id_of(150, id), "second");
+    assert_int_equal(query_int("SELECT count(*) FROM queue"), 201);
+    assert_int_equal(
+        query_int("SELECT count(*) FROM queue WHERE doc LIKE '%second%' AND seq = 151"), 1);
+
+    /* Ten commits of one record each sweep 10 * 66 keys, round the whole
+     * table twice: every key of the first hundred is gone; only some of the
+     * ten sent since may wait for the sweep to come round again. */
+    for (int i = 0; i < 10; i++)
+        send_oldest(s, 1);
+    assert_int_equal(query_int(STALE_KEYS " AND k.seq <= 100"), 0);
+    assert_true(query_int(STALE_KEYS) <= 10);
+    assert_int_equal(query_int(LIVE_KEYS), 191);
+
+    send_oldest(s, 191);
+    assert_int_equal(query_int("SELECT count(*) FROM queue"), 0);
+    assert_int_equal(query_int("SELECT count(*) FROM queue_keys"), 0);
+    spool_close(s);
+}
+
+/* A spool whose queue was indexed in place (queue_key, before queue_keys):
+ * its keys move to queue_keys, the index goes, and its records are found. */
+static void test_indexed_queue_is_upgraded(void **state)
+{
+    (void)state;
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "PRAGMA journal_mode=WAL;"
+             "CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, key INTEGER NOT NULL,"
+             "  kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
+             "  file TEXT, line INTEGER, queued_at INTEGER NOT NULL);"
+             "CREATE INDEX queue_key ON queue (key);"
+             "INSERT INTO queue VALUES (3, %lld, 'pathway.referral', 'r1', '{\"note\":\"a\"}', "
+             "'x', 2, 1);",
+             (long long)spool_queue_key("pathway.referral", "r1"));
+    exec_sql(sql);
+    spool_t *s = spool_open(dir, err, sizeof(err));
+    assert_non_null(s);
+    assert_int_equal(query_int("SELECT count(*) FROM sqlite_schema WHERE name = 'queue_key'"), 0);
+    assert_int_equal(query_int(LIVE_KEYS), 1);
+    queue_one(s, "r1", "b");
+    assert_int_equal(query_int("SELECT count(*) FROM queue"), 1);
+    assert_int_equal(query_int("SELECT seq FROM queue WHERE doc LIKE '%\"b\"%'"), 3);
+    spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +435,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_older_spool_is_upgraded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_records_sharing_a_key_stay_apart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_of_sent_records_are_swept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_indexed_queue_is_upgraded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,8 @@ typedef struct {
     place_t *places;
     int n_places;
     uint32_t rank; /* position in the (name, id) order */
+    uint32_t *lex; /* its lexemes' numbers in ix->fts */
+    uint32_t n_lex;
     /* The kept text, one allocation: received_at, NUL, the body, NUL. */
     char *doc;
     uint32_t body_off, body_len;
@@ -65,6 +67,7 @@ struct dir_index {
     uint32_t *order; /* entries in (name, id) order */
     bool dirty;      /* order must be sorted again */
     bool db_order;   /* order is the database's, as put */
+    dir_fts_t *fts;  /* the lexemes' posting lists, by entry position */
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -188,6 +191,9 @@ static size_t row_bytes(const dir_row_t *r)
         if (r->places[i].sal_id)
             b += strlen(r->places[i].sal_id) + 1 + ALLOC_OVERHEAD;
     b += strlen(r->received_at ? r->received_at : "") + r->body_len + 2 + ALLOC_OVERHEAD;
+    /* The lexemes: a number in the entry and a document in a posting list
+     * each, 8 bytes, never more than the tsvector's text ('x':1 a lexeme). */
+    b += strlen(r->search ? r->search : "") + ALLOC_OVERHEAD;
     return b;
 }
 
@@ -195,6 +201,10 @@ static size_t row_bytes(const dir_row_t *r)
  * its key (id, origin) and name for the key table and the order. */
 static void entry_release(dir_index_t *ix, entry_t *e)
 {
+    dir_fts_remove(ix->fts, (uint32_t)(e - ix->e), e->lex, e->n_lex);
+    free(e->lex);
+    e->lex = NULL;
+    e->n_lex = 0;
     free(e->vals);
     free(e->scheds);
     for (int i = 0; i < e->n_places; i++)
@@ -232,6 +242,7 @@ dir_index_t *dir_index_new(size_t max_entries, size_t max_bytes)
     ix->max_bytes = max_bytes;
     keys_grow(ix);
     dict_grow(ix);
+    ix->fts = dir_fts_new();
     return ix;
 }
 
@@ -248,6 +259,7 @@ void dir_index_free(dir_index_t *ix)
     free(ix->strs);
     free(ix->dict);
     free(ix->order);
+    dir_fts_free(ix->fts);
     free(ix);
 }
 
@@ -264,6 +276,11 @@ int64_t dir_index_last_seq(const dir_index_t *ix)
 size_t dir_index_bytes(const dir_index_t *ix)
 {
     return ix->bytes;
+}
+
+bool dir_index_fts_ok(const dir_index_t *ix)
+{
+    return dir_fts_ok(ix->fts);
 }
 
 bool dir_index_over_bytes(const dir_index_t *ix)
@@ -358,6 +375,7 @@ static void entry_fill(dir_index_t *ix, entry_t *e, const dir_row_t *r, size_t b
     if (!ix->db_order && r->n_places > 1)
         qsort(e->places, (size_t)r->n_places, sizeof(*e->places), cmp_place);
     fill_doc(e, r);
+    dir_fts_add(ix->fts, (uint32_t)(e - ix->e), r->search, &e->lex, &e->n_lex);
     e->bytes = bytes;
     ix->bytes += bytes;
 }
@@ -481,6 +499,8 @@ typedef struct {
     int day;
     int64_t start_us, end_us;
     bool sched;
+    const uint64_t *bits; /* the tsquery's matches by entry position, or NULL */
+    const entry_t *base;  /* the entry at position 0 */
 } want_t;
 
 static int64_t time_us(const char *hhmmss)
@@ -595,8 +615,13 @@ static bool match(const entry_t *e, const dir_ask_t *a, const want_t *w)
         if (!any)
             return false;
     }
-    if (a->search && !cmp_seq(a->search_seqs, a->n_search, e->seq))
+    if (w->bits) {
+        size_t i = (size_t)(e - w->base);
+        if (!(w->bits[i / 64] >> (i % 64) & 1))
+            return false;
+    } else if (a->search && !cmp_seq(a->search_seqs, a->n_search, e->seq)) {
         return false;
+    }
     return true;
 }
 
@@ -686,6 +711,41 @@ static int cmp_cand(const void *a, const void *b)
     return (x->place > y->place) - (x->place < y->place);
 }
 
+/* Reorder cs so that its first k are the k least by cmp_cand (a total
+ * order: rank and place tell any two apart), in no particular order:
+ * quickselect, the middle element as pivot, linear on average. */
+static void select_first(cand_t *cs, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n; /* the k-th least lies in [lo, hi) */
+    while (k > lo && k < hi && hi - lo > 1) {
+        cand_t pivot = cs[lo + (hi - lo) / 2], t;
+        size_t i = lo, j = hi - 1;
+        /* three-way: [lo, i) less, [i, m] equal (the pivot once), (j, hi) greater */
+        size_t m = lo;
+        while (m <= j) {
+            int c = cmp_cand(&cs[m], &pivot);
+            if (c < 0) {
+                t = cs[i], cs[i] = cs[m], cs[m] = t;
+                i++, m++;
+            } else if (c > 0) {
+                t = cs[m], cs[m] = cs[j], cs[j] = t;
+                if (j == 0)
+                    break;
+                j--;
+            } else {
+                m++;
+            }
+        }
+        /* less: [lo, i); equal: [i, m); greater: [m, hi) */
+        if (k <= i)
+            hi = i;
+        else if (k >= m)
+            lo = m;
+        else
+            return;
+    }
+}
+
 static void add_hit(const dir_index_t *ix, dir_page_t *out, const cand_t *c)
 {
     const entry_t *e = &ix->e[c->entry];
@@ -713,6 +773,14 @@ int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
     out->hits = xrealloc(NULL, (size_t)f->per_page * sizeof(*out->hits));
     if (!want_init(ix, a, &w))
         return 0;
+    uint64_t *bits = NULL;
+    w.bits = NULL;
+    w.base = ix->e;
+    if (a->tsq) {
+        bits = xrealloc(NULL, (ix->n + 63) / 64 * sizeof(*bits));
+        dir_tsq_eval(ix->fts, a->tsq, ix->n, bits);
+        w.bits = bits;
+    }
     bool sals = a->what == DIR_LIST_SALS;
     if (!a->has_centre) {
         /* The order is kept: the page is the matches from off on. */
@@ -731,6 +799,7 @@ int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
             }
         }
         out->total = row;
+        free(bits);
         return 0;
     }
     centre_t c;
@@ -761,12 +830,17 @@ int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
             cs[n++] = k;
         }
     }
-    if (n)
-        qsort(cs, n, sizeof(*cs), cmp_cand);
+    /* Only the first `end` in order are sorted: a page near the start
+     * needs the nearest few, not every candidate in the radius ordered. */
+    size_t keep = end < (int64_t)n ? (size_t)end : n;
+    select_first(cs, n, keep);
+    if (keep)
+        qsort(cs, keep, sizeof(*cs), cmp_cand);
     for (int64_t r = off; r < end && r < (int64_t)n; r++)
         add_hit(ix, out, &cs[r]);
     out->total = (int64_t)n;
     free(cs);
+    free(bits);
     return 0;
 }
 

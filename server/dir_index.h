@@ -8,6 +8,7 @@
 #ifndef TRELLIS_DIR_INDEX_H
 #define TRELLIS_DIR_INDEX_H
 
+#include "dir_fts.h"
 #include "dir_query.h"
 
 #include <stdbool.h>
@@ -74,6 +75,7 @@ typedef struct {
     const char *received_at; /* stored_at as the SQL path writes it (RFC 3339, microseconds) */
     const char *body;        /* the stored body's JSON text, as PostgreSQL wrote it */
     size_t body_len;
+    const char *search; /* directory_services.search as text: its lexemes (dir_fts.h); NULL none */
 } dir_row_t;
 
 /* At most max_entries services and max_bytes of memory counted (the
@@ -97,6 +99,9 @@ size_t dir_index_count(const dir_index_t *ix);
 int64_t dir_index_last_seq(const dir_index_t *ix);
 /* Memory counted against max_bytes (gauge trellis_dir_index_bytes). */
 size_t dir_index_bytes(const dir_index_t *ix);
+/* false when the lexemes of some service could not be read: its searches
+ * must be the database's (search_seqs), not tsq's. */
+bool dir_index_fts_ok(const dir_index_t *ix);
 /* true when a put was refused for max_bytes rather than max_entries. */
 bool dir_index_over_bytes(const dir_index_t *ix);
 
@@ -118,9 +123,10 @@ typedef struct {
     const dir_view_t *view;
     bool has_centre; /* a point, or the postcode's centre */
     double lng, lat;
-    bool search; /* f->search given: only the seqs in search_seqs match */
+    bool search; /* f->search given: only the seqs in search_seqs match ... */
     const int64_t *search_seqs;
     size_t n_search;
+    const dir_tsq_t *tsq;    /* ... or, when set, those its tsquery matches (dir_fts.h) */
     bool has_modified_after; /* f->modified_after as microseconds */
     int64_t modified_after_us;
 } dir_ask_t;

@@ -45,13 +45,16 @@ void dir_index_start(node_t *node);
 void dir_index_stop(node_t *node);
 
 typedef struct {
-    uint64_t entries;       /* services held */
-    uint64_t reloads;       /* full loads, the first included */
-    uint64_t refreshes;     /* changes applied (seq > last) */
-    uint64_t answers;       /* listings computed from the index */
-    uint64_t sql_answers;   /* listings answered by the SQL path instead */
-    uint64_t bytes;         /* memory counted against [directory] index_max_mb */
-    uint64_t searches_kept; /* full-text searches answered from those kept (dir_search.h) */
+    uint64_t entries;         /* services held */
+    uint64_t reloads;         /* full loads, the first included */
+    uint64_t refreshes;       /* changes applied (seq > last) */
+    uint64_t answers;         /* listings computed from the index */
+    uint64_t sql_answers;     /* listings answered by the SQL path instead */
+    uint64_t bytes;           /* memory counted against [directory] index_max_mb */
+    uint64_t searches;        /* listings with a search answered from the index */
+    uint64_t searches_memory; /* ... of them evaluated in memory (dir_fts.h) */
+    uint64_t tsq_kept;        /* ... with the tsquery kept: no round trip (dir_search.h) */
+    uint64_t searches_kept;   /* ... with the database's matches kept (a phrase) */
     bool ready;
 } dir_index_stats_t;
 

@@ -11,9 +11,17 @@ typedef struct {
     size_t n;
 } kept_t;
 
+typedef struct {
+    char *words, *tsq;
+    uint64_t used; /* tick of the last get or put */
+} tsq_t;
+
 struct dir_search {
     kept_t k[DIR_SEARCH_KEEP_MAX];
     size_t n, bytes;
+    tsq_t t[DIR_SEARCH_TSQ_MAX];
+    size_t n_t;
+    uint64_t tick;
 };
 
 dir_search_t *dir_search_new(void)
@@ -38,7 +46,46 @@ void dir_search_free(dir_search_t *s)
     if (!s)
         return;
     dir_search_clear(s);
+    for (size_t i = 0; i < s->n_t; i++) {
+        free(s->t[i].words);
+        free(s->t[i].tsq);
+    }
     free(s);
+}
+
+/* A linear look-up: a thousand short strcmp, a few microseconds, far
+ * below the round trip it saves. */
+const char *dir_search_tsq_get(dir_search_t *s, const char *words)
+{
+    for (size_t i = 0; i < s->n_t; i++) {
+        if (strcmp(s->t[i].words, words) == 0) {
+            s->t[i].used = ++s->tick;
+            return s->t[i].tsq;
+        }
+    }
+    return NULL;
+}
+
+void dir_search_tsq_put(dir_search_t *s, const char *words, const char *tsq)
+{
+    if (strlen(tsq) > DIR_SEARCH_TSQ_TEXT_MAX || dir_search_tsq_get(s, words))
+        return;
+    size_t at = s->n_t;
+    if (at == DIR_SEARCH_TSQ_MAX) { /* the least recently used goes */
+        at = 0;
+        for (size_t i = 1; i < s->n_t; i++)
+            if (s->t[i].used < s->t[at].used)
+                at = i;
+        free(s->t[at].words);
+        free(s->t[at].tsq);
+    } else {
+        s->n_t++;
+    }
+    s->t[at].words = strdup(words);
+    s->t[at].tsq = strdup(tsq);
+    if (!s->t[at].words || !s->t[at].tsq)
+        abort();
+    s->t[at].used = ++s->tick;
 }
 
 const int64_t *dir_search_get(const dir_search_t *s, const char *words, size_t *n)

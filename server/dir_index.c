@@ -5,14 +5,13 @@
  * and dir_query_build() of dir_query.c, which stay the reference. */
 #include "dir_index.h"
 #include "dir_doc.h"
+#include "dir_geo.h"
 #include "tr_error.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* PostgreSQL's radians(): the argument times this constant. */
-#define RADIANS_PER_DEGREE 0.0174532925199432957692
 /* What malloc keeps beside each allocation, counted against max_bytes so
  * that the limit is near what the process really holds. */
 #define ALLOC_OVERHEAD 16
@@ -42,10 +41,12 @@ typedef struct {
     uint32_t rank; /* position in the (name, id) order */
     uint32_t *lex; /* its lexemes' numbers in ix->fts */
     uint32_t n_lex;
-    /* The kept text, one allocation: received_at, NUL, the body, NUL. */
+    /* The kept text, one allocation: received_at, NUL, the body, NUL, the
+     * ORUK list item, NUL. */
     char *doc;
     uint32_t body_off, body_len;
-    size_t bytes; /* counted against max_bytes */
+    uint32_t sum_off, sum_len; /* sum_off 0: no list item kept */
+    size_t bytes;              /* counted against max_bytes */
 } entry_t;
 
 struct dir_index {
@@ -191,6 +192,7 @@ static size_t row_bytes(const dir_row_t *r)
         if (r->places[i].sal_id)
             b += strlen(r->places[i].sal_id) + 1 + ALLOC_OVERHEAD;
     b += strlen(r->received_at ? r->received_at : "") + r->body_len + 2 + ALLOC_OVERHEAD;
+    b += r->summary ? r->summary_len + 1 : 0;
     /* The lexemes: a number in the entry and a document in a posting list
      * each, 8 bytes, never more than the tsvector's text ('x':1 a lexeme). */
     b += strlen(r->search ? r->search : "") + ALLOC_OVERHEAD;
@@ -217,7 +219,7 @@ static void entry_release(dir_index_t *ix, entry_t *e)
     e->doc = NULL;
     memset(e->n, 0, sizeof(e->n));
     e->n_scheds = e->n_places = 0;
-    e->body_off = e->body_len = 0;
+    e->body_off = e->body_len = e->sum_off = e->sum_len = 0;
     size_t bare = bare_bytes(e->id, e->origin, e->name);
     ix->bytes -= e->bytes - bare;
     e->bytes = bare;
@@ -316,13 +318,21 @@ static void fill_doc(entry_t *e, const dir_row_t *r)
 {
     const char *at = r->received_at ? r->received_at : "";
     size_t at_len = strlen(at);
-    e->doc = xrealloc(NULL, at_len + r->body_len + 2);
+    size_t sum_len = r->summary ? r->summary_len + 1 : 0;
+    e->doc = xrealloc(NULL, at_len + r->body_len + 2 + sum_len);
     memcpy(e->doc, at, at_len + 1);
     if (r->body_len)
         memcpy(e->doc + at_len + 1, r->body, r->body_len);
     e->doc[at_len + 1 + r->body_len] = '\0';
     e->body_off = (uint32_t)(at_len + 1);
     e->body_len = (uint32_t)r->body_len;
+    e->sum_off = e->sum_len = 0;
+    if (r->summary) {
+        e->sum_off = (uint32_t)(at_len + r->body_len + 2);
+        e->sum_len = (uint32_t)r->summary_len;
+        memcpy(e->doc + e->sum_off, r->summary, r->summary_len);
+        e->doc[e->sum_off + r->summary_len] = '\0';
+    }
     for (int i = 0; i < e->n_places; i++) {
         place_t *p = &e->places[i];
         size_t off, len;
@@ -466,28 +476,6 @@ static void ensure_order(dir_index_t *ix)
     ix->dirty = false;
 }
 
-/* ---- distance ---- */
-
-/* trellis_distance_m(a, b) with a the place and b the centre, operation
- * for operation, so that equal inputs give the same float8 and the order
- * of near-equal distances is the database's; the cosines of the two
- * latitudes given (each the same value whenever it is computed). */
-static double distance_cos(double lng1, double lat1, double cos1, double lng2, double lat2,
-                           double cos2)
-{
-    double s1 = sin((lat2 - lat1) * RADIANS_PER_DEGREE / 2);
-    double s2 = sin((lng2 - lng1) * RADIANS_PER_DEGREE / 2);
-    double x = pow(s1, 2) + cos1 * cos2 * pow(s2, 2);
-    double r = sqrt(x);
-    return 2 * 6371008.8 * asin(r < 1 ? r : 1);
-}
-
-double dir_distance_m(double lng1, double lat1, double lng2, double lat2)
-{
-    return distance_cos(lng1, lat1, cos(lat1 * RADIANS_PER_DEGREE), lng2, lat2,
-                        cos(lat2 * RADIANS_PER_DEGREE));
-}
-
 /* ---- matching ---- */
 
 /* A listing's filter as interned numbers: -2 for "not asked", -1 for a
@@ -627,50 +615,21 @@ static bool match(const entry_t *e, const dir_ask_t *a, const want_t *w)
 
 /* ---- distance of a row ---- */
 
-typedef struct {
-    bool radius; /* only places in the search box (trellis_near_box) count */
-    double lng_lo, lng_hi, lat_lo, lat_hi;
-    double lng, lat, cos_lat;
-} centre_t;
-
-/* trellis_near_box of sql/007: the box the GiST index looks in. A place
- * outside it never counts even when within the radius (the box is a little
- * narrower than the circle east and west), exactly as in the SQL path. */
-static void centre_init(const dir_ask_t *a, centre_t *c)
-{
-    c->lng = a->lng;
-    c->lat = a->lat;
-    c->cos_lat = cos(a->lat * RADIANS_PER_DEGREE);
-    c->radius = a->f->proximity > 0;
-    if (!c->radius)
-        return;
-    double r = (double)a->f->proximity;
-    double dlat = r / 110000.0;
-    double phi = fabs(a->lat) + dlat;
-    double cs = cos((phi < 89.9 ? phi : 89.9) * RADIANS_PER_DEGREE);
-    double dl = r / (111320.0 * (cs > 0.01 ? cs : 0.01));
-    if (dl > 360.0)
-        dl = 360.0;
-    c->lng_lo = a->lng - dl;
-    c->lng_hi = a->lng + dl;
-    c->lat_lo = a->lat - dlat;
-    c->lat_hi = a->lat + dlat;
-}
-
-static bool place_dist(const place_t *p, const centre_t *c, double *d)
+static bool place_dist(const place_t *p, const dir_centre_t *c, double *d)
 {
     if (!p->has_geo)
         return false;
     if (c->radius &&
         (p->lng < c->lng_lo || p->lng > c->lng_hi || p->lat < c->lat_lo || p->lat > c->lat_hi))
         return false;
-    *d = distance_cos(p->lng, p->lat, p->cos_lat, c->lng, c->lat, c->cos_lat);
+    *d = dir_distance_cos(p->lng, p->lat, p->cos_lat, c->lng, c->lat, c->cos_lat);
     return true;
 }
 
 /* The least distance of the places accepted by keep (sal NULL: every place;
  * else the service-at-location's own; by_area: the areas). */
-static bool min_dist(const entry_t *e, const centre_t *c, const char *sal, bool areas, double *out)
+static bool min_dist(const entry_t *e, const dir_centre_t *c, const char *sal, bool areas,
+                     double *out)
 {
     bool any = false;
     for (int i = 0; i < e->n_places; i++) {
@@ -760,7 +719,9 @@ static void add_hit(const dir_index_t *ix, dir_page_t *out, const cand_t *c)
                                       body,
                                       e->body_len,
                                       p && p->has_sal ? body + p->sal_off : NULL,
-                                      p && p->has_sal ? p->sal_len : 0};
+                                      p && p->has_sal ? p->sal_len : 0,
+                                      e->sum_off ? e->doc + e->sum_off : NULL,
+                                      e->sum_len};
 }
 
 int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
@@ -802,8 +763,8 @@ int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
         free(bits);
         return 0;
     }
-    centre_t c;
-    centre_init(a, &c);
+    dir_centre_t c;
+    dir_centre_init(&c, a->lng, a->lat, a->f->proximity);
     cand_t *cs = NULL;
     size_t n = 0, cap = 0;
     for (size_t i = 0; i < ix->n; i++) {

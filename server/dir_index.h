@@ -9,6 +9,7 @@
 #define TRELLIS_DIR_INDEX_H
 
 #include "dir_fts.h"
+#include "dir_geo.h"
 #include "dir_query.h"
 
 #include <stdbool.h>
@@ -55,7 +56,7 @@ typedef struct {
 } dir_place_t;
 
 /* A visible (not shadowed) service as stored, everything borrowed. The
- * kept text (received_at, body) is what a listing's items are made of
+ * kept text (received_at, body, the ORUK list item) is what a listing's items are made of
  * (dir_doc.h): copied into one allocation owned by the entry, replaced
  * with it and freed when it is dropped. */
 typedef struct {
@@ -75,7 +76,9 @@ typedef struct {
     const char *received_at; /* stored_at as the SQL path writes it (RFC 3339, microseconds) */
     const char *body;        /* the stored body's JSON text, as PostgreSQL wrote it */
     size_t body_len;
-    const char *search; /* directory_services.search as text: its lexemes (dir_fts.h); NULL none */
+    const char *search;  /* directory_services.search as text: its lexemes (dir_fts.h); NULL none */
+    const char *summary; /* its ORUK list item as sent (api_oruk.c's JSON text); NULL none */
+    size_t summary_len;
 } dir_row_t;
 
 /* At most max_entries services and max_bytes of memory counted (the
@@ -142,6 +145,8 @@ typedef struct {
     size_t body_len;
     const char *sal; /* DIR_LIST_SALS: its object within body; NULL when the body has none */
     size_t sal_len;
+    const char *summary; /* the kept ORUK list item (dir_row_t), NULL when none */
+    size_t summary_len;
 } dir_hit_t;
 
 typedef struct {
@@ -153,8 +158,5 @@ typedef struct {
 /* The page f->page of f->per_page rows of the listing, and the total. 0. */
 int dir_index_page(dir_index_t *ix, const dir_ask_t *ask, dir_page_t *out);
 void dir_page_free(dir_page_t *p);
-
-/* trellis_distance_m of sql/011 in C: metres between two (lng, lat). */
-double dir_distance_m(double lng1, double lat1, double lng2, double lat2);
 
 #endif

@@ -16,6 +16,7 @@
 #include "response.h"
 #include "strbuf.h"
 #include "tr_error.h"
+#include "tr_oruk.h"
 #include "view_cache.h"
 
 #include <jansson.h>
@@ -88,8 +89,13 @@ static void on_sql(req_t *req, const PGresult *res, const char *err, void *ud)
         a->cb(req, NULL, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, a->ctx);
         return;
     }
-    dir_rows_t rows = {strtoll(PQgetvalue(res, 0, 0), NULL, 10), PQgetvalue(res, 0, 1),
-                       (size_t)PQgetlength(res, 0, 1), PQgetvalue(res, 0, 2)};
+    dir_rows_t rows = {strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+                       PQgetvalue(res, 0, 1),
+                       (size_t)PQgetlength(res, 0, 1),
+                       PQgetvalue(res, 0, 2),
+                       NULL,
+                       0,
+                       0};
     a->cb(req, &rows, 0, a->ctx);
 }
 
@@ -122,11 +128,17 @@ static void reply_failed(req_t *req, int rc)
  * without a query. The callback replies before this returns. */
 static void reply_rows(ask_t *a, int64_t total, const dir_page_t *pg, const char *lookup)
 {
-    strbuf_t items = {0};
+    strbuf_t items = {0}, sums = {0};
     dir_doc_items(&items, pg, a->what == DIR_LIST_SALS, a->f.has_point || a->f.postcode[0] != '\0');
-    dir_rows_t rows = {total, items.buf, items.len, lookup};
+    dir_rows_t rows = {total, items.buf, items.len, lookup, NULL, 0, 0};
+    if (a->what == DIR_LIST_SERVICES && dir_doc_summaries(&sums, pg)) {
+        rows.summaries = sums.buf ? sums.buf : "[]";
+        rows.summaries_len = sums.buf ? sums.len : 2;
+        rows.n_items = pg->n;
+    }
     a->cb(a->req, &rows, 0, a->ctx);
     strbuf_free(&items);
+    strbuf_free(&sums);
 }
 
 /* Sorted seqs from "3,5,9" (string_agg ORDER BY seq). */
@@ -528,7 +540,18 @@ static int put_row(dir_index_t *ix, const PGresult *res, int r)
     }
     row.scheds = scheds;
     row.places = places;
+    /* The ORUK list item api_oruk.c would render from this body, rendered
+     * once here: a page is then a concatenation, not a parse, a build and
+     * a dump per item (docs/directory.md). */
+    json_t *body = json_loadb(row.body, row.body_len, 0, NULL);
+    json_t *sum = body ? tr_oruk_service_summary(body, false) : NULL;
+    char *sum_text = sum ? json_dumps(sum, JSON_COMPACT) : NULL;
+    row.summary = sum_text;
+    row.summary_len = sum_text ? strlen(sum_text) : 0;
     int rc = dir_index_put(ix, &row);
+    free(sum_text);
+    json_decref(sum);
+    json_decref(body);
     for (int l = 0; l < DIR_L_COUNT_; l++)
         json_decref(lists[l]);
     json_decref(sc);

@@ -22,6 +22,12 @@ typedef struct {
     const char *items_json; /* the page's JSON array (dir_query.h, column 1), len bytes */
     size_t len;
     const char *lookup; /* "ok", "not_loaded" or "unknown_postcode" (dir_query.h) */
+    /* From the index, /oruk/services: the page's ORUK list items as
+     * api_oruk.c renders them from items_json (tr_oruk_service_summary,
+     * compact), kept per service: a JSON array of n_items, summaries_len
+     * bytes. NULL otherwise: render from items_json. */
+    const char *summaries;
+    size_t summaries_len, n_items;
 } dir_rows_t;
 
 /* Called once, and must reply (a response_* call, after which req is

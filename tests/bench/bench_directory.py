@@ -173,21 +173,52 @@ def paths_file(work, name, make, rng, n_requests):
     return path, pool
 
 
+def worker_metrics(node, agent):
+    """{worker pid: its /metrics text}: with [node] workers > 1 each scrape
+    is answered by one worker (trellis_worker{pid=...}) and every counter is
+    that process's own, so scrape until every worker has answered."""
+    want = max(1, len(node_pids(node)) - 1)
+    got = {}
+    for _ in range(200):
+        status, _, text = node.curl("/metrics", agent=agent)
+        m = re.search(r'^trellis_worker\{pid="(\d+)"\}', text, re.M)
+        if status == 200:
+            got[m.group(1) if m else "0"] = text
+        if len(got) >= want:
+            break
+    return got
+
+
+def summed(texts, pattern):
+    """{name: value summed over the workers} of the metrics matching pattern."""
+    out = {}
+    for text in texts.values():
+        for k, v in re.findall(r"^(" + pattern + r") (\d+)$", text, re.M):
+            out[k] = out.get(k, 0) + int(v)
+    return out
+
+
 def cache_counts(node, agent):
-    status, _, text = node.curl("/metrics", agent=agent)
-    got = dict(re.findall(r"^(trellis_view_cache_(?:hits|misses)_total) (\d+)$", text, re.M))
-    if status != 200 or len(got) != 2:
-        sys.exit(f"/metrics without the cache counters: {status} {text[:200]}")
-    return int(got["trellis_view_cache_hits_total"]), int(got["trellis_view_cache_misses_total"])
+    got = summed(worker_metrics(node, agent), r"trellis_view_cache_(?:hits|misses)_total")
+    if len(got) != 2:
+        sys.exit("/metrics without the cache counters")
+    return got["trellis_view_cache_hits_total"], got["trellis_view_cache_misses_total"]
 
 
 def index_counts(node, agent):
     """(services in the directory index, listings it answered, listings the
-    SQL path answered) from /metrics."""
-    _, _, text = node.curl("/metrics", agent=agent)
-    got = dict(re.findall(r"^(trellis_dir_index_\w+) (\d+)$", text, re.M))
-    return tuple(int(got.get(f"trellis_dir_index_{k}", 0))
-                 for k in ("entries", "answers_total", "sql_answers_total"))
+    SQL path answered, listings with a search, of them with the tsquery or
+    the matches kept: no round trip for the search) from /metrics, summed
+    over the workers (entries: the least of them)."""
+    texts = worker_metrics(node, agent)
+    got = summed(texts, r"trellis_dir_index_\w+")
+    entries = min((int(m.group(1)) for t in texts.values()
+                   for m in [re.search(r"^trellis_dir_index_entries (\d+)$", t, re.M)] if m),
+                  default=0)
+    return (entries,) + tuple(got.get(f"trellis_dir_index_{k}", 0) for k in (
+        "answers_total", "sql_answers_total", "searches_total")) + (
+        got.get("trellis_dir_index_tsq_kept_total", 0)
+        + got.get("trellis_dir_index_searches_kept_total", 0),)
 
 
 def wait_index(node, agent, n, timeout=300):
@@ -211,9 +242,10 @@ def vm_rss_mb(pid):
 
 
 def index_bytes(node, agent):
-    _, _, text = node.curl("/metrics", agent=agent)
-    m = re.search(r"^trellis_dir_index_bytes (\d+)$", text, re.M)
-    return int(m.group(1)) if m else 0
+    """The directory index's memory counted, the most of any worker."""
+    return max((int(m.group(1)) for t in worker_metrics(node, agent).values()
+                for m in [re.search(r"^trellis_dir_index_bytes (\d+)$", t, re.M)] if m),
+               default=0)
 
 
 def repeat_rate(path):
@@ -344,16 +376,6 @@ def rss_line(node):
             f"{', '.join(per)} MiB")
 
 
-def search_counts(node, agent):
-    """(searches answered from those kept, listings asked with a search)
-    summed over the workers that answered /metrics... one worker's view: the
-    counters are per process."""
-    _, _, text = node.curl("/metrics", agent=agent)
-    got = dict(re.findall(r"^(trellis_dir_\w+) (\d+)$", text, re.M))
-    return (int(got.get("trellis_dir_index_searches_kept_total", 0)),
-            int(got.get("trellis_dir_index_searches_total", 0)))
-
-
 def cpu_seconds(node, pg):
     """CPU seconds used so far by trellisd and by the cluster (the
     postmaster, its live children, and the children it has reaped): on a
@@ -393,8 +415,11 @@ def run_load(node, pg, agent, load_bin, path_arg):
     n, errs = hammer(node, agent, path_arg, SECONDS, load_bin)
     c1 = cpu_seconds(node, pg)
     i1 = index_counts(node, agent)
+    searched = i1[3] - i0[3]
     print(f"    (directory index: {i1[1] - i0[1]} listings from it, {i1[2] - i0[2]} by the SQL "
-          f"path)")
+          f"path; {searched} with a search, {i1[4] - i0[4]} of them "
+          f"({100.0 * (i1[4] - i0[4]) / searched if searched else float('nan'):.1f}%) with the "
+          f"search kept: no round trip)")
     ms = server_times(node, "/oruk/services", since)
     h1, m1 = cache_counts(node, agent)
     per = 1000.0 / n if n else float("nan")
@@ -509,10 +534,6 @@ def main():
             print(f"trellisd: {rss_line(node)}; the directory index counts "
                   f"{index_bytes(node, agent) / 1048576:.1f} MiB a worker "
                   f"(trellis_dir_index_bytes)")
-            kept, searched = search_counts(node, agent)
-            print(f"kept-search hits (one worker's counters, since start): {kept} of {searched} "
-                  f"listings with a search "
-                  f"({100.0 * kept / searched if searched else float('nan'):.1f}%)")
             print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         finally:
             node.close()

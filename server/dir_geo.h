@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* PostgreSQL's radians(): the argument times this constant. */
@@ -42,5 +43,27 @@ typedef struct {
  * counts even when within the radius (the box is a little narrower than
  * the circle east and west), exactly as in the SQL path. */
 void dir_centre_init(dir_centre_t *c, double lng, double lat, int64_t proximity);
+
+/* Every placed point of the index with its entry's position, in latitude
+ * order: a proximity listing with a radius looks only at the entries with
+ * a point in its box (a service with none is not listed), instead of
+ * measuring every place of every service. */
+typedef struct {
+    double lat, lng;
+    uint32_t entry;
+} dir_geo_pt_t;
+
+typedef struct {
+    dir_geo_pt_t *pts;
+    size_t n, cap;
+} dir_geo_set_t;
+
+void dir_geo_set_add(dir_geo_set_t *s, double lat, double lng, uint32_t entry);
+void dir_geo_set_sort(dir_geo_set_t *s);
+void dir_geo_set_free(dir_geo_set_t *s);
+/* Set bit e of bits (n_entries bits, cleared here) for each entry with a
+ * point in c's box (c->radius must be set). */
+void dir_geo_set_box(const dir_geo_set_t *s, const dir_centre_t *c, size_t n_entries,
+                     uint64_t *bits);
 
 #endif

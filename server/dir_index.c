@@ -6,6 +6,7 @@
 #include "dir_index.h"
 #include "dir_doc.h"
 #include "dir_geo.h"
+#include "dir_select.h"
 #include "tr_error.h"
 
 #include <math.h>
@@ -65,10 +66,12 @@ struct dir_index {
     size_t n_strs, strs_cap;
     int32_t *dict;
     size_t dict_cap;
-    uint32_t *order; /* entries in (name, id) order */
-    bool dirty;      /* order must be sorted again */
-    bool db_order;   /* order is the database's, as put */
-    dir_fts_t *fts;  /* the lexemes' posting lists, by entry position */
+    uint32_t *order;   /* entries in (name, id) order */
+    bool dirty;        /* order must be sorted again */
+    bool db_order;     /* order is the database's, as put */
+    dir_fts_t *fts;    /* the lexemes' posting lists, by entry position */
+    dir_geo_set_t geo; /* every placed point, by latitude; rebuilt when geo_dirty */
+    bool geo_dirty;
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -262,6 +265,7 @@ void dir_index_free(dir_index_t *ix)
     free(ix->dict);
     free(ix->order);
     dir_fts_free(ix->fts);
+    dir_geo_set_free(&ix->geo);
     free(ix);
 }
 
@@ -411,7 +415,7 @@ int dir_index_put(dir_index_t *ix, const dir_row_t *row)
         e->rank = rank;
         if (!was_live)
             ix->live++;
-        ix->dirty = true;
+        ix->dirty = ix->geo_dirty = true;
         return 0;
     }
     if (ix->live >= ix->max_entries)
@@ -435,7 +439,7 @@ int dir_index_put(dir_index_t *ix, const dir_row_t *row)
     ix->keys[slot] = (int32_t)ix->n;
     ix->n++;
     ix->live++;
-    ix->dirty = true;
+    ix->dirty = ix->geo_dirty = true;
     return 0;
 }
 
@@ -448,6 +452,7 @@ void dir_index_drop(dir_index_t *ix, const char *id, const char *origin)
     e->live = false;
     entry_release(ix, e);
     ix->live--;
+    ix->geo_dirty = true;
 }
 
 /* ---- order ---- */
@@ -474,6 +479,23 @@ static void ensure_order(dir_index_t *ix)
     for (size_t i = 0; i < ix->n; i++)
         ix->e[ix->order[i]].rank = (uint32_t)i;
     ix->dirty = false;
+}
+
+/* The points by latitude, after any change (counted in bytes). */
+static void ensure_geo(dir_index_t *ix)
+{
+    if (!ix->geo_dirty)
+        return;
+    ix->bytes -= ix->geo.cap * sizeof(*ix->geo.pts);
+    ix->geo.n = 0;
+    for (size_t i = 0; i < ix->n; i++)
+        for (int p = 0; ix->e[i].live && p < ix->e[i].n_places; p++)
+            if (ix->e[i].places[p].has_geo)
+                dir_geo_set_add(&ix->geo, ix->e[i].places[p].lat, ix->e[i].places[p].lng,
+                                (uint32_t)i);
+    dir_geo_set_sort(&ix->geo);
+    ix->bytes += ix->geo.cap * sizeof(*ix->geo.pts);
+    ix->geo_dirty = false;
 }
 
 /* ---- matching ---- */
@@ -670,41 +692,6 @@ static int cmp_cand(const void *a, const void *b)
     return (x->place > y->place) - (x->place < y->place);
 }
 
-/* Reorder cs so that its first k are the k least by cmp_cand (a total
- * order: rank and place tell any two apart), in no particular order:
- * quickselect, the middle element as pivot, linear on average. */
-static void select_first(cand_t *cs, size_t n, size_t k)
-{
-    size_t lo = 0, hi = n; /* the k-th least lies in [lo, hi) */
-    while (k > lo && k < hi && hi - lo > 1) {
-        cand_t pivot = cs[lo + (hi - lo) / 2], t;
-        size_t i = lo, j = hi - 1;
-        /* three-way: [lo, i) less, [i, m] equal (the pivot once), (j, hi) greater */
-        size_t m = lo;
-        while (m <= j) {
-            int c = cmp_cand(&cs[m], &pivot);
-            if (c < 0) {
-                t = cs[i], cs[i] = cs[m], cs[m] = t;
-                i++, m++;
-            } else if (c > 0) {
-                t = cs[m], cs[m] = cs[j], cs[j] = t;
-                if (j == 0)
-                    break;
-                j--;
-            } else {
-                m++;
-            }
-        }
-        /* less: [lo, i); equal: [i, m); greater: [m, hi) */
-        if (k <= i)
-            hi = i;
-        else if (k >= m)
-            lo = m;
-        else
-            return;
-    }
-}
-
 static void add_hit(const dir_index_t *ix, dir_page_t *out, const cand_t *c)
 {
     const entry_t *e = &ix->e[c->entry];
@@ -767,9 +754,21 @@ int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
     dir_centre_init(&c, a->lng, a->lat, a->f->proximity);
     cand_t *cs = NULL;
     size_t n = 0, cap = 0;
+    /* With a radius only the services with a point in its box can be
+     * listed: those alone are matched and measured. */
+    uint64_t *box = NULL;
+    if (c.radius) {
+        ensure_geo(ix);
+        box = xrealloc(NULL, (ix->n + 63) / 64 * sizeof(*box));
+        dir_geo_set_box(&ix->geo, &c, ix->n, box);
+    }
     for (size_t i = 0; i < ix->n; i++) {
+        if (box && !box[i / 64]) { /* none in these 64 */
+            i |= 63;
+            continue;
+        }
         const entry_t *e = &ix->e[i];
-        if (!match(e, a, &w))
+        if ((box && !(box[i / 64] >> (i % 64) & 1)) || !match(e, a, &w))
             continue;
         for (int p = sals ? 0 : -1; p < (sals ? e->n_places : 0); p++) {
             cand_t k = {(uint32_t)i, e->rank, p, false, 0};
@@ -794,7 +793,7 @@ int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
     /* Only the first `end` in order are sorted: a page near the start
      * needs the nearest few, not every candidate in the radius ordered. */
     size_t keep = end < (int64_t)n ? (size_t)end : n;
-    select_first(cs, n, keep);
+    dir_select_first(cs, n, sizeof(*cs), keep, cmp_cand);
     if (keep)
         qsort(cs, keep, sizeof(*cs), cmp_cand);
     for (int64_t r = off; r < end && r < (int64_t)n; r++)
@@ -802,6 +801,7 @@ int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
     out->total = (int64_t)n;
     free(cs);
     free(bits);
+    free(box);
     return 0;
 }
 

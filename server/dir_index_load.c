@@ -54,7 +54,9 @@ struct ask {
     uint64_t gen;  /* node->data_generation when it came */
     int64_t *seqs; /* the search's matches, copied from those kept; NULL: ask */
     size_t n_seqs;
-    dir_tsq_t *tsq;      /* the search's tsquery, from the text kept; NULL: ask */
+    dir_tsq_t *tsq;  /* the search's tsquery, from the text kept; NULL: ask */
+    bool has_centre; /* the postcode's centre kept: lng, lat */
+    double lng, lat;
     uint64_t changes_at; /* live->changes when the pre-query was sent */
     dir_rows_cb cb;
     void *ctx;
@@ -190,10 +192,14 @@ static bool answer(ask_t *a, const PGresult *pre)
             reply_rows(a, 0, &(dir_page_t){0}, lookup);
             return true;
         }
-        if (a->f.postcode[0]) {
+        if (a->f.postcode[0] && !a->has_centre) {
             q.has_centre = true;
             q.lng = strtod(PQgetvalue(pre, 0, 1), NULL);
             q.lat = strtod(PQgetvalue(pre, 0, 2), NULL);
+            /* Kept only if the index took no change since the question was
+             * sent (a change may be a new lookup). */
+            if (a->live->changes == a->changes_at)
+                dir_search_centre_put(a->live->searches, a->f.postcode, q.lng, q.lat);
         }
         if (a->f.search[0] && !a->seqs && !a->tsq) {
             const char *text = PQgetvalue(pre, 0, 3);
@@ -217,6 +223,11 @@ static bool answer(ask_t *a, const PGresult *pre)
             q.has_modified_after = true;
             q.modified_after_us = strtoll(PQgetvalue(pre, 0, 4), NULL, 10);
         }
+    }
+    if (a->has_centre) { /* the postcode's centre, kept */
+        q.has_centre = true;
+        q.lng = a->lng;
+        q.lat = a->lat;
     }
     if (a->seqs) {
         q.search = true;
@@ -309,13 +320,18 @@ static int go(ask_t *a)
             live->st.tsq_kept++;
     }
     bool searched = !a->f.search[0] || kept || a->tsq;
-    if (!a->f.postcode[0] && searched && !a->f.modified_after[0]) {
+    if (a->f.postcode[0] &&
+        dir_search_centre_get(live->searches, a->f.postcode, &a->lng, &a->lat)) {
+        a->has_centre = true;
+        live->st.centres_kept++;
+    }
+    if ((!a->f.postcode[0] || a->has_centre) && searched && !a->f.modified_after[0]) {
         if (!answer(a, NULL))
             abort(); /* without pre, answer always replies */
         ask_free(a);
         return 0;
     }
-    const char *params[4] = {a->f.postcode[0] ? a->f.postcode : NULL,
+    const char *params[4] = {a->f.postcode[0] && !a->has_centre ? a->f.postcode : NULL,
                              !searched ? a->f.search : NULL,
                              a->f.modified_after[0] ? a->f.modified_after : NULL,
                              dir_index_fts_ok(live->ix) ? "false" : "true"};

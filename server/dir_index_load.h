@@ -61,6 +61,7 @@ typedef struct {
     uint64_t searches_memory; /* ... of them evaluated in memory (dir_fts.h) */
     uint64_t tsq_kept;        /* ... with the tsquery kept: no round trip (dir_search.h) */
     uint64_t searches_kept;   /* ... with the database's matches kept (a phrase) */
+    uint64_t centres_kept;    /* listings by a postcode whose centre was kept */
     bool ready;
 } dir_index_stats_t;
 

@@ -16,7 +16,13 @@ typedef struct {
     uint64_t used; /* tick of the last get or put */
 } tsq_t;
 
+typedef struct {
+    char postcode[12]; /* "" empty */
+    double lng, lat;
+} centre_t;
+
 struct dir_search {
+    centre_t c[DIR_SEARCH_CENTRES];
     kept_t k[DIR_SEARCH_KEEP_MAX];
     size_t n, bytes;
     tsq_t t[DIR_SEARCH_TSQ_MAX];
@@ -39,6 +45,36 @@ void dir_search_clear(dir_search_t *s)
         free(s->k[i].seqs);
     }
     s->n = s->bytes = 0;
+    for (size_t i = 0; i < DIR_SEARCH_CENTRES; i++)
+        s->c[i].postcode[0] = '\0';
+}
+
+static size_t centre_slot(const char *postcode)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = postcode; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h & (DIR_SEARCH_CENTRES - 1);
+}
+
+bool dir_search_centre_get(const dir_search_t *s, const char *postcode, double *lng, double *lat)
+{
+    const centre_t *c = &s->c[centre_slot(postcode)];
+    if (!c->postcode[0] || strcmp(c->postcode, postcode) != 0)
+        return false;
+    *lng = c->lng;
+    *lat = c->lat;
+    return true;
+}
+
+void dir_search_centre_put(dir_search_t *s, const char *postcode, double lng, double lat)
+{
+    if (strlen(postcode) >= sizeof(s->c[0].postcode))
+        return;
+    centre_t *c = &s->c[centre_slot(postcode)];
+    strcpy(c->postcode, postcode);
+    c->lng = lng;
+    c->lat = lat;
 }
 
 void dir_search_free(dir_search_t *s)

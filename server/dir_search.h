@@ -7,6 +7,7 @@
 #ifndef TRELLIS_DIR_SEARCH_H
 #define TRELLIS_DIR_SEARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,7 @@
 #define DIR_SEARCH_KEEP_BYTES (8u << 20) /* and their seqs' memory */
 #define DIR_SEARCH_TSQ_MAX 1024          /* tsquery texts kept (words <= 200 bytes each) */
 #define DIR_SEARCH_TSQ_TEXT_MAX 4096     /* a longer tsquery text is not kept */
+#define DIR_SEARCH_CENTRES 4096          /* postcode centres kept (a power of two) */
 
 typedef struct dir_search dir_search_t;
 
@@ -35,6 +37,13 @@ void dir_search_clear(dir_search_t *s);
  * DIR_SEARCH_TSQ_MAX. */
 const char *dir_search_tsq_get(dir_search_t *s, const char *words);
 void dir_search_tsq_put(dir_search_t *s, const char *words, const char *tsq);
+/* The centre of a postcode as the lookup gave it (postcodes.geo), kept
+ * while the index takes no change (dir_search_clear forgets them: a new
+ * lookup loaded is a change): a proximity search by a postcode asked
+ * before needs no round trip. Direct-mapped: a postcode may push out
+ * another. false when not kept. */
+bool dir_search_centre_get(const dir_search_t *s, const char *postcode, double *lng, double *lat);
+void dir_search_centre_put(dir_search_t *s, const char *postcode, double lng, double lat);
 /* Searches kept, and the bytes counted. */
 size_t dir_search_count(const dir_search_t *s);
 size_t dir_search_bytes(const dir_search_t *s);

@@ -187,6 +187,9 @@ char *metrics_render(const node_t *node, size_t *len)
     counter(&s, "trellis_dir_index_searches_kept_total",
             "Of them, searches (phrases) answered from the database's matches kept, with no query.",
             "counter", dix.searches_kept);
+    counter(&s, "trellis_dir_index_centres_kept_total",
+            "Directory listings by a postcode whose centre was kept: no round trip.", "counter",
+            dix.centres_kept);
     counter(&s, "trellis_dir_index_sql_answers_total",
             "Directory listings answered by the SQL query instead (index off, loading, behind).",
             "counter", dix.sql_answers);

@@ -268,6 +268,9 @@ def kept_documents(a, r, agent, records):
     t.check(metric(m1, "trellis_dir_index_searches_memory_total")
             - metric(m0, "trellis_dir_index_searches_memory_total") >= len(SEARCHES) - 6,
             "all but the phrases evaluated in memory")
+    t.check(metric(m1, "trellis_dir_index_centres_kept_total") > 0,
+            "a postcode asked before: its centre kept, no round trip (the random filters ask "
+            "the same few postcodes again and again)")
 
     # Nothing stored: twenty different listings (no search, postcode or
     # modified_after, which ask the database) send no query. A scrape of

@@ -3,7 +3,8 @@
  * parsed (what is refused: phrases, prefixes, weights, malformed text) and
  * evaluated over the documents with AND, OR, NOT and parentheses, a
  * document removed and put again; and the tsquery texts kept by
- * dir_search (least recently used forgotten first). */
+ * dir_search (least recently used forgotten first), and its postcode
+ * centres (forgotten on a change). */
 #include "dir_fts.h"
 #include "dir_search.h"
 #include "tr_error.h"
@@ -158,6 +159,16 @@ static void test_tsq_kept(void **state)
     assert_non_null(dir_search_tsq_get(s, "refuges"));
     assert_string_equal(dir_search_tsq_get(s, "new"), "'new'");
     assert_non_null(dir_search_tsq_get(s, "w2"));
+    /* postcode centres: kept until the index changes (clear) */
+    double lng = 0, lat = 0;
+    assert_false(dir_search_centre_get(s, "LS61AA", &lng, &lat));
+    dir_search_centre_put(s, "LS61AA", -1.5625, 53.8125);
+    assert_true(dir_search_centre_get(s, "LS61AA", &lng, &lat));
+    assert_true(lng == -1.5625 && lat == 53.8125);
+    assert_false(dir_search_centre_get(s, "LS61AB", &lng, &lat));
+    dir_search_clear(s);
+    assert_false(dir_search_centre_get(s, "LS61AA", &lng, &lat));
+    assert_non_null(dir_search_tsq_get(s, "refuges")); /* the tsqueries stay */
     dir_search_free(s);
 }
 

@@ -206,7 +206,8 @@ static size_t row_bytes(const dir_row_t *r)
  * its key (id, origin) and name for the key table and the order. */
 static void entry_release(dir_index_t *ix, entry_t *e)
 {
-    dir_fts_remove(ix->fts, (uint32_t)(e - ix->e), e->lex, e->n_lex);
+    if (ix->fts) /* NULL while the whole index is freed */
+        dir_fts_remove(ix->fts, (uint32_t)(e - ix->e), e->lex, e->n_lex);
     free(e->lex);
     e->lex = NULL;
     e->n_lex = 0;
@@ -255,6 +256,10 @@ void dir_index_free(dir_index_t *ix)
 {
     if (!ix)
         return;
+    /* The posting lists go first: taking each entry out of them one by one
+     * would cost the square of the services. */
+    dir_fts_free(ix->fts);
+    ix->fts = NULL;
     for (size_t i = 0; i < ix->n; i++)
         entry_clear(ix, &ix->e[i]);
     for (size_t i = 0; i < ix->n_strs; i++)
@@ -264,7 +269,6 @@ void dir_index_free(dir_index_t *ix)
     free(ix->strs);
     free(ix->dict);
     free(ix->order);
-    dir_fts_free(ix->fts);
     dir_geo_set_free(&ix->geo);
     free(ix);
 }

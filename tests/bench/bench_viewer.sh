@@ -218,11 +218,18 @@ cache_counts() {
     bench_curl member-00 "https://127.0.0.1:$port/metrics" |
         awk '/^trellis_view_cache_(hits|misses)_total /{printf "%s ", $2}'
 }
-echo "/viewer/directory, fresh (varied): 5,000 distinct queries, drawn at random"
+echo "/viewer/directory, fresh (varied): 5,000 distinct queries, drawn at random; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 read -r h0 m0 <<<"$(cache_counts)"
 off=$(stat -c %s "$work/trellisd.log")
+read -r n0 p0 <<<"$(cpu_ms)"
 python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "@$work/dir_paths.txt" "$conns" "$secs"
+read -r n1 p1 <<<"$(cpu_ms)"
 server_times /viewer/directory "$off"
+# The CPU a page costs: on a shared machine the times move with the other
+# work, the CPU per page much less.
+awk -v n=$((n1 - n0)) -v p=$((p1 - p0)) -v r="$(cat "$work/replies")" 'BEGIN {
+    r = r > 0 ? r : 1
+    printf "  CPU a page: node %.2f ms, PostgreSQL %.2f ms (%d pages)\n", n / r, p / r, r }'
 read -r h1 m1 <<<"$(cache_counts)"
 echo "  reply cache: $((h1 - h0)) hits, $((m1 - m0)) misses ($(( (h1 - h0) * 100 / (h1 - h0 + m1 - m0 + 1) ))% hits)"
 # The pathways page as it is met right after a store: nothing kept. Every

@@ -329,11 +329,13 @@ static void list_directory(req_t *req, dir_list_t what)
         oruk_problem(req, 400, "bad-parameter", "minimal is for /services only");
         return;
     }
-    dir_view_t view = {.org = req->conn->node->org, .public_view = oruk_public_view(req)};
     oruk_paging_t pg = {f.page, f.per_page, f.per_page_clamped};
     oruk_render_fn render = what == DIR_LIST_SALS ? render_sal
                             : f.minimal           ? render_minimal
                                                   : render_service;
+    dir_view_t view = {.org = req->conn->node->org,
+                       .public_view = oruk_public_view(req),
+                       .oruk_items = render == render_service};
     list_ctx_t *ctx = list_start(req, &pg, render);
     if (!ctx)
         return;

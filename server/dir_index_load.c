@@ -50,7 +50,7 @@ struct ask {
     dir_filter_t f;
     dir_list_t what;
     char org[TR_NAME_MAX + 1];
-    bool has_org, public_view;
+    bool has_org, public_view, oruk_items;
     uint64_t gen;  /* node->data_generation when it came */
     int64_t *seqs; /* the search's matches, copied from those kept; NULL: ask */
     size_t n_seqs;
@@ -76,7 +76,7 @@ static void ask_free(void *p)
 
 static dir_view_t ask_view(const ask_t *a)
 {
-    return (dir_view_t){a->has_org ? a->org : NULL, a->public_view};
+    return (dir_view_t){a->has_org ? a->org : NULL, a->public_view, a->oruk_items};
 }
 
 /* ---- the SQL path (the reference) ---- */
@@ -131,12 +131,17 @@ static void reply_failed(req_t *req, int rc)
 static void reply_rows(ask_t *a, int64_t total, const dir_page_t *pg, const char *lookup)
 {
     strbuf_t items = {0}, sums = {0};
-    dir_doc_items(&items, pg, a->what == DIR_LIST_SALS, a->f.has_point || a->f.postcode[0] != '\0');
-    dir_rows_t rows = {total, items.buf, items.len, lookup, NULL, 0, 0};
+    dir_rows_t rows = {total, "", 0, lookup, NULL, 0, 0};
     if (a->what == DIR_LIST_SERVICES && dir_doc_summaries(&sums, pg)) {
-        rows.summaries = sums.buf ? sums.buf : "[]";
-        rows.summaries_len = sums.buf ? sums.len : 2;
+        rows.summaries = sums.buf;
+        rows.summaries_len = sums.len;
         rows.n_items = pg->n;
+    }
+    if (!rows.summaries || !a->oruk_items) { /* the documents, for the caller to render */
+        dir_doc_items(&items, pg, a->what == DIR_LIST_SALS,
+                      a->f.has_point || a->f.postcode[0] != '\0');
+        rows.items_json = items.buf;
+        rows.len = items.len;
     }
     a->cb(a->req, &rows, 0, a->ctx);
     strbuf_free(&items);
@@ -753,6 +758,7 @@ int dir_index_list(req_t *req, const dir_filter_t *f, dir_list_t what, const dir
                  .what = what,
                  .has_org = view->org && view->org[0],
                  .public_view = view->public_view,
+                 .oruk_items = view->oruk_items,
                  .gen = node->data_generation,
                  .cb = cb,
                  .ctx = ctx,

@@ -11,6 +11,7 @@
 #include "query.h"
 #include "req_query.h"
 #include "response.h"
+#include "strbuf.h"
 #include "tr_check.h"
 #include "tr_error.h"
 #include "tr_oruk.h"
@@ -156,10 +157,34 @@ static bool list_key(const req_t *req, char *key, size_t len)
     return n > 0 && (size_t)n < len;
 }
 
+/* oruk_page's object as json_dumps(JSON_COMPACT) writes it (members in
+ * that order, jansson's integer format), around contents: the JSON array
+ * text of n items, already rendered. */
+static void page_text(strbuf_t *out, const oruk_paging_t *pg, int64_t total, const char *contents,
+                      size_t len, size_t n)
+{
+    int64_t pages = total ? (total + pg->per_page - 1) / pg->per_page : 0;
+    strbuf_printf(out,
+                  "{\"total_items\":%" JSON_INTEGER_FORMAT ",\"total_pages\":%" JSON_INTEGER_FORMAT
+                  ",\"page_number\":%" JSON_INTEGER_FORMAT ",\"size\":%" JSON_INTEGER_FORMAT
+                  ",\"per_page\":%" JSON_INTEGER_FORMAT
+                  ",\"first_page\":%s,\"last_page\":%s,\"empty\":%s,\"contents\":",
+                  (json_int_t)total, (json_int_t)pages, (json_int_t)pg->page, (json_int_t)n,
+                  (json_int_t)pg->per_page, pg->page == 1 ? "true" : "false",
+                  pg->page >= pages ? "true" : "false", n == 0 ? "true" : "false");
+    strbuf_add(out, contents, len);
+    strbuf_add(out, "}", 1);
+}
+
+static json_t *render_service(const json_t *item, bool pv);
+
 /* The page's reply from its rows: total, the items' JSON array (len
- * bytes), and the postcode lookup's status (NULL: no postcode asked). */
+ * bytes), and the postcode lookup's status (NULL: no postcode asked); for
+ * the services' list, the items already rendered when the index keeps
+ * them (sums: a JSON array of n_sums, sums_len bytes; NULL: render). */
 static void list_reply(req_t *req, const list_ctx_t *c, int64_t total, const char *items,
-                       size_t len, const char *lookup)
+                       size_t len, const char *lookup, const char *sums, size_t sums_len,
+                       size_t n_sums)
 {
     if (lookup && strcmp(lookup, "not_loaded") == 0) {
         oruk_problem(req, 400, "postcode-lookup-not-loaded",
@@ -171,23 +196,33 @@ static void list_reply(req_t *req, const list_ctx_t *c, int64_t total, const cha
         oruk_problem(req, 400, "unknown-postcode", "postcode is not in the postcode lookup");
         return;
     }
-    json_t *rows = json_loadb(items, len, 0, NULL);
-    json_t *contents = json_array();
-    size_t i;
-    json_t *v;
-    json_array_foreach(rows, i, v)
-    {
-        json_t *item = c->render(v, oruk_public_view(req));
-        if (item)
-            json_array_append_new(contents, item);
+    char *text;
+    size_t text_len;
+    if (sums && c->render == render_service) {
+        /* The same bytes as below, with no parse, build or dump per item:
+         * test_oruk_index compares them with the SQL path's. */
+        strbuf_t out = {0};
+        page_text(&out, &c->pg, total, sums, sums_len, n_sums);
+        text = strbuf_take(&out, &text_len);
+    } else {
+        json_t *rows = json_loadb(items, len, 0, NULL);
+        json_t *contents = json_array();
+        size_t i;
+        json_t *v;
+        json_array_foreach(rows, i, v)
+        {
+            json_t *item = c->render(v, oruk_public_view(req));
+            if (item)
+                json_array_append_new(contents, item);
+        }
+        json_decref(rows);
+        json_t *page = oruk_page(&c->pg, total, contents);
+        text = json_dumps(page, JSON_COMPACT);
+        json_decref(page);
+        if (!text)
+            abort();
+        text_len = strlen(text);
     }
-    json_decref(rows);
-    json_t *page = oruk_page(&c->pg, total, contents);
-    char *text = json_dumps(page, JSON_COMPACT);
-    json_decref(page);
-    if (!text)
-        abort();
-    size_t text_len = strlen(text);
     if (c->key[0]) {
         node_t *node = req->conn->node;
         view_cache_put_len(c->key, c->generation, uv_now(node->loop), text, text_len);
@@ -205,7 +240,8 @@ static void on_list(req_t *req, const PGresult *res, const char *err, void *ud)
         return;
     }
     list_reply(req, ud, strtoll(PQgetvalue(res, 0, 0), NULL, 10), PQgetvalue(res, 0, 1),
-               (size_t)PQgetlength(res, 0, 1), PQnfields(res) > 2 ? PQgetvalue(res, 0, 2) : NULL);
+               (size_t)PQgetlength(res, 0, 1), PQnfields(res) > 2 ? PQgetvalue(res, 0, 2) : NULL,
+               NULL, 0, 0);
 }
 
 /* A directory listing, from the index or by the SQL path alike. */
@@ -218,7 +254,8 @@ static void on_rows(req_t *req, const dir_rows_t *rows, int rc, void *ud)
             oruk_problem(req, 500, "internal", "the directory could not be read");
         return;
     }
-    list_reply(req, ud, rows->total, rows->items_json, rows->len, rows->lookup);
+    list_reply(req, ud, rows->total, rows->items_json, rows->len, rows->lookup, rows->summaries,
+               rows->summaries_len, rows->n_items);
 }
 
 /* The context of a list to run, or NULL when the same list was kept and
@@ -292,11 +329,13 @@ static void list_directory(req_t *req, dir_list_t what)
         oruk_problem(req, 400, "bad-parameter", "minimal is for /services only");
         return;
     }
-    dir_view_t view = {.org = req->conn->node->org, .public_view = oruk_public_view(req)};
     oruk_paging_t pg = {f.page, f.per_page, f.per_page_clamped};
     oruk_render_fn render = what == DIR_LIST_SALS ? render_sal
                             : f.minimal           ? render_minimal
                                                   : render_service;
+    dir_view_t view = {.org = req->conn->node->org,
+                       .public_view = oruk_public_view(req),
+                       .oruk_items = render == render_service};
     list_ctx_t *ctx = list_start(req, &pg, render);
     if (!ctx)
         return;

@@ -140,6 +140,21 @@ void dir_doc_json_string(strbuf_t *out, const char *s)
     strbuf_add(out, "\"", 1);
 }
 
+bool dir_doc_summaries(strbuf_t *out, const dir_page_t *pg)
+{
+    for (size_t i = 0; i < pg->n; i++)
+        if (!pg->hits[i].summary)
+            return false;
+    strbuf_add(out, "[", 1);
+    for (size_t i = 0; i < pg->n; i++) {
+        if (i)
+            strbuf_add(out, ",", 1);
+        strbuf_add(out, pg->hits[i].summary, pg->hits[i].summary_len);
+    }
+    strbuf_add(out, "]", 1);
+    return true;
+}
+
 void dir_doc_items(strbuf_t *out, const dir_page_t *pg, bool sals, bool near)
 {
     strbuf_add(out, "[", 1);

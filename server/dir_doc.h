@@ -26,6 +26,10 @@ bool dir_doc_find_sal(const char *body, size_t body_len, const char *sal_id, siz
  * number, a tie to the even one. */
 void dir_doc_items(strbuf_t *out, const dir_page_t *pg, bool sals, bool near);
 
+/* The page's kept ORUK list items (dir_hit_t.summary) appended to out as
+ * a JSON array, in page order; false (out as it was) when a hit has none. */
+bool dir_doc_summaries(strbuf_t *out, const dir_page_t *pg);
+
 /* A JSON string of s (quoted, escaped) appended to out. */
 void dir_doc_json_string(strbuf_t *out, const char *s);
 

@@ -5,14 +5,14 @@
  * and dir_query_build() of dir_query.c, which stay the reference. */
 #include "dir_index.h"
 #include "dir_doc.h"
+#include "dir_geo.h"
+#include "dir_select.h"
 #include "tr_error.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* PostgreSQL's radians(): the argument times this constant. */
-#define RADIANS_PER_DEGREE 0.0174532925199432957692
 /* What malloc keeps beside each allocation, counted against max_bytes so
  * that the limit is near what the process really holds. */
 #define ALLOC_OVERHEAD 16
@@ -40,10 +40,14 @@ typedef struct {
     place_t *places;
     int n_places;
     uint32_t rank; /* position in the (name, id) order */
-    /* The kept text, one allocation: received_at, NUL, the body, NUL. */
+    uint32_t *lex; /* its lexemes' numbers in ix->fts */
+    uint32_t n_lex;
+    /* The kept text, one allocation: received_at, NUL, the body, NUL, the
+     * ORUK list item, NUL. */
     char *doc;
     uint32_t body_off, body_len;
-    size_t bytes; /* counted against max_bytes */
+    uint32_t sum_off, sum_len; /* sum_off 0: no list item kept */
+    size_t bytes;              /* counted against max_bytes */
 } entry_t;
 
 struct dir_index {
@@ -62,9 +66,12 @@ struct dir_index {
     size_t n_strs, strs_cap;
     int32_t *dict;
     size_t dict_cap;
-    uint32_t *order; /* entries in (name, id) order */
-    bool dirty;      /* order must be sorted again */
-    bool db_order;   /* order is the database's, as put */
+    uint32_t *order;   /* entries in (name, id) order */
+    bool dirty;        /* order must be sorted again */
+    bool db_order;     /* order is the database's, as put */
+    dir_fts_t *fts;    /* the lexemes' posting lists, by entry position */
+    dir_geo_set_t geo; /* every placed point, by latitude; rebuilt when geo_dirty */
+    bool geo_dirty;
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -188,6 +195,10 @@ static size_t row_bytes(const dir_row_t *r)
         if (r->places[i].sal_id)
             b += strlen(r->places[i].sal_id) + 1 + ALLOC_OVERHEAD;
     b += strlen(r->received_at ? r->received_at : "") + r->body_len + 2 + ALLOC_OVERHEAD;
+    b += r->summary ? r->summary_len + 1 : 0;
+    /* The lexemes: a number in the entry and a document in a posting list
+     * each, 8 bytes, never more than the tsvector's text ('x':1 a lexeme). */
+    b += strlen(r->search ? r->search : "") + ALLOC_OVERHEAD;
     return b;
 }
 
@@ -195,6 +206,11 @@ static size_t row_bytes(const dir_row_t *r)
  * its key (id, origin) and name for the key table and the order. */
 static void entry_release(dir_index_t *ix, entry_t *e)
 {
+    if (ix->fts) /* NULL while the whole index is freed */
+        dir_fts_remove(ix->fts, (uint32_t)(e - ix->e), e->lex, e->n_lex);
+    free(e->lex);
+    e->lex = NULL;
+    e->n_lex = 0;
     free(e->vals);
     free(e->scheds);
     for (int i = 0; i < e->n_places; i++)
@@ -207,7 +223,7 @@ static void entry_release(dir_index_t *ix, entry_t *e)
     e->doc = NULL;
     memset(e->n, 0, sizeof(e->n));
     e->n_scheds = e->n_places = 0;
-    e->body_off = e->body_len = 0;
+    e->body_off = e->body_len = e->sum_off = e->sum_len = 0;
     size_t bare = bare_bytes(e->id, e->origin, e->name);
     ix->bytes -= e->bytes - bare;
     e->bytes = bare;
@@ -232,6 +248,7 @@ dir_index_t *dir_index_new(size_t max_entries, size_t max_bytes)
     ix->max_bytes = max_bytes;
     keys_grow(ix);
     dict_grow(ix);
+    ix->fts = dir_fts_new();
     return ix;
 }
 
@@ -239,6 +256,10 @@ void dir_index_free(dir_index_t *ix)
 {
     if (!ix)
         return;
+    /* The posting lists go first: taking each entry out of them one by one
+     * would cost the square of the services. */
+    dir_fts_free(ix->fts);
+    ix->fts = NULL;
     for (size_t i = 0; i < ix->n; i++)
         entry_clear(ix, &ix->e[i]);
     for (size_t i = 0; i < ix->n_strs; i++)
@@ -248,6 +269,7 @@ void dir_index_free(dir_index_t *ix)
     free(ix->strs);
     free(ix->dict);
     free(ix->order);
+    dir_geo_set_free(&ix->geo);
     free(ix);
 }
 
@@ -264,6 +286,11 @@ int64_t dir_index_last_seq(const dir_index_t *ix)
 size_t dir_index_bytes(const dir_index_t *ix)
 {
     return ix->bytes;
+}
+
+bool dir_index_fts_ok(const dir_index_t *ix)
+{
+    return dir_fts_ok(ix->fts);
 }
 
 bool dir_index_over_bytes(const dir_index_t *ix)
@@ -299,13 +326,21 @@ static void fill_doc(entry_t *e, const dir_row_t *r)
 {
     const char *at = r->received_at ? r->received_at : "";
     size_t at_len = strlen(at);
-    e->doc = xrealloc(NULL, at_len + r->body_len + 2);
+    size_t sum_len = r->summary ? r->summary_len + 1 : 0;
+    e->doc = xrealloc(NULL, at_len + r->body_len + 2 + sum_len);
     memcpy(e->doc, at, at_len + 1);
     if (r->body_len)
         memcpy(e->doc + at_len + 1, r->body, r->body_len);
     e->doc[at_len + 1 + r->body_len] = '\0';
     e->body_off = (uint32_t)(at_len + 1);
     e->body_len = (uint32_t)r->body_len;
+    e->sum_off = e->sum_len = 0;
+    if (r->summary) {
+        e->sum_off = (uint32_t)(at_len + r->body_len + 2);
+        e->sum_len = (uint32_t)r->summary_len;
+        memcpy(e->doc + e->sum_off, r->summary, r->summary_len);
+        e->doc[e->sum_off + r->summary_len] = '\0';
+    }
     for (int i = 0; i < e->n_places; i++) {
         place_t *p = &e->places[i];
         size_t off, len;
@@ -358,6 +393,7 @@ static void entry_fill(dir_index_t *ix, entry_t *e, const dir_row_t *r, size_t b
     if (!ix->db_order && r->n_places > 1)
         qsort(e->places, (size_t)r->n_places, sizeof(*e->places), cmp_place);
     fill_doc(e, r);
+    dir_fts_add(ix->fts, (uint32_t)(e - ix->e), r->search, &e->lex, &e->n_lex);
     e->bytes = bytes;
     ix->bytes += bytes;
 }
@@ -383,7 +419,7 @@ int dir_index_put(dir_index_t *ix, const dir_row_t *row)
         e->rank = rank;
         if (!was_live)
             ix->live++;
-        ix->dirty = true;
+        ix->dirty = ix->geo_dirty = true;
         return 0;
     }
     if (ix->live >= ix->max_entries)
@@ -407,7 +443,7 @@ int dir_index_put(dir_index_t *ix, const dir_row_t *row)
     ix->keys[slot] = (int32_t)ix->n;
     ix->n++;
     ix->live++;
-    ix->dirty = true;
+    ix->dirty = ix->geo_dirty = true;
     return 0;
 }
 
@@ -420,6 +456,7 @@ void dir_index_drop(dir_index_t *ix, const char *id, const char *origin)
     e->live = false;
     entry_release(ix, e);
     ix->live--;
+    ix->geo_dirty = true;
 }
 
 /* ---- order ---- */
@@ -448,26 +485,21 @@ static void ensure_order(dir_index_t *ix)
     ix->dirty = false;
 }
 
-/* ---- distance ---- */
-
-/* trellis_distance_m(a, b) with a the place and b the centre, operation
- * for operation, so that equal inputs give the same float8 and the order
- * of near-equal distances is the database's; the cosines of the two
- * latitudes given (each the same value whenever it is computed). */
-static double distance_cos(double lng1, double lat1, double cos1, double lng2, double lat2,
-                           double cos2)
+/* The points by latitude, after any change (counted in bytes). */
+static void ensure_geo(dir_index_t *ix)
 {
-    double s1 = sin((lat2 - lat1) * RADIANS_PER_DEGREE / 2);
-    double s2 = sin((lng2 - lng1) * RADIANS_PER_DEGREE / 2);
-    double x = pow(s1, 2) + cos1 * cos2 * pow(s2, 2);
-    double r = sqrt(x);
-    return 2 * 6371008.8 * asin(r < 1 ? r : 1);
-}
-
-double dir_distance_m(double lng1, double lat1, double lng2, double lat2)
-{
-    return distance_cos(lng1, lat1, cos(lat1 * RADIANS_PER_DEGREE), lng2, lat2,
-                        cos(lat2 * RADIANS_PER_DEGREE));
+    if (!ix->geo_dirty)
+        return;
+    ix->bytes -= ix->geo.cap * sizeof(*ix->geo.pts);
+    ix->geo.n = 0;
+    for (size_t i = 0; i < ix->n; i++)
+        for (int p = 0; ix->e[i].live && p < ix->e[i].n_places; p++)
+            if (ix->e[i].places[p].has_geo)
+                dir_geo_set_add(&ix->geo, ix->e[i].places[p].lat, ix->e[i].places[p].lng,
+                                (uint32_t)i);
+    dir_geo_set_sort(&ix->geo);
+    ix->bytes += ix->geo.cap * sizeof(*ix->geo.pts);
+    ix->geo_dirty = false;
 }
 
 /* ---- matching ---- */
@@ -481,6 +513,8 @@ typedef struct {
     int day;
     int64_t start_us, end_us;
     bool sched;
+    const uint64_t *bits; /* the tsquery's matches by entry position, or NULL */
+    const entry_t *base;  /* the entry at position 0 */
 } want_t;
 
 static int64_t time_us(const char *hhmmss)
@@ -595,57 +629,33 @@ static bool match(const entry_t *e, const dir_ask_t *a, const want_t *w)
         if (!any)
             return false;
     }
-    if (a->search && !cmp_seq(a->search_seqs, a->n_search, e->seq))
+    if (w->bits) {
+        size_t i = (size_t)(e - w->base);
+        if (!(w->bits[i / 64] >> (i % 64) & 1))
+            return false;
+    } else if (a->search && !cmp_seq(a->search_seqs, a->n_search, e->seq)) {
         return false;
+    }
     return true;
 }
 
 /* ---- distance of a row ---- */
 
-typedef struct {
-    bool radius; /* only places in the search box (trellis_near_box) count */
-    double lng_lo, lng_hi, lat_lo, lat_hi;
-    double lng, lat, cos_lat;
-} centre_t;
-
-/* trellis_near_box of sql/007: the box the GiST index looks in. A place
- * outside it never counts even when within the radius (the box is a little
- * narrower than the circle east and west), exactly as in the SQL path. */
-static void centre_init(const dir_ask_t *a, centre_t *c)
-{
-    c->lng = a->lng;
-    c->lat = a->lat;
-    c->cos_lat = cos(a->lat * RADIANS_PER_DEGREE);
-    c->radius = a->f->proximity > 0;
-    if (!c->radius)
-        return;
-    double r = (double)a->f->proximity;
-    double dlat = r / 110000.0;
-    double phi = fabs(a->lat) + dlat;
-    double cs = cos((phi < 89.9 ? phi : 89.9) * RADIANS_PER_DEGREE);
-    double dl = r / (111320.0 * (cs > 0.01 ? cs : 0.01));
-    if (dl > 360.0)
-        dl = 360.0;
-    c->lng_lo = a->lng - dl;
-    c->lng_hi = a->lng + dl;
-    c->lat_lo = a->lat - dlat;
-    c->lat_hi = a->lat + dlat;
-}
-
-static bool place_dist(const place_t *p, const centre_t *c, double *d)
+static bool place_dist(const place_t *p, const dir_centre_t *c, double *d)
 {
     if (!p->has_geo)
         return false;
     if (c->radius &&
         (p->lng < c->lng_lo || p->lng > c->lng_hi || p->lat < c->lat_lo || p->lat > c->lat_hi))
         return false;
-    *d = distance_cos(p->lng, p->lat, p->cos_lat, c->lng, c->lat, c->cos_lat);
+    *d = dir_distance_cos(p->lng, p->lat, p->cos_lat, c->lng, c->lat, c->cos_lat);
     return true;
 }
 
 /* The least distance of the places accepted by keep (sal NULL: every place;
  * else the service-at-location's own; by_area: the areas). */
-static bool min_dist(const entry_t *e, const centre_t *c, const char *sal, bool areas, double *out)
+static bool min_dist(const entry_t *e, const dir_centre_t *c, const char *sal, bool areas,
+                     double *out)
 {
     bool any = false;
     for (int i = 0; i < e->n_places; i++) {
@@ -700,7 +710,9 @@ static void add_hit(const dir_index_t *ix, dir_page_t *out, const cand_t *c)
                                       body,
                                       e->body_len,
                                       p && p->has_sal ? body + p->sal_off : NULL,
-                                      p && p->has_sal ? p->sal_len : 0};
+                                      p && p->has_sal ? p->sal_len : 0,
+                                      e->sum_off ? e->doc + e->sum_off : NULL,
+                                      e->sum_len};
 }
 
 int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
@@ -713,6 +725,14 @@ int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
     out->hits = xrealloc(NULL, (size_t)f->per_page * sizeof(*out->hits));
     if (!want_init(ix, a, &w))
         return 0;
+    uint64_t *bits = NULL;
+    w.bits = NULL;
+    w.base = ix->e;
+    if (a->tsq) {
+        bits = xrealloc(NULL, (ix->n + 63) / 64 * sizeof(*bits));
+        dir_tsq_eval(ix->fts, a->tsq, ix->n, bits);
+        w.bits = bits;
+    }
     bool sals = a->what == DIR_LIST_SALS;
     if (!a->has_centre) {
         /* The order is kept: the page is the matches from off on. */
@@ -731,15 +751,28 @@ int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
             }
         }
         out->total = row;
+        free(bits);
         return 0;
     }
-    centre_t c;
-    centre_init(a, &c);
+    dir_centre_t c;
+    dir_centre_init(&c, a->lng, a->lat, a->f->proximity);
     cand_t *cs = NULL;
     size_t n = 0, cap = 0;
+    /* With a radius only the services with a point in its box can be
+     * listed: those alone are matched and measured. */
+    uint64_t *box = NULL;
+    if (c.radius) {
+        ensure_geo(ix);
+        box = xrealloc(NULL, (ix->n + 63) / 64 * sizeof(*box));
+        dir_geo_set_box(&ix->geo, &c, ix->n, box);
+    }
     for (size_t i = 0; i < ix->n; i++) {
+        if (box && !box[i / 64]) { /* none in these 64 */
+            i |= 63;
+            continue;
+        }
         const entry_t *e = &ix->e[i];
-        if (!match(e, a, &w))
+        if ((box && !(box[i / 64] >> (i % 64) & 1)) || !match(e, a, &w))
             continue;
         for (int p = sals ? 0 : -1; p < (sals ? e->n_places : 0); p++) {
             cand_t k = {(uint32_t)i, e->rank, p, false, 0};
@@ -761,12 +794,18 @@ int dir_index_page(dir_index_t *ix, const dir_ask_t *a, dir_page_t *out)
             cs[n++] = k;
         }
     }
-    if (n)
-        qsort(cs, n, sizeof(*cs), cmp_cand);
+    /* Only the first `end` in order are sorted: a page near the start
+     * needs the nearest few, not every candidate in the radius ordered. */
+    size_t keep = end < (int64_t)n ? (size_t)end : n;
+    dir_select_first(cs, n, sizeof(*cs), keep, cmp_cand);
+    if (keep)
+        qsort(cs, keep, sizeof(*cs), cmp_cand);
     for (int64_t r = off; r < end && r < (int64_t)n; r++)
         add_hit(ix, out, &cs[r]);
     out->total = (int64_t)n;
     free(cs);
+    free(bits);
+    free(box);
     return 0;
 }
 

@@ -8,6 +8,8 @@
 #ifndef TRELLIS_DIR_INDEX_H
 #define TRELLIS_DIR_INDEX_H
 
+#include "dir_fts.h"
+#include "dir_geo.h"
 #include "dir_query.h"
 
 #include <stdbool.h>
@@ -54,7 +56,7 @@ typedef struct {
 } dir_place_t;
 
 /* A visible (not shadowed) service as stored, everything borrowed. The
- * kept text (received_at, body) is what a listing's items are made of
+ * kept text (received_at, body, the ORUK list item) is what a listing's items are made of
  * (dir_doc.h): copied into one allocation owned by the entry, replaced
  * with it and freed when it is dropped. */
 typedef struct {
@@ -74,6 +76,9 @@ typedef struct {
     const char *received_at; /* stored_at as the SQL path writes it (RFC 3339, microseconds) */
     const char *body;        /* the stored body's JSON text, as PostgreSQL wrote it */
     size_t body_len;
+    const char *search;  /* directory_services.search as text: its lexemes (dir_fts.h); NULL none */
+    const char *summary; /* its ORUK list item as sent (api_oruk.c's JSON text); NULL none */
+    size_t summary_len;
 } dir_row_t;
 
 /* At most max_entries services and max_bytes of memory counted (the
@@ -97,6 +102,9 @@ size_t dir_index_count(const dir_index_t *ix);
 int64_t dir_index_last_seq(const dir_index_t *ix);
 /* Memory counted against max_bytes (gauge trellis_dir_index_bytes). */
 size_t dir_index_bytes(const dir_index_t *ix);
+/* false when the lexemes of some service could not be read: its searches
+ * must be the database's (search_seqs), not tsq's. */
+bool dir_index_fts_ok(const dir_index_t *ix);
 /* true when a put was refused for max_bytes rather than max_entries. */
 bool dir_index_over_bytes(const dir_index_t *ix);
 
@@ -118,9 +126,10 @@ typedef struct {
     const dir_view_t *view;
     bool has_centre; /* a point, or the postcode's centre */
     double lng, lat;
-    bool search; /* f->search given: only the seqs in search_seqs match */
+    bool search; /* f->search given: only the seqs in search_seqs match ... */
     const int64_t *search_seqs;
     size_t n_search;
+    const dir_tsq_t *tsq;    /* ... or, when set, those its tsquery matches (dir_fts.h) */
     bool has_modified_after; /* f->modified_after as microseconds */
     int64_t modified_after_us;
 } dir_ask_t;
@@ -136,6 +145,8 @@ typedef struct {
     size_t body_len;
     const char *sal; /* DIR_LIST_SALS: its object within body; NULL when the body has none */
     size_t sal_len;
+    const char *summary; /* the kept ORUK list item (dir_row_t), NULL when none */
+    size_t summary_len;
 } dir_hit_t;
 
 typedef struct {
@@ -147,8 +158,5 @@ typedef struct {
 /* The page f->page of f->per_page rows of the listing, and the total. 0. */
 int dir_index_page(dir_index_t *ix, const dir_ask_t *ask, dir_page_t *out);
 void dir_page_free(dir_page_t *p);
-
-/* trellis_distance_m of sql/011 in C: metres between two (lng, lat). */
-double dir_distance_m(double lng1, double lat1, double lng2, double lat2);
 
 #endif

@@ -16,6 +16,7 @@
 #include "response.h"
 #include "strbuf.h"
 #include "tr_error.h"
+#include "tr_oruk.h"
 #include "view_cache.h"
 
 #include <jansson.h>
@@ -49,10 +50,13 @@ struct ask {
     dir_filter_t f;
     dir_list_t what;
     char org[TR_NAME_MAX + 1];
-    bool has_org, public_view;
+    bool has_org, public_view, oruk_items;
     uint64_t gen;  /* node->data_generation when it came */
     int64_t *seqs; /* the search's matches, copied from those kept; NULL: ask */
     size_t n_seqs;
+    dir_tsq_t *tsq;  /* the search's tsquery, from the text kept; NULL: ask */
+    bool has_centre; /* the postcode's centre kept: lng, lat */
+    double lng, lat;
     uint64_t changes_at; /* live->changes when the pre-query was sent */
     dir_rows_cb cb;
     void *ctx;
@@ -66,12 +70,13 @@ static void ask_free(void *p)
     if (a->ctx && a->free_ctx)
         a->free_ctx(a->ctx);
     free(a->seqs);
+    dir_tsq_free(a->tsq);
     free(a);
 }
 
 static dir_view_t ask_view(const ask_t *a)
 {
-    return (dir_view_t){a->has_org ? a->org : NULL, a->public_view};
+    return (dir_view_t){a->has_org ? a->org : NULL, a->public_view, a->oruk_items};
 }
 
 /* ---- the SQL path (the reference) ---- */
@@ -86,8 +91,13 @@ static void on_sql(req_t *req, const PGresult *res, const char *err, void *ud)
         a->cb(req, NULL, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, a->ctx);
         return;
     }
-    dir_rows_t rows = {strtoll(PQgetvalue(res, 0, 0), NULL, 10), PQgetvalue(res, 0, 1),
-                       (size_t)PQgetlength(res, 0, 1), PQgetvalue(res, 0, 2)};
+    dir_rows_t rows = {strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+                       PQgetvalue(res, 0, 1),
+                       (size_t)PQgetlength(res, 0, 1),
+                       PQgetvalue(res, 0, 2),
+                       NULL,
+                       0,
+                       0};
     a->cb(req, &rows, 0, a->ctx);
 }
 
@@ -120,11 +130,22 @@ static void reply_failed(req_t *req, int rc)
  * without a query. The callback replies before this returns. */
 static void reply_rows(ask_t *a, int64_t total, const dir_page_t *pg, const char *lookup)
 {
-    strbuf_t items = {0};
-    dir_doc_items(&items, pg, a->what == DIR_LIST_SALS, a->f.has_point || a->f.postcode[0] != '\0');
-    dir_rows_t rows = {total, items.buf, items.len, lookup};
+    strbuf_t items = {0}, sums = {0};
+    dir_rows_t rows = {total, "", 0, lookup, NULL, 0, 0};
+    if (a->what == DIR_LIST_SERVICES && dir_doc_summaries(&sums, pg)) {
+        rows.summaries = sums.buf;
+        rows.summaries_len = sums.len;
+        rows.n_items = pg->n;
+    }
+    if (!rows.summaries || !a->oruk_items) { /* the documents, for the caller to render */
+        dir_doc_items(&items, pg, a->what == DIR_LIST_SALS,
+                      a->f.has_point || a->f.postcode[0] != '\0');
+        rows.items_json = items.buf;
+        rows.len = items.len;
+    }
     a->cb(a->req, &rows, 0, a->ctx);
     strbuf_free(&items);
+    strbuf_free(&sums);
 }
 
 /* Sorted seqs from "3,5,9" (string_agg ORDER BY seq). */
@@ -145,12 +166,26 @@ static int64_t *parse_seqs(const char *s, size_t *n)
     return v;
 }
 
-/* Compute the page from the index and answer it (the callback replies). */
-static void answer(ask_t *a, const PGresult *pre)
+/* The search's tsquery from its text, when it can be evaluated in memory
+ * (dir_fts.h): NULL for a phrase, a prefix, or an index whose lexemes
+ * could not all be read. */
+static dir_tsq_t *memory_tsq(const dir_live_t *live, const char *text)
+{
+    dir_tsq_t *q = NULL;
+    if (!live->ix || !dir_index_fts_ok(live->ix) || dir_tsq_parse(text, &q) != 0)
+        return NULL;
+    return q;
+}
+
+/* Compute the page from the index and answer it (the callback replies).
+ * false, with nothing replied, when the search can be answered neither in
+ * memory nor from the database's seqs: the caller runs the SQL path. */
+static bool answer(ask_t *a, const PGresult *pre)
 {
     dir_view_t view = ask_view(a);
     dir_ask_t q = {.f = &a->f, .what = a->what, .view = &view};
     int64_t *seqs = NULL;
+    dir_tsq_t *tsq = NULL;
     if (a->f.has_point) {
         q.has_centre = true;
         q.lng = a->f.lng;
@@ -160,39 +195,65 @@ static void answer(ask_t *a, const PGresult *pre)
         const char *lookup = PQgetvalue(pre, 0, 0);
         if (strcmp(lookup, "ok") != 0) {
             reply_rows(a, 0, &(dir_page_t){0}, lookup);
-            return;
+            return true;
         }
-        if (a->f.postcode[0]) {
+        if (a->f.postcode[0] && !a->has_centre) {
             q.has_centre = true;
             q.lng = strtod(PQgetvalue(pre, 0, 1), NULL);
             q.lat = strtod(PQgetvalue(pre, 0, 2), NULL);
-        }
-        if (a->f.search[0] && !a->seqs) {
-            q.search = true;
-            seqs = parse_seqs(PQgetvalue(pre, 0, 3), &q.n_search);
-            q.search_seqs = seqs;
-            /* Kept only if the index took no change since the question
-             * was sent: then the database's snapshot was at least as new
-             * as the index's, and every service it holds was searched. */
+            /* Kept only if the index took no change since the question was
+             * sent (a change may be a new lookup). */
             if (a->live->changes == a->changes_at)
-                dir_search_put(a->live->searches, a->f.search, seqs, q.n_search);
+                dir_search_centre_put(a->live->searches, a->f.postcode, q.lng, q.lat);
+        }
+        if (a->f.search[0] && !a->seqs && !a->tsq) {
+            const char *text = PQgetvalue(pre, 0, 3);
+            dir_search_tsq_put(a->live->searches, a->f.search, text);
+            tsq = memory_tsq(a->live, text);
+            if (!tsq && PQgetisnull(pre, 0, 5))
+                return false; /* neither: not expected (pre_sql asks for the seqs) */
+            if (!tsq) {
+                q.search = true;
+                seqs = parse_seqs(PQgetvalue(pre, 0, 5), &q.n_search);
+                q.search_seqs = seqs;
+                /* Kept only if the index took no change since the question
+                 * was sent: then the database's snapshot was at least as
+                 * new as the index's, and every service it holds was
+                 * searched. */
+                if (a->live->changes == a->changes_at)
+                    dir_search_put(a->live->searches, a->f.search, seqs, q.n_search);
+            }
         }
         if (a->f.modified_after[0]) {
             q.has_modified_after = true;
             q.modified_after_us = strtoll(PQgetvalue(pre, 0, 4), NULL, 10);
         }
     }
+    if (a->has_centre) { /* the postcode's centre, kept */
+        q.has_centre = true;
+        q.lng = a->lng;
+        q.lat = a->lat;
+    }
     if (a->seqs) {
         q.search = true;
         q.search_seqs = a->seqs;
         q.n_search = a->n_seqs;
     }
+    if (a->tsq || tsq) {
+        q.search = true;
+        q.tsq = a->tsq ? a->tsq : tsq;
+        a->live->st.searches_memory++;
+    }
     dir_page_t pg;
     dir_index_page(a->live->ix, &q, &pg);
     free(seqs);
+    dir_tsq_free(tsq);
     a->live->st.answers++;
+    if (a->f.search[0])
+        a->live->st.searches++;
     reply_rows(a, pg.total, &pg, "ok");
     dir_page_free(&pg);
+    return true;
 }
 
 static void on_pre(req_t *req, const PGresult *res, const char *err, void *ud)
@@ -200,42 +261,48 @@ static void on_pre(req_t *req, const PGresult *res, const char *err, void *ud)
     ask_t *a = ud;
     (void)err;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
-        PQnfields(res) != 5) {
+        PQnfields(res) != 6) {
         /* the caller's answer to a failed query */
         a->cb(req, NULL, res ? TR_E_DB : TR_E_DB_UNAVAILABLE, a->ctx);
         return;
     }
-    if (a->live->ix) {
-        answer(a, res);
+    if (a->live->ix && answer(a, res))
         return;
-    }
-    /* The index went meanwhile (a restore is loading it again): the SQL
-     * path, with a copy, a being req_query's to free. */
+    /* The index went meanwhile (a restore is loading it again), or the
+     * search could not be answered from it: the SQL path, with a copy, a
+     * being req_query's to free. */
     ask_t *copy = malloc(sizeof(*copy));
     if (!copy)
         abort();
     *copy = *a;
     a->ctx = NULL;
     a->seqs = NULL;
+    a->tsq = NULL;
     int rc = run_sql(copy);
     if (rc != 0)
         reply_failed(req, rc);
 }
 
 /* The values only the database has: the postcode's centre and whether the
- * lookup is loaded (the SQL path's statuses), the seqs of the services the
- * full-text search matches (its GIN index), modified_after in
- * microseconds as stored_at is loaded. */
+ * lookup is loaded (the SQL path's statuses), the tsquery PostgreSQL makes
+ * of a search (no table read: the search itself is evaluated in memory,
+ * dir_fts.h), modified_after in microseconds as stored_at is loaded; and
+ * the seqs of the services the search matches (its GIN index) only when
+ * it cannot be evaluated in memory: a phrase or a prefix in the tsquery
+ * (an operator '<' or a ':' after an operand; a lexeme holding either
+ * only costs a needless read), or $4 (lexemes the index could not read). */
 static const char pre_sql[] =
     "SELECT CASE WHEN $1::text IS NULL THEN 'ok' "
     "WHEN NOT EXISTS (SELECT 1 FROM postcodes) THEN 'not_loaded' "
     "WHEN NOT EXISTS (SELECT 1 FROM postcodes WHERE postcode = $1) THEN 'unknown_postcode' "
     "ELSE 'ok' END, (SELECT geo[0] FROM postcodes WHERE postcode = $1), "
     "(SELECT geo[1] FROM postcodes WHERE postcode = $1), "
-    "CASE WHEN $2::text IS NOT NULL THEN coalesce((SELECT string_agg(seq::text, ',' ORDER BY seq) "
+    "websearch_to_tsquery('english', $2::text)::text, "
+    "(extract(epoch FROM $3::timestamptz) * 1000000)::bigint, "
+    "CASE WHEN $2::text IS NOT NULL AND ($4::bool OR websearch_to_tsquery('english', "
+    "$2::text)::text ~ '[<:]') THEN coalesce((SELECT string_agg(seq::text, ',' ORDER BY seq) "
     "FROM directory_services WHERE search @@ websearch_to_tsquery('english', $2) "
-    "AND NOT shadowed), '') END, "
-    "(extract(epoch FROM $3::timestamptz) * 1000000)::bigint";
+    "AND NOT shadowed), '') END";
 
 /* The index is current for a: the pre-query if needed, then the page. */
 static int go(ask_t *a)
@@ -251,17 +318,30 @@ static int go(ask_t *a)
             memcpy(a->seqs, kept, n * sizeof(*kept));
         a->n_seqs = n;
         live->st.searches_kept++;
+    } else if (a->f.search[0]) { /* the tsquery known: evaluated with no round trip */
+        const char *text = dir_search_tsq_get(live->searches, a->f.search);
+        a->tsq = text ? memory_tsq(live, text) : NULL;
+        if (a->tsq)
+            live->st.tsq_kept++;
     }
-    if (!a->f.postcode[0] && (!a->f.search[0] || kept) && !a->f.modified_after[0]) {
-        answer(a, NULL);
+    bool searched = !a->f.search[0] || kept || a->tsq;
+    if (a->f.postcode[0] &&
+        dir_search_centre_get(live->searches, a->f.postcode, &a->lng, &a->lat)) {
+        a->has_centre = true;
+        live->st.centres_kept++;
+    }
+    if ((!a->f.postcode[0] || a->has_centre) && searched && !a->f.modified_after[0]) {
+        if (!answer(a, NULL))
+            abort(); /* without pre, answer always replies */
         ask_free(a);
         return 0;
     }
-    const char *params[3] = {a->f.postcode[0] ? a->f.postcode : NULL,
-                             a->f.search[0] && !kept ? a->f.search : NULL,
-                             a->f.modified_after[0] ? a->f.modified_after : NULL};
+    const char *params[4] = {a->f.postcode[0] && !a->has_centre ? a->f.postcode : NULL,
+                             !searched ? a->f.search : NULL,
+                             a->f.modified_after[0] ? a->f.modified_after : NULL,
+                             dir_index_fts_ok(live->ix) ? "false" : "true"};
     a->changes_at = live->changes;
-    return req_query(a->req, pre_sql, 3, params, on_pre, a, ask_free);
+    return req_query(a->req, pre_sql, 4, params, on_pre, a, ask_free);
 }
 
 /* ---- keeping it current ---- */
@@ -364,7 +444,8 @@ static const char refresh_sql[] =
     "p.by_area, p.sal_id) FROM directory_places p WHERE p.service_id = s.id AND p.origin = "
     "s.origin), CASE WHEN NOT s.shadowed THEN to_char(s.stored_at AT TIME ZONE 'UTC', "
     "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END, CASE WHEN NOT s.shadowed THEN "
-    "(s.doc->'body')::text END FROM directory_services s WHERE s.seq > $1::bigint) c ON true "
+    "(s.doc->'body')::text END, CASE WHEN NOT s.shadowed THEN s.search::text END "
+    "FROM directory_services s WHERE s.seq > $1::bigint) c ON true "
     "ORDER BY c.name, c.id::uuid";
 
 enum {
@@ -389,6 +470,7 @@ enum {
     C_PLACES,
     C_RECEIVED,
     C_BODY,
+    C_SEARCH,
     C_COUNT_
 };
 
@@ -426,7 +508,8 @@ static int put_row(dir_index_t *ix, const PGresult *res, int r)
                      .stored_us = strtoll(PQgetvalue(res, r, C_STORED), NULL, 10),
                      .received_at = PQgetvalue(res, r, C_RECEIVED),
                      .body = PQgetvalue(res, r, C_BODY),
-                     .body_len = (size_t)PQgetlength(res, r, C_BODY)};
+                     .body_len = (size_t)PQgetlength(res, r, C_BODY),
+                     .search = PQgetvalue(res, r, C_SEARCH)};
     json_t *lists[DIR_L_COUNT_] = {0}, *sc = NULL, *pl = NULL;
     const char **strs = NULL;
     dir_sched_t *scheds = NULL;
@@ -478,7 +561,18 @@ static int put_row(dir_index_t *ix, const PGresult *res, int r)
     }
     row.scheds = scheds;
     row.places = places;
+    /* The ORUK list item api_oruk.c would render from this body, rendered
+     * once here: a page is then a concatenation, not a parse, a build and
+     * a dump per item (docs/directory.md). */
+    json_t *body = json_loadb(row.body, row.body_len, 0, NULL);
+    json_t *sum = body ? tr_oruk_service_summary(body, false) : NULL;
+    char *sum_text = sum ? json_dumps(sum, JSON_COMPACT) : NULL;
+    row.summary = sum_text;
+    row.summary_len = sum_text ? strlen(sum_text) : 0;
     int rc = dir_index_put(ix, &row);
+    free(sum_text);
+    json_decref(sum);
+    json_decref(body);
     for (int l = 0; l < DIR_L_COUNT_; l++)
         json_decref(lists[l]);
     json_decref(sc);
@@ -664,6 +758,7 @@ int dir_index_list(req_t *req, const dir_filter_t *f, dir_list_t what, const dir
                  .what = what,
                  .has_org = view->org && view->org[0],
                  .public_view = view->public_view,
+                 .oruk_items = view->oruk_items,
                  .gen = node->data_generation,
                  .cb = cb,
                  .ctx = ctx,

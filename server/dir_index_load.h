@@ -22,6 +22,12 @@ typedef struct {
     const char *items_json; /* the page's JSON array (dir_query.h, column 1), len bytes */
     size_t len;
     const char *lookup; /* "ok", "not_loaded" or "unknown_postcode" (dir_query.h) */
+    /* From the index, /oruk/services: the page's ORUK list items as
+     * api_oruk.c renders them from items_json (tr_oruk_service_summary,
+     * compact), kept per service: a JSON array of n_items, summaries_len
+     * bytes. NULL otherwise: render from items_json. */
+    const char *summaries;
+    size_t summaries_len, n_items;
 } dir_rows_t;
 
 /* Called once, and must reply (a response_* call, after which req is
@@ -45,13 +51,17 @@ void dir_index_start(node_t *node);
 void dir_index_stop(node_t *node);
 
 typedef struct {
-    uint64_t entries;       /* services held */
-    uint64_t reloads;       /* full loads, the first included */
-    uint64_t refreshes;     /* changes applied (seq > last) */
-    uint64_t answers;       /* listings computed from the index */
-    uint64_t sql_answers;   /* listings answered by the SQL path instead */
-    uint64_t bytes;         /* memory counted against [directory] index_max_mb */
-    uint64_t searches_kept; /* full-text searches answered from those kept (dir_search.h) */
+    uint64_t entries;         /* services held */
+    uint64_t reloads;         /* full loads, the first included */
+    uint64_t refreshes;       /* changes applied (seq > last) */
+    uint64_t answers;         /* listings computed from the index */
+    uint64_t sql_answers;     /* listings answered by the SQL path instead */
+    uint64_t bytes;           /* memory counted against [directory] index_max_mb */
+    uint64_t searches;        /* listings with a search answered from the index */
+    uint64_t searches_memory; /* ... of them evaluated in memory (dir_fts.h) */
+    uint64_t tsq_kept;        /* ... with the tsquery kept: no round trip (dir_search.h) */
+    uint64_t searches_kept;   /* ... with the database's matches kept (a phrase) */
+    uint64_t centres_kept;    /* listings by a postcode whose centre was kept */
     bool ready;
 } dir_index_stats_t;
 

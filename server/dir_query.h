@@ -66,6 +66,11 @@ typedef enum { DIR_LIST_SERVICES, DIR_LIST_SALS } dir_list_t;
 typedef struct {
     const char *org; /* borrowed; "" or NULL: every organisation's */
     bool public_view;
+    /* The caller renders /oruk/services list items only: from the
+     * directory index, when it keeps every item of the page, the items'
+     * documents are not written (dir_rows_t.items_json ""), only the
+     * rendered items. Ignored by the SQL. */
+    bool oruk_items;
 } dir_view_t;
 
 #define DIR_MAX_PARAMS 40

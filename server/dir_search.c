@@ -11,9 +11,23 @@ typedef struct {
     size_t n;
 } kept_t;
 
+typedef struct {
+    char *words, *tsq;
+    uint64_t used; /* tick of the last get or put */
+} tsq_t;
+
+typedef struct {
+    char postcode[12]; /* "" empty */
+    double lng, lat;
+} centre_t;
+
 struct dir_search {
+    centre_t c[DIR_SEARCH_CENTRES];
     kept_t k[DIR_SEARCH_KEEP_MAX];
     size_t n, bytes;
+    tsq_t t[DIR_SEARCH_TSQ_MAX];
+    size_t n_t;
+    uint64_t tick;
 };
 
 dir_search_t *dir_search_new(void)
@@ -31,6 +45,36 @@ void dir_search_clear(dir_search_t *s)
         free(s->k[i].seqs);
     }
     s->n = s->bytes = 0;
+    for (size_t i = 0; i < DIR_SEARCH_CENTRES; i++)
+        s->c[i].postcode[0] = '\0';
+}
+
+static size_t centre_slot(const char *postcode)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = postcode; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h & (DIR_SEARCH_CENTRES - 1);
+}
+
+bool dir_search_centre_get(const dir_search_t *s, const char *postcode, double *lng, double *lat)
+{
+    const centre_t *c = &s->c[centre_slot(postcode)];
+    if (!c->postcode[0] || strcmp(c->postcode, postcode) != 0)
+        return false;
+    *lng = c->lng;
+    *lat = c->lat;
+    return true;
+}
+
+void dir_search_centre_put(dir_search_t *s, const char *postcode, double lng, double lat)
+{
+    if (strlen(postcode) >= sizeof(s->c[0].postcode))
+        return;
+    centre_t *c = &s->c[centre_slot(postcode)];
+    strcpy(c->postcode, postcode);
+    c->lng = lng;
+    c->lat = lat;
 }
 
 void dir_search_free(dir_search_t *s)
@@ -38,7 +82,46 @@ void dir_search_free(dir_search_t *s)
     if (!s)
         return;
     dir_search_clear(s);
+    for (size_t i = 0; i < s->n_t; i++) {
+        free(s->t[i].words);
+        free(s->t[i].tsq);
+    }
     free(s);
+}
+
+/* A linear look-up: a thousand short strcmp, a few microseconds, far
+ * below the round trip it saves. */
+const char *dir_search_tsq_get(dir_search_t *s, const char *words)
+{
+    for (size_t i = 0; i < s->n_t; i++) {
+        if (strcmp(s->t[i].words, words) == 0) {
+            s->t[i].used = ++s->tick;
+            return s->t[i].tsq;
+        }
+    }
+    return NULL;
+}
+
+void dir_search_tsq_put(dir_search_t *s, const char *words, const char *tsq)
+{
+    if (strlen(tsq) > DIR_SEARCH_TSQ_TEXT_MAX || dir_search_tsq_get(s, words))
+        return;
+    size_t at = s->n_t;
+    if (at == DIR_SEARCH_TSQ_MAX) { /* the least recently used goes */
+        at = 0;
+        for (size_t i = 1; i < s->n_t; i++)
+            if (s->t[i].used < s->t[at].used)
+                at = i;
+        free(s->t[at].words);
+        free(s->t[at].tsq);
+    } else {
+        s->n_t++;
+    }
+    s->t[at].words = strdup(words);
+    s->t[at].tsq = strdup(tsq);
+    if (!s->t[at].words || !s->t[at].tsq)
+        abort();
+    s->t[at].used = ++s->tick;
 }
 
 const int64_t *dir_search_get(const dir_search_t *s, const char *words, size_t *n)

@@ -175,9 +175,21 @@ char *metrics_render(const node_t *node, size_t *len)
             "counter", dix.refreshes);
     counter(&s, "trellis_dir_index_answers_total", "Directory listings computed from the index.",
             "counter", dix.answers);
+    counter(&s, "trellis_dir_index_searches_total",
+            "Directory listings with a full-text search answered from the index.", "counter",
+            dix.searches);
+    counter(&s, "trellis_dir_index_searches_memory_total",
+            "Of them, searches evaluated in memory over the index's lexemes.", "counter",
+            dix.searches_memory);
+    counter(&s, "trellis_dir_index_tsq_kept_total",
+            "Of them, searches whose tsquery was kept: no round trip to the database.", "counter",
+            dix.tsq_kept);
     counter(&s, "trellis_dir_index_searches_kept_total",
-            "Full-text searches the directory index answered from a kept answer, with no query.",
+            "Of them, searches (phrases) answered from the database's matches kept, with no query.",
             "counter", dix.searches_kept);
+    counter(&s, "trellis_dir_index_centres_kept_total",
+            "Directory listings by a postcode whose centre was kept: no round trip.", "counter",
+            dix.centres_kept);
     counter(&s, "trellis_dir_index_sql_answers_total",
             "Directory listings answered by the SQL query instead (index off, loading, behind).",
             "counter", dix.sql_answers);

@@ -33,12 +33,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from harness import Node, PgCluster, Pki, api  # noqa: E402
 import test_oruk_filters as fx  # noqa: E402
+import bench_vocab  # noqa: E402
 
 N = int(os.environ.get("BENCH_SERVICES", "10000"))
 CONNS = int(os.environ.get("BENCH_CONNS", "20"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 DISTINCT = int(os.environ.get("BENCH_DISTINCT", "5000"))
 N_POSTCODES = int(os.environ.get("BENCH_POSTCODES", "2000"))
+# [node] workers of the node: the product's default (one per CPU) unless
+# set; the integration harness's default is 1.
+WORKERS = os.environ.get("BENCH_WORKERS", "auto")
 REPEATED = {
     "filtered /services page": "/oruk/services?need=advocacy&for_gender=women&taking_referrals=true"
                                "&per_page=50",
@@ -96,11 +100,24 @@ def spread_locations(records, postcodes, rng):
                 loc.pop("longitude", None)
 
 
+def realistic_words(records, rng):
+    """Give every service a name and a description made of the benchmark's
+    vocabulary (bench_vocab.py: a few hundred words) instead of the
+    fixture's five, and return the words a search draws from: every word of
+    at least 4 letters in the names and descriptions."""
+    for k, rec in enumerate(records):
+        body = rec["body"]
+        body["name"] = bench_vocab.name(rng, k)
+        body["description"] = bench_vocab.description(rng)
+    return bench_vocab.searchable(r["body"]["name"] + " " + r["body"]["description"]
+                                  for r in records)
+
+
 def q(params):
     return "/oruk/services?" + "&".join(f"{k}={quote_plus(str(v))}" for k, v in params)
 
 
-def filtered_query(rng, districts):
+def filtered_query(rng, districts, words):
     """A caseworker's search: a need, and some of who the person is and
     what the service must offer."""
     p = [("need", rng.choice(fx.NEEDS))]
@@ -120,7 +137,7 @@ def filtered_query(rng, districts):
     if rng.random() < 0.15:
         p.append(("accessibility", rng.choice(fx.ACCESS)))
     if rng.random() < 0.3:
-        p.append(("search", " ".join(rng.sample(fx.WORDS, rng.randint(1, 2)))))
+        p.append(("search", " ".join(rng.sample(words, rng.randint(1, 2)))))
     if rng.random() < 0.15:
         p.append(("page", rng.randint(2, 4)))
     p.append(("per_page", rng.choice([50, 50, 50, 20, 100])))
@@ -156,21 +173,52 @@ def paths_file(work, name, make, rng, n_requests):
     return path, pool
 
 
+def worker_metrics(node, agent):
+    """{worker pid: its /metrics text}: with [node] workers > 1 each scrape
+    is answered by one worker (trellis_worker{pid=...}) and every counter is
+    that process's own, so scrape until every worker has answered."""
+    want = max(1, len(node_pids(node)) - 1)
+    got = {}
+    for _ in range(200):
+        status, _, text = node.curl("/metrics", agent=agent)
+        m = re.search(r'^trellis_worker\{pid="(\d+)"\}', text, re.M)
+        if status == 200:
+            got[m.group(1) if m else "0"] = text
+        if len(got) >= want:
+            break
+    return got
+
+
+def summed(texts, pattern):
+    """{name: value summed over the workers} of the metrics matching pattern."""
+    out = {}
+    for text in texts.values():
+        for k, v in re.findall(r"^(" + pattern + r") (\d+)$", text, re.M):
+            out[k] = out.get(k, 0) + int(v)
+    return out
+
+
 def cache_counts(node, agent):
-    status, _, text = node.curl("/metrics", agent=agent)
-    got = dict(re.findall(r"^(trellis_view_cache_(?:hits|misses)_total) (\d+)$", text, re.M))
-    if status != 200 or len(got) != 2:
-        sys.exit(f"/metrics without the cache counters: {status} {text[:200]}")
-    return int(got["trellis_view_cache_hits_total"]), int(got["trellis_view_cache_misses_total"])
+    got = summed(worker_metrics(node, agent), r"trellis_view_cache_(?:hits|misses)_total")
+    if len(got) != 2:
+        sys.exit("/metrics without the cache counters")
+    return got["trellis_view_cache_hits_total"], got["trellis_view_cache_misses_total"]
 
 
 def index_counts(node, agent):
     """(services in the directory index, listings it answered, listings the
-    SQL path answered) from /metrics."""
-    _, _, text = node.curl("/metrics", agent=agent)
-    got = dict(re.findall(r"^(trellis_dir_index_\w+) (\d+)$", text, re.M))
-    return tuple(int(got.get(f"trellis_dir_index_{k}", 0))
-                 for k in ("entries", "answers_total", "sql_answers_total"))
+    SQL path answered, listings with a search, of them with the tsquery or
+    the matches kept: no round trip for the search) from /metrics, summed
+    over the workers (entries: the least of them)."""
+    texts = worker_metrics(node, agent)
+    got = summed(texts, r"trellis_dir_index_\w+")
+    entries = min((int(m.group(1)) for t in texts.values()
+                   for m in [re.search(r"^trellis_dir_index_entries (\d+)$", t, re.M)] if m),
+                  default=0)
+    return (entries,) + tuple(got.get(f"trellis_dir_index_{k}", 0) for k in (
+        "answers_total", "sql_answers_total", "searches_total")) + (
+        got.get("trellis_dir_index_tsq_kept_total", 0)
+        + got.get("trellis_dir_index_searches_kept_total", 0),)
 
 
 def wait_index(node, agent, n, timeout=300):
@@ -194,9 +242,25 @@ def vm_rss_mb(pid):
 
 
 def index_bytes(node, agent):
-    _, _, text = node.curl("/metrics", agent=agent)
-    m = re.search(r"^trellis_dir_index_bytes (\d+)$", text, re.M)
-    return int(m.group(1)) if m else 0
+    """The directory index's memory counted, the most of any worker."""
+    return max((int(m.group(1)) for t in worker_metrics(node, agent).values()
+                for m in [re.search(r"^trellis_dir_index_bytes (\d+)$", t, re.M)] if m),
+               default=0)
+
+
+def repeat_rate(path):
+    """Of the requests in a paths file that carry a search, the percentage
+    whose search string an earlier request carried."""
+    seen, n, again = set(), 0, 0
+    with open(path) as f:
+        for line in f:
+            m = re.search(r"[?&]search=([^&\n]*)", line)
+            if not m:
+                continue
+            n += 1
+            again += m.group(1) in seen
+            seen.add(m.group(1))
+    return 100.0 * again / n if n else float("nan")
 
 
 def pct(xs, p):
@@ -288,6 +352,30 @@ def pgbench(pg, sql, seconds, work, clients=CONNS):
     return lat
 
 
+def node_pids(node):
+    """trellisd's processes: the one started, and its workers (its children)
+    when [node] workers > 1."""
+    pids = [node.proc.pid]
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == node.proc.pid:
+                    pids.append(int(pid))
+        except (OSError, IndexError, ValueError):
+            pass
+    return pids
+
+
+def rss_line(node):
+    """VmRSS of each trellisd process, MiB."""
+    pids = node_pids(node)
+    per = [f"{vm_rss_mb(p):.1f}" for p in pids[1:]]
+    if not per:
+        return f"one process, VmRSS {vm_rss_mb(pids[0]):.1f} MiB"
+    return (f"a supervisor ({vm_rss_mb(pids[0]):.1f} MiB) and {len(per)} workers, VmRSS "
+            f"{', '.join(per)} MiB")
+
+
 def cpu_seconds(node, pg):
     """CPU seconds used so far by trellisd and by the cluster (the
     postmaster, its live children, and the children it has reaped): on a
@@ -299,8 +387,10 @@ def cpu_seconds(node, pg):
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()
 
-    v = stat(node.proc.pid)
-    node_s = (int(v[11]) + int(v[12])) / tick
+    node_s = 0.0
+    for pid in node_pids(node):  # the supervisor and its workers
+        v = stat(pid)
+        node_s += (int(v[11]) + int(v[12])) / tick
     with open(os.path.join(pg.data, "postmaster.pid")) as f:
         pm = int(f.readline())
     v = stat(pm)
@@ -325,8 +415,11 @@ def run_load(node, pg, agent, load_bin, path_arg):
     n, errs = hammer(node, agent, path_arg, SECONDS, load_bin)
     c1 = cpu_seconds(node, pg)
     i1 = index_counts(node, agent)
+    searched = i1[3] - i0[3]
     print(f"    (directory index: {i1[1] - i0[1]} listings from it, {i1[2] - i0[2]} by the SQL "
-          f"path)")
+          f"path; {searched} with a search, {i1[4] - i0[4]} of them "
+          f"({100.0 * (i1[4] - i0[4]) / searched if searched else float('nan'):.1f}%) with the "
+          f"search kept: no round trip)")
     ms = server_times(node, "/oruk/services", since)
     h1, m1 = cache_counts(node, agent)
     per = 1000.0 / n if n else float("nan")
@@ -345,6 +438,7 @@ def main():
     import random
     rng = random.Random(12)
     records = fx.make_services(N, rng)
+    words = realistic_words(records, rng)
     postcodes = spread_postcodes(rng, N_POSTCODES)
     spread_locations(records, postcodes, rng)
     districts = sorted({pc.split()[0] for pc in postcodes}) + sorted(fx.GSS)
@@ -354,7 +448,7 @@ def main():
         pki.add_org(fx.ORG)
         # BENCH_INDEX=off: the SQL path, the reference, for a comparison.
         node = Node(pki, pg, org=fx.ORG, name="node",
-                    config={"node": {"log_level": "info", "log_requests": "all"},
+                    config={"node": {"log_level": "info", "log_requests": "all", "workers": WORKERS},
                             "limits": {"max_batch_records": "1000"},
                             "directory": {"index": os.environ.get("BENCH_INDEX", "on")}})
         try:
@@ -376,7 +470,8 @@ def main():
             n_draws = int(SECONDS * 3000) + 1000
             fresh = {
                 "filtered /services page": paths_file(node.dir, "filtered.txt",
-                                                      lambda r: filtered_query(r, districts), rng, n_draws),
+                                                      lambda r: filtered_query(r, districts, words),
+                                                      rng, n_draws),
                 "proximity search": paths_file(node.dir, "proximity.txt",
                                                lambda r: proximity_query(r, pcs), rng, n_draws),
             }
@@ -384,8 +479,13 @@ def main():
                   f"{len(postcodes)} postcodes, {CONNS} connections, {SECONDS:.0f} s a run, "
                   f"{DISTINCT} distinct queries a case, {os.cpu_count()} cores, load average "
                   f"{os.getloadavg()[0]:.1f}")
-            print(f"trellisd VmRSS once loaded (one worker): {vm_rss_mb(node.proc.pid):.1f} MiB; "
-                  f"the directory index counts {index_bytes(node, agent) / 1048576:.1f} MiB")
+            print(f"[node] workers = {WORKERS}: {rss_line(node)} once loaded; the directory "
+                  f"index counts {index_bytes(node, agent) / 1048576:.1f} MiB (one worker's)")
+            print(f"search words: {len(words)} distinct (every word of 4+ letters in the "
+                  f"services' names and descriptions), 1-2 a search, in 30% of the filtered "
+                  f"queries; {repeat_rate(fresh['filtered /services page'][0]):.1f}% of the "
+                  f"drawn filtered requests with a search repeat an earlier one's search "
+                  f"string (the most a kept answer could serve)")
             # Every fresh query must be one the node answers: a 400 would be
             # fast and measure nothing.
             for label, (_, pool) in fresh.items():
@@ -431,8 +531,8 @@ def main():
                              f"(1 client)")
             for n in notes:
                 print(n)
-            print(f"trellisd VmRSS (one worker): {vm_rss_mb(node.proc.pid):.1f} MiB; the directory "
-                  f"index counts {index_bytes(node, agent) / 1048576:.1f} MiB "
+            print(f"trellisd: {rss_line(node)}; the directory index counts "
+                  f"{index_bytes(node, agent) / 1048576:.1f} MiB a worker "
                   f"(trellis_dir_index_bytes)")
             print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         finally:

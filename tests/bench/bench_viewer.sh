@@ -142,15 +142,25 @@ page_bench "/viewer/pathways?$period"
 page_bench "$dir_path"
 # The directory as caseworkers use it: different searches for different
 # people. 5,000 distinct queries; each request draws one at random.
-python3 - "$work/dir_paths.txt" <<'PY'
-import random, sys
+# The services' words (a kept cluster may have no CSV left: from the table).
+[[ -f $work/services.csv ]] ||
+    psql -d trellis -c "\\copy (SELECT id, origin, doc FROM directory_services) TO '$work/services.csv' WITH (FORMAT csv)" >/dev/null
+python3 - "$work/dir_paths.txt" "$work/services.csv" <<'PY'
+import csv, json, random, sys
 from urllib.parse import quote_plus
 sys.path.insert(0, "deploy")
+sys.path.insert(0, "tests/bench")
 import sample_data as sd
+import bench_vocab
 rng = random.Random("bench-viewer-paths")
-words = ["refuge", "advocacy", "counselling", "outreach", "helpline", "housing", "legal",
-         "children", "peer support", "recovery", "drop-in", "group work", "Leeds", "Bradford",
-         "Wakefield", "Halifax", "Huddersfield", "Keighley", "Dewsbury", "Otley"]
+# Every word of 4+ letters in the services' names and descriptions (a few
+# hundred): a search string recurs only by chance, and the node's kept
+# answers cannot hide what a fresh search costs.
+with open(sys.argv[2], newline="") as f:
+    words = bench_vocab.searchable(json.loads(row[2])["body"]["name"] + " "
+                                   + json.loads(row[2])["body"].get("description", "")
+                                   for row in csv.reader(f))
+print(f"directory searches draw from {len(words)} words")
 districts = [f"LS{i}" for i in range(1, 30)] + [f"BD{i}" for i in range(1, 23)] + \
     ["E08000035", "E08000032", "E08000033", "E08000034", "E08000036"]
 seen = set()
@@ -173,6 +183,9 @@ while len(seen) < 5000:
     seen.add("/viewer/directory?" + "&".join(p))
 with open(sys.argv[1], "w") as f:
     f.write("\n".join(sorted(seen)) + "\n")
+searches = [p.split("search=")[1].split("&")[0] for p in seen if "search=" in p]
+print(f"{len(searches)} of the {len(seen)} queries search, with {len(set(searches))} distinct "
+      f"search strings")
 PY
 # CPU time used so far, in ms: the node's, and the cluster's (the postmaster,
 # its live children, and the children it has reaped).
@@ -205,11 +218,18 @@ cache_counts() {
     bench_curl member-00 "https://127.0.0.1:$port/metrics" |
         awk '/^trellis_view_cache_(hits|misses)_total /{printf "%s ", $2}'
 }
-echo "/viewer/directory, fresh (varied): 5,000 distinct queries, drawn at random"
+echo "/viewer/directory, fresh (varied): 5,000 distinct queries, drawn at random; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 read -r h0 m0 <<<"$(cache_counts)"
 off=$(stat -c %s "$work/trellisd.log")
+read -r n0 p0 <<<"$(cpu_ms)"
 python3 "$root/tests/bench/bench_viewer_http.py" "$vport" "@$work/dir_paths.txt" "$conns" "$secs"
+read -r n1 p1 <<<"$(cpu_ms)"
 server_times /viewer/directory "$off"
+# The CPU a page costs: on a shared machine the times move with the other
+# work, the CPU per page much less.
+awk -v n=$((n1 - n0)) -v p=$((p1 - p0)) -v r="$(cat "$work/replies")" 'BEGIN {
+    r = r > 0 ? r : 1
+    printf "  CPU a page: node %.2f ms, PostgreSQL %.2f ms (%d pages)\n", n / r, p / r, r }'
 read -r h1 m1 <<<"$(cache_counts)"
 echo "  reply cache: $((h1 - h0)) hits, $((m1 - m0)) misses ($(( (h1 - h0) * 100 / (h1 - h0 + m1 - m0 + 1) ))% hits)"
 # The pathways page as it is met right after a store: nothing kept. Every

@@ -11,7 +11,9 @@ import random
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "deploy"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sample_data as sd  # noqa: E402
+import bench_vocab  # noqa: E402
 
 WORDS = ["refuge", "advocacy", "counselling", "outreach", "helpline", "housing", "legal",
          "children", "peer support", "recovery", "drop-in", "group work"]
@@ -31,9 +33,12 @@ def main():
             sid = sd.uid(rng)
             body = sd.service_body(org, idx, sid, rng)
             word, place = rng.choice(WORDS), rng.choice(PLACES)
-            body["name"] = f"{place} {word} service {k}"
+            # Words from a realistic vocabulary (bench_vocab.py), so that a
+            # search string recurs only by chance, as between caseworkers.
+            body["name"] = f"{place} {word} {bench_vocab.name(rng, k)}"
             body["description"] = f"{body['description']} Based in {place}; {word} for people " \
-                                  f"affected by domestic abuse or sexual violence."
+                                  f"affected by domestic abuse or sexual violence. " \
+                                  f"{bench_vocab.description(rng)}"
             body["organization"]["id"] = sd.org_id(origin)
             body["organization"]["name"] = f"Member {k % 30:02d}"
             body["trellis"]["needs"] = rng.sample(sd.NEEDS, 3)

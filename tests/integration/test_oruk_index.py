@@ -35,12 +35,25 @@ def metrics(node, agent):
     return text
 
 
+# Searches the index evaluates in memory (dir_fts.h) or, for a phrase, by
+# the database's matches: OR, negation, quotes, stop words only, stemming,
+# unicode, punctuation PostgreSQL's parser drops, words matching nothing.
+SEARCHES = ["lantern or orchard", "harbour OR meadow OR beacon", "lantern -meadow", "-beacon",
+            "support -harbour or beacon", '"lantern"', '"support in the lantern"',
+            '"the harbour and"', '"meadow" orchard', "the and of", "the", "lanterns",
+            "harbours meadows", "Lanterns", "refuges", "refuge", "café lantern",
+            "Ünïcödé straße", "zzzqqq", "zzzqqq or lantern", "-zzzqqq", "lantern & orchard",
+            "(meadow) | !beacon", "o'brien lantern", "back\\slash", "lantern:*", "a <-> b",
+            "-the", "-", '"', "or", "service 001"]
+
+
 def random_filter(rng, stamps):
     """A random combination of the directory's filters."""
     q = {}
     pick = lambda p: rng.random() < p  # noqa: E731
-    if pick(0.2):
-        q["search"] = rng.choice(F.WORDS + [" ".join(rng.sample(F.WORDS, 2)), "support"])
+    if pick(0.3):
+        q["search"] = rng.choice(F.WORDS + [" ".join(rng.sample(F.WORDS, 2)), "support"]
+                                 + SEARCHES)
     if pick(0.3):
         q["need"] = rng.choice(F.NEEDS)
     if pick(0.25):
@@ -203,25 +216,61 @@ def kept_documents(a, r, agent, records):
     t.equal(metric(metrics(a, agent), "trellis_dir_index_sql_answers_total"), sql0,
             "all of them answered from A's index")
 
-    # A search's answer is kept while nothing is stored (dir_search.h), and
-    # forgotten when something is: a service stored after a search that
+    # A search is evaluated in memory over the index's lexemes; its tsquery
+    # (PostgreSQL's websearch_to_tsquery) is kept, so the same words asked
+    # again need no round trip, and a service stored after a search that
     # found nothing is found by the same words on the next listing.
-    kept0 = metric(metrics(a, agent), "trellis_dir_index_searches_kept_total")
+    m0 = metrics(a, agent)
+    tsq0, mem0 = (metric(m0, "trellis_dir_index_tsq_kept_total"),
+                  metric(m0, "trellis_dir_index_searches_memory_total"))
     _, _, reply = get(a, agent, "/oruk/services", {"search": "zebrafinch", "per_page": 5})
     t.equal(reply.get("total_items"), 0, "a word no service has: nothing found")
     _, _, reply = get(a, agent, "/oruk/services", {"search": "zebrafinch", "per_page": 6})
     t.equal(reply.get("total_items"), 0, "asked again (another page size): nothing")
-    t.equal(metric(metrics(a, agent), "trellis_dir_index_searches_kept_total"), kept0 + 1,
-            "the second answered from the kept search, with no query")
+    m1 = metrics(a, agent)
+    t.equal(metric(m1, "trellis_dir_index_tsq_kept_total"), tsq0 + 1,
+            "the second with the tsquery kept, with no query")
+    t.equal(metric(m1, "trellis_dir_index_searches_memory_total"), mem0 + 2,
+            "both evaluated in memory")
     finch = F.make_services(303, random.Random(8))[302]
     finch["body"] = dict(finch["body"], name="Zebrafinch support")
     status, _, _ = api(a, agent, "POST", "/v1/records", {"records": [finch]})
     t.check(status == 200, "a service with the word stored")
     _, _, reply = get(a, agent, "/oruk/services", {"search": "zebrafinch", "per_page": 7})
     t.equal([x["id"] for x in reply.get("contents", [])], [finch["id"]],
-            "the same words find it on the next listing (the kept answer was forgotten)")
+            "the same words find it on the next listing (its lexemes in the index)")
     t.check(compare_all_pages(a, r, agent, "/oruk/services", {"search": "zebrafinch"}, 8),
             "the same as R's")
+    # A phrase is the database's to match; its answer is kept while nothing
+    # is stored (dir_search.h) and forgotten when something is.
+    phrase = {"search": '"zebrafinch support"'}
+    kept0 = metric(metrics(a, agent), "trellis_dir_index_searches_kept_total")
+    _, _, reply = get(a, agent, "/oruk/services", dict(phrase, per_page=5))
+    t.equal([x["id"] for x in reply.get("contents", [])], [finch["id"]], "a phrase: found")
+    _, _, reply = get(a, agent, "/oruk/services", dict(phrase, per_page=6))
+    t.equal(metric(metrics(a, agent), "trellis_dir_index_searches_kept_total"), kept0 + 1,
+            "asked again: from the database's matches kept")
+    finch2 = F.make_services(304, random.Random(9))[303]
+    finch2["body"] = dict(finch2["body"], name="Aa zebrafinch support")
+    status, _, _ = api(a, agent, "POST", "/v1/records", {"records": [finch2]})
+    t.check(status == 200, "another service with the phrase stored")
+    _, _, reply = get(a, agent, "/oruk/services", dict(phrase, per_page=7))
+    t.equal([x["id"] for x in reply.get("contents", [])], [finch2["id"], finch["id"]],
+            "the phrase finds both on the next listing (the kept answer was forgotten)")
+    m0 = metrics(a, agent)
+    for query in [phrase] + [{"search": w} for w in SEARCHES]:
+        t.check(compare_all_pages(a, r, agent, "/oruk/services", query, 100),
+                f"search {query['search']!r}: A's pages are R's")
+    m1 = metrics(a, agent)
+    t.equal(metric(m1, "trellis_dir_index_sql_answers_total"),
+            metric(m0, "trellis_dir_index_sql_answers_total"),
+            "every search answered from A's index, not by the SQL path")
+    t.check(metric(m1, "trellis_dir_index_searches_memory_total")
+            - metric(m0, "trellis_dir_index_searches_memory_total") >= len(SEARCHES) - 6,
+            "all but the phrases evaluated in memory")
+    t.check(metric(m1, "trellis_dir_index_centres_kept_total") > 0,
+            "a postcode asked before: its centre kept, no round trip (the random filters ask "
+            "the same few postcodes again and again)")
 
     # Nothing stored: twenty different listings (no search, postcode or
     # modified_after, which ask the database) send no query. A scrape of

@@ -575,6 +575,121 @@ static void test_search_kept(void **state)
     dir_search_free(s);
 }
 
+/* A proximity page sorts only the first page * per_page candidates
+ * (select_first): every page of 7 is the same slice of the whole order
+ * sorted at once, which is by distance, then name, then id. */
+static void test_near_pages(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    dir_index_t *ix = dir_index_new(N, SIZE_MAX);
+    static char ids[N][40], names[N][16];
+    static dir_place_t places[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "00000000-0000-4000-8000-%012d", i);
+        snprintf(names[i], sizeof(names[i]), "S%d", (i * 37) % 50); /* names repeat */
+        dir_row_t r = row(ids[i], "org-a", names[i], i + 1);
+        /* distances repeat too: ties broken by name, then id */
+        places[i] = (dir_place_t){NULL, true, i % 10 != 0, 0, 0.01 * ((i * 7) % 23)};
+        r.places = &places[i];
+        r.n_places = 1;
+        r.summary = names[i];
+        r.summary_len = strlen(names[i]);
+        assert_int_equal(dir_index_put(ix, &r), 0);
+    }
+    dir_filter_t f;
+    filter(&f);
+    f.has_point = true;
+    f.per_page = N;
+    dir_view_t all = {NULL, false};
+    dir_ask_t a = {.f = &f, .what = DIR_LIST_SERVICES, .view = &all, .has_centre = true};
+    dir_page_t whole;
+    assert_int_equal(dir_index_page(ix, &a, &whole), 0);
+    assert_int_equal(whole.total, N);
+    for (size_t i = 1; i < whole.n; i++) {
+        const dir_hit_t *x = &whole.hits[i - 1], *y = &whole.hits[i];
+        assert_true(x->has_dist || !y->has_dist); /* no distance last */
+        if (x->has_dist && y->has_dist)
+            assert_true(x->dist <= y->dist);
+        if (x->has_dist == y->has_dist && (!x->has_dist || x->dist == y->dist)) {
+            int c = strcmp(x->summary, y->summary); /* the summary is the name here */
+            assert_true(c < 0 || (c == 0 && strcmp(x->id, y->id) < 0));
+        }
+    }
+    f.per_page = 7;
+    for (f.page = 1; f.page <= N / 7 + 1; f.page++) {
+        dir_page_t pg;
+        assert_int_equal(dir_index_page(ix, &a, &pg), 0);
+        assert_int_equal(pg.total, N);
+        size_t off = (size_t)(f.page - 1) * 7;
+        assert_int_equal(pg.n, off + 7 <= N ? 7 : N - off);
+        for (size_t i = 0; i < pg.n; i++) {
+            assert_string_equal(pg.hits[i].id, whole.hits[off + i].id);
+            assert_memory_equal(pg.hits[i].summary, whole.hits[off + i].summary,
+                                pg.hits[i].summary_len);
+        }
+        dir_page_free(&pg);
+    }
+    /* the kept list items, as a JSON array in page order */
+    strbuf_t out = {0};
+    f.page = 1;
+    f.per_page = 3;
+    dir_page_t pg;
+    assert_int_equal(dir_index_page(ix, &a, &pg), 0);
+    assert_true(dir_doc_summaries(&out, &pg));
+    char want[64];
+    snprintf(want, sizeof(want), "[%s,%s,%s]", whole.hits[0].summary, whole.hits[1].summary,
+             whole.hits[2].summary);
+    assert_string_equal(out.buf, want);
+    strbuf_free(&out);
+    dir_page_free(&pg);
+    dir_page_free(&whole);
+    dir_index_free(ix);
+}
+
+/* Services found by a tsquery over their lexemes (dir_fts.h), combined
+ * with the other filters; a replaced service's old words no longer match. */
+static void test_search_memory(void **state)
+{
+    (void)state;
+    dir_index_t *ix = build();
+    dir_row_t r = row(ID(8), "org-a", "Delta", 20);
+    r.search = "'lantern':1 'orchard':2";
+    assert_int_equal(dir_index_put(ix, &r), 0);
+    r = row(ID(9), "org-a", "Epsilon", 21);
+    r.search = "'lantern':1";
+    r.lists[DIR_L_NEEDS] = (dir_strs_t){need_food, 1};
+    assert_int_equal(dir_index_put(ix, &r), 0);
+    assert_true(dir_index_fts_ok(ix));
+    dir_filter_t f;
+    filter(&f);
+    dir_view_t all = {NULL, false};
+    dir_tsq_t *q;
+    assert_int_equal(dir_tsq_parse("'lantern' & !'orchard'", &q), 0);
+    dir_ask_t a = {.f = &f, .what = DIR_LIST_SERVICES, .view = &all, .search = true, .tsq = q};
+    char got[64];
+    assert_int_equal(list(ix, &a, got, sizeof(got)), 1);
+    assert_string_equal(got, "9");
+    dir_tsq_free(q);
+    assert_int_equal(dir_tsq_parse("'lantern'", &q), 0);
+    a.tsq = q;
+    assert_int_equal(list(ix, &a, got, sizeof(got)), 2);
+    assert_string_equal(got, "8 9");
+    strcpy(f.need, "food");
+    assert_int_equal(list(ix, &a, got, sizeof(got)), 1);
+    assert_string_equal(got, "9");
+    f.need[0] = '\0';
+    r = row(ID(8), "org-a", "Delta", 22); /* a new version without the word */
+    r.search = "'orchard':1";
+    assert_int_equal(dir_index_put(ix, &r), 0);
+    assert_int_equal(list(ix, &a, got, sizeof(got)), 1);
+    assert_string_equal(got, "9");
+    dir_index_drop(ix, ID(9), "org-a");
+    assert_int_equal(list(ix, &a, got, sizeof(got)), 0);
+    dir_tsq_free(q);
+    dir_index_free(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_memory_limit), cmocka_unit_test(test_order_and_view),
         cmocka_unit_test(test_filters),      cmocka_unit_test(test_paging_and_replace),
         cmocka_unit_test(test_distance),     cmocka_unit_test(test_near),
+        cmocka_unit_test(test_near_pages),   cmocka_unit_test(test_search_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,11 +125,11 @@ BEGIN
         HAVING sum(sign) <> 0
         ORDER BY 1, 2, 3
         ON CONFLICT (week, to_org, reason) DO UPDATE SET declines = w.declines + EXCLUDED.declines),
-    -- The same differences by aligned block of 4, 16 and 64 weeks (sql/017),
-    -- so that a period's sums are a few blocks and its edge weeks.
+    -- The same differences by aligned block of 2, 4, 8, 16, 32 and 64 weeks
+    -- (sql/017, sql/020), so that a period's sums are a few blocks.
     blk AS (
         SELECT d.*, s.span, trellis_week_block(trellis_week_index(d.week), s.span) AS first_week
-        FROM delta d, (VALUES (4), (16), (64)) AS s(span)),
+        FROM delta d, (VALUES (2), (4), (8), (16), (32), (64)) AS s(span)),
     org_blk AS (
         INSERT INTO pathway_org_blocks AS w (span, first_week, from_org, to_org, referrals,
                                              accepted, declined, withdrawn, waiting)

@@ -1,6 +1,6 @@
 -- A period's pathway sums from the fewest rows: the weeks [from, to] split
--- into aligned blocks of 64, 16 and 4 weeks (sql/017) and single weeks at
--- the edges, each summed from its own table. Counts add, so the result is
+-- into aligned blocks of 64, 32, 16, 8, 4 and 2 weeks (sql/017, sql/020)
+-- and at most a single week at each edge, each summed from its own table. Counts add, so the result is
 -- exactly what adding up pathway_*_weekly over the weeks gives (the
 -- pathways page, server/view_pathways.c; tests/integration/
 -- test_pathway_blocks.py compares the two on random periods).
@@ -9,9 +9,11 @@
 -- order they sort: a week past a year's last, W53 of a 52-week year, is
 -- none). span 1 is a single week, named in week; any other span a block of
 -- pathway_*_blocks. Greedy from the first week: the largest aligned block
--- that starts there and ends by the last week, else the week alone. Each
--- span is used at most three times on either side of the longest one, so
--- a year is at most ~14 pieces; the page's weeks (2000-2100) at most ~110.
+-- that starts there and ends by the last week, else the week alone. The
+-- spans are every power of two up to 64, so each is used at most once on
+-- either side of the longest one: 52 weeks are at most 8 pieces, 5.7 on
+-- average over where they start (4, 16 and 64 alone: 10 and 8.3); the
+-- page's weeks (2000-2100) at most ~90.
 CREATE OR REPLACE FUNCTION trellis_pathway_cover(from_week text, to_week text)
 RETURNS TABLE (span int, first_week int, week text)
 LANGUAGE plpgsql STABLE STRICT ROWS 12 AS $fn$
@@ -28,7 +30,7 @@ BEGIN
     END IF;
     WHILE a <= hi LOOP
         took := false;
-        FOREACH s IN ARRAY ARRAY[64, 16, 4] LOOP
+        FOREACH s IN ARRAY ARRAY[64, 32, 16, 8, 4, 2] LOOP
             IF trellis_week_block(a, s) = a AND a + s - 1 <= hi THEN
                 span := s;
                 first_week := a;

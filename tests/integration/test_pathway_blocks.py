@@ -103,6 +103,8 @@ BLOCKS = {
     "service": "SELECT * FROM trellis_pathway_service_sums({f}, {t}, {a}, {b}) "
                "WHERE referrals <> 0",
 }
+# The spans of the blocks (sql/017, sql/020).
+SPANS = "(VALUES (2), (4), (8), (16), (32), (64)) s(span)"
 # Every block row is its weeks added up (sql/017's numbering of weeks).
 BLOCKS_FROM_WEEKS = {
     "pathway_org_blocks": (
@@ -111,20 +113,20 @@ BLOCKS_FROM_WEEKS = {
         "waiting) <> (0, 0, 0, 0, 0)",
         "SELECT s.span, trellis_week_block(trellis_week_index(week), s.span), from_org, to_org, "
         "sum(referrals), sum(accepted), sum(declined), sum(withdrawn), sum(waiting) "
-        "FROM pathway_org_weekly, (VALUES (4), (16), (64)) s(span) GROUP BY 1, 2, 3, 4 "
+        "FROM pathway_org_weekly, " + SPANS + " GROUP BY 1, 2, 3, 4 "
         "HAVING (sum(referrals), sum(accepted), sum(declined), sum(withdrawn), "
         "sum(waiting)) <> (0, 0, 0, 0, 0)"),
     "pathway_reasons_blocks": (
         "SELECT span, first_week, to_org, reason, declines FROM pathway_reasons_blocks "
         "WHERE declines <> 0",
         "SELECT s.span, trellis_week_block(trellis_week_index(week), s.span), to_org, reason, "
-        "sum(declines) FROM pathway_reasons_weekly, (VALUES (4), (16), (64)) s(span) "
+        "sum(declines) FROM pathway_reasons_weekly, " + SPANS + " "
         "GROUP BY 1, 2, 3, 4 HAVING sum(declines) <> 0"),
     "pathway_days_blocks": (
         "SELECT span, first_week, to_org, measure, days, referrals FROM pathway_days_blocks "
         "WHERE referrals <> 0",
         "SELECT s.span, trellis_week_block(trellis_week_index(week), s.span), to_org, measure, "
-        "days, sum(referrals) FROM pathway_days_weekly, (VALUES (4), (16), (64)) s(span) "
+        "days, sum(referrals) FROM pathway_days_weekly, " + SPANS + " "
         "GROUP BY 1, 2, 3, 4, 5 HAVING sum(referrals) <> 0"),
 }
 
@@ -239,7 +241,17 @@ with PgCluster("blocks") as pg:
                            "sums")
         (pieces,), = pg.psql("SELECT count(*) FROM trellis_pathway_cover('2025-W50', "
                              "'2026-W49')")
-        t.check(int(pieces) <= 14, "a year not aligned is a handful of pieces", pieces)
+        t.check(int(pieces) <= 8, "a year not aligned is a handful of pieces", pieces)
+        # Every 52 weeks, wherever they start (64 starts, each alignment):
+        # at most 8 pieces with spans of every power of two up to 64 (4, 16
+        # and 64 alone needed up to 10), 5.7 on average.
+        (most, mean), = pg.psql(
+            "SELECT max(n), round(avg(n), 1) FROM generate_series(0, 63) g, LATERAL ("
+            "SELECT count(*) AS n FROM trellis_pathway_cover("
+            "trellis_week_text(trellis_week_index('2025-W01') + g), "
+            "trellis_week_text(trellis_week_index('2025-W01') + g + 51))) c")
+        t.equal((int(most), mean), (8, "5.7"),
+                "52 weeks anywhere: at most 8 pieces, 5.7 on average")
         (weeks,), = pg.psql("SELECT sum(span) FROM trellis_pathway_cover('2024-W01', "
                             "'2027-W20')")
         t.equal(int(weeks), len(WEEKS), "the pieces of a period cover each of its weeks once")

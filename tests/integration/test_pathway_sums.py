@@ -182,7 +182,7 @@ def blocks_of_weeks(pg, what):
         group = ", ".join(str(i + 1) for i in range(len(keys.split(", "))))
         want = sorted(pg.psql(
             f"SELECT * FROM (SELECT {wkeys}, {wsums} FROM {weekly}, "
-            f"(VALUES (4), (16), (64)) s(span) GROUP BY {group}) x WHERE "
+            f"(VALUES (2), (4), (8), (16), (32), (64)) s(span) GROUP BY {group}) x WHERE "
             + " OR ".join(f"x.s{i} <> 0" for i in range(len(cols)))))
         t.check(got == want, f"{what}: {table} is the weekly sums by block ({len(want)} rows)",
                 f"extra {sorted(set(got) - set(want))[:2]} missing "

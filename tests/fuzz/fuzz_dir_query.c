@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (f.has_point && (f.lat < -90 || f.lat > 90 || f.lng < -180 || f.lng > 180)) ||
         strlen(f.search) > DIR_SEARCH_MAX)
         abort();
-    dir_view_t views[2] = {{"fuzz-org", true}, {NULL, false}};
+    dir_view_t views[2] = {{.org = "fuzz-org", .public_view = true}, {.org = NULL}};
     for (int v = 0; v < 2; v++) {
         for (int what = DIR_LIST_SERVICES; what <= DIR_LIST_SALS; what++) {
             dir_sql_t q;

@@ -131,7 +131,7 @@ static void test_order_and_view(void **state)
     assert_int_equal(dir_index_last_seq(ix), 14);
     dir_filter_t f;
     filter(&f);
-    dir_view_t all = {NULL, false}, a_view = {"org-a", false}, b_view = {"org-b", false};
+    dir_view_t all = {.org = NULL}, a_view = {.org = "org-a"}, b_view = {.org = "org-b"};
     dir_ask_t a = {.f = &f, .what = DIR_LIST_SERVICES, .view = &all};
     char got[256];
     /* Byte order: "Alpha" (ids 1 then 4) < "Beta" < "alpha". */
@@ -156,7 +156,7 @@ static void test_filters(void **state)
     (void)state;
     dir_index_t *ix = build();
     dir_filter_t f;
-    dir_view_t all = {NULL, false};
+    dir_view_t all = {.org = NULL};
     dir_ask_t a = {.f = &f, .what = DIR_LIST_SERVICES, .view = &all};
     char got[256];
     filter(&f);
@@ -246,7 +246,7 @@ static void test_paging_and_replace(void **state)
     filter(&f);
     f.per_page = 10;
     f.page = 3;
-    dir_view_t all = {NULL, false};
+    dir_view_t all = {.org = NULL};
     dir_ask_t a = {.f = &f, .what = DIR_LIST_SERVICES, .view = &all};
     dir_page_t pg;
     assert_int_equal(dir_index_page(ix, &a, &pg), 0);
@@ -300,7 +300,7 @@ static void test_near(void **state)
     dir_filter_t f;
     filter(&f);
     f.has_point = true;
-    dir_view_t all = {NULL, false};
+    dir_view_t all = {.org = NULL};
     dir_ask_t a = {.f = &f, .what = DIR_LIST_SERVICES, .view = &all, .has_centre = true};
     char got[256];
     /* From (0,0): 2 by its area at 0.2, 1 at 0.5; 4 and 3 unplaced last by name. */
@@ -423,7 +423,7 @@ static dir_hit_t only_hit(dir_index_t *ix, dir_list_t what, dir_page_t *pg, size
 {
     dir_filter_t f;
     filter(&f);
-    dir_view_t all = {NULL, false};
+    dir_view_t all = {.org = NULL};
     dir_ask_t a = {.f = &f, .what = what, .view = &all};
     assert_int_equal(dir_index_page(ix, &a, pg), 0);
     assert_int_equal(pg->n, n);
@@ -601,7 +601,7 @@ static void test_near_pages(void **state)
     filter(&f);
     f.has_point = true;
     f.per_page = N;
-    dir_view_t all = {NULL, false};
+    dir_view_t all = {.org = NULL};
     dir_ask_t a = {.f = &f, .what = DIR_LIST_SERVICES, .view = &all, .has_centre = true};
     dir_page_t whole;
     assert_int_equal(dir_index_page(ix, &a, &whole), 0);
@@ -663,7 +663,7 @@ static void test_search_memory(void **state)
     assert_true(dir_index_fts_ok(ix));
     dir_filter_t f;
     filter(&f);
-    dir_view_t all = {NULL, false};
+    dir_view_t all = {.org = NULL};
     dir_tsq_t *q;
     assert_int_equal(dir_tsq_parse("'lantern' & !'orchard'", &q), 0);
     dir_ask_t a = {.f = &f, .what = DIR_LIST_SERVICES, .view = &all, .search = true, .tsq = q};

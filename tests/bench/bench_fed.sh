@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
+. tests/bench/lib.sh # before work and node_pid, which it sets empty
 records=${BENCH_RECORDS:-1000000}
 [[ -n "${BENCH_QUICK:-}" ]] && records=20000
 stream=$((records / 10))
@@ -34,8 +35,6 @@ timeout_s=${BENCH_TIMEOUT:-3600}       # give up waiting for a side after this
 work=$(mktemp -d /tmp/trellis-bench-fed-XXXXXX)
 chmod 755 "$work" # PostgreSQL runs as postgres when we are root
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 pids=()
 cleanup() {
@@ -95,6 +94,7 @@ CONF
 }
 node_conf a bench-a b bench-b >"$work/a.conf"
 node_conf b bench-b a bench-a >"$work/b.conf"
+unset node_pid # lib.sh made it a scalar
 declare -A node_pid
 start_node() {
     "$build/server/trellisd" --config "$work/$1.conf" 2>>"$work/$1.log" &
@@ -132,20 +132,9 @@ wait_until() { # PSQL_FN DB MARKER_ID WANT START
     python3 -c "print($at - $5)"
 }
 
-# CPU, in clock ticks, of a node's trellisd and of a whole cluster (the
-# postmaster, its live children and, through cutime/cstime, the backends that
-# have exited): which process limits a rate on a shared machine.
-node_ticks() { awk '{print $14 + $15}' "/proc/${node_pid[$1]}/stat"; }
-pg_ticks() { # CLUSTER
-    local pm t c
-    pm=$(head -1 "$work/pg-$1/data/postmaster.pid")
-    t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
-    for c in $(pgrep -P "$pm"); do
-        t=$((t + $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$t"
-}
-us_per_record() { python3 -c "print('%.1f' % ($1 * 1e6 / $(getconf CLK_TCK) / $records))"; }
+# CPU, in clock ticks, of a node's trellisd and of its whole cluster.
+node_ticks() { pid_ticks "${node_pid[$1]}"; }
+pg_ticks() { cluster_ticks "$work/pg-$1/data"; }
 
 echo "federation benchmark: $records records (stream $stream), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 

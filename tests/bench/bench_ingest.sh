@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
+. tests/bench/lib.sh # before work and node_pid, which it sets empty
 records=${BENCH_RECORDS:-200000}
 [[ -n "${BENCH_QUICK:-}" ]] && records=20000
 clients=${BENCH_CLIENTS:-4}
@@ -25,8 +26,6 @@ cc -O2 -Wall -o "$build/bench_ingest_post" tests/bench/bench_ingest_post.c -lssl
 work=$(mktemp -d /tmp/trellis-bench-ingest-XXXXXX)
 chmod 755 "$work" # PostgreSQL runs as postgres when we are root
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 node_pid=
 cleanup() {
     [[ -n $node_pid ]] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
@@ -45,23 +44,9 @@ printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s
 as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w start >/dev/null
 psql() { command psql -X -q -h 127.0.0.1 -p "$pgport" -U trellis "$@"; }
 
-# Server CPU, in clock ticks: the whole cluster (the postmaster, its live
-# children, and through cutime/cstime the backends that have exited: each
-# \copy session's), and trellisd. Per record, this says which side limits the
-# rate on a shared machine, whatever else runs on it.
-pg_ticks() {
-    local pm t c
-    pm=$(head -1 "$work/pg/data/postmaster.pid")
-    t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
-    for c in $(pgrep -P "$pm"); do
-        t=$((t + $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$t"
-}
-node_ticks() { awk '{print $14 + $15}' "/proc/$node_pid/stat"; }
-us_per_record() { # ticks
-    python3 -c "print('%.1f' % ($1 * 1e6 / $(getconf CLK_TCK) / $records))"
-}
+# Server CPU, in clock ticks: the whole cluster and trellisd.
+pg_ticks() { cluster_ticks "$work/pg/data"; }
+node_ticks() { pid_ticks "$node_pid"; }
 psql -d postgres -c "CREATE DATABASE trellis"
 
 # PKI and node.

@@ -11,6 +11,8 @@
 #   bench_pki member-00                  # $work/pki: the org's node and agent
 #   bench_node member-00 "[database]
 #   pool_size = 8"                       # $port, $node_pid: trellisd, ready
+#   pid_ticks PID, cluster_ticks DATADIR # CPU so far, in clock ticks
+#   us_per_record TICKS                  # per $records, in microseconds
 #
 # Callers have done `set -euo pipefail` and cd to the repository's root.
 
@@ -22,6 +24,24 @@ work=
 # PostgreSQL refuses to run as root: its commands run as postgres then.
 as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# CPU in clock ticks, of one process and of a whole cluster (the postmaster,
+# its live children and, through cutime/cstime, the backends that have
+# exited: each \copy session's). Per record, this says which process limits
+# a rate on a shared machine, whatever else runs on it.
+pid_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cluster_ticks() { # DATADIR
+    local pm t c
+    pm=$(head -1 "$1/postmaster.pid")
+    t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
+    for c in $(pgrep -P "$pm"); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+us_per_record() { # TICKS [RECORDS, default $records]
+    python3 -c "print('%.1f' % ($1 * 1e6 / $(getconf CLK_TCK) / ${2:-$records}))"
+}
 
 bench_build() {
     ./deploy/install-deps.sh >/dev/null

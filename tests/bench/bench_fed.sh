@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-. tests/bench/lib.sh # before work and node_pid, which it sets empty
+. tests/bench/lib.sh # first: it sets work, node_pid and pgbin
 records=${BENCH_RECORDS:-1000000}
 [[ -n "${BENCH_QUICK:-}" ]] && records=20000
 stream=$((records / 10))
@@ -34,7 +34,6 @@ timeout_s=${BENCH_TIMEOUT:-3600}       # give up waiting for a side after this
 
 work=$(mktemp -d /tmp/trellis-bench-fed-XXXXXX)
 chmod 755 "$work" # PostgreSQL runs as postgres when we are root
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 now() { date +%s.%N; }
 pids=()
 cleanup() {

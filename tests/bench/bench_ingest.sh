@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-. tests/bench/lib.sh # before work and node_pid, which it sets empty
+. tests/bench/lib.sh # first: it sets work, node_pid and pgbin
 records=${BENCH_RECORDS:-200000}
 [[ -n "${BENCH_QUICK:-}" ]] && records=20000
 clients=${BENCH_CLIENTS:-4}
@@ -25,8 +25,6 @@ cc -O2 -Wall -o "$build/bench_ingest_post" tests/bench/bench_ingest_post.c -lssl
 
 work=$(mktemp -d /tmp/trellis-bench-ingest-XXXXXX)
 chmod 755 "$work" # PostgreSQL runs as postgres when we are root
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-node_pid=
 cleanup() {
     [[ -n $node_pid ]] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
     as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1 || true

@@ -39,8 +39,8 @@ cluster_ticks() { # DATADIR
     done
     echo "$t"
 }
-us_per_record() { # TICKS [RECORDS, default $records]
-    python3 -c "print('%.1f' % ($1 * 1e6 / $(getconf CLK_TCK) / ${2:-$records}))"
+us_per_record() { # TICKS: per $records
+    python3 -c "print('%.1f' % ($1 * 1e6 / $(getconf CLK_TCK) / $records))"
 }
 
 bench_build() {

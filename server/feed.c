@@ -7,6 +7,7 @@
 #include "query.h"
 #include "response.h"
 #include "strbuf.h"
+#include "sync_pull.h"
 #include "tr_check.h"
 #include "tr_error.h"
 #include "tr_record.h"
@@ -316,6 +317,17 @@ void feed_serve(req_t *req, const feed_filter_t *filter)
     if (query_int(q, "wait", 0, (int64_t)(node->cfg.max_wait_ms / 1000), 0, &wait) != 0) {
         response_problem(req, 400, "bad-parameter",
                          "wait must be whole seconds, at most [limits] max_wait");
+        return;
+    }
+    if (!sync_feed_ready(node)) {
+        /* This start's epoch is not made yet: a reader naming the epoch
+         * before it would be taken as current and not told that the feed
+         * went back (a restore), and would skip what the new history holds
+         * between here and its cursor. */
+        response_problem_h(req, 503, "starting",
+                           "the node is starting: its feed's epoch for this start is not made "
+                           "yet",
+                           "Retry-After: 1\r\n");
         return;
     }
     struct changes_wait *cw = calloc(1, sizeof(*cw));

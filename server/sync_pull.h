@@ -30,6 +30,10 @@ void sync_reload(node_t *node, SSL_CTX *client_ctx);
  * or a failover: sync_recover.c), with the reason in why. */
 bool sync_taking_writes(node_t *node, char *why, size_t why_len);
 
+/* May the node serve its feed? Not until this process has begun its new
+ * epoch (sync_recover.c): the resume point of a reader is reckoned from it. */
+bool sync_feed_ready(const node_t *node);
+
 /* Per peer: cursor, lag, last success and last error (new reference). */
 json_t *sync_status(const node_t *node);
 

@@ -319,6 +319,11 @@ bool sync_taking_writes(node_t *node, char *why, size_t why_len)
     }
 }
 
+bool sync_feed_ready(const node_t *node)
+{
+    return !node->sync || node->sync->rec.state != REC_STARTING;
+}
+
 json_t *recover_status(const sync_t *s)
 {
     const recovery_t *r = &s->rec;

@@ -10,6 +10,7 @@ status keeps the cursor, names the error and counts the lag in seconds from
 when A last had everything."""
 
 import calendar
+import json
 import socket
 import subprocess
 import threading
@@ -199,6 +200,47 @@ with PgCluster("status") as pg:
                 st["lag_seconds"] >= now - down_at - 1,
                 "status: a retry in flight does not show lag 0 s", str(st))
 
+        # ---- B starts while its new epoch cannot be made ----
+        # Until this start's epoch exists, a reader naming the epoch before
+        # would be taken as current: after a restore it would not be told
+        # the feed went back. The test holds the change log's writer lock
+        # (sql/002) on B's database, so the epoch waits; B's feed must answer
+        # 503 "starting" meanwhile, and serve once the lock goes.
+        old_epoch = pg.psql("SELECT epoch FROM trellis_feed_epochs ORDER BY n DESC LIMIT 1",
+                            db="b")[0][0]
+        held = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-p",
+                                 str(pg.port), "-U", "trellis", "-d", "b"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        held.stdin.write("SELECT pg_advisory_lock(7310001);\n\\echo held\n")
+        held.stdin.flush()
+        lines = [held.stdout.readline().strip() for _ in range(2)]  # pg_advisory_lock: void
+        t.check("held" in lines, "the test holds B's change log writer lock", str(lines))
+        b.start(wait="healthz")
+        ask = f"/v1/changes?since={cursor_db}&epoch={old_epoch}"
+        status, hdrs, body = b.curl(ask, agent=agent_b)
+        body = json.loads(body or "{}")
+        t.check(status == 503 and body.get("type", "").endswith("starting") and
+                hdrs.get("retry-after") == "1",
+                "B's feed read naming the epoch before: 503 starting, Retry-After 1, while this "
+                "start's epoch is not made", f"{status} {hdrs} {body}")
+        status, _, body = b.curl("/v1/changes?since=0", agent=agent_b)
+        t.equal(status, 503, "and a read naming no epoch waits for it too")
+        held.stdin.write("SELECT pg_advisory_unlock(7310001);\n")
+        held.stdin.close()
+        held.wait(10)
+        b.wait("ready")
+        status, _, body = b.curl(ask, agent=agent_b)
+        body = json.loads(body) if status == 200 else {}
+        t.check(status == 200 and body.get("epoch") not in (None, old_epoch) and
+                body.get("since") == str(cursor_db),
+                "once the lock goes, B serves its feed under a new epoch, from the cursor asked "
+                "(nothing went back)", f"{status} {body}")
+        got = fk.wait_for(lambda: (lambda s: s if s["state"] == "fetching" and s["lag_records"]
+                                   == 0 else None)(fk.fed_status(a, agent_a)["b"]), 15)
+        t.check(got and not got["feed_went_back"],
+                "A pulls from B again, and does not take the new epoch for a restore", str(got))
+
+        fk.stop_checked(t, b)
         fk.stop_checked(t, a)
     finally:
         fk.close_nodes(a, b)

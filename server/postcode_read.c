@@ -101,7 +101,7 @@ static void on_field(void *s, size_t len, void *ud)
         return;
     if (R->format == POSTCODE_ANY) {
         if (i < CPO_FIELDS)
-            keep(R->first[i], s, len, NULL); /* too long: no postcode, so not Code-Point */
+            keep(R->first[i], s, len, &R->too_long); /* judged once the format is known */
         match_header(R, s, len, i);
         return;
     }

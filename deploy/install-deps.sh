@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libpq-dev libssl-dev libjansson-dev
       libcmocka-dev node-llhttp libinih-dev libpcre2-dev postgresql curl openssl python3
       python3-jsonschema
+      python3-pyproj  # PROJ, the grid references' independent check (test_oruk_filters.py)
       libcurl4-openssl-dev libsqlite3-dev libcsv-dev  # the agent (client/)
       tinyproxy                                       # the agent's proxy test
       ca-certificates

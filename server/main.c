@@ -18,7 +18,7 @@
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: trellisd --config FILE [--check-config]\n"
-                 "       trellisd --config FILE --load-postcodes ONSPD.csv\n"
+                 "       trellisd --config FILE --load-postcodes ONSPD.csv | CODEPOINT_DIR\n"
                  "       trellisd --print-example-config\n"
                  "\n"
                  "The Trellis node: serves a charity's agents and its federation peers over\n"
@@ -27,8 +27,10 @@ static void usage(FILE *out)
                  "  --config FILE           INI configuration (see deploy/trellisd.conf.example)\n"
                  "  --check-config          validate the configuration, certificates and\n"
                  "                          migrations, then exit (0 if good)\n"
-                 "  --load-postcodes FILE   load the postcode lookup of \"near me\" searches\n"
-                 "                          from the ONS Postcode Directory CSV, then exit\n"
+                 "  --load-postcodes PATH   load the postcode lookup of \"near me\" searches\n"
+                 "                          from the ONS Postcode Directory CSV, or from OS\n"
+                 "                          Code-Point Open (its Data/CSV folder, or one of\n"
+                 "                          its files), then exit\n"
                  "  --print-example-config  print every configuration key with its default\n"
                  "  --version               print the version\n"
                  "  --help                  this text\n"

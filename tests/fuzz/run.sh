@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-targets=(http peer_http query dir_query records canon pii config batch export)
+targets=(http peer_http query dir_query records canon pii config batch export postcodes)
 
 usage() { echo "usage: $0 TARGET|all SECONDS   (targets: ${targets[*]})" >&2; exit 2; }
 [[ $# -eq 2 && $2 =~ ^[0-9]+$ ]] || usage

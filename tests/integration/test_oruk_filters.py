@@ -3,8 +3,10 @@ answer computed here: a few hundred services with taxonomy terms, locations
 with postcodes and coordinates, schedules, confidential services and
 missing optional fields. Every page of several per_page values (every id
 once, none missing), every response validated against the profile's
-schemas, the postcode lookup loaded with trellisd --load-postcodes, and
-filters the node cannot honour refused with a problem+json."""
+schemas, the postcode lookup loaded with trellisd --load-postcodes (from
+the ONS Postcode Directory, then from an OS Code-Point Open folder whose
+grid references PROJ converts here), and filters the node cannot honour
+refused with a problem+json."""
 
 import datetime
 import json
@@ -15,9 +17,11 @@ import subprocess
 import sys
 import urllib.parse
 import uuid
+import warnings
 
 try:
     import jsonschema  # Debian's python3-jsonschema
+    import pyproj  # Debian's python3-pyproj
 except ImportError:
     if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
@@ -85,8 +89,8 @@ def distance(a, b):  # (lng, lat) points, metres, as trellis_distance_m
     return 2 * 6371008.8 * math.asin(min(1, math.sqrt(h)))
 
 
-def centre(code):
-    pts = [(lng, lat) for pc, (lat, lng, lad) in LOOKUP.items()
+def centre(code, lookup=LOOKUP):
+    pts = [(lng, lat) for pc, (lat, lng, lad) in lookup.items()
            if lad == code or key(pc)[:-3] == code]
     return (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)) if pts else None
 
@@ -188,14 +192,16 @@ def make_services(n, rng):
 
 def places(body, lookup=True):
     """[(sal_id or None, (lng, lat))] as the node places them (without the
-    lookup loaded: by coordinates only)."""
+    lookup loaded: by coordinates only). lookup: True for LOOKUP, or
+    another {postcode: (lat, lng, lad)}."""
+    table = LOOKUP if lookup is True else lookup or {}
     out = []
     for sal in body.get("service_at_locations", []):
         loc = sal["location"]
         pt = None
         addrs = loc.get("addresses")
-        if lookup and addrs and addrs[0]["postal_code"] in LOOKUP:
-            lat, lng, _ = LOOKUP[addrs[0]["postal_code"]]
+        if lookup and addrs and addrs[0]["postal_code"] in table:
+            lat, lng, _ = table[addrs[0]["postal_code"]]
             pt = (lng, lat)
         elif "latitude" in loc and "longitude" in loc:
             pt = (loc["longitude"], loc["latitude"])
@@ -209,7 +215,7 @@ def places(body, lookup=True):
         if u[-9:] in GSS:
             codes.add(u[-9:])
     for c in codes:
-        out.append((None, centre(c) if lookup else None))
+        out.append((None, centre(c, table) if lookup else None))
     return out
 
 
@@ -218,11 +224,11 @@ def service_distance(body, origin, lookup=True):
     return min(ds) if ds else None
 
 
-def sal_distance(body, sal_id, origin):
-    own = [p for s, p in places(body) if s == sal_id and p]
+def sal_distance(body, sal_id, origin, lookup=True):
+    own = [p for s, p in places(body, lookup) if s == sal_id and p]
     if own:
         return distance(own[0], origin)
-    ds = [distance(p, origin) for s, p in places(body) if s is None and p]
+    ds = [distance(p, origin) for s, p in places(body, lookup) if s is None and p]
     return min(ds) if ds else None
 
 
@@ -438,8 +444,9 @@ def run(node, agent, pg, bodies, records):
         check_list(node, agent, {"postcode": "LS6 1AA", "proximity": radius},
                    [s for s, d in sal_d.items() if d is not None and d <= radius],
                    "service_at_locations", order=lambda x: sal_d[x["id"]])
-    status, _, reply = api(node, agent, "GET", "/oruk/services?postcode=ZE2+9ZZ&proximity=100")
-    t.check(status == 400 and "postcode" in str(reply), "an unknown postcode: 400")
+    status, _, unknown = api(node, agent, "GET", "/oruk/services?postcode=ZE2+9ZZ&proximity=100")
+    t.check(status == 400 and "unknown-postcode" in unknown.get("type", ""),
+            "an unknown postcode: 400", str(unknown))
 
     # The public listener: confidential services by their area, never a point.
     def public(node_, agent_, method, path):
@@ -509,6 +516,147 @@ def run(node, agent, pg, bodies, records):
         t.check(status == 400 and hdrs.get("content-type", "").startswith(
             "application/problem+json") and reply.get("detail"), f"{path}: 400 problem+json",
             str(reply)[:200])
+
+    # Last, as it replaces the ONSPD lookup the checks above use.
+    codepoint(node, agent, pg, svc, unknown)
+
+
+# ---- OS Code-Point Open ----
+
+# A Code-Point Open extract as its Data/CSV folder holds one: a file per
+# postcode area, no header, ten columns (Postcode,
+# Positional_quality_indicator, Eastings, Northings, Country_code,
+# NHS_regional_HA_code, NHS_HA_code, Admin_county_code,
+# Admin_district_code, Admin_ward_code), the postcode padded to seven.
+# Invented grid references near the ONSPD points above, not at them.
+CPO = {  # file: [(postcode, quality, eastings, northings, lad)]
+    "ls.csv": [("LS6 1AA", 10, 428507, 436318, "E08000035"),
+               ("LS6 2AB", 10, 429163, 436845, "E08000035"),
+               ("LS7 3DE", 20, 431254, 437402, "E08000035"),
+               ("LS1 4FG", 10, 429921, 433611, "E08000035"),
+               ("LS2 9JT", 50, 429388, 434630, "E08000035"),
+               ("LS9 9ZZ", 90, 0, 0, "E08000035")],  # no coordinates: skipped
+    "m.csv": [("M1  1AE", 10, 384312, 398010, "E08000003"),
+              ("M1  2AB", 30, 384630, 397600, "E08000003")],
+}
+
+
+def write_codepoint(folder, files, extra=None):
+    os.makedirs(folder)
+    for k, (name, rows) in enumerate(sorted(files.items())):
+        with open(os.path.join(folder, name), "w", newline="") as f:
+            for pc, q, e, n, lad in rows:  # one file with CRLF line ends, one with LF
+                f.write(f'"{pc}",{q},{e},{n},"E92000001","E19000001","E18000003","",'
+                        f'"{lad}","E05011405"' + ("\r\n" if k else "\n"))
+    for name, text in (extra or {}).items():
+        with open(os.path.join(folder, name), "w") as f:
+            f.write(text)
+
+
+def load_postcodes(node, path):
+    return subprocess.run([binary("trellisd"), "--config", node.config_path, "--load-postcodes",
+                           path], capture_output=True, text=True, timeout=120)
+
+
+def lookup_rows(pg):
+    return pg.psql("SELECT postcode, geo[1], geo[0], district, coalesce(lad, '') FROM postcodes "
+                   "ORDER BY postcode")
+
+
+def codepoint(node, agent, pg, svc, unknown):
+    """The lookup from an OS Code-Point Open folder with the same one command:
+    each point where PROJ puts the grid reference, the quality-90 postcode
+    left out, searches by distance from the right point, and a bad file
+    refusing the whole load with the lookup kept."""
+    # PROJ's own choice of transformation from the British National Grid
+    # to WGS84: the OS's Helmert ("OSGB36 to WGS 84 (6)") where PROJ has
+    # not the OSTN15 grid (Debian's proj-data has not; it warns so).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        to_wgs84 = pyproj.Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
+    lookup = {}  # as LOOKUP: {postcode: (lat, lng, lad)}
+    for rows in CPO.values():
+        for pc, q, e, n, lad in rows:
+            if q != 90:
+                lng, lat = to_wgs84.transform(e, n)
+                lookup[" ".join(pc.split())] = (lat, lng, lad)
+
+    # One area file alone, then the folder.
+    folder = os.path.join(node.dir, "codepo_gb", "Data", "CSV")
+    write_codepoint(folder, CPO)
+    p = load_postcodes(node, os.path.join(folder, "ls.csv"))
+    t.check(p.returncode == 0 and "loaded 5 postcodes (of 6 rows)" in p.stdout and
+            "(OS Code-Point Open, 1 file)" in p.stdout,
+            "--load-postcodes reads one Code-Point Open file and says so", p.stdout + p.stderr)
+    t.equal([r[0] for r in lookup_rows(pg)], ["LS14FG", "LS29JT", "LS61AA", "LS62AB", "LS73DE"],
+            "that file's postcodes, the quality-90 one left out")
+    p = load_postcodes(node, folder)
+    t.check(p.returncode == 0 and
+            f"loaded {len(lookup)} postcodes (of {sum(map(len, CPO.values()))} rows)" in p.stdout
+            and "(OS Code-Point Open, 2 files)" in p.stdout,
+            "--load-postcodes reads a Code-Point Open folder and says so", p.stdout + p.stderr)
+    got = {r[0]: (float(r[1]), float(r[2]), r[3], r[4]) for r in lookup_rows(pg)}
+    t.equal(sorted(got), sorted(key(pc) for pc in lookup),
+            "every postcode of both files, padding and spaces gone, quality 90 left out")
+    off = [distance((got[key(pc)][1], got[key(pc)][0]), (lng, lat))
+           for pc, (lat, lng, _) in lookup.items() if key(pc) in got]
+    # The same method: millimetres apart. Were PROJ to use OSTN15, the
+    # Helmert's few metres from it.
+    t.check(off and max(off) < 5, "each postcode where PROJ puts its grid reference",
+            f"{max(off or [0]):.3f} m at worst")
+    t.check(all(got[key(pc)][2:] == (key(pc)[:-3], lad) for pc, (_, _, lad) in lookup.items()
+                if key(pc) in got), "each with its district and local authority")
+
+    # Near me by postcode: from the Code-Point Open point, not the ONSPD one.
+    lat, lng, _ = lookup["LS6 1AA"]
+    origin = (lng, lat)
+    dist = {b["id"]: service_distance(b, origin, lookup) for b in svc}
+    old = {b["id"]: service_distance(b, (LOOKUP["LS6 1AA"][1], LOOKUP["LS6 1AA"][0]))
+           for b in svc}
+    differs = False
+    for radius in (1500, 5000, 100000):
+        want = [i for i, d in dist.items() if d is not None and d <= radius]
+        edge = [d for d in dist.values() if d is not None and abs(d - radius) < 50]
+        t.check(len(want) > 0 and not edge,
+                f"fixture: something within {radius} m of LS6 1AA, nothing at the edge")
+        differs |= set(want) != {i for i, d in old.items() if d is not None and d <= radius}
+        check_list(node, agent, {"postcode": "LS6 1AA", "proximity": radius}, want,
+                   per_pages=(6, 500), order=lambda x: dist[x["id"]])
+    t.check(differs, "fixture: the Code-Point Open answers are not the ONSPD lookup's")
+    sal_d = {s["id"]: sal_distance(b, s["id"], origin, lookup) for b in svc
+             for s in b.get("service_at_locations", [])}
+    check_list(node, agent, {"postcode": "ls61aa", "proximity": 5000},
+               [s for s, d in sal_d.items() if d is not None and d <= 5000],
+               "service_at_locations", order=lambda x: sal_d[x["id"]])
+    status, _, reply = api(node, agent, "GET", "/oruk/services?postcode=LS9+9ZZ&proximity=100")
+    t.check(status == 400 and reply == unknown,
+            "the quality-90 postcode: the 400 of a postcode not in the lookup", str(reply))
+
+    # A bad file refuses the whole load, naming its file and line; the
+    # lookup stays as it was.
+    before = lookup_rows(pg)
+    good = "".join(f'"{pc}",10,{e},{n},"E92000001","","","","{lad}",""\n'
+                   for pc, _, e, n, lad in CPO["ls.csv"][:3])
+    bad = {
+        "nine fields": ("zz.csv", good + '"ZE1 0AA",10,445000,1141000,"S92000003","","","",""\n',
+                        "zz.csv line 4: 9 fields"),
+        "eastings not a number": ("ab.csv", good.replace("429163", "4291G3"),
+                                  "ab.csv line 2: the eastings and northings"),
+        "an ONSPD file among them": ("onspd.csv", "pcd,pcds,lat,long\n",
+                                     "onspd.csv line 1: not a Code-Point Open row"),
+    }
+    for what, (name, text, says) in bad.items():
+        folder = os.path.join(node.dir, "bad-" + name[:-4])
+        write_codepoint(folder, CPO, {name: text})
+        p = load_postcodes(node, folder)
+        t.check(p.returncode != 0 and says in p.stderr, f"a Code-Point Open folder with {what}: "
+                "refused, naming the file and line", p.stdout + p.stderr)
+        t.check(lookup_rows(pg) == before, f"{what}: the lookup kept")
+    p = load_postcodes(node, os.path.join(node.dir, "bad-ab", "ab.csv"))
+    t.check(p.returncode != 0 and "ab.csv line 2" in p.stderr and lookup_rows(pg) == before,
+            "the bad file alone: refused, the lookup kept", p.stderr)
+    check_list(node, agent, {"postcode": "LS6 1AA", "proximity": 5000},
+               [i for i, d in dist.items() if d is not None and d <= 5000])
 
 
 if __name__ == "__main__":

@@ -209,6 +209,8 @@ static void verify_done(uv_work_t *w, int status)
     /* The peer's head as of this reply, shown (lag in records) before the
      * batch is stored: an apply that is slow or stuck is lag, not lag 0. */
     p->head = p->batch.head;
+    if (p->batch.recover && p->recover_pass && p->recover_until < 0)
+        p->recover_until = p->batch.head;
     recover_on_reply(p); /* has the peer seen more of our feed than we hold? */
     if (parsed_only) {
         verify_batch(p, false); /* the check did not wait for the records' verification */

@@ -90,6 +90,11 @@ typedef struct sync_peer {
      * after start asks for them too, until it has caught up; the first
      * reply tells whether the peer has seen more of our feed than we hold. */
     bool recover_pass; /* the pass is not done yet */
+    /* The peer's head at the pass's first reply (-1 before it): the pass
+     * ends there. Records of ours it stores later come from our feed as it
+     * is now, which we hold: chasing them (a new peer bootstrapping from
+     * us) would only verify and store again what we have. */
+    int64_t recover_until;
     bool checked;      /* the peer's cursor on us was checked */
     bool check_failed; /* the peer could not be reached for it (yet) */
     bool detected;     /* it had seen more of our feed than we hold */

@@ -175,8 +175,10 @@ void recover_start(sync_t *s)
     recovery_t *r = &s->rec;
     r->state = REC_STARTING;
     r->started_at = time(NULL); /* r->timer: sync_start made it, sync_stop closes it */
-    for (size_t i = 0; i < s->n_peers; i++)
+    for (size_t i = 0; i < s->n_peers; i++) {
         s->peers[i].recover_pass = true;
+        s->peers[i].recover_until = -1;
+    }
     make_epoch(s);
 }
 
@@ -285,7 +287,7 @@ void recover_on_batch(sync_peer_t *p)
 
 void recover_on_applied(sync_peer_t *p, bool more)
 {
-    if (!more && p->recover_pass) {
+    if (p->recover_pass && (!more || (p->recover_until >= 0 && p->cursor >= p->recover_until))) {
         p->recover_pass = false;
         log_event(LOG_INFO, "recovery_peer_done",
                   json_pack("{s:s, s:I}", "peer", p->cfg->name, "own_records_recovered",

@@ -87,7 +87,7 @@ typedef struct sync_peer {
     time_t went_back_at;
     int64_t went_back_from, went_back_to;
     /* Recovery of this node's own records (sync_recover.c): the first pass
-     * after start asks for them too, until it has caught up; the first
+     * after start asks for them too, up to recover_until; the first
      * reply tells whether the peer has seen more of our feed than we hold. */
     bool recover_pass; /* the pass is not done yet */
     /* The peer's head at the pass's first reply (-1 before it): the pass

@@ -38,17 +38,23 @@ STATE = {"peer_cursors", "signer_certs"}
 WHEN = {"stored_at", "applied_at", "updated_at", "created_at"}
 
 
+def columns_by_table(pg, db):
+    """Every base table of the public schema with its stored columns, in
+    order, in one query."""
+    out = {x: [] for x in tables(pg, db)}
+    for table, column in pg.psql(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+            "JOIN information_schema.tables t USING (table_schema, table_name) "
+            "WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' "
+            "AND c.is_generated = 'NEVER' ORDER BY 1, c.ordinal_position", db=db):
+        out[table].append(column)
+    return out
+
+
 def tables(pg, db):
     return [r[0] for r in pg.psql("SELECT table_name FROM information_schema.tables "
                                   "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' "
                                   "ORDER BY 1", db=db)]
-
-
-def columns(pg, db, table):
-    return [r[0] for r in pg.psql(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
-        f"AND table_name = '{table}' AND is_generated = 'NEVER' ORDER BY ordinal_position",
-        db=db)]
 
 
 def psql_cmd(pg, db):
@@ -57,32 +63,63 @@ def psql_cmd(pg, db):
 
 
 def apply_prefix(pg, db, upto):
-    """Migrations 1..upto, as server/migrate.c applies them."""
-    pg.psql("CREATE TABLE trellis_schema_migrations (version int PRIMARY KEY, name text NOT "
-            "NULL, applied_at timestamptz NOT NULL DEFAULT now())", db=db)
-    for version, name in MIGRATIONS:
-        if version > upto:
-            break
-        subprocess.run(psql_cmd(pg, db) + ["--single-transaction", "-f", os.path.join(SQL, name)],
+    """A database at migrations 1..upto, as server/migrate.c applies them.
+    Each prefix is kept as a template (prefix_N: prefix_M, the one before,
+    and migration N), so every migration file runs once for the whole test,
+    not once for each later migration."""
+    before = [v for v, _ in MIGRATIONS if v < upto]
+    if f"prefix_{upto}" not in apply_prefix.made:
+        if before:
+            pg.psql(f"CREATE DATABASE prefix_{upto} TEMPLATE prefix_{before[-1]}", db="postgres")
+        else:
+            pg.create_db(f"prefix_{upto}")
+            pg.psql("CREATE TABLE trellis_schema_migrations (version int PRIMARY KEY, name text "
+                    "NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                    db=f"prefix_{upto}")
+        name = dict(MIGRATIONS)[upto]
+        subprocess.run(psql_cmd(pg, f"prefix_{upto}") +
+                       ["--single-transaction", "-f", os.path.join(SQL, name)],
                        check=True, capture_output=True)
-        pg.psql(f"INSERT INTO trellis_schema_migrations VALUES ({version}, '{name}')", db=db)
+        pg.psql(f"INSERT INTO trellis_schema_migrations VALUES ({upto}, '{name}')",
+                db=f"prefix_{upto}")
+        apply_prefix.made.add(f"prefix_{upto}")
+    pg.psql(f"CREATE DATABASE {db} TEMPLATE prefix_{upto}", db="postgres")
 
 
-def copy_rows(pg, src, dst):
+apply_prefix.made = set()
+
+
+class Reference:
+    """What the reference database holds, read once: it does not change
+    after it is made, and every migration's case compares with it."""
+
+    def __init__(self, pg, db):
+        self.pg, self.db = pg, db
+        self.columns = columns_by_table(pg, db)
+        self.copies = {}
+
+    def copy_out(self, table, col_list):
+        if (table, col_list) not in self.copies:
+            self.copies[(table, col_list)] = subprocess.run(
+                psql_cmd(self.pg, self.db) + ["-c", f"COPY (SELECT {col_list} FROM {table}) "
+                                                    "TO STDOUT"],
+                check=True, capture_output=True).stdout
+        return self.copies[(table, col_list)]
+
+
+def copy_rows(pg, ref, dst):
     """The reference's rows into dst, for each table and column dst has, with
     triggers off (the rows are as that version stored them: derived tables
     that exist in dst are copied too) and the change sequence where it was."""
-    for table in tables(pg, dst):
+    for table, dst_cols in columns_by_table(pg, dst).items():
         if table == "trellis_schema_migrations":
             continue
-        have = set(columns(pg, src, table)) if table in tables(pg, src) else set()
-        cols = [c for c in columns(pg, dst, table) if c in have]
+        have = set(ref.columns.get(table, []))
+        cols = [c for c in dst_cols if c in have]
         if not cols:
             continue
         col_list = ", ".join(cols)
-        out = subprocess.run(psql_cmd(pg, src) + ["-c", f"COPY (SELECT {col_list} FROM {table}) "
-                                                        "TO STDOUT"],
-                             check=True, capture_output=True).stdout
+        out = ref.copy_out(table, col_list)
         # Through a temporary table: an identity column GENERATED ALWAYS
         # takes the reference's values only with OVERRIDING SYSTEM VALUE.
         r = subprocess.run(psql_cmd(pg, dst) + [
@@ -99,7 +136,7 @@ def copy_rows(pg, src, dst):
             raise RuntimeError(f"copying {table}: {r.stderr.decode()[-400:]}")
     for (seq,) in pg.psql("SELECT sequence_name FROM information_schema.sequences "
                           "WHERE sequence_schema = 'public'", db=dst):
-        got = pg.psql(f"SELECT last_value, is_called FROM {seq}", db=src)
+        got = pg.psql(f"SELECT last_value, is_called FROM {seq}", db=ref.db)
         if got:
             pg.psql(f"SELECT setval('{seq}', {got[0][0]}, {got[0][1] == 't'})", db=dst)
 
@@ -146,7 +183,8 @@ with PgCluster("migrations") as pg:
                 and pg.psql("SELECT count(*) FROM peer_cursors", db="ref_a")[0][0] != "0",
                 "reference: the fold's facts and a peer cursor are there")
         ref_tables = [x for x in tables(pg, "ref_a") if x not in SKIP]
-        reference = {x: contents(pg, "ref_a", x, columns(pg, "ref_a", x)) for x in ref_tables}
+        ref = Reference(pg, "ref_a")
+        reference = {x: contents(pg, "ref_a", x, ref.columns[x]) for x in ref_tables}
         ref_seq = pg.psql("SELECT last_value FROM trellis_change_seq", db="ref_a")
         held = fk.held(pg, "ref_a")
         probe = {kind: next(rid for (k, rid), v in held.items() if k == kind and v[2] == A)
@@ -157,9 +195,8 @@ with PgCluster("migrations") as pg:
         # each one is applied from the schema of the one before it.
         for (prev, _), (version, name) in zip(MIGRATIONS, MIGRATIONS[1:]):
             db = f"from_{prev}"
-            pg.create_db(db)
             apply_prefix(pg, db, prev)
-            copy_rows(pg, "ref_a", db)
+            copy_rows(pg, ref, db)
             had = set(tables(pg, db))
             before = {k for k in fk.KIND_TABLES.values() if k in had}
             node = Node(pki, pg, org=A, name=f"mig-{version}", db=db)
@@ -181,7 +218,7 @@ with PgCluster("migrations") as pg:
             for x in ref_tables:
                 if x in STATE and x not in had:
                     continue
-                cols = columns(pg, "ref_a", x)
+                cols = ref.columns[x]
                 # What an older schema did not record cannot be made up: the
                 # peer a record came through before 005 (via), a cursor's
                 # feed epoch before 008.

@@ -5,6 +5,7 @@
 #include "tr_error.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -635,6 +636,26 @@ static int whole_match(pcre2_code *const *code_at, const char *s)
 int tr_pii_is_full_postcode(const char *s)
 {
     return whole_match(&postcode_whole, s);
+}
+
+bool tr_pii_postcode_key(const char *in, char *out, size_t out_len)
+{
+    size_t n = 0;
+    for (; *in; in++) {
+        if (*in == ' ')
+            continue;
+        if (!isalnum((unsigned char)*in) || n + 1 >= out_len) {
+            out[0] = '\0';
+            return false;
+        }
+        out[n++] = (char)toupper((unsigned char)*in);
+    }
+    out[n] = '\0';
+    /* The patterns are compiled on first use (a node did at start-up). */
+    if (tr_pii_init() == 0 && tr_pii_is_full_postcode(out))
+        return true;
+    out[0] = '\0';
+    return false;
 }
 
 int tr_pii_is_postcode_district(const char *s)

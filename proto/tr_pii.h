@@ -5,6 +5,7 @@
 #ifndef TR_PII_H
 #define TR_PII_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum {
@@ -37,6 +38,11 @@ const char *tr_pii_code(tr_pii_kind_t kind);
 
 /* True if s is a full UK postcode (e.g. "SW1A 1AA", "sw1a1aa"), whole string. */
 int tr_pii_is_full_postcode(const char *s);
+/* A full UK postcode in any case and spacing as the postcode lookup keys
+ * it: capitals, no space ("sw1a 1aa" -> "SW1A1AA"). True with the key in
+ * out; false (out "") for anything else, or a key longer than out. The
+ * directory's postcode filter and the lookup's loader both key by it. */
+bool tr_pii_postcode_key(const char *in, char *out, size_t out_len);
 /* True if s is a UK postcode district / outward code alone (e.g. "SW1A", "M1", "LS6"). */
 int tr_pii_is_postcode_district(const char *s);
 

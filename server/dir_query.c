@@ -138,23 +138,6 @@ static int get_double(const char *q, const char *name, double min, double max, b
     return 0;
 }
 
-/* A full UK postcode in any case and spacing, as capitals without a space
- * (the postcode table's form). */
-static bool norm_postcode(const char *in, char *out, size_t out_len)
-{
-    size_t n = 0;
-    for (; *in; in++) {
-        if (*in == ' ')
-            continue;
-        if (!isalnum((unsigned char)*in) || n + 1 >= out_len)
-            return false;
-        out[n++] = (char)toupper((unsigned char)*in);
-    }
-    out[n] = '\0';
-    /* tr_pii compiles its patterns on first use; the node did at start-up. */
-    return tr_pii_init() == 0 && tr_pii_is_full_postcode(out);
-}
-
 static const char *const day_codes[] = {"MO", "TU", "WE", "TH", "FR", "SA", "SU", NULL};
 static const char *const day_names[] = {"monday", "tuesday",  "wednesday", "thursday",
                                         "friday", "saturday", "sunday",    NULL};
@@ -303,7 +286,7 @@ static int parse_where(const char *q, dir_filter_t *f, char *err, size_t err_len
     f->has_point = has_lat;
     char buf[24];
     if (get_text(q, "postcode", buf, sizeof(buf)) != 0 ||
-        (buf[0] && !norm_postcode(buf, f->postcode, sizeof(f->postcode))))
+        (buf[0] && !tr_pii_postcode_key(buf, f->postcode, sizeof(f->postcode))))
         return fail(err, err_len, "postcode must be a full UK postcode (LS6 1AA)");
     if (f->postcode[0] && f->has_point)
         return fail(err, err_len, "give either postcode or lat and lng, not both");

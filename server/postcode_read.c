@@ -110,20 +110,6 @@ static void on_field(void *s, size_t len, void *ud)
             keep(R->val[c], s, len, &R->too_long);
 }
 
-/* A postcode as the lookup keeps it: capitals, no space; "" if not one. */
-static void norm(const char *in, char *out, size_t out_len)
-{
-    size_t n = 0;
-    for (; *in && n + 1 < out_len; in++)
-        if (isalnum((unsigned char)*in))
-            out[n++] = (char)toupper((unsigned char)*in);
-        else if (*in != ' ')
-            break;
-    out[n] = '\0';
-    if (*in || !tr_pii_is_full_postcode(out))
-        out[0] = '\0';
-}
-
 static bool number(const char *s, double min, double max, double *out)
 {
     char *end;
@@ -163,7 +149,7 @@ static void onspd_row(reader_t *R)
 {
     char pc[16];
     double lat, lng;
-    norm(R->val[S_PC][0] ? R->val[S_PC] : R->val[S_PCD], pc, sizeof(pc));
+    tr_pii_postcode_key(R->val[S_PC][0] ? R->val[S_PC] : R->val[S_PCD], pc, sizeof(pc));
     /* ONSPD gives 99.999999 for a postcode without a grid reference. */
     if (pc[0] && !R->val[S_TERM][0] && number(R->val[S_LAT], 49, 61, &lat) &&
         number(R->val[S_LNG], -9, 3, &lng))
@@ -194,7 +180,7 @@ static void codepoint_row(reader_t *R, int fields)
     if (quality == 90 || (e == 0 && n == 0))
         return;
     char pc[16];
-    norm(R->val[S_PC], pc, sizeof(pc));
+    tr_pii_postcode_key(R->val[S_PC], pc, sizeof(pc));
     if (!pc[0]) /* not a postcode the API would take: never asked for */
         return;
     double lat, lng;
@@ -206,7 +192,7 @@ static void codepoint_row(reader_t *R, int fields)
 static void first_row(reader_t *R, int fields)
 {
     char pc[16];
-    norm(R->first[0], pc, sizeof(pc));
+    tr_pii_postcode_key(R->first[0], pc, sizeof(pc));
     if (!pc[0] && R->expect == POSTCODE_CODEPOINT) {
         refuse(R, "not a Code-Point Open row: its first field is not a postcode");
         return;

@@ -619,6 +619,20 @@ static void test_postcode_helpers(void **state)
     assert_false(tr_pii_is_postcode_district("QQ1"));
     assert_false(tr_pii_is_postcode_district(""));
     assert_false(tr_pii_is_postcode_district(NULL));
+
+    /* The lookup's key: the loader and the directory's filter share it. */
+    char key[16] = "x";
+    assert_true(tr_pii_postcode_key("sw1a 1aa", key, sizeof(key)));
+    assert_string_equal(key, "SW1A1AA");
+    assert_true(tr_pii_postcode_key("B1  1BB", key, sizeof(key))); /* Code-Point Open's padding */
+    assert_string_equal(key, "B11BB");
+    assert_false(tr_pii_postcode_key("LS6-1AA", key, sizeof(key)));
+    assert_string_equal(key, "");
+    assert_false(tr_pii_postcode_key("LS6", key, sizeof(key)));
+    assert_string_equal(key, "");
+    char small[6];
+    assert_false(tr_pii_postcode_key("SW1A 1AA", small, sizeof(small))); /* no room: refused */
+    assert_string_equal(small, "");
 }
 
 /* ---- NHS ---- */
